@@ -1,0 +1,1 @@
+"""Campaign calendar, deadline sweeps and escalation (to come: issue 3)."""

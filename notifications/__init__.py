@@ -1,0 +1,1 @@
+"""Outbox dispatch, mail templates and channels (to come: issue 4)."""

@@ -1,0 +1,34 @@
+"""The formal campaign state machine: states, triggers, guards and role rules. Pure Python, no I/O."""
+
+from states.definition import OPEN_STATES, STATE_LABELS, TRIGGERS, Role, State, TriggerSpec
+from states.errors import (
+    GuardFailed,
+    InvalidTransition,
+    NotAllowed,
+    UnknownTrigger,
+    VersionConflict,
+    WorkflowError,
+)
+from states.guards import GUARDS, Facts, Guard
+from states.machine import MACHINE, CampaignMachine, Step
+
+__all__ = [
+    "GUARDS",
+    "MACHINE",
+    "OPEN_STATES",
+    "STATE_LABELS",
+    "TRIGGERS",
+    "CampaignMachine",
+    "Facts",
+    "Guard",
+    "GuardFailed",
+    "InvalidTransition",
+    "NotAllowed",
+    "Role",
+    "State",
+    "Step",
+    "TriggerSpec",
+    "UnknownTrigger",
+    "VersionConflict",
+    "WorkflowError",
+]

@@ -1,0 +1,42 @@
+"""Typed errors of the machine; `api/` turns them into HTTP answers in one place."""
+
+from __future__ import annotations
+
+
+class WorkflowError(Exception):
+    """Base of every refusal the engine can give; `code` is stable for API clients."""
+
+    code = "workflow_error"
+
+
+class UnknownTrigger(WorkflowError):
+    code = "unknown_trigger"
+
+
+class NotAllowed(WorkflowError):
+    """The actor's role or scope does not permit this action."""
+
+    code = "not_allowed"
+
+
+class InvalidTransition(WorkflowError):
+    """The trigger exists but cannot be fired from the firm's current state."""
+
+    code = "invalid_transition"
+
+
+class GuardFailed(WorkflowError):
+    """A guard refused the transition; `guard` names it and the message says why."""
+
+    code = "guard_failed"
+
+    def __init__(self, guard: str, reason: str) -> None:
+        super().__init__(reason)
+        self.guard = guard
+        self.reason = reason
+
+
+class VersionConflict(WorkflowError):
+    """Someone else changed the firm since the caller read it."""
+
+    code = "version_conflict"

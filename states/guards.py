@@ -1,0 +1,150 @@
+"""Guards: named predicates over the facts of one firm at one moment, each with a readable reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class Facts(Protocol):
+    """What a guard may know about a firm. The engine provides it (lazily, from the database)."""
+
+    @property
+    def key_field(self) -> bool: ...
+    @property
+    def notified(self) -> bool: ...
+    @property
+    def open_hazards(self) -> int: ...
+    @property
+    def hazards_missing_implementations(self) -> int: ...
+    @property
+    def self_assessment_total(self) -> float | None: ...
+    @property
+    def audit_passed(self) -> bool: ...
+    @property
+    def review_score(self) -> float | None: ...
+    @property
+    def today(self) -> dt.date: ...
+    @property
+    def evaluation_start(self) -> dt.date: ...
+    @property
+    def evaluation_end(self) -> dt.date: ...
+    @property
+    def pass_score(self) -> float: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Guard:
+    name: str
+    description: str  # shown in the diagram's table
+    check: Callable[[Facts], bool]
+    reason: Callable[[Facts], str]
+
+
+def _score(facts: Facts) -> float | None:
+    value = facts.payload.get("score")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _score_in_range(facts: Facts) -> bool:
+    score = _score(facts)
+    return score is not None and 0.0 <= score <= 100.0
+
+
+def _reason_given(facts: Facts) -> bool:
+    reason = facts.payload.get("reason")
+    return isinstance(reason, str) and bool(reason.strip())
+
+
+GUARDS: dict[str, Guard] = {
+    g.name: g
+    for g in [
+        Guard(
+            "not_yet_notified",
+            "firm has not been notified yet",
+            lambda f: not f.notified,
+            lambda f: "该企业已发送动员通知 / the firm has already been notified",
+        ),
+        Guard(
+            "has_open_hazards",
+            "at least one open hazard is reported",
+            lambda f: f.open_hazards > 0,
+            lambda f: "没有已上报的未整改隐患 / no open hazard has been reported",
+        ),
+        Guard(
+            "no_open_hazards",
+            "every reported hazard is rectified",
+            lambda f: f.open_hazards == 0,
+            lambda f: f"仍有 {f.open_hazards} 项隐患未整改 / {f.open_hazards} hazard(s) still open",
+        ),
+        Guard(
+            "five_implementations_complete",
+            "every hazard has its five implementations (五落实)",
+            lambda f: f.hazards_missing_implementations == 0,
+            lambda f: (
+                f"{f.hazards_missing_implementations} 项隐患“五落实”不完整 / "
+                f"{f.hazards_missing_implementations} hazard(s) lack one of the five implementations"
+            ),
+        ),
+        Guard(
+            "self_assessment_done",
+            "a self-assessment over the whole outline is recorded",
+            lambda f: f.self_assessment_total is not None,
+            lambda f: "尚未完成自评 / no self-assessment has been recorded",
+        ),
+        Guard(
+            "within_evaluation_window",
+            "today is inside the campaign's evaluation phase",
+            lambda f: f.evaluation_start <= f.today <= f.evaluation_end,
+            lambda f: (
+                f"申请须在评审验收阶段（{f.evaluation_start} 至 {f.evaluation_end}）内提交 / "
+                f"applications are accepted from {f.evaluation_start} to {f.evaluation_end}"
+            ),
+        ),
+        Guard(
+            "reason_given",
+            "a reason is given",
+            _reason_given,
+            lambda f: "请填写理由 / a reason is required",
+        ),
+        Guard(
+            "score_in_range",
+            "score between 0 and 100",
+            _score_in_range,
+            lambda f: "评分须为 0 至 100 之间的数字 / the score must be a number from 0 to 100",
+        ),
+        Guard(
+            "not_yet_audited",
+            "the online audit has not passed yet",
+            lambda f: not f.audit_passed,
+            lambda f: "线上审核已通过 / the online audit has already passed",
+        ),
+        Guard(
+            "audit_passed",
+            "the online audit has passed",
+            lambda f: f.audit_passed,
+            lambda f: "线上审核尚未通过 / the online audit has not passed yet",
+        ),
+        Guard(
+            "review_passed",
+            "the review score reaches the compliant threshold",
+            lambda f: f.review_score is not None and f.review_score >= f.pass_score,
+            lambda f: f"评审得分 {f.review_score} 未达到 {f.pass_score} 分 / review score below {f.pass_score}",
+        ),
+        Guard(
+            "review_failed",
+            "the review score is below the compliant threshold",
+            lambda f: f.review_score is not None and f.review_score < f.pass_score,
+            lambda f: f"评审得分 {f.review_score} 已达标，不能判为不通过 / review score is not below the threshold",
+        ),
+    ]
+}

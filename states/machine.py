@@ -1,0 +1,122 @@
+"""One shared `transitions` machine for all firms: a firm is bound for one fire and released after."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import EventData, Machine
+
+from states.definition import TRIGGERS, Role, State, TriggerSpec
+from states.errors import GuardFailed, InvalidTransition, NotAllowed, UnknownTrigger
+from states.guards import GUARDS, Facts
+
+
+def _condition(guard_name: str) -> Any:
+    check = GUARDS[guard_name].check
+
+    def condition(event: EventData) -> bool:
+        return bool(check(event.kwargs["facts"]))
+
+    condition.__name__ = guard_name
+    return condition
+
+
+def transition_table() -> list[dict[str, Any]]:
+    """The machine's transitions in the form `transitions` takes."""
+    rows = []
+    for spec in TRIGGERS.values():
+        for source in spec.sources:
+            rows.append(
+                {
+                    "trigger": spec.name,
+                    "source": source.value,
+                    "dest": spec.dest.value,
+                    "conditions": [_condition(g) for g in spec.guards],
+                }
+            )
+    return rows
+
+
+class _Subject:
+    """The firm, as the machine sees it during one fire."""
+
+    state: str
+
+    def __init__(self) -> None:
+        self.state = State.mobilized.value
+
+
+@dataclass(frozen=True)
+class Step:
+    trigger: str
+    source: State
+    dest: State
+
+
+class CampaignMachine:
+    """Checks role, state and guards of a trigger and moves a firm through the shared machine."""
+
+    def __init__(self) -> None:
+        self._machine = Machine(
+            model=None,
+            states=[s.value for s in State],
+            transitions=transition_table(),
+            initial=State.mobilized.value,
+            auto_transitions=False,
+            send_event=True,
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def spec(trigger: str) -> TriggerSpec:
+        try:
+            return TRIGGERS[trigger]
+        except KeyError:
+            raise UnknownTrigger(f"未知操作 / unknown trigger: {trigger!r}") from None
+
+    def check(self, *, state: State, trigger: str, role: Role, facts: Facts) -> TriggerSpec:
+        """Raise the first reason this trigger cannot fire now; return its spec when it can.
+
+        Raises:
+            UnknownTrigger, NotAllowed, InvalidTransition, GuardFailed
+        """
+        spec = self.spec(trigger)
+        if role not in spec.roles_for(key_field=facts.key_field):
+            raise NotAllowed(f"角色 {role.value} 无权执行“{spec.label_zh}” / role {role.value} may not {trigger}")
+        if state not in spec.sources:
+            raise InvalidTransition(
+                f"当前状态“{state.value}”下不能执行“{spec.label_zh}” / cannot {trigger} from {state.value}"
+            )
+        for name in spec.guards:
+            guard = GUARDS[name]
+            if not guard.check(facts):
+                raise GuardFailed(name, guard.reason(facts))
+        return spec
+
+    def fire(self, *, state: State, trigger: str, role: Role, facts: Facts) -> Step:
+        """Check, then move a bound subject through `transitions`; return the step taken."""
+        spec = self.check(state=state, trigger=trigger, role=role, facts=facts)
+        subject = _Subject()
+        with self._lock:
+            self._machine.add_model(subject, initial=state.value)
+            try:
+                moved = getattr(subject, trigger)(facts=facts)
+            finally:
+                self._machine.remove_model(subject)
+        if not moved:  # a guard changed its mind between check and fire: facts are not stable
+            raise GuardFailed("unstable_facts", "条件在校验过程中发生变化 / conditions changed during the check")
+        return Step(trigger=spec.name, source=state, dest=State(subject.state))
+
+    def allowed(self, *, state: State, role: Role, facts: Facts) -> list[str]:
+        """Triggers this role could fire now (all guards pass)."""
+        names = []
+        for name, spec in TRIGGERS.items():
+            if state in spec.sources and role in spec.roles_for(key_field=facts.key_field):
+                if all(GUARDS[g].check(facts) for g in spec.guards):
+                    names.append(name)
+        return names
+
+
+MACHINE = CampaignMachine()

@@ -1,0 +1,1 @@
+"""Records, database, the engine (`fire`), campaign configuration, directory import and audit chain."""

@@ -1,0 +1,230 @@
+"""The records: SQLModel tables and the indexes the engine, sweeps and dashboards query by."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+GENESIS_HASH = "0" * 64  # the hash every firm's event chain starts from
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware instants, stored in UTC on every backend (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every stored instant must be timezone-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _instant(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+class District(SQLModel, table=True):
+    __tablename__ = "districts"
+
+    code: str = Field(primary_key=True, max_length=12)
+    name: str = Field(max_length=40)
+    name_en: str = Field(max_length=80)
+
+
+class Enterprise(SQLModel, table=True):
+    """A firm of the industrial directory and where it stands in the campaign."""
+
+    __tablename__ = "enterprises"
+    __table_args__ = (
+        sa.Index("ix_enterprises_district_state_key", "district_code", "state", "key_field"),
+        sa.Index("ix_enterprises_state_key_above", "state", "key_field", "above_size"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    uscc: str = Field(max_length=18, unique=True)  # 统一社会信用代码
+    name: str = Field(max_length=200)
+    district_code: str = Field(foreign_key="districts.code", max_length=12)
+    sector: str = Field(max_length=40)
+    key_field: bool  # 重点监管领域
+    above_size: bool  # 规模以上
+    principal: str = Field(max_length=60)  # 主要负责人
+    phone: str = Field(default="", max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    lang: str = Field(default="zh-CN", max_length=8)
+    prior_certificate_level: int | None = None  # an earlier level-1/2 standardization certificate
+    state: str = Field(default="mobilized", max_length=20)
+    version: int = Field(default=1)
+    state_since: dt.datetime = _instant()
+    notified_at: dt.datetime | None = _instant(default=None)
+    closed_reason: str | None = None
+    event_count: int = Field(default=0)
+    chain_head: str = Field(default=GENESIS_HASH, max_length=64)
+    created_at: dt.datetime = _instant()
+    updated_at: dt.datetime = _instant()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=80, unique=True)
+    display_name: str = Field(max_length=80)
+    role: str = Field(max_length=20)
+    district_code: str | None = Field(default=None, foreign_key="districts.code", max_length=12)
+    enterprise_id: int | None = Field(default=None, foreign_key="enterprises.id")
+    organisation: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    lang: str = Field(default="zh-CN", max_length=8)
+    password_hash: str | None = None
+    active: bool = True
+    created_at: dt.datetime = _instant()
+
+
+class SelfAssessment(SQLModel, table=True):
+    __tablename__ = "self_assessments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    total_score: float
+    recorded_at: dt.datetime = _instant()
+    recorded_by: str = Field(max_length=80)
+
+
+class SelfAssessmentItem(SQLModel, table=True):
+    __tablename__ = "self_assessment_items"
+
+    assessment_id: int = Field(foreign_key="self_assessments.id", primary_key=True)
+    item_code: str = Field(primary_key=True, max_length=20)
+    score: float
+    note: str | None = None
+
+
+class Hazard(SQLModel, table=True):
+    """A hazard (隐患) with its five implementations (五落实)."""
+
+    __tablename__ = "hazards"
+    __table_args__ = (
+        sa.Index("ix_hazards_enterprise_status", "enterprise_id", "status"),
+        sa.Index("ix_hazards_status_deadline", "status", "deadline"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id")
+    source: str = Field(default="self", max_length=20)  # self / audit / review / revocation
+    description: str
+    severity: str = Field(default="general", max_length=10)  # general / major
+    responsible_person: str | None = Field(default=None, max_length=60)  # 责任人
+    measures: str | None = None  # 措施
+    funds: float | None = None  # 资金 (yuan)
+    deadline: dt.date | None = None  # 时限
+    emergency_plan: str | None = None  # 应急预案
+    status: str = Field(default="open", max_length=10)  # open / rectified
+    reported_at: dt.datetime = _instant()
+    rectified_at: dt.datetime | None = _instant(default=None)
+    rectification_evidence: str | None = Field(default=None, max_length=64)
+
+
+class Application(SQLModel, table=True):
+    """One application for certification (达标申请) and how far it has come."""
+
+    __tablename__ = "applications"
+    __table_args__ = (sa.Index("ix_applications_status", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    status: str = Field(default="applied", max_length=20)
+    self_assessment_id: int | None = Field(default=None, foreign_key="self_assessments.id")
+    self_assessment_total: float | None = None
+    materials: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    submitted_at: dt.datetime = _instant()
+    verified_at: dt.datetime | None = _instant(default=None)
+    audit_passed_at: dt.datetime | None = _instant(default=None)
+    reviewed_at: dt.datetime | None = _instant(default=None)
+    review_score: float | None = None
+    decided_at: dt.datetime | None = _instant(default=None)
+    outcome_reason: str | None = None
+
+
+class Review(SQLModel, table=True):
+    __tablename__ = "reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    reviewer_id: int | None = Field(default=None, foreign_key="users.id")
+    part: str = Field(default="team", max_length=10)  # online / on_site / team
+    score: float
+    findings: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    recorded_at: dt.datetime = _instant()
+
+
+class Certification(SQLModel, table=True):
+    __tablename__ = "certifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    application_id: int = Field(foreign_key="applications.id")
+    level: str = Field(max_length=12)  # compliant (达标) / benchmark (标杆)
+    score: float
+    eligible_level: int | None = None  # may newly apply for standardization level 1 or 2
+    certified_at: dt.datetime = _instant()
+    revoked_at: dt.datetime | None = _instant(default=None)
+    revoke_reason: str | None = None
+
+
+class Event(SQLModel, table=True):
+    """One transition, hash-chained per firm; append-only (database triggers refuse change)."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("enterprise_id", "seq", name="uq_events_enterprise_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id")
+    seq: int
+    trigger: str = Field(max_length=40)
+    actor: str = Field(max_length=80)
+    role: str = Field(max_length=20)
+    at: dt.datetime = _instant()
+    from_state: str = Field(max_length=20)
+    to_state: str = Field(max_length=20)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Outbox(SQLModel, table=True):
+    """Mail to be sent after commit; `dedupe_key` makes every message happen at most once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=40)
+    audience: str = Field(max_length=20)  # enterprise / district_bureau / city_bureau / ...
+    enterprise_id: int | None = Field(default=None, foreign_key="enterprises.id", index=True)
+    district_code: str | None = Field(default=None, max_length=12)
+    to_address: str | None = Field(default=None, max_length=254)
+    lang: str = Field(default="zh-CN", max_length=8)
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default="pending", max_length=12)  # pending / sent / failed / no_recipient
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = _instant(default=None)
+    last_error: str | None = None
+    created_at: dt.datetime = _instant()
+    sent_at: dt.datetime | None = _instant(default=None)
+
+
+metadata = SQLModel.metadata
