@@ -3,8 +3,11 @@
 from states.definition import OPEN_STATES, STATE_LABELS, TRIGGERS, Role, State, TriggerSpec
 from states.errors import (
     GuardFailed,
+    InvalidInput,
     InvalidTransition,
     NotAllowed,
+    NotFound,
+    OutOfScope,
     UnknownTrigger,
     VersionConflict,
     WorkflowError,
@@ -22,8 +25,11 @@ __all__ = [
     "Facts",
     "Guard",
     "GuardFailed",
+    "InvalidInput",
     "InvalidTransition",
     "NotAllowed",
+    "NotFound",
+    "OutOfScope",
     "Role",
     "State",
     "Step",

@@ -40,3 +40,21 @@ class VersionConflict(WorkflowError):
     """Someone else changed the firm since the caller read it."""
 
     code = "version_conflict"
+
+
+class NotFound(WorkflowError):
+    """No such record (or, for `OutOfScope`, none the caller may know of)."""
+
+    code = "not_found"
+
+
+class OutOfScope(NotFound):
+    """The record exists but lies outside the caller's district, firm or assignment: shown as not found."""
+
+    code = "not_found"
+
+
+class InvalidInput(WorkflowError):
+    """A value the caller gave is malformed; the message says which and why."""
+
+    code = "invalid_input"

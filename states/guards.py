@@ -43,6 +43,7 @@ class Guard:
     description: str  # shown in the diagram's table
     check: Callable[[Facts], bool]
     reason: Callable[[Facts], str]
+    on_input: bool = False  # judges what the caller types (a reason, a score), not the firm's record
 
 
 def _score(facts: Facts) -> float | None:
@@ -115,12 +116,14 @@ GUARDS: dict[str, Guard] = {
             "a reason is given",
             _reason_given,
             lambda f: "请填写理由 / a reason is required",
+            on_input=True,
         ),
         Guard(
             "score_in_range",
             "score between 0 and 100",
             _score_in_range,
             lambda f: "评分须为 0 至 100 之间的数字 / the score must be a number from 0 to 100",
+            on_input=True,
         ),
         Guard(
             "not_yet_audited",

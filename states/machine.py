@@ -110,12 +110,14 @@ class CampaignMachine:
         return Step(trigger=spec.name, source=state, dest=State(subject.state))
 
     def allowed(self, *, state: State, role: Role, facts: Facts) -> list[str]:
-        """Triggers this role could fire now (all guards pass)."""
+        """Triggers this role could fire now: every guard on the firm's record passes (guards on what
+        the caller will type, such as a reason, are left to the fire itself)."""
         names = []
         for name, spec in TRIGGERS.items():
-            if state in spec.sources and role in spec.roles_for(key_field=facts.key_field):
-                if all(GUARDS[g].check(facts) for g in spec.guards):
-                    names.append(name)
+            if state not in spec.sources or role not in spec.roles_for(key_field=facts.key_field):
+                continue
+            if all(GUARDS[g].on_input or GUARDS[g].check(facts) for g in spec.guards):
+                names.append(name)
         return names
 
 

@@ -67,3 +67,19 @@ def current_revision(engine: sa.Engine) -> str | None:
             return None
         value = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         return str(value) if value is not None else None
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], *, key: str) -> int:
+    """Insert rows, skipping those whose unique `key` is there already; returns how many were new."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt: Any = sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
+    else:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+    result = conn.execute(stmt, rows)
+    return max(result.rowcount, 0)

@@ -1,0 +1,141 @@
+"""Small factory helpers: firms, actors and a firm taken along the path, built through the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from states import Role
+from workflow import uscc
+from workflow.campaign import Campaign
+from workflow.clock import FixedClock
+from workflow.engine import Actor, FireResult, fire, load_firm
+from workflow.records import FiveImplementations, record_self_assessment, report_hazard
+from workflow.tables import ENTERPRISES
+
+_counter = itertools.count(1)
+IN_EVALUATION = dt.date(2022, 7, 1)
+
+
+def make_firm(
+    engine: sa.Engine,
+    *,
+    district: str = "320412",
+    key_field: bool = False,
+    above_size: bool = True,
+    name: str | None = None,
+    email: str | None = "safety@example.com",
+    at: dt.datetime | None = None,
+) -> int:
+    n = next(_counter)
+    at = at or dt.datetime(2022, 1, 10, tzinfo=dt.UTC)
+    code = uscc.make(random.Random(n * 7919), division=district)
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.insert(ENTERPRISES).values(
+                uscc=code,
+                name=name or f"常州测试{n}机械有限公司",
+                district_code=district,
+                sector="chemical" if key_field else "machinery",
+                key_field=key_field,
+                above_size=above_size,
+                principal="张三",
+                phone="13900000000",
+                email=email,
+                state="mobilized",
+                version=1,
+                state_since=at,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        assert result.inserted_primary_key is not None
+        return int(result.inserted_primary_key[0])
+
+
+def actor_for(engine: sa.Engine, role: Role, firm_id: int) -> Actor:
+    with engine.connect() as conn:
+        firm = load_firm(conn, enterprise_id=firm_id)
+    return Actor(name=f"test {role.value}", role=role, district_code=firm.district_code, enterprise_id=firm.id)
+
+
+def clock(day: dt.date = IN_EVALUATION) -> FixedClock:
+    return FixedClock.on(day)
+
+
+def full_scores(campaign: Campaign, fraction: float = 0.8) -> dict[str, float]:
+    return {item.code: round(item.points * fraction, 2) for item in campaign.outline_items}
+
+
+def complete_five() -> FiveImplementations:
+    return FiveImplementations("李四", "更换防爆电机", 5000.0, dt.date(2022, 8, 1), "车间应急预案")
+
+
+class Driver:
+    """Fires triggers on one firm as the right role, as a test would click through the path."""
+
+    def __init__(self, engine: sa.Engine, campaign: Campaign, firm_id: int, day: dt.date = IN_EVALUATION) -> None:
+        self.engine, self.campaign, self.firm_id, self.clock = engine, campaign, firm_id, clock(day)
+
+    def fire(self, trigger: str, role: Role, payload: dict[str, Any] | None = None, **kw: Any) -> FireResult:
+        with Session(self.engine) as session:
+            return fire(
+                session,
+                enterprise_id=self.firm_id,
+                trigger=trigger,
+                actor=actor_for(self.engine, role, self.firm_id),
+                campaign=self.campaign,
+                clock=self.clock,
+                payload=payload,
+                **kw,
+            )
+
+    def self_assess(self, fraction: float = 0.8) -> float:
+        with Session(self.engine) as session:
+            _, total = record_self_assessment(
+                session,
+                enterprise_id=self.firm_id,
+                scores=full_scores(self.campaign, fraction),
+                actor=actor_for(self.engine, Role.enterprise, self.firm_id),
+                campaign=self.campaign,
+                clock=self.clock,
+            )
+        return total
+
+    def hazard(self, five: FiveImplementations | None = None, severity: str = "general") -> int:
+        with Session(self.engine) as session:
+            return report_hazard(
+                session,
+                enterprise_id=self.firm_id,
+                description="反应釜区域可燃气体报警器失效",
+                implementations=five or complete_five(),
+                actor=actor_for(self.engine, Role.enterprise, self.firm_id),
+                clock=self.clock,
+                severity=severity,
+            )
+
+    def state(self) -> str:
+        with self.engine.connect() as conn:
+            return str(load_firm(conn, enterprise_id=self.firm_id).state)
+
+    def to_applied(self) -> None:
+        self.fire("notify", Role.district_bureau)
+        self.fire("start_self_assessment", Role.enterprise)
+        self.self_assess()
+        self.fire("submit_application", Role.enterprise)
+
+    def auditor(self) -> Role:
+        with self.engine.connect() as conn:
+            key = load_firm(conn, enterprise_id=self.firm_id).key_field
+        return Role.support_center if key else Role.district_bureau
+
+    def to_reviewed(self, score: float) -> None:
+        self.to_applied()
+        self.fire("verify", Role.district_bureau)
+        self.fire("pass_audit", self.auditor())
+        self.fire("record_review", self.auditor(), {"score": score})

@@ -1,0 +1,328 @@
+"""What each transition writes besides the state: application, review and certification records,
+hazards from findings, and the mail it implies (as outbox rows, sent after commit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from states import InvalidInput
+from workflow.campaign import Campaign, Thresholds
+from workflow.facts import DbFacts
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, HAZARDS, REVIEWS
+
+MAX_TEXT = 2000
+SEVERITIES = ("general", "major")
+
+
+@dataclass(frozen=True)
+class Mail:
+    kind: str
+    audience: str = "enterprise"
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Effect:
+    firm_values: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)  # added to the event's payload
+    mails: list[Mail] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    conn: sa.Connection
+    firm: sa.Row[Any]
+    facts: DbFacts
+    campaign: Campaign
+    now: dt.datetime
+    payload: Mapping[str, Any]
+
+
+# ---- payload validation -------------------------------------------------------------------------
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"“{key}”须为文字 / {key} must be text")
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"“{key}”超过 {MAX_TEXT} 字 / {key} is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"“{key}”须为数字 / {key} must be a number")
+    return float(value)
+
+
+def _findings(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or len(value) > 200:
+        raise InvalidInput("findings 须为问题清单（最多200项） / findings must be a list of at most 200 items")
+    out = []
+    for n, item in enumerate(value, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("description"), str) or not item["description"].strip():
+            raise InvalidInput(f"第{n}项问题缺少描述 / finding {n} has no description")
+        severity = item.get("severity", "general")
+        if severity not in SEVERITIES:
+            raise InvalidInput(f"第{n}项问题的等级须为 general 或 major / finding {n}: severity must be general or major")
+        out.append({"description": _text(item["description"], "description").strip(), "severity": severity})
+    return out
+
+
+def _materials(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or len(value) > 100:
+        raise InvalidInput("materials 须为材料清单（最多100项） / materials must be a list of at most 100 items")
+    out = []
+    for n, item in enumerate(value, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("sha256"), str) or len(item["sha256"]) != 64:
+            raise InvalidInput(f"第{n}份材料缺少有效的 sha256 / material {n} needs a sha256")
+        out.append({k: _text(item.get(k, ""), k) for k in ("sha256", "name", "kind")})
+    return out
+
+
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "reason": lambda v: _text(v, "reason"),
+    "note": lambda v: _text(v, "note"),
+    "score": lambda v: _number(v, "score"),
+    "online_score": lambda v: _number(v, "online_score"),
+    "onsite_score": lambda v: _number(v, "onsite_score"),
+    "findings": _findings,
+    "materials": _materials,
+}
+
+ALLOWED_KEYS: dict[str, frozenset[str]] = {
+    "notify": frozenset(),
+    "start_self_assessment": frozenset(),
+    "report_hazards": frozenset(),
+    "finish_rectification": frozenset(),
+    "submit_application": frozenset({"materials"}),
+    "return_application": frozenset({"reason"}),
+    "verify": frozenset(),
+    "pass_audit": frozenset(),
+    "fail_audit": frozenset({"reason", "findings"}),
+    "record_review": frozenset({"score", "online_score", "onsite_score", "findings"}),
+    "certify": frozenset(),
+    "fail_review": frozenset({"findings"}),
+    "revoke": frozenset({"reason", "findings"}),
+    "close": frozenset({"reason"}),
+}
+
+
+def clean_payload(trigger: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check the caller's data for a trigger: known keys only, each of the right shape."""
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise InvalidInput("附加数据须为键值对 / data must be a JSON object")
+    allowed = ALLOWED_KEYS.get(trigger, frozenset()) | {"note"}
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise InvalidInput(f"不接受的字段：{', '.join(unknown)} / fields not accepted for {trigger}: {', '.join(unknown)}")
+    # `score` stays as given so the guard can explain a bad one; everything else is normalised here.
+    return {k: (v if k == "score" else _FIELDS[k](v)) for k, v in payload.items()}
+
+
+# ---- certification rules ------------------------------------------------------------------------
+
+def certification_level(score: float, thresholds: Thresholds) -> str | None:
+    """benchmark (标杆) at or above its threshold, compliant (达标) at or above its own, else None."""
+    if score >= thresholds.benchmark:
+        return "benchmark"
+    if score >= thresholds.compliant:
+        return "compliant"
+    return None
+
+
+def eligible_level(score: float, thresholds: Thresholds, *, prior_certificate_level: int | None) -> int | None:
+    """The standardization level a firm without an earlier level-1/2 certificate may newly apply for."""
+    if prior_certificate_level is not None:
+        return None
+    if score >= thresholds.level1_eligible:
+        return 1
+    if score >= thresholds.level2_eligible:
+        return 2
+    return None
+
+
+# ---- per-trigger effects ------------------------------------------------------------------------
+
+def _application_id(ctx: Context) -> int:
+    app = ctx.facts.application
+    if app is None:  # the machine's states guarantee one; a missing row means damaged data
+        raise InvalidInput("找不到在办的达标申请 / no open application for this firm")
+    return int(app.id)
+
+
+def _set_application(ctx: Context, **values: Any) -> int:
+    app_id = _application_id(ctx)
+    ctx.conn.execute(sa.update(APPLICATIONS).where(APPLICATIONS.c.id == app_id).values(**values))
+    return app_id
+
+
+def _hazards_from(ctx: Context, findings: list[dict[str, str]], source: str) -> list[int]:
+    ids = []
+    for finding in findings:
+        result = ctx.conn.execute(
+            sa.insert(HAZARDS).values(
+                enterprise_id=ctx.firm.id,
+                source=source,
+                description=finding["description"],
+                severity=finding["severity"],
+                status="open",
+                reported_at=ctx.now,
+            )
+        )
+        assert result.inserted_primary_key is not None
+        ids.append(int(result.inserted_primary_key[0]))
+    return ids
+
+
+def _notify(ctx: Context) -> Effect:
+    return Effect(firm_values={"notified_at": ctx.now}, mails=[Mail("mobilization_notice")])
+
+
+def _submit(ctx: Context) -> Effect:
+    sa_row = ctx.facts.self_assessment
+    result = ctx.conn.execute(
+        sa.insert(APPLICATIONS).values(
+            enterprise_id=ctx.firm.id,
+            status="applied",
+            self_assessment_id=None if sa_row is None else sa_row.id,
+            self_assessment_total=None if sa_row is None else sa_row.total_score,
+            materials=ctx.payload.get("materials", []),
+            submitted_at=ctx.now,
+        )
+    )
+    assert result.inserted_primary_key is not None
+    app_id = int(result.inserted_primary_key[0])
+    return Effect(record={"application_id": app_id}, mails=[Mail("application_received")])
+
+
+def _return(ctx: Context) -> Effect:
+    reason = ctx.payload["reason"]
+    app_id = _set_application(ctx, status="returned", decided_at=ctx.now, outcome_reason=reason)
+    return Effect(record={"application_id": app_id}, mails=[Mail("application_returned", context={"reason": reason})])
+
+
+def _verify(ctx: Context) -> Effect:
+    app_id = _set_application(ctx, status="verified", verified_at=ctx.now)
+    return Effect(record={"application_id": app_id})
+
+
+def _pass_audit(ctx: Context) -> Effect:
+    app_id = _set_application(ctx, audit_passed_at=ctx.now)
+    return Effect(record={"application_id": app_id}, mails=[Mail("audit_outcome", context={"passed": True})])
+
+
+def _fail_audit(ctx: Context) -> Effect:
+    reason = ctx.payload["reason"]
+    app_id = _set_application(ctx, status="audit_failed", decided_at=ctx.now, outcome_reason=reason)
+    hazards = _hazards_from(ctx, ctx.payload.get("findings", []), "audit")
+    return Effect(
+        record={"application_id": app_id, "hazard_ids": hazards},
+        mails=[Mail("audit_outcome", context={"passed": False, "reason": reason, "hazards": len(hazards)})],
+    )
+
+
+def _record_review(ctx: Context) -> Effect:
+    score = float(ctx.payload["score"])
+    app_id = _set_application(ctx, status="reviewed", reviewed_at=ctx.now, review_score=score)
+    ctx.conn.execute(
+        sa.insert(REVIEWS).values(
+            application_id=app_id,
+            part="team",
+            score=score,
+            findings=ctx.payload.get("findings", []),
+            recorded_at=ctx.now,
+        )
+    )
+    return Effect(record={"application_id": app_id})
+
+
+def _certify(ctx: Context) -> Effect:
+    app = ctx.facts.application
+    assert app is not None and app.review_score is not None  # guaranteed by the review_passed guard
+    score = float(app.review_score)
+    thresholds = ctx.campaign.thresholds
+    level = certification_level(score, thresholds)
+    eligible = eligible_level(score, thresholds, prior_certificate_level=ctx.firm.prior_certificate_level)
+    _set_application(ctx, status="certified", decided_at=ctx.now)
+    ctx.conn.execute(
+        sa.insert(CERTIFICATIONS).values(
+            enterprise_id=ctx.firm.id,
+            application_id=app.id,
+            level=level,
+            score=score,
+            eligible_level=eligible,
+            certified_at=ctx.now,
+        )
+    )
+    record = {"application_id": int(app.id), "level": level, "score": score, "eligible_level": eligible}
+    return Effect(record=record, mails=[Mail("certification", context=record)])
+
+
+def _fail_review(ctx: Context) -> Effect:
+    app = ctx.facts.application
+    assert app is not None
+    stored = ctx.conn.execute(
+        sa.select(REVIEWS.c.findings).where(REVIEWS.c.application_id == app.id).order_by(REVIEWS.c.id)
+    ).scalars()
+    findings = [f for batch in stored for f in (batch or [])] + list(ctx.payload.get("findings", []))
+    _set_application(ctx, status="review_failed", decided_at=ctx.now)
+    hazards = _hazards_from(ctx, findings, "review")
+    record = {"application_id": int(app.id), "score": app.review_score, "hazard_ids": hazards}
+    return Effect(record=record, mails=[Mail("review_outcome", context={"passed": False, **record})])
+
+
+def _revoke(ctx: Context) -> Effect:
+    reason = ctx.payload["reason"]
+    cert_id = ctx.conn.execute(
+        sa.select(CERTIFICATIONS.c.id)
+        .where(CERTIFICATIONS.c.enterprise_id == ctx.firm.id, CERTIFICATIONS.c.revoked_at.is_(None))
+        .order_by(CERTIFICATIONS.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if cert_id is not None:
+        ctx.conn.execute(
+            sa.update(CERTIFICATIONS)
+            .where(CERTIFICATIONS.c.id == cert_id)
+            .values(revoked_at=ctx.now, revoke_reason=reason)
+        )
+    hazards = _hazards_from(ctx, ctx.payload.get("findings", []), "revocation")
+    return Effect(
+        record={"certification_id": cert_id, "hazard_ids": hazards},
+        mails=[Mail("certificate_revoked", context={"reason": reason})],
+    )
+
+
+def _close(ctx: Context) -> Effect:
+    if ctx.facts.application is not None:
+        _set_application(ctx, status="closed", decided_at=ctx.now, outcome_reason=ctx.payload["reason"])
+    return Effect(firm_values={"closed_reason": ctx.payload["reason"]})
+
+
+def _nothing(ctx: Context) -> Effect:
+    return Effect()
+
+
+EFFECTS: dict[str, Callable[[Context], Effect]] = {
+    "notify": _notify,
+    "start_self_assessment": _nothing,
+    "report_hazards": _nothing,
+    "finish_rectification": _nothing,
+    "submit_application": _submit,
+    "return_application": _return,
+    "verify": _verify,
+    "pass_audit": _pass_audit,
+    "fail_audit": _fail_audit,
+    "record_review": _record_review,
+    "certify": _certify,
+    "fail_review": _fail_review,
+    "revoke": _revoke,
+    "close": _close,
+}

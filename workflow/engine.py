@@ -1,0 +1,220 @@
+"""The engine: `fire` is the only way a firm's state changes, one database transaction each."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from states import MACHINE, NotFound, OutOfScope, Role, State, VersionConflict
+from workflow.audit import event_hash
+from workflow.campaign import Campaign
+from workflow.clock import Clock
+from workflow.db import begin_write, insert_ignore
+from workflow.effects import EFFECTS, Context, clean_payload
+from workflow.facts import DbFacts
+from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who fires: a name for the audit log, a role, and the scope the role is held in."""
+
+    name: str
+    role: Role
+    district_code: str | None = None  # district bureau, local government
+    enterprise_id: int | None = None  # enterprise
+    user_id: int | None = None
+
+    @classmethod
+    def administrator(cls, role: Role, firm: sa.Row[Any], name: str = "admin (command line)") -> Actor:
+        """An administrator acting in `role` with the firm inside its scope (the command line)."""
+        return cls(name=name, role=role, district_code=firm.district_code, enterprise_id=firm.id)
+
+
+def in_scope(actor: Actor, firm: sa.Row[Any]) -> bool:
+    """Whether the actor may know of this firm at all (the role rules come after)."""
+    match actor.role:
+        case Role.city_bureau | Role.support_center:
+            return True
+        case Role.district_bureau | Role.local_government:
+            return actor.district_code is not None and actor.district_code == firm.district_code
+        case Role.enterprise:
+            return actor.enterprise_id is not None and actor.enterprise_id == firm.id
+        case _:
+            return False  # reviewers see applications assigned to them, not firms
+
+
+@dataclass(frozen=True)
+class FireResult:
+    enterprise_id: int
+    trigger: str
+    from_state: State
+    to_state: State
+    version: int
+    event_id: int
+    event_hash: str
+    at: dt.datetime
+    record: Mapping[str, Any]
+    mails: tuple[str, ...]
+
+
+def load_firm(conn: sa.Connection, *, enterprise_id: int | None = None, uscc: str | None = None) -> sa.Row[Any]:
+    query = sa.select(ENTERPRISES)
+    query = query.where(ENTERPRISES.c.id == enterprise_id) if uscc is None else query.where(ENTERPRISES.c.uscc == uscc)
+    firm = conn.execute(query).first()
+    if firm is None:
+        raise NotFound(f"找不到该企业 / no such enterprise: {uscc or enterprise_id}")
+    return firm
+
+
+def fire(
+    session: Session,
+    *,
+    enterprise_id: int,
+    trigger: str,
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    payload: Mapping[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> FireResult:
+    """Fire one trigger on one firm as one transaction: scope and role, state and guards, version
+    check, state update, hash-chained event and outbox rows — all committed, or nothing.
+
+    Args:
+        expected_version: the version the caller saw; a different current version is a conflict.
+    Returns:
+        What happened, including the new version and the event's id and hash.
+    Raises:
+        UnknownTrigger, NotFound / OutOfScope, NotAllowed, InvalidTransition, GuardFailed,
+        InvalidInput, VersionConflict. The session is rolled back on any of them.
+    """
+    MACHINE.spec(trigger)
+    data = clean_payload(trigger, payload)
+    begin_write(session)
+    try:
+        conn = session.connection()
+        firm = load_firm(conn, enterprise_id=enterprise_id)
+        if not in_scope(actor, firm):
+            raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+        if expected_version is not None and firm.version != expected_version:
+            raise VersionConflict(
+                f"该企业已被他人更新（版本 {firm.version}，而非 {expected_version}），请刷新后重试 / "
+                f"the firm changed meanwhile (version {firm.version}, not {expected_version}); reload and retry"
+            )
+        now = clock.now()
+        today = now.astimezone(clock.tz).date()
+        facts = DbFacts(conn, firm=firm, campaign=campaign, today=today, payload=data)
+        step = MACHINE.fire(state=State(firm.state), trigger=trigger, role=actor.role, facts=facts)
+        effect = EFFECTS[trigger](Context(conn=conn, firm=firm, facts=facts, campaign=campaign, now=now, payload=data))
+        recorded = {**data, **effect.record}
+        seq = firm.event_count + 1
+        digest = event_hash(
+            firm.chain_head,
+            enterprise_id=firm.id,
+            seq=seq,
+            trigger=trigger,
+            actor=actor.name,
+            role=actor.role.value,
+            at=now,
+            from_state=step.source.value,
+            to_state=step.dest.value,
+            payload=recorded,
+        )
+        values: dict[str, Any] = {
+            "state": step.dest.value,
+            "version": firm.version + 1,
+            "event_count": seq,
+            "chain_head": digest,
+            "updated_at": now,
+            **effect.firm_values,
+        }
+        if step.dest is not step.source:
+            values["state_since"] = now
+        updated = conn.execute(
+            sa.update(ENTERPRISES)
+            .where(ENTERPRISES.c.id == firm.id, ENTERPRISES.c.version == firm.version)
+            .values(**values)
+        )
+        if updated.rowcount != 1:
+            raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")
+        inserted = conn.execute(
+            sa.insert(EVENTS).values(
+                enterprise_id=firm.id,
+                seq=seq,
+                trigger=trigger,
+                actor=actor.name,
+                role=actor.role.value,
+                at=now,
+                from_state=step.source.value,
+                to_state=step.dest.value,
+                payload=recorded,
+                prev_hash=firm.chain_head,
+                hash=digest,
+            )
+        )
+        assert inserted.inserted_primary_key is not None
+        event_id = int(inserted.inserted_primary_key[0])
+        if effect.mails:
+            district_name = conn.execute(
+                sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)
+            ).scalar()
+            base = {
+                "enterprise_name": firm.name,
+                "uscc": firm.uscc,
+                "district_name": district_name,
+                "principal": firm.principal,
+                "trigger": trigger,
+                "at": now.isoformat(),
+            }
+            insert_ignore(
+                conn,
+                OUTBOX,
+                [
+                    {
+                        "dedupe_key": f"transition:{firm.id}:{seq}:{mail.kind}",
+                        "kind": mail.kind,
+                        "audience": mail.audience,
+                        "enterprise_id": firm.id,
+                        "district_code": firm.district_code,
+                        "to_address": firm.email,
+                        "lang": firm.lang,
+                        "context": {**base, **mail.context},
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for mail in effect.mails
+                ],
+                key="dedupe_key",
+            )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return FireResult(
+        enterprise_id=firm.id,
+        trigger=trigger,
+        from_state=step.source,
+        to_state=step.dest,
+        version=firm.version + 1,
+        event_id=event_id,
+        event_hash=digest,
+        at=now,
+        record=effect.record,
+        mails=tuple(m.kind for m in effect.mails),
+    )
+
+
+def allowed_triggers(
+    conn: sa.Connection, *, firm: sa.Row[Any], role: Role, campaign: Campaign, clock: Clock
+) -> list[str]:
+    """The triggers `role` could fire on this firm right now (every guard passes, no payload needed)."""
+    facts = DbFacts(conn, firm=firm, campaign=campaign, today=clock.now().astimezone(clock.tz).date(), payload={})
+    return MACHINE.allowed(state=State(firm.state), role=role, facts=facts)

@@ -1,0 +1,28 @@
+"""Core `Table` handles for the hot paths that skip the ORM."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from workflow import models
+
+
+def _t(model: type) -> sa.Table:
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+ENTERPRISES = _t(models.Enterprise)
+DISTRICTS = _t(models.District)
+USERS = _t(models.User)
+SELF_ASSESSMENTS = _t(models.SelfAssessment)
+SELF_ASSESSMENT_ITEMS = _t(models.SelfAssessmentItem)
+HAZARDS = _t(models.Hazard)
+APPLICATIONS = _t(models.Application)
+REVIEWS = _t(models.Review)
+CERTIFICATIONS = _t(models.Certification)
+EVENTS = _t(models.Event)
+OUTBOX = _t(models.Outbox)
+
+# Applications still moving through the evaluation (not returned, failed, certified or closed).
+OPEN_APPLICATION_STATUSES = ("applied", "verified", "reviewed")
