@@ -31,7 +31,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory, campaign: Campaign
     migrate(engine)
     with engine.begin() as conn:
         sync_districts(conn, campaign)
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return path
 

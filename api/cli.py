@@ -1,0 +1,390 @@
+"""The `dabiao` command line: set up the database, load the directory, drive and read firms."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property, wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from states import STATE_LABELS, TRIGGERS, Role, State, WorkflowError
+from states.diagram import markdown
+from workflow.audit import verify_chain
+from workflow.campaign import Campaign, CampaignInvalid, load_campaign, sync_districts
+from workflow.clock import Clock, clock_for
+from workflow.db import current_revision, make_engine, migrate
+from workflow.engine import Actor, allowed_triggers, fire, load_firm
+from workflow.settings import Settings
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, DISTRICTS, ENTERPRISES, EVENTS, HAZARDS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    settings: Settings
+
+    @cached_property
+    def campaign(self) -> Campaign:
+        return load_campaign(self.settings.campaign_file)
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        url = self.settings.database_url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return make_engine(url)
+
+    def clock(self, as_of: dt.date | None) -> Clock:
+        return clock_for(as_of, self.settings.tz)
+
+    def require_schema(self) -> None:
+        if current_revision(self.engine) is None:
+            raise click.ClickException("数据库尚未初始化，请先运行 `dabiao init` / the database is empty: run `dabiao init` first")
+
+
+def friendly_errors(func: F) -> F:
+    """Refusals become one readable line and exit code 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (WorkflowError, CampaignInvalid) as exc:
+            code = getattr(exc, "code", "campaign_invalid")
+            raise click.ClickException(f"[{code}] {exc}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def as_of_option(func: F) -> F:
+    return click.option(
+        "--as-of",
+        type=click.DateTime(formats=["%Y-%m-%d"]),
+        default=None,
+        help="Act as of this local date (YYYY-MM-DD) instead of today.",
+    )(func)
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value else None
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--database-url", envvar="DABIAO_DATABASE_URL", default=None, help="Default sqlite:///./dabiao.db")
+@click.option("--campaign", "campaign_file", envvar="DABIAO_CAMPAIGN_FILE", default=None, type=click.Path(path_type=Path))
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None, campaign_file: Path | None) -> None:
+    """达标 Dabiao — the safety-production compliance campaign engine."""
+    overrides: dict[str, Any] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if campaign_file:
+        overrides["campaign_file"] = campaign_file
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"DABIAO_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"设置有误 / bad settings: {problems}") from None
+    ctx.obj = App(settings)
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@main.command()
+@pass_app
+@friendly_errors
+def init(app: App) -> None:
+    """Create or upgrade the database (Alembic migrations) and load the campaign's districts."""
+    campaign = app.campaign
+    migrate(app.engine)
+    with app.engine.begin() as conn:
+        sync_districts(conn, campaign)
+    click.echo(
+        f"数据库已就绪 / database ready: {app.engine.url.render_as_string(hide_password=True)} "
+        f"(schema {current_revision(app.engine)}, campaign {campaign.campaign.id}, {len(campaign.districts)} districts)"
+    )
+
+
+@main.command("import-directory")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_app
+@friendly_errors
+def import_directory_cmd(app: App, file: Path) -> None:
+    """Load the industrial enterprise directory (CSV or XLSX); a file with any bad row is refused whole."""
+    from workflow.directory import ImportRejected, import_directory
+
+    app.require_schema()
+    with _progress(enabled=sys.stderr.isatty()) as progress:
+        try:
+            report = import_directory(app.engine, file, campaign=app.campaign, clock=app.clock(None), progress=progress)
+        except ImportRejected as exc:
+            click.echo(f"文件未导入，共 {len(exc.problems)} 处问题 / file refused, {len(exc.problems)} problem(s):", err=True)
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            raise SystemExit(1) from None
+    click.echo(
+        f"已导入 {report.rows} 行：新增 {report.inserted}，更新 {report.updated}，未变 {report.unchanged} / "
+        f"imported {report.rows} rows: {report.inserted} new, {report.updated} updated, {report.unchanged} unchanged"
+    )
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    shown = 0
+
+    def update(done: int) -> None:
+        nonlocal shown
+        if done - shown >= 1000 or done < shown:
+            click.echo(f"\r  {done:,} 行 / rows", err=True, nl=False)
+            shown = done
+
+    yield update
+    click.echo("", err=True)
+
+
+@main.command("generate-directory")
+@click.option("--count", type=click.IntRange(1, 10_000_000), required=True, help="Number of firms.")
+@click.option("--seed", type=int, default=2022, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".csv or .xlsx")
+@pass_app
+@friendly_errors
+def generate_directory_cmd(app: App, count: int, seed: int, output: Path) -> None:
+    """Write a realistic synthetic Changzhou directory (valid credit codes, real district mix)."""
+    from workflow.generator import write_directory
+
+    if output.suffix.lower() not in (".csv", ".xlsx"):
+        raise click.BadParameter("输出文件须为 .csv 或 .xlsx / the output must end in .csv or .xlsx", param_hint="-o")
+    write_directory(output, count=count, seed=seed, campaign=app.campaign)
+    click.echo(f"已生成 {count} 家企业 / wrote {count} firms to {output}")
+
+
+@main.command("fire")
+@click.argument("credit_code")
+@click.argument("trigger", type=click.Choice(sorted(TRIGGERS)))
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--data", default=None, help='JSON object, e.g. \'{"reason": "材料不全"}\'')
+@click.option("--expect-version", type=int, default=None, help="Refuse if the firm's version differs.")
+@click.option("--json", "as_json", is_flag=True)
+@as_of_option
+@pass_app
+@friendly_errors
+def fire_cmd(
+    app: App,
+    credit_code: str,
+    trigger: str,
+    role: str,
+    data: str | None,
+    expect_version: int | None,
+    as_json: bool,
+    as_of: dt.datetime | None,
+) -> None:
+    """Fire TRIGGER on the firm with CREDIT_CODE, acting as an administrator in ROLE."""
+    app.require_schema()
+    try:
+        payload = json.loads(data) if data else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"不是有效的 JSON / not valid JSON: {exc}", param_hint="--data") from None
+    with app.engine.connect() as conn:
+        firm = load_firm(conn, uscc=credit_code.strip().upper())
+    with Session(app.engine) as session:
+        result = fire(
+            session,
+            enterprise_id=firm.id,
+            trigger=trigger,
+            actor=Actor.administrator(Role(role), firm),
+            campaign=app.campaign,
+            clock=app.clock(_date(as_of)),
+            payload=payload,
+            expected_version=expect_version,
+        )
+    if as_json:
+        _json(
+            {
+                "uscc": firm.uscc,
+                "trigger": result.trigger,
+                "from": result.from_state.value,
+                "to": result.to_state.value,
+                "version": result.version,
+                "event_id": result.event_id,
+                "at": result.at.isoformat(),
+                "record": dict(result.record),
+                "mails": list(result.mails),
+            }
+        )
+    else:
+        click.echo(f"{firm.name}：{result.from_state.value} → {result.to_state.value}（版本 {result.version}）")
+
+
+def firm_view(conn: sa.Connection, firm: sa.Row[Any], *, campaign: Campaign, clock: Clock) -> dict[str, Any]:
+    district = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
+    events = conn.execute(
+        sa.select(EVENTS.c.seq, EVENTS.c.trigger, EVENTS.c.actor, EVENTS.c.role, EVENTS.c.at, EVENTS.c.from_state,
+                  EVENTS.c.to_state, EVENTS.c.payload)
+        .where(EVENTS.c.enterprise_id == firm.id)
+        .order_by(EVENTS.c.seq)
+    ).all()
+    hazards = conn.execute(
+        sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm.id, HAZARDS.c.status == "open").order_by(HAZARDS.c.id)
+    ).all()
+    application = conn.execute(
+        sa.select(APPLICATIONS).where(APPLICATIONS.c.enterprise_id == firm.id).order_by(APPLICATIONS.c.id.desc()).limit(1)
+    ).first()
+    certification = conn.execute(
+        sa.select(CERTIFICATIONS)
+        .where(CERTIFICATIONS.c.enterprise_id == firm.id, CERTIFICATIONS.c.revoked_at.is_(None))
+        .order_by(CERTIFICATIONS.c.id.desc())
+        .limit(1)
+    ).first()
+    state = State(firm.state)
+    return {
+        "id": firm.id,
+        "uscc": firm.uscc,
+        "name": firm.name,
+        "district": {"code": firm.district_code, "name": district},
+        "sector": firm.sector,
+        "key_field": firm.key_field,
+        "above_size": firm.above_size,
+        "principal": firm.principal,
+        "phone": firm.phone,
+        "email": firm.email,
+        "state": state.value,
+        "state_label": STATE_LABELS[state][0],
+        "state_since": firm.state_since.isoformat(),
+        "notified_at": firm.notified_at.isoformat() if firm.notified_at else None,
+        "version": firm.version,
+        "open_hazards": [
+            {"id": h.id, "description": h.description, "severity": h.severity, "source": h.source,
+             "deadline": h.deadline.isoformat() if h.deadline else None}
+            for h in hazards
+        ],
+        "application": None if application is None else {
+            "id": application.id, "status": application.status, "submitted_at": application.submitted_at.isoformat(),
+            "review_score": application.review_score,
+        },
+        "certification": None if certification is None else {
+            "level": certification.level, "score": certification.score, "eligible_level": certification.eligible_level,
+            "certified_at": certification.certified_at.isoformat(),
+        },
+        "allowed_triggers": {
+            role.value: names
+            for role in Role
+            if (names := allowed_triggers(conn, firm=firm, role=role, campaign=campaign, clock=clock))
+        },
+        "events": [
+            {"seq": e.seq, "trigger": e.trigger, "actor": e.actor, "role": e.role, "at": e.at.isoformat(),
+             "from": e.from_state, "to": e.to_state, "payload": e.payload}
+            for e in events
+        ],
+    }
+
+
+@main.command()
+@click.argument("credit_code")
+@click.option("--json", "as_json", is_flag=True)
+@as_of_option
+@pass_app
+@friendly_errors
+def show(app: App, credit_code: str, as_json: bool, as_of: dt.datetime | None) -> None:
+    """Show one firm: state, version, open hazards, application, history and what may happen next."""
+    app.require_schema()
+    with app.engine.connect() as conn:
+        firm = load_firm(conn, uscc=credit_code.strip().upper())
+        view = firm_view(conn, firm, campaign=app.campaign, clock=app.clock(_date(as_of)))
+    if as_json:
+        _json(view)
+        return
+    click.echo(f"{view['name']}（{view['uscc']}）{view['district']['name']}")
+    click.echo(f"  状态 / state: {view['state_label']} ({view['state']}) 自 {view['state_since'][:10]}，版本 {view['version']}")
+    click.echo(f"  未整改隐患 / open hazards: {len(view['open_hazards'])}")
+    for role, names in view["allowed_triggers"].items():
+        click.echo(f"  {role} 可执行 / may: {', '.join(names)}")
+    for e in view["events"]:
+        click.echo(f"  #{e['seq']} {e['at'][:10]} {e['trigger']}: {e['from']} → {e['to']} ({e['role']}, {e['actor']})")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@friendly_errors
+def stats(app: App, as_json: bool) -> None:
+    """Counts of firms per state × district × field."""
+    app.require_schema()
+    with app.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                ENTERPRISES.c.district_code,
+                DISTRICTS.c.name,
+                ENTERPRISES.c.key_field,
+                ENTERPRISES.c.state,
+                sa.func.count().label("n"),
+            )
+            .join(DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code)
+            .group_by(ENTERPRISES.c.district_code, DISTRICTS.c.name, ENTERPRISES.c.key_field, ENTERPRISES.c.state)
+            .order_by(ENTERPRISES.c.district_code, ENTERPRISES.c.key_field.desc(), ENTERPRISES.c.state)
+        ).all()
+    cells = [
+        {"district": r.district_code, "district_name": r.name, "key_field": bool(r.key_field), "state": r.state,
+         "count": int(r.n)}
+        for r in rows
+    ]
+    if as_json:
+        _json({"total": sum(c["count"] for c in cells), "cells": cells})
+        return
+    for c in cells:
+        field = "重点" if c["key_field"] else "非重点"
+        click.echo(f"{c['district_name']:<8} {field:<4} {c['state']:<15} {c['count']:>8}")
+    click.echo(f"合计 / total: {sum(c['count'] for c in cells)}")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident event log."""
+
+
+@audit.command("verify")
+@pass_app
+@friendly_errors
+def audit_verify(app: App) -> None:
+    """Walk the event log and report the first event whose hash chain is broken."""
+    app.require_schema()
+    with app.engine.connect() as conn:
+        report = verify_chain(conn)
+    if report.ok:
+        click.echo(f"审计链完整 / audit chain intact: {report.events_checked} events of {report.firms_checked} firms")
+        return
+    click.echo(f"审计链断裂 / audit chain BROKEN at {report.broken}", err=True)
+    raise SystemExit(1)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("workflow_diagram.md"),
+              show_default=True)
+def diagram(output: Path) -> None:
+    """Write the state machine as Markdown (Mermaid stateDiagram-v2 and a table of triggers)."""
+    output.write_text(markdown(), encoding="utf-8")
+    click.echo(f"已写入 / wrote {output}")
+
+
+@main.command()
+def demo() -> None:
+    """Fill a demo campaign and serve it (comes with the dashboard)."""
+    click.echo("demo comes with the dashboard (issue 6); meanwhile try `dabiao --help`.")

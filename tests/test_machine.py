@@ -1,0 +1,188 @@
+"""The machine on its own: every role rule and every guard, both ways; the diagram is current."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from states import (
+    GUARDS,
+    MACHINE,
+    TRIGGERS,
+    GuardFailed,
+    InvalidTransition,
+    NotAllowed,
+    Role,
+    State,
+    UnknownTrigger,
+)
+from states.diagram import markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass
+class FakeFacts:
+    """Facts where every guard of the main path passes unless a test says otherwise."""
+
+    key_field: bool = False
+    notified: bool = False
+    open_hazards: int = 0
+    hazards_missing_implementations: int = 0
+    self_assessment_total: float | None = 80.0
+    audit_passed: bool = False
+    review_score: float | None = None
+    today: dt.date = dt.date(2022, 7, 1)
+    evaluation_start: dt.date = dt.date(2022, 6, 1)
+    evaluation_end: dt.date = dt.date(2023, 12, 31)
+    pass_score: float = 60.0
+    payload: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def passing_facts(trigger: str, key_field: bool) -> FakeFacts:
+    """Facts under which every guard of `trigger` holds."""
+    facts = FakeFacts(key_field=key_field, payload={"reason": "材料不全", "score": 80})
+    if "has_open_hazards" in TRIGGERS[trigger].guards:
+        facts.open_hazards = 1
+    if "audit_passed" in TRIGGERS[trigger].guards:
+        facts.audit_passed = True
+    if "review_passed" in TRIGGERS[trigger].guards:
+        facts.review_score = 80.0
+    if "review_failed" in TRIGGERS[trigger].guards:
+        facts.review_score = 50.0
+    return facts
+
+
+ROLE_CASES = [
+    (trigger, role, key_field)
+    for trigger in TRIGGERS
+    for role in Role
+    for key_field in (True, False)
+]
+
+
+@pytest.mark.parametrize(("trigger", "role", "key_field"), ROLE_CASES)
+def test_each_role_rule_both_ways(trigger: str, role: Role, key_field: bool) -> None:
+    spec = TRIGGERS[trigger]
+    facts = passing_facts(trigger, key_field)
+    source = spec.sources[0]
+    if role in spec.roles_for(key_field=key_field):
+        step = MACHINE.fire(state=source, trigger=trigger, role=role, facts=facts)
+        assert step.dest is spec.dest
+    else:
+        with pytest.raises(NotAllowed):
+            MACHINE.fire(state=source, trigger=trigger, role=role, facts=facts)
+
+
+def test_audit_belongs_to_the_support_center_for_key_fields_and_to_the_district_otherwise() -> None:
+    audit = TRIGGERS["pass_audit"]
+    assert audit.roles_for(key_field=True) == {Role.support_center}
+    assert audit.roles_for(key_field=False) == {Role.district_bureau}
+
+
+# Each guard: the facts that break it, and the message a user reads.
+BREAKERS: dict[str, tuple[dict[str, Any], str]] = {
+    "not_yet_notified": ({"notified": True}, "already been notified"),
+    "has_open_hazards": ({"open_hazards": 0}, "no open hazard"),
+    "no_open_hazards": ({"open_hazards": 2}, "2 hazard(s) still open"),
+    "five_implementations_complete": ({"hazards_missing_implementations": 1}, "lack one of the five"),
+    "self_assessment_done": ({"self_assessment_total": None}, "no self-assessment"),
+    "within_evaluation_window": ({"today": dt.date(2022, 5, 31)}, "from 2022-06-01 to 2023-12-31"),
+    "reason_given": ({"payload": {"reason": "   ", "score": 80}}, "a reason is required"),
+    "score_in_range": ({"payload": {"reason": "x", "score": 100.1}}, "from 0 to 100"),
+    "not_yet_audited": ({"audit_passed": True}, "already passed"),
+    "audit_passed": ({"audit_passed": False}, "has not passed yet"),
+    "review_passed": ({"review_score": 59.9}, "below 60.0"),
+    "review_failed": ({"review_score": 60.0}, "not below the threshold"),
+}
+
+
+def test_every_guard_has_a_breaking_case() -> None:
+    assert set(BREAKERS) == set(GUARDS)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "guard"),
+    [(t, g) for t, spec in TRIGGERS.items() for g in spec.guards],
+)
+def test_each_guard_both_ways(trigger: str, guard: str) -> None:
+    spec = TRIGGERS[trigger]
+    key_field = False
+    role = sorted(spec.roles_for(key_field=key_field))[0]
+    facts = passing_facts(trigger, key_field)
+    assert MACHINE.fire(state=spec.sources[0], trigger=trigger, role=role, facts=facts).dest is spec.dest
+    changes, message = BREAKERS[guard]
+    broken = dataclasses.replace(facts, **changes)
+    with pytest.raises(GuardFailed) as caught:
+        MACHINE.fire(state=spec.sources[0], trigger=trigger, role=role, facts=broken)
+    assert caught.value.guard == guard
+    assert message in caught.value.reason
+
+
+@pytest.mark.parametrize("score", [-1, 100.5, "abc", None, True, float("nan")])
+def test_scores_outside_0_to_100_are_refused(score: Any) -> None:
+    facts = FakeFacts(audit_passed=True, payload={"score": score})
+    with pytest.raises(GuardFailed, match="0 to 100"):
+        MACHINE.fire(state=State.verified, trigger="record_review", role=Role.district_bureau, facts=facts)
+
+
+@pytest.mark.parametrize("score", [0, 0.0, 60, "75.5", 100])
+def test_scores_inside_0_to_100_are_accepted(score: Any) -> None:
+    facts = FakeFacts(audit_passed=True, payload={"score": score})
+    step = MACHINE.fire(state=State.verified, trigger="record_review", role=Role.district_bureau, facts=facts)
+    assert step.dest is State.reviewed
+
+
+def test_a_trigger_from_the_wrong_state_is_refused_with_the_state_named() -> None:
+    with pytest.raises(InvalidTransition, match="cannot certify from mobilized"):
+        MACHINE.fire(state=State.mobilized, trigger="certify", role=Role.city_bureau, facts=FakeFacts())
+
+
+def test_an_unknown_trigger_is_refused() -> None:
+    with pytest.raises(UnknownTrigger, match="teleport"):
+        MACHINE.fire(state=State.mobilized, trigger="teleport", role=Role.city_bureau, facts=FakeFacts())
+
+
+def test_closed_is_terminal_and_reachable_from_every_state_but_certified() -> None:
+    assert not any(State.closed in spec.sources for spec in TRIGGERS.values())
+    assert set(TRIGGERS["close"].sources) == set(State) - {State.certified, State.closed}
+
+
+def test_every_state_is_reachable_from_mobilized() -> None:
+    reached, frontier = {State.mobilized}, [State.mobilized]
+    while frontier:
+        state = frontier.pop()
+        for spec in TRIGGERS.values():
+            if state in spec.sources and spec.dest not in reached:
+                reached.add(spec.dest)
+                frontier.append(spec.dest)
+    assert reached == set(State)
+
+
+def test_allowed_lists_what_the_role_may_do_now() -> None:
+    facts = FakeFacts(open_hazards=1)
+    assert MACHINE.allowed(state=State.self_assessing, role=Role.enterprise, facts=facts) == ["report_hazards"]
+    assert MACHINE.allowed(state=State.applied, role=Role.district_bureau, facts=facts) == [
+        "return_application",
+        "verify",
+        "close",
+    ]
+
+
+def test_workflow_diagram_is_current() -> None:
+    committed = (ROOT / "workflow_diagram.md").read_text(encoding="utf-8")
+    assert committed == markdown(), "workflow_diagram.md is stale: run `dabiao diagram`"
+
+
+def test_diagram_draws_every_transition_and_names_roles_and_guards() -> None:
+    text = markdown()
+    assert "stateDiagram-v2" in text
+    for spec in TRIGGERS.values():
+        for source in spec.sources:
+            assert f"{source.value} --> {spec.dest.value}: {spec.name}" in text
+        assert f"| `{spec.name}` |" in text
+    assert "support_center (key field)" in text

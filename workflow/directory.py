@@ -1,0 +1,524 @@
+"""The industrial directory (工业企业名录) importer: reads a CSV or XLSX file, checks every row, and
+upserts the firms by credit code in one transaction — or writes nothing and lists every problem."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+from workflow import uscc
+from workflow.campaign import Campaign, sync_districts
+from workflow.clock import Clock
+from workflow.models import Enterprise
+
+CHUNK = 5_000  # rows per lookup / executemany batch
+
+_enterprises: sa.Table = Enterprise.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the directory file: the field it fills and its header in Chinese and English."""
+
+    field: str
+    zh: str
+    en: str
+    required: bool  # the column must be present and its cells filled
+    max_length: int | None = None
+
+
+def _length(column: str) -> int:
+    length = getattr(_enterprises.c[column].type, "length", None)
+    assert isinstance(length, int)
+    return length
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("uscc", "统一社会信用代码", "uscc", required=True),
+    Column("name", "企业名称", "name", required=True, max_length=_length("name")),
+    Column("district", "所属辖区", "district", required=True),
+    Column("sector", "行业", "sector", required=True),
+    Column("key_field", "重点监管", "key_field", required=False),
+    Column("above_size", "规模以上", "above_size", required=True),
+    Column("principal", "主要负责人", "principal", required=True, max_length=_length("principal")),
+    Column("phone", "联系电话", "phone", required=False, max_length=_length("phone")),
+    Column("email", "电子邮箱", "email", required=False, max_length=_length("email")),
+)
+_BY_HEADER = {key: c for c in COLUMNS for key in (c.zh, c.en.lower())}
+
+_YES = frozenset({"是", "y", "yes", "true", "1"})
+_NO = frozenset({"否", "n", "no", "false", "0"})
+_SCIENTIFIC = re.compile(r"\d+(\.\d+)?E\+?\d+")  # what Excel makes of an all-digit credit code
+
+# The enterprise columns a directory row sets; `DirectoryRow.values()` follows this order.
+DIRECTORY_FIELDS = (
+    "name",
+    "district_code",
+    "sector",
+    "key_field",
+    "above_size",
+    "principal",
+    "phone",
+    "email",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    column: str  # the header as the file spells it; empty for a problem with the whole file
+    message: str
+
+    def __str__(self) -> str:
+        if not self.column:
+            return f"line {self.line}: {self.message}"
+        return f"line {self.line}, column {self.column}: {self.message}"
+
+
+class ImportRejected(Exception):
+    """The file has problems; nothing was written. `problems` lists every one, in file order."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryRow:
+    """One checked firm of the directory, in the form it is stored (district and sector by code)."""
+
+    line: int
+    uscc: str
+    name: str
+    district_code: str
+    sector: str
+    key_field: bool
+    above_size: bool
+    principal: str
+    phone: str
+    email: str | None
+
+    def values(self) -> tuple[str, str, str, bool, bool, str, str, str | None]:
+        return (
+            self.name,
+            self.district_code,
+            self.sector,
+            self.key_field,
+            self.above_size,
+            self.principal,
+            self.phone,
+            self.email,
+        )
+
+
+class _Unreadable(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+# --- reading cells -------------------------------------------------------------------------------
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls
+
+
+def _cells(path: Path) -> Iterator[tuple[int, Sequence[object]]]:
+    """(line number as a person sees it, cells) for every line of the file, blank ones included."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _Unreadable(Problem(1, "", f"无法读取文件 / cannot read the file: {exc.strerror}")) from None
+    if data.startswith(_ZIP_MAGIC):
+        yield from _xlsx_cells(path)
+    elif data.startswith(_OLE_MAGIC):
+        raise _Unreadable(
+            Problem(
+                1,
+                "",
+                "这是旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV 后再导入 / "
+                "this is an old Excel .xls file: save it as .xlsx or CSV and import that",
+            )
+        )
+    elif path.suffix.lower() in (".xlsx", ".xlsm"):
+        raise _Unreadable(
+            Problem(
+                1,
+                "",
+                f"文件名为 {path.suffix}，但内容不是 Excel 工作簿 / "
+                f"the file is named {path.suffix} but is not an Excel workbook",
+            )
+        )
+    else:
+        yield from _csv_cells(_decode(data))
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        encodings: tuple[str, ...] = ("utf-8-sig",)
+    else:
+        encodings = ("utf-8", "gb18030")
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise _Unreadable(
+        Problem(
+            1,
+            "",
+            "无法识别文件编码，请另存为 UTF-8 或 GB18030 编码的 CSV，或 XLSX / "
+            "file encoding not recognised: save it as CSV in UTF-8 or GB18030, or as XLSX",
+        )
+    )
+
+
+def _csv_cells(text: str) -> Iterator[tuple[int, Sequence[object]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line = 1  # a record's first physical line (a quoted cell may span several)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _Unreadable(Problem(reader.line_num, "", f"CSV 格式错误 / malformed CSV: {exc}")) from None
+        yield line, cells
+        line = reader.line_num + 1
+
+
+def _xlsx_cells(path: Path) -> Iterator[tuple[int, Sequence[object]]]:
+    try:
+        # data_only: a formula cell gives the value Excel last computed, not its formula
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise _Unreadable(
+            Problem(1, "", f"不是有效的 XLSX 工作簿 / not a valid XLSX workbook: {exc}")
+        ) from None
+    try:
+        if not workbook.worksheets:
+            return
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # some exporters write a wrong sheet size; read what is there
+        yield from enumerate(sheet.iter_rows(values_only=True), start=1)
+    finally:
+        workbook.close()
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+# --- checking rows -------------------------------------------------------------------------------
+
+
+def _yes_no(value: str) -> bool | None:
+    lowered = value.lower()
+    if lowered in _YES:
+        return True
+    if lowered in _NO:
+        return False
+    return None
+
+
+class _Checker:
+    """Checks data rows against a header; appends every problem it finds to `problems`."""
+
+    def __init__(self, campaign: Campaign, header: dict[str, tuple[int, str]], problems: list[Problem]):
+        self.campaign = campaign
+        self.header = header  # field -> (cell index, header text as in the file)
+        self.problems = problems
+        self.seen: dict[str, int] = {}  # credit code -> first line
+
+    @classmethod
+    def from_header(
+        cls, campaign: Campaign, line: int, cells: Sequence[str], problems: list[Problem]
+    ) -> _Checker | None:
+        header: dict[str, tuple[int, str]] = {}
+        english = False
+        ok = True
+        for index, raw in enumerate(cells):
+            text = raw.strip().strip("\ufeff").strip()
+            column = _BY_HEADER.get(text) or _BY_HEADER.get(text.lower())
+            if column is None:
+                continue  # other columns (序号, 地址, …) are allowed and ignored
+            english = english or text.lower() == column.en.lower()
+            if column.field in header:
+                first = header[column.field][1]
+                problems.append(
+                    Problem(line, text, f"列“{text}”与“{first}”重复 / column {text} repeats column {first}")
+                )
+                ok = False
+                continue
+            header[column.field] = (index, text)
+        for column in COLUMNS:
+            if column.required and column.field not in header:
+                shown = column.en if english else column.zh
+                problems.append(
+                    Problem(line, shown, f"缺少必填列“{column.zh}” / missing required column: {column.en}")
+                )
+                ok = False
+        return cls(campaign, header, problems) if ok else None
+
+    def check(self, line: int, cells: Sequence[object]) -> DirectoryRow | None:
+        before = len(self.problems)
+        texts: dict[str, str] = {}
+        for column in COLUMNS:
+            place = self.header.get(column.field)
+            if place is None:
+                texts[column.field] = ""
+                continue
+            index = place[0]
+            raw = cells[index] if index < len(cells) else None
+            value = _text(raw)
+            texts[column.field] = value
+            if not value:
+                if column.required:
+                    self._add(line, column.field, f"{column.zh}不能为空 / {column.en} is required")
+            elif column.max_length is not None and len(value) > column.max_length:
+                self._add(
+                    line,
+                    column.field,
+                    f"{column.zh}超过{column.max_length}个字符（实际{len(value)}个）/ "
+                    f"{column.en} is longer than {column.max_length} characters ({len(value)})",
+                )
+                texts[column.field] = ""  # reported; no further checks on it
+
+        code = self._credit_code(line, texts["uscc"], self._raw(cells, "uscc"))
+        district = self.campaign.district(texts["district"]) if texts["district"] else None
+        if texts["district"] and district is None:
+            self._add(
+                line,
+                "district",
+                f"所属辖区“{texts['district']}”不存在 / unknown district: {texts['district']}",
+            )
+        sector = self.campaign.sector(texts["sector"]) if texts["sector"] else None
+        if texts["sector"] and sector is None:
+            self._add(line, "sector", f"行业“{texts['sector']}”不存在 / unknown sector: {texts['sector']}")
+        above_size = self._flag(line, "above_size", texts["above_size"])
+        key_field = self._flag(line, "key_field", texts["key_field"])
+        if key_field is None and sector is not None and not texts["key_field"]:
+            key_field = sector.key_field  # a blank cell takes the sector's default
+        email = self._email(line, texts["email"])
+
+        if len(self.problems) > before:
+            return None
+        assert code is not None and district is not None and sector is not None
+        assert key_field is not None and above_size is not None
+        return DirectoryRow(
+            line=line,
+            uscc=code,
+            name=texts["name"],
+            district_code=district.code,
+            sector=sector.code,
+            key_field=key_field,
+            above_size=above_size,
+            principal=texts["principal"],
+            phone=texts["phone"],
+            email=email,
+        )
+
+    def _add(self, line: int, field: str, message: str) -> None:
+        self.problems.append(Problem(line, self.header[field][1], message))
+
+    def _raw(self, cells: Sequence[object], field: str) -> object:
+        index = self.header[field][0]
+        return cells[index] if index < len(cells) else None
+
+    def _credit_code(self, line: int, value: str, raw: object) -> str | None:
+        if not value:
+            return None
+        code = uscc.normalize(value)
+        if isinstance(raw, int | float) or _SCIENTIFIC.fullmatch(code):
+            self._add(
+                line,
+                "uscc",
+                f"统一社会信用代码“{value}”被 Excel 存成了数字，请把该列设为文本格式后重新填写 / "
+                f"the credit code {value} was stored as a number by Excel: format the column as text "
+                f"and enter the codes again",
+            )
+            return None
+        why = uscc.problem(code)
+        if why is not None:
+            self._add(line, "uscc", why)
+            return None
+        first = self.seen.setdefault(code, line)
+        if first != line:
+            self._add(
+                line,
+                "uscc",
+                f"统一社会信用代码“{code}”与第{first}行重复 / "
+                f"duplicate credit code {code}: first on line {first}",
+            )
+            return None
+        return code
+
+    def _flag(self, line: int, field: str, value: str) -> bool | None:
+        if not value:
+            return None
+        flag = _yes_no(value)
+        if flag is None:
+            column = _COLUMN[field]
+            self._add(
+                line,
+                field,
+                f"{column.zh}应填“是”或“否”，实际为“{value}” / {column.en} must be yes or no, not: {value}",
+            )
+        return flag
+
+    def _email(self, line: int, value: str) -> str | None:
+        if not value:
+            return None
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError:
+            self._add(line, "email", f"电子邮箱“{value}”格式不正确 / invalid email address: {value}")
+            return None
+
+
+_COLUMN = {c.field: c for c in COLUMNS}
+
+
+def read_directory(path: Path, campaign: Campaign) -> list[DirectoryRow]:
+    """Parse and check a directory file (CSV or XLSX).
+
+    Returns:
+        The firms, in file order; fully blank lines are skipped.
+    Raises:
+        ImportRejected: listing every problem found in the file.
+    """
+    problems: list[Problem] = []
+    rows: list[DirectoryRow] = []
+    checker: _Checker | None = None
+    header_seen = False
+    try:
+        for line, cells in _cells(path):
+            if not any(_text(c) for c in cells):
+                continue
+            if not header_seen:
+                header_seen = True
+                checker = _Checker.from_header(campaign, line, [_text(c) for c in cells], problems)
+                if checker is None:
+                    break  # without the right columns the rows cannot be read
+                continue
+            assert checker is not None
+            row = checker.check(line, cells)
+            if row is not None:
+                rows.append(row)
+    except _Unreadable as exc:
+        problems.append(exc.problem)
+    if not header_seen and not problems:
+        problems.append(Problem(1, "", "文件为空，没有表头 / the file is empty: no header row"))
+    if problems:
+        raise ImportRejected(problems)
+    return rows
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _chunks(rows: list[DirectoryRow]) -> Iterator[list[DirectoryRow]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start : start + CHUNK]
+
+
+def import_directory(
+    engine: sa.Engine,
+    path: Path,
+    *,
+    campaign: Campaign,
+    clock: Clock,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a directory file: insert new firms (state `mobilized`), update the directory fields of
+    firms whose row changed, leave the rest untouched — all in one transaction.
+
+    Args:
+        progress: called with the number of rows processed so far, after each batch.
+    Raises:
+        ImportRejected: the file has problems; nothing was written.
+    """
+    rows = read_directory(path, campaign)
+    now = clock.now()
+    t = _enterprises
+    lookup = sa.select(t.c.uscc, *(t.c[f] for f in DIRECTORY_FIELDS)).where(
+        t.c.uscc.in_(sa.bindparam("codes", expanding=True))
+    )
+    change = (
+        sa.update(t)
+        .where(t.c.uscc == sa.bindparam("b_uscc"))
+        .values(
+            {f: sa.bindparam(f"b_{f}") for f in DIRECTORY_FIELDS}, updated_at=sa.bindparam("b_updated_at")
+        )
+    )
+    inserted = updated = unchanged = done = 0
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            sync_districts(conn, campaign)  # the firms' districts must exist (foreign key)
+            for chunk in _chunks(rows):
+                existing = {
+                    r[0]: tuple(r[1:]) for r in conn.execute(lookup, {"codes": [row.uscc for row in chunk]})
+                }
+                new: list[dict[str, object]] = []
+                changed: list[dict[str, object]] = []
+                for row in chunk:
+                    values = row.values()
+                    old = existing.get(row.uscc)
+                    if old is None:
+                        new.append(
+                            {
+                                "uscc": row.uscc,
+                                **dict(zip(DIRECTORY_FIELDS, values, strict=True)),
+                                "state": "mobilized",
+                                "version": 1,
+                                "state_since": now,
+                                "created_at": now,
+                                "updated_at": now,
+                            }
+                        )
+                    elif old != values:
+                        changed.append(
+                            {
+                                "b_uscc": row.uscc,
+                                **{f"b_{f}": v for f, v in zip(DIRECTORY_FIELDS, values, strict=True)},
+                                "b_updated_at": now,
+                            }
+                        )
+                    else:
+                        unchanged += 1
+                if new:
+                    conn.execute(sa.insert(t), new)
+                if changed:
+                    conn.execute(change, changed)
+                inserted += len(new)
+                updated += len(changed)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+    return ImportReport(rows=len(rows), inserted=inserted, updated=updated, unchanged=unchanged)
