@@ -50,7 +50,9 @@ class App:
 
     def require_schema(self) -> None:
         if current_revision(self.engine) is None:
-            raise click.ClickException("数据库尚未初始化，请先运行 `dabiao init` / the database is empty: run `dabiao init` first")
+            raise click.ClickException(
+                "数据库尚未初始化，请先运行 `dabiao init` / the database is empty: run `dabiao init` first"
+            )
 
 
 def friendly_errors(func: F) -> F:
@@ -86,7 +88,13 @@ def _json(data: Any) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--database-url", envvar="DABIAO_DATABASE_URL", default=None, help="Default sqlite:///./dabiao.db")
-@click.option("--campaign", "campaign_file", envvar="DABIAO_CAMPAIGN_FILE", default=None, type=click.Path(path_type=Path))
+@click.option(
+    "--campaign",
+    "campaign_file",
+    envvar="DABIAO_CAMPAIGN_FILE",
+    default=None,
+    type=click.Path(path_type=Path),
+)
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None, campaign_file: Path | None) -> None:
     """达标 Dabiao — the safety-production compliance campaign engine."""
@@ -134,7 +142,10 @@ def import_directory_cmd(app: App, file: Path) -> None:
         try:
             report = import_directory(app.engine, file, campaign=app.campaign, clock=app.clock(None), progress=progress)
         except ImportRejected as exc:
-            click.echo(f"文件未导入，共 {len(exc.problems)} 处问题 / file refused, {len(exc.problems)} problem(s):", err=True)
+            click.echo(
+                f"文件未导入，共 {len(exc.problems)} 处问题 / file refused, {len(exc.problems)} problem(s):",
+                err=True,
+            )
             for problem in exc.problems:
                 click.echo(f"  {problem}", err=True)
             raise SystemExit(1) from None
@@ -237,8 +248,16 @@ def fire_cmd(
 def firm_view(conn: sa.Connection, firm: sa.Row[Any], *, campaign: Campaign, clock: Clock) -> dict[str, Any]:
     district = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
     events = conn.execute(
-        sa.select(EVENTS.c.seq, EVENTS.c.trigger, EVENTS.c.actor, EVENTS.c.role, EVENTS.c.at, EVENTS.c.from_state,
-                  EVENTS.c.to_state, EVENTS.c.payload)
+        sa.select(
+            EVENTS.c.seq,
+            EVENTS.c.trigger,
+            EVENTS.c.actor,
+            EVENTS.c.role,
+            EVENTS.c.at,
+            EVENTS.c.from_state,
+            EVENTS.c.to_state,
+            EVENTS.c.payload,
+        )
         .where(EVENTS.c.enterprise_id == firm.id)
         .order_by(EVENTS.c.seq)
     ).all()
@@ -246,7 +265,10 @@ def firm_view(conn: sa.Connection, firm: sa.Row[Any], *, campaign: Campaign, clo
         sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm.id, HAZARDS.c.status == "open").order_by(HAZARDS.c.id)
     ).all()
     application = conn.execute(
-        sa.select(APPLICATIONS).where(APPLICATIONS.c.enterprise_id == firm.id).order_by(APPLICATIONS.c.id.desc()).limit(1)
+        sa.select(APPLICATIONS)
+        .where(APPLICATIONS.c.enterprise_id == firm.id)
+        .order_by(APPLICATIONS.c.id.desc())
+        .limit(1)
     ).first()
     certification = conn.execute(
         sa.select(CERTIFICATIONS)
@@ -272,16 +294,29 @@ def firm_view(conn: sa.Connection, firm: sa.Row[Any], *, campaign: Campaign, clo
         "notified_at": firm.notified_at.isoformat() if firm.notified_at else None,
         "version": firm.version,
         "open_hazards": [
-            {"id": h.id, "description": h.description, "severity": h.severity, "source": h.source,
-             "deadline": h.deadline.isoformat() if h.deadline else None}
+            {
+                "id": h.id,
+                "description": h.description,
+                "severity": h.severity,
+                "source": h.source,
+                "deadline": h.deadline.isoformat() if h.deadline else None,
+            }
             for h in hazards
         ],
-        "application": None if application is None else {
-            "id": application.id, "status": application.status, "submitted_at": application.submitted_at.isoformat(),
+        "application": None
+        if application is None
+        else {
+            "id": application.id,
+            "status": application.status,
+            "submitted_at": application.submitted_at.isoformat(),
             "review_score": application.review_score,
         },
-        "certification": None if certification is None else {
-            "level": certification.level, "score": certification.score, "eligible_level": certification.eligible_level,
+        "certification": None
+        if certification is None
+        else {
+            "level": certification.level,
+            "score": certification.score,
+            "eligible_level": certification.eligible_level,
             "certified_at": certification.certified_at.isoformat(),
         },
         "allowed_triggers": {
@@ -290,8 +325,16 @@ def firm_view(conn: sa.Connection, firm: sa.Row[Any], *, campaign: Campaign, clo
             if (names := allowed_triggers(conn, firm=firm, role=role, campaign=campaign, clock=clock))
         },
         "events": [
-            {"seq": e.seq, "trigger": e.trigger, "actor": e.actor, "role": e.role, "at": e.at.isoformat(),
-             "from": e.from_state, "to": e.to_state, "payload": e.payload}
+            {
+                "seq": e.seq,
+                "trigger": e.trigger,
+                "actor": e.actor,
+                "role": e.role,
+                "at": e.at.isoformat(),
+                "from": e.from_state,
+                "to": e.to_state,
+                "payload": e.payload,
+            }
             for e in events
         ],
     }
@@ -313,7 +356,9 @@ def show(app: App, credit_code: str, as_json: bool, as_of: dt.datetime | None) -
         _json(view)
         return
     click.echo(f"{view['name']}（{view['uscc']}）{view['district']['name']}")
-    click.echo(f"  状态 / state: {view['state_label']} ({view['state']}) 自 {view['state_since'][:10]}，版本 {view['version']}")
+    click.echo(
+        f"  状态 / state: {view['state_label']} ({view['state']}) 自 {view['state_since'][:10]}，版本 {view['version']}"
+    )
     click.echo(f"  未整改隐患 / open hazards: {len(view['open_hazards'])}")
     for role, names in view["allowed_triggers"].items():
         click.echo(f"  {role} 可执行 / may: {', '.join(names)}")
@@ -342,8 +387,13 @@ def stats(app: App, as_json: bool) -> None:
             .order_by(ENTERPRISES.c.district_code, ENTERPRISES.c.key_field.desc(), ENTERPRISES.c.state)
         ).all()
     cells = [
-        {"district": r.district_code, "district_name": r.name, "key_field": bool(r.key_field), "state": r.state,
-         "count": int(r.n)}
+        {
+            "district": r.district_code,
+            "district_name": r.name,
+            "key_field": bool(r.key_field),
+            "state": r.state,
+            "count": int(r.n),
+        }
         for r in rows
     ]
     if as_json:
@@ -376,8 +426,13 @@ def audit_verify(app: App) -> None:
 
 
 @main.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("workflow_diagram.md"),
-              show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("workflow_diagram.md"),
+    show_default=True,
+)
 def diagram(output: Path) -> None:
     """Write the state machine as Markdown (Mermaid stateDiagram-v2 and a table of triggers)."""
     output.write_text(markdown(), encoding="utf-8")

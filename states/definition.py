@@ -112,7 +112,12 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "submit_application",
             (_S.self_assessing,),
             _S.applied,
-            ("self_assessment_done", "no_open_hazards", "five_implementations_complete", "within_evaluation_window"),
+            (
+                "self_assessment_done",
+                "no_open_hazards",
+                "five_implementations_complete",
+                "within_evaluation_window",
+            ),
             "提交达标申请",
             "Submit the application",
             roles=frozenset({_R.enterprise}),

@@ -57,10 +57,14 @@ def pg_schema_url(campaign: Campaign) -> Iterator[str]:
 
 def _truncate_all(engine: sa.Engine, campaign: Campaign) -> None:
     with engine.begin() as conn:
-        names = [
-            t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"
-        ]
+        names = [t for t in sa.inspect(conn).get_table_names() if t != "alembic_version"]
         conn.exec_driver_sql(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+        # a test may have dropped the append-only guard (playing an intruder): put it back
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS events_append_only ON events")
+        conn.exec_driver_sql(
+            "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
+            "FOR EACH ROW EXECUTE FUNCTION dabiao_events_append_only()"
+        )
         sync_districts(conn, campaign)
 
 

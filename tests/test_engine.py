@@ -4,6 +4,7 @@ atomicity, scope and concurrency."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from typing import Any
 
@@ -41,9 +42,15 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     hazard = d.hazard()
     d.fire("report_hazards", Role.enterprise)
     with Session(engine) as s:
-        rectify_hazard(s, hazard_id=hazard, evidence=None, actor=actor_for(engine, Role.enterprise, firm), clock=d.clock)
+        rectify_hazard(
+            s, hazard_id=hazard, evidence=None, actor=actor_for(engine, Role.enterprise, firm), clock=d.clock
+        )
     d.fire("finish_rectification", Role.enterprise)
-    d.fire("submit_application", Role.enterprise, {"materials": [{"sha256": "a" * 64, "name": "自评报告.pdf", "kind": "report"}]})
+    d.fire(
+        "submit_application",
+        Role.enterprise,
+        {"materials": [{"sha256": "a" * 64, "name": "自评报告.pdf", "kind": "report"}]},
+    )
     d.fire("verify", Role.district_bureau)
     auditor = Role.support_center if key_field else Role.district_bureau
     d.fire("pass_audit", auditor)
@@ -56,8 +63,15 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     assert (firm_now.state, firm_now.version, firm_now.event_count) == ("certified", 10, 9)
     events = rows(engine, EVENTS, enterprise_id=firm)
     assert [e.trigger for e in events] == [
-        "notify", "start_self_assessment", "report_hazards", "finish_rectification", "submit_application",
-        "verify", "pass_audit", "record_review", "certify",
+        "notify",
+        "start_self_assessment",
+        "report_hazards",
+        "finish_rectification",
+        "submit_application",
+        "verify",
+        "pass_audit",
+        "record_review",
+        "certify",
     ]
     assert [e.to_state for e in events][-1] == "certified"
     assert [e.role for e in events if e.trigger == "pass_audit"] == [auditor.value]
@@ -85,15 +99,21 @@ def test_the_event_log_names_who_did_what(engine: sa.Engine, campaign: Campaign)
         (6, "record_review", "district_bureau", "verified", "reviewed"),
     ]
     assert events[0].prev_hash == "0" * 64
-    assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:], strict=False))
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(events))
     assert events[5].payload == {"score": 70, "application_id": 1}
     assert all(e.at == dt.datetime(2022, 7, 1, 4, 0, tzinfo=dt.UTC) for e in events)
 
 
 @pytest.mark.parametrize(
     ("score", "level", "eligible"),
-    [(60.0, "compliant", None), (74.9, "compliant", None), (75.0, "benchmark", 2), (89.9, "benchmark", 2),
-     (90.0, "benchmark", 1), (100.0, "benchmark", 1)],
+    [
+        (60.0, "compliant", None),
+        (74.9, "compliant", None),
+        (75.0, "benchmark", 2),
+        (89.9, "benchmark", 2),
+        (90.0, "benchmark", 1),
+        (100.0, "benchmark", 1),
+    ],
 )
 def test_certification_level_and_eligibility_follow_the_thresholds(
     engine: sa.Engine, campaign: Campaign, score: float, level: str, eligible: int | None
@@ -111,7 +131,10 @@ def test_a_firm_with_an_earlier_certificate_gets_no_new_eligibility(engine: sa.E
     d = Driver(engine, campaign, firm)
     d.to_reviewed(95)
     assert d.fire("certify", Role.city_bureau).record == {
-        "application_id": 1, "level": "benchmark", "score": 95.0, "eligible_level": None,
+        "application_id": 1,
+        "level": "benchmark",
+        "score": 95.0,
+        "eligible_level": None,
     }
 
 
@@ -123,8 +146,17 @@ def test_a_review_below_60_cannot_be_certified_and_its_findings_become_hazards(
     d.to_applied()
     d.fire("verify", Role.district_bureau)
     d.fire("pass_audit", Role.support_center)
-    d.fire("record_review", Role.support_center, {"score": 59.9, "findings": [
-        {"description": "储罐区防火堤破损", "severity": "major"}, {"description": "特种作业人员无证上岗"}]})
+    d.fire(
+        "record_review",
+        Role.support_center,
+        {
+            "score": 59.9,
+            "findings": [
+                {"description": "储罐区防火堤破损", "severity": "major"},
+                {"description": "特种作业人员无证上岗"},
+            ],
+        },
+    )
     with pytest.raises(GuardFailed, match="below 60"):
         d.fire("certify", Role.city_bureau)
     d.fire("fail_review", Role.support_center)
@@ -138,9 +170,8 @@ def test_a_review_below_60_cannot_be_certified_and_its_findings_become_hazards(
     with pytest.raises(GuardFailed, match="2 hazard"):
         d.fire("finish_rectification", Role.enterprise)
     enterprise = actor_for(engine, Role.enterprise, firm)
-    with Session(engine) as s:
-        with pytest.raises(InvalidInput, match="five implementations"):
-            rectify_hazard(s, hazard_id=hazards[0].id, evidence=None, actor=enterprise, clock=d.clock)
+    with Session(engine) as s, pytest.raises(InvalidInput, match="five implementations"):
+        rectify_hazard(s, hazard_id=hazards[0].id, evidence=None, actor=enterprise, clock=d.clock)
     for h in hazards:
         with Session(engine) as s:
             update_hazard(s, hazard_id=h.id, implementations=complete_five(), actor=enterprise)
@@ -149,10 +180,15 @@ def test_a_review_below_60_cannot_be_certified_and_its_findings_become_hazards(
     d.fire("finish_rectification", Role.enterprise)
     d.fire("submit_application", Role.enterprise)
     assert [a.status for a in rows(engine, APPLICATIONS, enterprise_id=firm)] == ["review_failed", "applied"]
-    assert [m.kind for m in rows(engine, OUTBOX, enterprise_id=firm)][-2:] == ["review_outcome", "application_received"]
+    assert [m.kind for m in rows(engine, OUTBOX, enterprise_id=firm)][-2:] == [
+        "review_outcome",
+        "application_received",
+    ]
 
 
-def test_a_returned_application_goes_back_to_self_assessment_with_its_reason(engine: sa.Engine, campaign: Campaign) -> None:
+def test_a_returned_application_goes_back_to_self_assessment_with_its_reason(
+    engine: sa.Engine, campaign: Campaign
+) -> None:
     firm = make_firm(engine)
     d = Driver(engine, campaign, firm)
     d.to_applied()
@@ -162,7 +198,9 @@ def test_a_returned_application_goes_back_to_self_assessment_with_its_reason(eng
     assert d.state() == "self_assessing"
     mail = rows(engine, OUTBOX, enterprise_id=firm)[-1]
     assert (mail.kind, mail.context["reason"], mail.to_address) == (
-        "application_returned", "缺少安全生产责任制文件", "safety@example.com"
+        "application_returned",
+        "缺少安全生产责任制文件",
+        "safety@example.com",
     )
 
 
@@ -173,7 +211,11 @@ def test_a_failed_audit_sends_the_firm_to_rectify(engine: sa.Engine, campaign: C
     d.fire("verify", Role.district_bureau)
     with pytest.raises(NotAllowed):  # key-field audits belong to the support center
         d.fire("fail_audit", Role.district_bureau, {"reason": "x"})
-    d.fire("fail_audit", Role.support_center, {"reason": "应急预案未备案", "findings": [{"description": "应急预案未备案"}]})
+    d.fire(
+        "fail_audit",
+        Role.support_center,
+        {"reason": "应急预案未备案", "findings": [{"description": "应急预案未备案"}]},
+    )
     assert d.state() == "rectifying"
     assert [h.source for h in rows(engine, HAZARDS, enterprise_id=firm)] == ["audit"]
 
@@ -191,7 +233,11 @@ def test_revoking_a_certificate_for_a_major_hazard(engine: sa.Engine, campaign: 
     d = Driver(engine, campaign, firm)
     d.to_reviewed(80)
     d.fire("certify", Role.city_bureau)
-    d.fire("revoke", Role.city_bureau, {"reason": "发生较大事故", "findings": [{"description": "动火作业未审批", "severity": "major"}]})
+    d.fire(
+        "revoke",
+        Role.city_bureau,
+        {"reason": "发生较大事故", "findings": [{"description": "动火作业未审批", "severity": "major"}]},
+    )
     assert d.state() == "rectifying"
     cert = rows(engine, CERTIFICATIONS, enterprise_id=firm)[0]
     assert cert.revoke_reason == "发生较大事故" and cert.revoked_at is not None
@@ -214,8 +260,9 @@ def test_applications_only_inside_the_evaluation_window(engine: sa.Engine, campa
     with pytest.raises(GuardFailed, match="from 2022-06-01 to 2023-12-31"):
         early.fire("submit_application", Role.enterprise)
     late = Driver(engine, campaign, firm, day=dt.date(2024, 1, 1))
-    with pytest.raises(GuardFailed, match="within_evaluation_window|2023-12-31"):
+    with pytest.raises(GuardFailed) as refused:
         late.fire("submit_application", Role.enterprise)
+    assert refused.value.guard == "within_evaluation_window"
     Driver(engine, campaign, firm, day=dt.date(2022, 6, 1)).fire("submit_application", Role.enterprise)
 
 
@@ -282,8 +329,14 @@ def test_officials_act_only_inside_their_scope(engine: sa.Engine, campaign: Camp
         with Session(engine) as s, pytest.raises(OutOfScope):
             fire(s, enterprise_id=firm, trigger="notify", actor=actor, campaign=campaign, clock=clock())
     with Session(engine) as s, pytest.raises(NotAllowed):
-        fire(s, enterprise_id=firm, trigger="notify", actor=Actor("企业", Role.enterprise, enterprise_id=firm),
-             campaign=campaign, clock=clock())
+        fire(
+            s,
+            enterprise_id=firm,
+            trigger="notify",
+            actor=Actor("企业", Role.enterprise, enterprise_id=firm),
+            campaign=campaign,
+            clock=clock(),
+        )
     assert firm_row(engine, firm).version == 1
 
 
@@ -303,7 +356,13 @@ def test_two_sessions_firing_at_once_one_wins_the_other_conflicts(engine: sa.Eng
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
-        def attempt(trigger: str, role: Role, d: Driver = d, barrier: threading.Barrier = barrier) -> None:
+        def attempt(
+            trigger: str,
+            role: Role,
+            d: Driver = d,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
             barrier.wait()
             try:
                 d.fire(trigger, role, {"reason": "企业停产"} if trigger == "close" else None, expected_version=1)

@@ -57,12 +57,7 @@ def passing_facts(trigger: str, key_field: bool) -> FakeFacts:
     return facts
 
 
-ROLE_CASES = [
-    (trigger, role, key_field)
-    for trigger in TRIGGERS
-    for role in Role
-    for key_field in (True, False)
-]
+ROLE_CASES = [(trigger, role, key_field) for trigger in TRIGGERS for role in Role for key_field in (True, False)]
 
 
 @pytest.mark.parametrize(("trigger", "role", "key_field"), ROLE_CASES)

@@ -78,58 +78,58 @@ class AuditReport:
 
 
 def verify_chain(conn: sa.Connection, *, batch: int = 10_000) -> AuditReport:
-    """Walk every firm's events in order, streaming, and stop at the first broken link."""
-    firms = conn.execute(
+    """Walk every firm's events in order and stop at the first broken link. Firms and events are both
+    streamed in firm order and merged, so memory stays flat however large the log is."""
+    firms = conn.execution_options(yield_per=batch).execute(
         sa.select(ENTERPRISES.c.id, ENTERPRISES.c.chain_head, ENTERPRISES.c.event_count).order_by(ENTERPRISES.c.id)
-    ).all()
-    heads = {row.id: (row.chain_head, row.event_count) for row in firms}
-    seen: dict[int, tuple[str, int]] = {}
-    checked = 0
-    current: int | None = None
-    running, count, last_state = GENESIS_HASH, 0, "mobilized"
-    rows = conn.execution_options(yield_per=batch).execute(
-        sa.select(EVENTS).order_by(EVENTS.c.enterprise_id, EVENTS.c.seq)
     )
-    for ev in rows:
-        if ev.enterprise_id != current:
-            if current is not None:
-                seen[current] = (running, count)
-            current, running, count, last_state = ev.enterprise_id, GENESIS_HASH, 0, "mobilized"
-        checked += 1
-        count += 1
-
-        def broken(problem: str, ev: Any = ev) -> AuditReport:
-            return AuditReport(checked, len(seen), BrokenLink(ev.id, ev.enterprise_id, ev.seq, problem))
-
-        if ev.seq != count:
-            return broken(f"sequence gap: expected #{count}, found #{ev.seq} (an event is missing)")
-        if ev.prev_hash != running:
-            return broken("prev_hash does not match the event before it")
-        recomputed = event_hash(
-            running,
-            enterprise_id=ev.enterprise_id,
-            seq=ev.seq,
-            trigger=ev.trigger,
-            actor=ev.actor,
-            role=ev.role,
-            at=ev.at,
-            from_state=ev.from_state,
-            to_state=ev.to_state,
-            payload=ev.payload or {},
+    events = iter(
+        conn.execution_options(yield_per=batch).execute(
+            sa.select(EVENTS).order_by(EVENTS.c.enterprise_id, EVENTS.c.seq)
         )
-        if recomputed != ev.hash:
-            return broken("content does not match its hash (the event was changed)")
-        if ev.from_state != last_state:
-            return broken(f"starts from {ev.from_state} but the firm was in {last_state}")
-        running, last_state = ev.hash, ev.to_state
-    if current is not None:
-        seen[current] = (running, count)
-    for firm_id, (head, event_count) in heads.items():
-        got = seen.get(firm_id, (GENESIS_HASH, 0))
-        if got != (head, event_count):
-            return AuditReport(
-                checked,
-                len(seen),
-                BrokenLink(None, firm_id, None, "the firm's chain head does not match its last event (events removed?)"),
-            )
-    return AuditReport(checked, len(heads), None)
+    )
+    checked = firms_checked = 0
+    pending = next(events, None)
+    for firm in firms:
+        running, count, last_state = GENESIS_HASH, 0, "mobilized"
+        while pending is not None and pending.enterprise_id <= firm.id:
+            ev, pending = pending, next(events, None)
+            checked += 1
+            if ev.enterprise_id < firm.id:  # the foreign key makes this impossible unless it was bypassed
+                return AuditReport(
+                    checked, firms_checked, BrokenLink(ev.id, ev.enterprise_id, ev.seq, "event of no firm")
+                )
+            count += 1
+            problem = _link_problem(ev, expected_seq=count, running=running, last_state=last_state)
+            if problem is not None:
+                return AuditReport(checked, firms_checked, BrokenLink(ev.id, ev.enterprise_id, ev.seq, problem))
+            running, last_state = ev.hash, ev.to_state
+        firms_checked += 1
+        if (running, count) != (firm.chain_head, firm.event_count):
+            problem = "the firm's chain head does not match its last event (events removed?)"
+            return AuditReport(checked, firms_checked, BrokenLink(None, firm.id, None, problem))
+    return AuditReport(checked, firms_checked, None)
+
+
+def _link_problem(ev: Any, *, expected_seq: int, running: str, last_state: str) -> str | None:
+    if ev.seq != expected_seq:
+        return f"sequence gap: expected #{expected_seq}, found #{ev.seq} (an event is missing)"
+    if ev.prev_hash != running:
+        return "prev_hash does not match the event before it"
+    recomputed = event_hash(
+        running,
+        enterprise_id=ev.enterprise_id,
+        seq=ev.seq,
+        trigger=ev.trigger,
+        actor=ev.actor,
+        role=ev.role,
+        at=ev.at,
+        from_state=ev.from_state,
+        to_state=ev.to_state,
+        payload=ev.payload or {},
+    )
+    if recomputed != ev.hash:
+        return "content does not match its hash (the event was changed)"
+    if ev.from_state != last_state:
+        return f"starts from {ev.from_state} but the firm was in {last_state}"
+    return None

@@ -46,6 +46,7 @@ class Context:
 
 # ---- payload validation -------------------------------------------------------------------------
 
+
 def _text(value: Any, key: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"“{key}”须为文字 / {key} must be text")
@@ -65,11 +66,17 @@ def _findings(value: Any) -> list[dict[str, str]]:
         raise InvalidInput("findings 须为问题清单（最多200项） / findings must be a list of at most 200 items")
     out = []
     for n, item in enumerate(value, start=1):
-        if not isinstance(item, dict) or not isinstance(item.get("description"), str) or not item["description"].strip():
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("description"), str)
+            or not item["description"].strip()
+        ):
             raise InvalidInput(f"第{n}项问题缺少描述 / finding {n} has no description")
         severity = item.get("severity", "general")
         if severity not in SEVERITIES:
-            raise InvalidInput(f"第{n}项问题的等级须为 general 或 major / finding {n}: severity must be general or major")
+            raise InvalidInput(
+                f"第{n}项问题的等级须为 general 或 major / finding {n}: severity must be general or major"
+            )
         out.append({"description": _text(item["description"], "description").strip(), "severity": severity})
     return out
 
@@ -122,12 +129,15 @@ def clean_payload(trigger: str, payload: Mapping[str, Any] | None) -> dict[str, 
     allowed = ALLOWED_KEYS.get(trigger, frozenset()) | {"note"}
     unknown = sorted(set(payload) - allowed)
     if unknown:
-        raise InvalidInput(f"不接受的字段：{', '.join(unknown)} / fields not accepted for {trigger}: {', '.join(unknown)}")
+        raise InvalidInput(
+            f"不接受的字段：{', '.join(unknown)} / fields not accepted for {trigger}: {', '.join(unknown)}"
+        )
     # `score` stays as given so the guard can explain a bad one; everything else is normalised here.
     return {k: (v if k == "score" else _FIELDS[k](v)) for k, v in payload.items()}
 
 
 # ---- certification rules ------------------------------------------------------------------------
+
 
 def certification_level(score: float, thresholds: Thresholds) -> str | None:
     """benchmark (标杆) at or above its threshold, compliant (达标) at or above its own, else None."""
@@ -150,6 +160,7 @@ def eligible_level(score: float, thresholds: Thresholds, *, prior_certificate_le
 
 
 # ---- per-trigger effects ------------------------------------------------------------------------
+
 
 def _application_id(ctx: Context) -> int:
     app = ctx.facts.application

@@ -13,17 +13,15 @@ from workflow.campaign import Campaign
 from workflow.tables import APPLICATIONS, HAZARDS, OPEN_APPLICATION_STATUSES, SELF_ASSESSMENTS
 
 # A hazard lacks one of the five implementations (五落实) when any of these is missing.
-_FIVE = (
-    sa.or_(
-        HAZARDS.c.responsible_person.is_(None),
-        HAZARDS.c.responsible_person == "",
-        HAZARDS.c.measures.is_(None),
-        HAZARDS.c.measures == "",
-        HAZARDS.c.funds.is_(None),
-        HAZARDS.c.deadline.is_(None),
-        HAZARDS.c.emergency_plan.is_(None),
-        HAZARDS.c.emergency_plan == "",
-    )
+_FIVE = sa.or_(
+    HAZARDS.c.responsible_person.is_(None),
+    HAZARDS.c.responsible_person == "",
+    HAZARDS.c.measures.is_(None),
+    HAZARDS.c.measures == "",
+    HAZARDS.c.funds.is_(None),
+    HAZARDS.c.deadline.is_(None),
+    HAZARDS.c.emergency_plan.is_(None),
+    HAZARDS.c.emergency_plan == "",
 )
 
 
@@ -73,7 +71,8 @@ class DbFacts:
         return self._hazard_counts[1]
 
     @cached_property
-    def self_assessment(self) -> sa.Row[Any] | None:
+    def self_assessment(self) -> Any:
+        """The latest self-assessment (id, total_score), or None."""
         return self._conn.execute(
             sa.select(SELF_ASSESSMENTS.c.id, SELF_ASSESSMENTS.c.total_score)
             .where(SELF_ASSESSMENTS.c.enterprise_id == self._firm.id)

@@ -67,7 +67,10 @@ def record_self_assessment(
         _editable_firm(conn, enterprise_id=enterprise_id, actor=actor)
         result = conn.execute(
             sa.insert(SELF_ASSESSMENTS).values(
-                enterprise_id=enterprise_id, total_score=total, recorded_at=clock.now(), recorded_by=actor.name
+                enterprise_id=enterprise_id,
+                total_score=total,
+                recorded_at=clock.now(),
+                recorded_by=actor.name,
             )
         )
         assert result.inserted_primary_key is not None
@@ -75,7 +78,12 @@ def record_self_assessment(
         conn.execute(
             sa.insert(SELF_ASSESSMENT_ITEMS),
             [
-                {"assessment_id": assessment_id, "item_code": code, "score": float(score), "note": (notes or {}).get(code)}
+                {
+                    "assessment_id": assessment_id,
+                    "item_code": code,
+                    "score": float(score),
+                    "note": (notes or {}).get(code),
+                }
                 for code, score in scores.items()
             ],
         )
