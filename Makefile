@@ -19,7 +19,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check states workflow notifications deadlines api tests bench
 	$(BIN)/mypy states workflow
 
+# PostgreSQL half of the suite: DABIAO_TEST_DATABASE_URL, or the local server when one answers.
+PG_DEFAULT := postgresql+psycopg://postgres@127.0.0.1:5432/test
+
 test: lint
+	@if [ -z "$$DABIAO_TEST_DATABASE_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		export DABIAO_TEST_DATABASE_URL=$(PG_DEFAULT); fi; \
+	echo "PostgreSQL for tests: $${DABIAO_TEST_DATABASE_URL:-none (PostgreSQL tests will be skipped)}"; \
 	$(BIN)/pytest -q
 
 diagram: $(STAMP)

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from api.commands import deadlines as deadline_commands
+from api.commands import notifications as notification_commands
 from states import STATE_LABELS, TRIGGERS, Role, State, WorkflowError
 from states.diagram import markdown
 from workflow.audit import verify_chain
@@ -443,3 +445,8 @@ def diagram(output: Path) -> None:
 def demo() -> None:
     """Fill a demo campaign and serve it (comes with the dashboard)."""
     click.echo("demo comes with the dashboard (issue 6); meanwhile try `dabiao --help`.")
+
+
+# Command groups of the later packages, registered here and nowhere else.
+notification_commands.register(main)
+deadline_commands.register(main)

@@ -219,7 +219,10 @@ class Outbox(SQLModel, table=True):
     to_address: str | None = Field(default=None, max_length=254)
     lang: str = Field(default="zh-CN", max_length=8)
     context: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    status: str = Field(default="pending", max_length=12)  # pending / sent / failed / no_recipient
+    status: str = Field(default="pending", max_length=12)  # pending / sending / sent / failed / no_recipient
+    message_id: str | None = Field(default=None, max_length=200)  # stable, from the dedupe key
+    claimed_by: str | None = Field(default=None, max_length=80)  # the dispatcher holding it
+    claimed_until: dt.datetime | None = _instant(default=None)  # its lease; expired leases are retaken
     attempts: int = 0
     next_attempt_at: dt.datetime | None = _instant(default=None)
     last_error: str | None = None
