@@ -231,3 +231,54 @@ class Outbox(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class Escalation(SQLModel, table=True):
+    """One step of the escalation ladder for one overdue subject: the firm, then its district bureau, then
+    the city bureau. `dedupe_key` (rule:subject:step) makes each step happen once however often sweeps run."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        sa.Index("ix_escalations_district_status", "district_code", "status"),
+        sa.Index("ix_escalations_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    rule: str = Field(max_length=40)  # key_field_start, creation_end, hazard_deadline, sla_verification, …
+    subject_kind: str = Field(max_length=20)  # enterprise / hazard / application
+    subject_id: int
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    district_code: str = Field(max_length=12)
+    step: str = Field(max_length=20)  # firm / district / city
+    deadline: dt.date
+    days_overdue: int = 0
+    status: str = Field(default="open", max_length=12)  # open / acknowledged / resolved
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: dt.datetime = _instant()
+    acknowledged_at: dt.datetime | None = _instant(default=None)
+    acknowledged_by: str | None = Field(default=None, max_length=80)
+    resolved_at: dt.datetime | None = _instant(default=None)
+
+
+class Referral(SQLModel, table=True):
+    """A key-field firm with no hope of compliance, referred to its local government (属地政府):
+    proposed by the district, confirmed or declined by the city, acknowledged by the local government."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (sa.Index("ix_referrals_district_status", "district_code", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    district_code: str = Field(max_length=12)
+    grounds: str = Field(max_length=40)  # non_participating / failed_review_twice / major_hazard_overdue
+    status: str = Field(default="proposed", max_length=12)  # proposed / confirmed / declined / acknowledged
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    proposed_at: dt.datetime = _instant()
+    proposed_by: str = Field(max_length=80)
+    decided_at: dt.datetime | None = _instant(default=None)
+    decided_by: str | None = Field(default=None, max_length=80)
+    decision_note: str | None = None
+    acknowledged_at: dt.datetime | None = _instant(default=None)
+    acknowledged_by: str | None = Field(default=None, max_length=80)

@@ -23,6 +23,8 @@ REVIEWS = _t(models.Review)
 CERTIFICATIONS = _t(models.Certification)
 EVENTS = _t(models.Event)
 OUTBOX = _t(models.Outbox)
+ESCALATIONS = _t(models.Escalation)
+REFERRALS = _t(models.Referral)
 
 # Applications still moving through the evaluation (not returned, failed, certified or closed).
 OPEN_APPLICATION_STATUSES = ("applied", "verified", "reviewed")
