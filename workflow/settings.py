@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     smtp_tls: bool = False
     mail_from: str = "dabiao@localhost"
     mail_dir: Path = Path("./mail")
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+
+    # outbox dispatch: retries with exponential backoff and jitter, then `failed`
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_backoff_seconds: float = Field(default=60, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=6 * 3600, gt=0)
+    dispatch_batch: int = Field(default=200, ge=1, le=10_000)
+
+    # the scheduler is only a clock: when (local time) the daily jobs start, how often dispatch runs
+    sweep_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    dispatch_interval_seconds: int = Field(default=5, ge=1, le=3600)
+
+    # where people reach the pages (links in digests)
+    public_url: str = "http://127.0.0.1:8000"
 
     @field_validator("database_url")
     @classmethod
