@@ -3,8 +3,8 @@ upserts the firms by credit code in one transaction — or writes nothing and li
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -137,13 +137,14 @@ class _Unreadable(Exception):
 # --- reading cells -------------------------------------------------------------------------------
 
 _ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls, and encrypted workbooks
 
 
 def _cells(path: Path) -> Iterator[tuple[int, Sequence[object]]]:
     """(line number as a person sees it, cells) for every line of the file, blank ones included."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as head:
+            data = head.read(len(_OLE_MAGIC))
     except OSError as exc:
         raise _Unreadable(Problem(1, "", f"无法读取文件 / cannot read the file: {exc.strerror}")) from None
     if data.startswith(_ZIP_MAGIC):
@@ -153,8 +154,9 @@ def _cells(path: Path) -> Iterator[tuple[int, Sequence[object]]]:
             Problem(
                 1,
                 "",
-                "这是旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV 后再导入 / "
-                "this is an old Excel .xls file: save it as .xlsx or CSV and import that",
+                "这是旧版 Excel（.xls）文件或加密的工作簿，请另存为不加密的 .xlsx 或 CSV 后再导入 / "
+                "this is an old Excel .xls file or a password-protected workbook: "
+                "save it as .xlsx without a password, or as CSV, and import that",
             )
         )
     elif path.suffix.lower() in (".xlsx", ".xlsm"):
@@ -167,19 +169,21 @@ def _cells(path: Path) -> Iterator[tuple[int, Sequence[object]]]:
             )
         )
     else:
-        yield from _csv_cells(_decode(data))
+        yield from _csv_cells(path, _encoding(path, bom=data.startswith(codecs.BOM_UTF8)))
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        encodings: tuple[str, ...] = ("utf-8-sig",)
-    else:
-        encodings = ("utf-8", "gb18030")
-    for encoding in encodings:
+def _encoding(path: Path, *, bom: bool) -> str:
+    """The encoding the whole file decodes in, found by a streaming pass (a large file is never held)."""
+    for encoding in ("utf-8-sig",) if bom else ("utf-8", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return data.decode(encoding)
+            with path.open("rb") as raw:
+                while chunk := raw.read(1 << 20):
+                    decoder.decode(chunk)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
+        return encoding
     raise _Unreadable(
         Problem(
             1,
@@ -190,34 +194,43 @@ def _decode(data: bytes) -> str:
     )
 
 
-def _csv_cells(text: str) -> Iterator[tuple[int, Sequence[object]]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    line = 1  # a record's first physical line (a quoted cell may span several)
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise _Unreadable(Problem(reader.line_num, "", f"CSV 格式错误 / malformed CSV: {exc}")) from None
-        yield line, cells
-        line = reader.line_num + 1
+def _csv_cells(path: Path, encoding: str) -> Iterator[tuple[int, Sequence[object]]]:
+    with path.open(encoding=encoding, newline="") as text:
+        reader = csv.reader(text)
+        line = 1  # a record's first physical line (a quoted cell may span several)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise _Unreadable(Problem(reader.line_num, "", f"CSV 格式错误 / malformed CSV: {exc}")) from None
+            yield line, cells
+            line = reader.line_num + 1
+
+
+# a broken sheet's XML raises a SyntaxError subclass (ElementTree's or lxml's ParseError)
+_BROKEN_WORKBOOK = (zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError)
+
+
+def _not_a_workbook(exc: Exception) -> _Unreadable:
+    return _Unreadable(Problem(1, "", f"不是有效的 XLSX 工作簿 / not a valid XLSX workbook: {exc}"))
 
 
 def _xlsx_cells(path: Path) -> Iterator[tuple[int, Sequence[object]]]:
     try:
         # data_only: a formula cell gives the value Excel last computed, not its formula
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise _Unreadable(
-            Problem(1, "", f"不是有效的 XLSX 工作簿 / not a valid XLSX workbook: {exc}")
-        ) from None
+    except _BROKEN_WORKBOOK as exc:
+        raise _not_a_workbook(exc) from None
     try:
         if not workbook.worksheets:
             return
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # some exporters write a wrong sheet size; read what is there
         yield from enumerate(sheet.iter_rows(values_only=True), start=1)
+    except _BROKEN_WORKBOOK as exc:
+        raise _not_a_workbook(exc) from None
     finally:
         workbook.close()
 
@@ -279,9 +292,7 @@ class _Checker:
         for column in COLUMNS:
             if column.required and column.field not in header:
                 shown = column.en if english else column.zh
-                problems.append(
-                    Problem(line, shown, f"缺少必填列“{column.zh}” / missing required column: {column.en}")
-                )
+                problems.append(Problem(line, shown, f"缺少必填列“{column.zh}” / missing required column: {column.en}"))
                 ok = False
         return cls(campaign, header, problems) if ok else None
 
@@ -372,8 +383,7 @@ class _Checker:
             self._add(
                 line,
                 "uscc",
-                f"统一社会信用代码“{code}”与第{first}行重复 / "
-                f"duplicate credit code {code}: first on line {first}",
+                f"统一社会信用代码“{code}”与第{first}行重复 / duplicate credit code {code}: first on line {first}",
             )
             return None
         return code
@@ -472,9 +482,7 @@ def import_directory(
     change = (
         sa.update(t)
         .where(t.c.uscc == sa.bindparam("b_uscc"))
-        .values(
-            {f: sa.bindparam(f"b_{f}") for f in DIRECTORY_FIELDS}, updated_at=sa.bindparam("b_updated_at")
-        )
+        .values({f: sa.bindparam(f"b_{f}") for f in (*DIRECTORY_FIELDS, "updated_at")})
     )
     inserted = updated = unchanged = done = 0
     with engine.connect() as conn:
@@ -482,9 +490,7 @@ def import_directory(
         with conn.begin():
             sync_districts(conn, campaign)  # the firms' districts must exist (foreign key)
             for chunk in _chunks(rows):
-                existing = {
-                    r[0]: tuple(r[1:]) for r in conn.execute(lookup, {"codes": [row.uscc for row in chunk]})
-                }
+                existing = {r[0]: tuple(r[1:]) for r in conn.execute(lookup, {"codes": [row.uscc for row in chunk]})}
                 new: list[dict[str, object]] = []
                 changed: list[dict[str, object]] = []
                 for row in chunk:
