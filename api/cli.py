@@ -133,16 +133,19 @@ def init(app: App) -> None:
 
 @main.command("import-directory")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@as_of_option
 @pass_app
 @friendly_errors
-def import_directory_cmd(app: App, file: Path) -> None:
+def import_directory_cmd(app: App, file: Path, as_of: dt.datetime | None) -> None:
     """Load the industrial enterprise directory (CSV or XLSX); a file with any bad row is refused whole."""
     from workflow.directory import ImportRejected, import_directory
 
     app.require_schema()
     with _progress(enabled=sys.stderr.isatty()) as progress:
         try:
-            report = import_directory(app.engine, file, campaign=app.campaign, clock=app.clock(None), progress=progress)
+            report = import_directory(
+                app.engine, file, campaign=app.campaign, clock=app.clock(_date(as_of)), progress=progress
+            )
         except ImportRejected as exc:
             click.echo(
                 f"文件未导入，共 {len(exc.problems)} 处问题 / file refused, {len(exc.problems)} problem(s):",

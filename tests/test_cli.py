@@ -124,3 +124,33 @@ def test_diagram_writes_the_markdown(tmp_path: Path) -> None:
     out = tmp_path / "wf.md"
     assert CliRunner().invoke(main, ["diagram", "-o", str(out)]).exit_code == 0
     assert "stateDiagram-v2" in out.read_text(encoding="utf-8")
+
+
+def test_generate_and_import_a_directory_from_the_command_line(engine: sa.Engine, db_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "directory.csv"
+    generated = run(db_url, "generate-directory", "--count", "300", "--seed", "5", "-o", str(directory))
+    assert generated.exit_code == 0 and "wrote 300 firms" in generated.output
+    imported = run(db_url, "import-directory", str(directory), "--as-of", "2022-01-05")
+    assert imported.exit_code == 0, imported.output
+    assert "imported 300 rows: 300 new, 0 updated, 0 unchanged" in imported.output
+    again = run(db_url, "import-directory", str(directory))
+    assert "0 new, 0 updated, 300 unchanged" in again.output
+    with engine.connect() as conn:
+        firm = conn.execute(sa.select(ENTERPRISES).limit(1)).one()
+    assert firm.state_since.date().isoformat() == "2022-01-05"
+
+
+def test_a_bad_directory_is_refused_with_every_problem_located(engine: sa.Engine, db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "统一社会信用代码,企业名称,所属辖区,行业,重点监管,规模以上,主要负责人,联系电话,电子邮箱\n"
+        "91320412MA1XXXXXX1,测试,南京市,化工,,是,张三,,\n",
+        encoding="utf-8",
+    )
+    refused = CliRunner().invoke(main, ["--database-url", db_url, "import-directory", str(bad)])
+    assert refused.exit_code == 1
+    assert "file refused, 2 problem(s)" in refused.output
+    assert "line 2, column 统一社会信用代码: " in refused.output
+    assert "line 2, column 所属辖区: 所属辖区“南京市”不存在 / unknown district: 南京市" in refused.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ENTERPRISES)).scalar_one() == 0
