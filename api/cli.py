@@ -161,20 +161,28 @@ def import_directory_cmd(app: App, file: Path, as_of: dt.datetime | None) -> Non
 
 
 @contextmanager
-def _progress(*, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+def _progress(*, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal (stderr), silence in scripts and logs."""
     if not enabled:
         yield None
         return
+    click.echo("正在检查文件… / checking the file…", err=True)
+    bar: Any = None
     shown = 0
 
-    def update(done: int) -> None:
-        nonlocal shown
-        if done - shown >= 1000 or done < shown:
-            click.echo(f"\r  {done:,} 行 / rows", err=True, nl=False)
-            shown = done
+    def update(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if bar is None:
+            bar = click.progressbar(length=total, label="写入 / writing", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(done - shown)
+        shown = done
 
-    yield update
-    click.echo("", err=True)
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 @main.command("generate-directory")

@@ -393,12 +393,14 @@ def test_large_files_go_in_batches_with_progress(
 ) -> None:
     monkeypatch.setattr(directory, "CHUNK", 2)
     import_directory(engine, write_csv(tmp_path / "v1.csv", [firm(2)]), campaign=campaign, clock=clock())
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
 
     path = write_csv(tmp_path / "v2.csv", [firm(n, principal="李强") for n in range(1, 6)])
-    report = import_directory(engine, path, campaign=campaign, clock=clock(5), progress=seen.append)
+    report = import_directory(
+        engine, path, campaign=campaign, clock=clock(5), progress=lambda done, total: seen.append((done, total))
+    )
 
-    assert seen == [2, 4, 5]
+    assert seen == [(2, 5), (4, 5), (5, 5)]
     assert report == directory.ImportReport(rows=5, inserted=4, updated=1, unchanged=0)
     assert count(engine) == 5
 

@@ -463,13 +463,13 @@ def import_directory(
     *,
     campaign: Campaign,
     clock: Clock,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import a directory file: insert new firms (state `mobilized`), update the directory fields of
     firms whose row changed, leave the rest untouched — all in one transaction.
 
     Args:
-        progress: called with the number of rows processed so far, after each batch.
+        progress: called with (rows written so far, rows in the file) after each batch.
     Raises:
         ImportRejected: the file has problems; nothing was written.
     """
@@ -526,5 +526,5 @@ def import_directory(
                 updated += len(changed)
                 done += len(chunk)
                 if progress is not None:
-                    progress(done)
+                    progress(done, len(rows))
     return ImportReport(rows=len(rows), inserted=inserted, updated=updated, unchanged=unchanged)
