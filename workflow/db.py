@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,18 @@ def begin_write(session: Session) -> None:
     """Start the session's transaction as a writer. On SQLite this takes the write lock first, so a
     read-check-write unit of work never meets a snapshot that went stale under it."""
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+@contextmanager
+def write_unit(session: Session) -> Iterator[sa.Connection]:
+    """One writing unit of work: begun as a writer, committed at the end, rolled back on any error."""
+    begin_write(session)
+    try:
+        yield session.connection()
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def alembic_config(engine: sa.Engine) -> Config:

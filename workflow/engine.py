@@ -14,8 +14,8 @@ from states import MACHINE, NotFound, OutOfScope, Role, State, VersionConflict
 from workflow.audit import event_hash
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import begin_write, insert_ignore
-from workflow.effects import EFFECTS, Context, clean_payload
+from workflow.db import insert_ignore, write_unit
+from workflow.effects import EFFECTS, Context, Mail, clean_payload
 from workflow.facts import DbFacts
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
 
@@ -96,9 +96,7 @@ def fire(
     """
     MACHINE.spec(trigger)
     data = clean_payload(trigger, payload)
-    begin_write(session)
-    try:
-        conn = session.connection()
+    with write_unit(session) as conn:
         firm = load_firm(conn, enterprise_id=enterprise_id)
         if not in_scope(actor, firm):
             raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
@@ -108,28 +106,25 @@ def fire(
                 f"the firm changed meanwhile (version {firm.version}, not {expected_version}); reload and retry"
             )
         now = clock.now()
-        today = now.astimezone(clock.tz).date()
-        facts = DbFacts(conn, firm=firm, campaign=campaign, today=today, payload=data)
+        facts = DbFacts(conn, firm=firm, campaign=campaign, today=now.astimezone(clock.tz).date(), payload=data)
         step = MACHINE.fire(state=State(firm.state), trigger=trigger, role=actor.role, facts=facts)
         effect = EFFECTS[trigger](Context(conn=conn, firm=firm, facts=facts, campaign=campaign, now=now, payload=data))
-        recorded = {**data, **effect.record}
-        seq = firm.event_count + 1
-        digest = event_hash(
-            firm.chain_head,
-            enterprise_id=firm.id,
-            seq=seq,
-            trigger=trigger,
-            actor=actor.name,
-            role=actor.role.value,
-            at=now,
-            from_state=step.source.value,
-            to_state=step.dest.value,
-            payload=recorded,
-        )
+        event = {
+            "enterprise_id": firm.id,
+            "seq": firm.event_count + 1,
+            "trigger": trigger,
+            "actor": actor.name,
+            "role": actor.role.value,
+            "at": now,
+            "from_state": step.source.value,
+            "to_state": step.dest.value,
+            "payload": {**data, **effect.record},
+        }
+        digest = event_hash(firm.chain_head, **event)
         values: dict[str, Any] = {
             "state": step.dest.value,
             "version": firm.version + 1,
-            "event_count": seq,
+            "event_count": event["seq"],
             "chain_head": digest,
             "updated_at": now,
             **effect.firm_values,
@@ -143,61 +138,11 @@ def fire(
         )
         if updated.rowcount != 1:
             raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")
-        inserted = conn.execute(
-            sa.insert(EVENTS).values(
-                enterprise_id=firm.id,
-                seq=seq,
-                trigger=trigger,
-                actor=actor.name,
-                role=actor.role.value,
-                at=now,
-                from_state=step.source.value,
-                to_state=step.dest.value,
-                payload=recorded,
-                prev_hash=firm.chain_head,
-                hash=digest,
-            )
-        )
+        inserted = conn.execute(sa.insert(EVENTS).values(**event, prev_hash=firm.chain_head, hash=digest))
         assert inserted.inserted_primary_key is not None
         event_id = int(inserted.inserted_primary_key[0])
         if effect.mails:
-            district_name = conn.execute(
-                sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)
-            ).scalar()
-            base = {
-                "enterprise_name": firm.name,
-                "uscc": firm.uscc,
-                "district_name": district_name,
-                "principal": firm.principal,
-                "trigger": trigger,
-                "at": now.isoformat(),
-            }
-            insert_ignore(
-                conn,
-                OUTBOX,
-                [
-                    {
-                        "dedupe_key": f"transition:{firm.id}:{seq}:{mail.kind}",
-                        "kind": mail.kind,
-                        "audience": mail.audience,
-                        "enterprise_id": firm.id,
-                        "district_code": firm.district_code,
-                        "to_address": firm.email,
-                        "lang": firm.lang,
-                        "context": {**base, **mail.context},
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
-                    for mail in effect.mails
-                ],
-                key="dedupe_key",
-            )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+            _write_mails(conn, firm=firm, seq=event["seq"], trigger=trigger, now=now, mails=effect.mails)
     return FireResult(
         enterprise_id=firm.id,
         trigger=trigger,
@@ -210,6 +155,38 @@ def fire(
         record=effect.record,
         mails=tuple(m.kind for m in effect.mails),
     )
+
+
+def _write_mails(
+    conn: sa.Connection, *, firm: sa.Row[Any], seq: int, trigger: str, now: dt.datetime, mails: list[Mail]
+) -> None:
+    district_name = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
+    base = {
+        "enterprise_name": firm.name,
+        "uscc": firm.uscc,
+        "district_name": district_name,
+        "principal": firm.principal,
+        "trigger": trigger,
+        "at": now.isoformat(),
+    }
+    rows = [
+        {
+            "dedupe_key": f"transition:{firm.id}:{seq}:{mail.kind}",
+            "kind": mail.kind,
+            "audience": mail.audience,
+            "enterprise_id": firm.id,
+            "district_code": firm.district_code,
+            "to_address": firm.email,
+            "lang": firm.lang,
+            "context": {**base, **mail.context},
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for mail in mails
+    ]
+    insert_ignore(conn, OUTBOX, rows, key="dedupe_key")
 
 
 def allowed_triggers(

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from states import InvalidInput, InvalidTransition, NotFound, OutOfScope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import begin_write
+from workflow.db import write_unit
 from workflow.engine import Actor, in_scope, load_firm
 from workflow.tables import HAZARDS, SELF_ASSESSMENT_ITEMS, SELF_ASSESSMENTS
 
@@ -61,9 +61,7 @@ def record_self_assessment(
                 f"item {code}: the score must be between 0 and {items[code].points:g}"
             )
     total = round(sum(float(s) for s in scores.values()), 2)
-    begin_write(session)
-    try:
-        conn = session.connection()
+    with write_unit(session) as conn:
         _editable_firm(conn, enterprise_id=enterprise_id, actor=actor)
         result = conn.execute(
             sa.insert(SELF_ASSESSMENTS).values(
@@ -87,10 +85,6 @@ def record_self_assessment(
                 for code, score in scores.items()
             ],
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return assessment_id, total
 
 
@@ -141,9 +135,7 @@ def report_hazard(
     if severity not in ("general", "major"):
         raise InvalidInput("隐患等级须为一般（general）或重大（major） / severity must be general or major")
     values = implementations.values()
-    begin_write(session)
-    try:
-        conn = session.connection()
+    with write_unit(session) as conn:
         _editable_firm(conn, enterprise_id=enterprise_id, actor=actor)
         result = conn.execute(
             sa.insert(HAZARDS).values(
@@ -156,10 +148,6 @@ def report_hazard(
                 **values,
             )
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     assert result.inserted_primary_key is not None
     return int(result.inserted_primary_key[0])
 
@@ -175,23 +163,15 @@ def _hazard(conn: sa.Connection, *, hazard_id: int, actor: Actor) -> sa.Row[Any]
 def update_hazard(session: Session, *, hazard_id: int, implementations: FiveImplementations, actor: Actor) -> None:
     """Fill in or change a hazard's five implementations (fields left None keep their value)."""
     values = {k: v for k, v in implementations.values().items() if v is not None}
-    begin_write(session)
-    try:
-        conn = session.connection()
+    with write_unit(session) as conn:
         _hazard(conn, hazard_id=hazard_id, actor=actor)
         if values:
             conn.execute(sa.update(HAZARDS).where(HAZARDS.c.id == hazard_id).values(**values))
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def rectify_hazard(session: Session, *, hazard_id: int, evidence: str | None, actor: Actor, clock: Clock) -> None:
     """Mark a hazard rectified; refused while any of its five implementations is missing."""
-    begin_write(session)
-    try:
-        conn = session.connection()
+    with write_unit(session) as conn:
         hazard = _hazard(conn, hazard_id=hazard_id, actor=actor)
         five = FiveImplementations(
             hazard.responsible_person, hazard.measures, hazard.funds, hazard.deadline, hazard.emergency_plan
@@ -205,7 +185,3 @@ def rectify_hazard(session: Session, *, hazard_id: int, evidence: str | None, ac
             .where(HAZARDS.c.id == hazard_id)
             .values(status="rectified", rectified_at=clock.now(), rectification_evidence=evidence)
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
