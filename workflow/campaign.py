@@ -126,6 +126,8 @@ class Campaign(_Strict):
     districts: tuple[District, ...] = Field(min_length=1)
     sectors: tuple[Sector, ...] = Field(min_length=1)
     outline: tuple[OutlineElement, ...] = Field(min_length=1)
+    deadlines: Deadlines
+    supervision: Supervision
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
@@ -208,3 +210,95 @@ def sync_districts(conn: sa.Connection, campaign: Campaign) -> None:
             conn.execute(sa.insert(table).values(code=d.code, name=d.name, name_en=d.name_en))
         elif (row.name, row.name_en) != (d.name, d.name_en):
             conn.execute(sa.update(table).where(table.c.code == d.code).values(name=d.name, name_en=d.name_en))
+
+
+# ---- deadlines, escalation and graded supervision (issue 3) -------------------------------------
+
+
+class Ladder(_Strict):
+    """Days overdue at which each step of the escalation ladder is taken; a missing step is skipped."""
+
+    firm: int | None = Field(default=None, ge=1)
+    district: int | None = Field(default=None, ge=1)
+    city: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _climbs(self) -> Ladder:
+        days = [d for d in (self.firm, self.district, self.city) if d is not None]
+        if not days:
+            raise ValueError("the ladder needs at least one step")
+        if days != sorted(set(days)):
+            raise ValueError("each step must come later than the one below it (firm < district < city)")
+        return self
+
+    def steps(self) -> list[tuple[str, int]]:
+        """(step, days overdue) from the bottom of the ladder up."""
+        pairs = (("firm", self.firm), ("district", self.district), ("city", self.city))
+        return [(step, days) for step, days in pairs if days is not None]
+
+
+class DeadlineRule(_Strict):
+    enabled: bool = True
+    ladder: Ladder
+    reminder_days: tuple[int, ...] = ()  # before the deadline, to the firm; empty for officials' duties
+
+    @model_validator(mode="after")
+    def _reminders(self) -> DeadlineRule:
+        if any(d < 1 for d in self.reminder_days) or len(set(self.reminder_days)) != len(self.reminder_days):
+            raise ValueError("reminder_days must be distinct whole days of at least 1")
+        return self
+
+
+class ServiceLevel(DeadlineRule):
+    days: int = Field(ge=1)  # days an official has once the step became due
+
+
+class DeadlineRules(_Strict):
+    mobilization: DeadlineRule  # firms not notified when mobilization ends (listed to the district)
+    milestones: DeadlineRule  # key-field / non-key above-size firms still `mobilized` after their milestone
+    creation_end: DeadlineRule  # firms in the campaign not yet applied when creation ends
+    evaluation_end: DeadlineRule  # applications not decided when evaluation ends
+    hazard_deadline: DeadlineRule  # each hazard's own deadline (五落实 时限)
+    sla_verification: ServiceLevel  # district bureau verifies (核实) after submission
+    sla_online_audit: ServiceLevel  # online audit (线上审核) after verification
+    sla_review: ServiceLevel  # review score recorded after the audit passed
+    sla_certification: ServiceLevel  # city bureau certifies after the review
+
+
+class ReferralRules(_Strict):
+    """When a key-field firm counts as having no hope of compliance (proposed by its district)."""
+
+    non_participating_after_days: int = Field(ge=0)  # days past its milestone, still `mobilized`
+    failed_reviews: int = Field(ge=1)  # reviews failed
+    major_hazard_overdue_days: int = Field(ge=0)  # a major hazard open more than this many days past deadline
+
+
+class Deadlines(_Strict):
+    rules: DeadlineRules
+    referral: ReferralRules
+
+
+SupervisionGrade = Literal["benchmark", "compliant", "on_track", "non_participating", "overdue"]
+
+
+class Supervision(_Strict):
+    """Graded supervision (分级监管): inspections a year for each grade; each must divide 12 so
+    inspections fall on whole months."""
+
+    inspections_per_year: dict[SupervisionGrade, int]
+
+    @model_validator(mode="after")
+    def _whole_months(self) -> Supervision:
+        missing = sorted(set(SupervisionGrade.__args__) - set(self.inspections_per_year))  # type: ignore[attr-defined]
+        if missing:
+            raise ValueError(f"inspections_per_year: missing {', '.join(missing)}")
+        for grade, n in self.inspections_per_year.items():
+            if n not in (1, 2, 3, 4, 6, 12):
+                raise ValueError(f"inspections_per_year.{grade}: {n} does not divide 12 (use 1, 2, 3, 4, 6 or 12)")
+        return self
+
+    def interval_months(self, grade: str) -> int:
+        return 12 // self.inspections_per_year[grade]  # type: ignore[index]
+
+
+Campaign.model_rebuild()
