@@ -282,3 +282,26 @@ class Referral(SQLModel, table=True):
     decision_note: str | None = None
     acknowledged_at: dt.datetime | None = _instant(default=None)
     acknowledged_by: str | None = Field(default=None, max_length=80)
+
+
+class SweepRun(SQLModel, table=True):
+    """One day's deadline sweep: claimed once per `as_of` (unique), finished when every rule committed.
+    `counts` holds what each rule did that day, updated in the same transaction as the rule's rows."""
+
+    __tablename__ = "sweep_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    as_of: dt.date = Field(unique=True)
+    status: str = Field(default="running", max_length=12)  # running / finished
+    runs: int = Field(default=1)  # how often the day was swept (reruns find nothing new)
+    owner: str = Field(default="", max_length=120)  # host:pid of the process that swept last
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    started_at: dt.datetime = _instant()
+    finished_at: dt.datetime | None = _instant(default=None)
+
+
+# Sweeps ask "has this subject reached this step?" by integers, not by building every dedupe key,
+# and find the subjects a rule still holds open in one index range.
+_escalations = Escalation.__table__  # type: ignore[attr-defined]
+sa.Index("ix_escalations_subject_step", _escalations.c.subject_id, _escalations.c.rule, _escalations.c.step)
+sa.Index("ix_escalations_rule_status", _escalations.c.rule, _escalations.c.status, _escalations.c.subject_id)
