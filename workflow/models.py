@@ -93,6 +93,105 @@ class User(SQLModel, table=True):
     created_at: dt.datetime = _instant()
 
 
+class ApiToken(SQLModel, table=True):
+    """An opaque bearer token; only its SHA-256 is stored. Revoked by logging out, useless after expiry."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: dt.datetime = _instant()
+    expires_at: dt.datetime = _instant()
+    revoked_at: dt.datetime | None = _instant(default=None)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed logins per account, so repeated guessing is slowed down and then locked out for a while."""
+
+    __tablename__ = "login_attempts"
+
+    username: str = Field(primary_key=True, max_length=80)
+    failures: int = 0
+    last_failure_at: dt.datetime | None = _instant(default=None)
+    locked_until: dt.datetime | None = _instant(default=None)
+
+
+class ReviewerProfile(SQLModel, table=True):
+    """A member of the evaluator pool (评定人员库): a user with the reviewer role."""
+
+    __tablename__ = "reviewer_profiles"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    organisation: str = Field(max_length=200)
+    employer_enterprise_id: int | None = Field(default=None, foreign_key="enterprises.id")
+    trained_on: dt.date | None = None
+    active: bool = True
+    disqualified_at: dt.datetime | None = _instant(default=None)
+    disqualified_reason: str | None = None
+
+
+class ReviewerConsultancy(SQLModel, table=True):
+    """A firm the reviewer consulted for: it may never review that firm."""
+
+    __tablename__ = "reviewer_consultancies"
+
+    reviewer_id: int = Field(foreign_key="users.id", primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", primary_key=True)
+
+
+class ReviewAssignment(SQLModel, table=True):
+    """A reviewer on an application's review team, drawn at random with a recorded seed."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (
+        sa.Index("ix_review_assignments_reviewer_status", "reviewer_id", "status"),
+        sa.Index("ix_review_assignments_application", "application_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id")
+    reviewer_id: int = Field(foreign_key="users.id")
+    status: str = Field(default="active", max_length=12)  # active / done / replaced
+    draw_seed: int
+    assigned_at: dt.datetime = _instant()
+    assigned_by: str = Field(max_length=80)
+    replaced_at: dt.datetime | None = _instant(default=None)
+    replaced_reason: str | None = None
+
+
+class EvidenceFile(SQLModel, table=True):
+    """An uploaded evidence file, stored once by its SHA-256 under the data folder."""
+
+    __tablename__ = "evidence_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, index=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    kind: str = Field(max_length=30)  # self_assessment_report / application_material / hazard_rectification
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    size: int
+    hazard_id: int | None = Field(default=None, foreign_key="hazards.id")
+    uploaded_at: dt.datetime = _instant()
+    uploaded_by: str = Field(max_length=80)
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """The first answer to a request sent with an `Idempotency-Key`, returned again on a retry."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (sa.UniqueConstraint("user_id", "key", name="uq_idempotent_user_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: dt.datetime = _instant()
+
+
 class SelfAssessment(SQLModel, table=True):
     __tablename__ = "self_assessments"
 
