@@ -62,6 +62,15 @@ def write_unit(session: Session) -> Iterator[sa.Connection]:
         raise
 
 
+@contextmanager
+def read_unit(session: Session) -> Iterator[sa.Connection]:
+    """A read-only look, ended (rolled back) at once so no snapshot or lock outlives it."""
+    try:
+        yield session.connection()
+    finally:
+        session.rollback()
+
+
 def alembic_config(engine: sa.Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -61,7 +61,7 @@ def _number(value: Any, key: str) -> float:
     return float(value)
 
 
-def _findings(value: Any) -> list[dict[str, str]]:
+def clean_findings(value: Any) -> list[dict[str, str]]:
     if not isinstance(value, list) or len(value) > 200:
         raise InvalidInput("findings 须为问题清单（最多200项） / findings must be a list of at most 200 items")
     out = []
@@ -98,7 +98,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "score": lambda v: _number(v, "score"),
     "online_score": lambda v: _number(v, "online_score"),
     "onsite_score": lambda v: _number(v, "onsite_score"),
-    "findings": _findings,
+    "findings": clean_findings,
     "materials": _materials,
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,12 +82,14 @@ def fire(
     clock: Clock,
     payload: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
+    also: Callable[[sa.Connection, FireResult], None] | None = None,
 ) -> FireResult:
     """Fire one trigger on one firm as one transaction: scope and role, state and guards, version
     check, state update, hash-chained event and outbox rows — all committed, or nothing.
 
     Args:
         expected_version: the version the caller saw; a different current version is a conflict.
+        also: more writes that belong to the same transaction (e.g. the answer kept for a retried request).
     Returns:
         What happened, including the new version and the event's id and hash.
     Raises:
@@ -143,18 +145,21 @@ def fire(
         event_id = int(inserted.inserted_primary_key[0])
         if effect.mails:
             _write_mails(conn, firm=firm, seq=event["seq"], trigger=trigger, now=now, mails=effect.mails)
-    return FireResult(
-        enterprise_id=firm.id,
-        trigger=trigger,
-        from_state=step.source,
-        to_state=step.dest,
-        version=firm.version + 1,
-        event_id=event_id,
-        event_hash=digest,
-        at=now,
-        record=effect.record,
-        mails=tuple(m.kind for m in effect.mails),
-    )
+        result = FireResult(
+            enterprise_id=firm.id,
+            trigger=trigger,
+            from_state=step.source,
+            to_state=step.dest,
+            version=firm.version + 1,
+            event_id=event_id,
+            event_hash=digest,
+            at=now,
+            record=effect.record,
+            mails=tuple(m.kind for m in effect.mails),
+        )
+        if also is not None:
+            also(conn, result)
+    return result
 
 
 def _write_mails(

@@ -154,6 +154,7 @@ class ReviewAssignment(SQLModel, table=True):
     reviewer_id: int = Field(foreign_key="users.id")
     status: str = Field(default="active", max_length=12)  # active / done / replaced
     draw_seed: int
+    draw_pool: list[int] = Field(default_factory=list, sa_type=sa.JSON)  # the candidates the seed drew from
     assigned_at: dt.datetime = _instant()
     assigned_by: str = Field(max_length=80)
     replaced_at: dt.datetime | None = _instant(default=None)

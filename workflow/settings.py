@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     # where people reach the pages (links in digests)
     public_url: str = "http://127.0.0.1:8000"
 
+    # accounts: bearer tokens, and slowing down then locking out repeated failed logins
+    token_ttl_minutes: int = Field(default=8 * 60, ge=1, le=30 * 24 * 60)
+    login_lock_after: int = Field(default=5, ge=1, le=100)
+    login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_delay_seconds: float = Field(default=0.5, ge=0, le=10)  # doubled per failure after the first
+    login_delay_max_seconds: float = Field(default=4.0, ge=0, le=60)
+
+    # evidence uploads
+    upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

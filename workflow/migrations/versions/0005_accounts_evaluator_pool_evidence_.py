@@ -130,6 +130,7 @@ def upgrade() -> None:
         sa.Column("reviewer_id", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
         sa.Column("draw_seed", sa.Integer(), nullable=False),
+        sa.Column("draw_pool", sa.JSON(), nullable=False),
         sa.Column("assigned_at", workflow.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("assigned_by", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
         sa.Column("replaced_at", workflow.models.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,210 @@
+"""Evidence files: checked (size, real type behind the extension, no zip bombs), stored once by SHA-256
+under the data folder, and handed out only to those who may see the firm's record."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from states import InvalidInput, NotFound, OutOfScope, Role
+from workflow.clock import Clock
+from workflow.db import read_unit, write_unit
+from workflow.engine import Actor, in_scope, load_firm
+from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
+
+KINDS = ("self_assessment_report", "application_material", "hazard_rectification")
+CHUNK = 1 << 16
+# office files are zip archives: refuse archives that unpack far beyond what a real document does
+MAX_UNPACKED = 200 * 1024 * 1024
+MAX_RATIO = 100
+MAX_MEMBERS = 2000
+
+
+@dataclass(frozen=True)
+class FileType:
+    content_type: str
+    extensions: tuple[str, ...]
+
+
+PDF = FileType("application/pdf", (".pdf",))
+PNG = FileType("image/png", (".png",))
+JPEG = FileType("image/jpeg", (".jpg", ".jpeg"))
+OOXML = {
+    "word/": FileType("application/vnd.openxmlformats-officedocument.wordprocessingml.document", (".docx",)),
+    "xl/": FileType("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (".xlsx",)),
+    "ppt/": FileType("application/vnd.openxmlformats-officedocument.presentationml.presentation", (".pptx",)),
+}
+OLE = FileType("application/msword", (".doc", ".xls", ".ppt"))  # legacy office (compound file)
+ALLOWED = ".pdf .png .jpg .jpeg .docx .xlsx .pptx .doc .xls .ppt"
+
+
+def safe_filename(name: str) -> str:
+    """The name to show: no folders, no control characters, at most 200 characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = "".join(ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C")
+    base = base.strip().lstrip(".") or "file"
+    return base[-200:]
+
+
+def _sniff(path: Path, head: bytes) -> FileType:
+    if head.startswith(b"%PDF-"):
+        return PDF
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    if head.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return OLE
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = archive.infolist()
+                unpacked = sum(m.file_size for m in members)
+                packed = sum(m.compress_size for m in members) or 1
+                if len(members) > MAX_MEMBERS or unpacked > MAX_UNPACKED or unpacked / packed > MAX_RATIO:
+                    raise InvalidInput(
+                        "压缩内容异常（疑似压缩炸弹），已拒收 / the archive unpacks abnormally (zip bomb?)"
+                    )
+                names = [m.filename for m in members]
+        except zipfile.BadZipFile:
+            raise InvalidInput("文件已损坏，无法打开 / the file is damaged") from None
+        if "[Content_Types].xml" in names:
+            for prefix, kind in OOXML.items():
+                if any(n.startswith(prefix) for n in names):
+                    return kind
+    raise InvalidInput(f"只接受以下文件类型：{ALLOWED} / only these file types are accepted: {ALLOWED}")
+
+
+def _firm_for_upload(conn: sa.Connection, *, enterprise_id: int, actor: Actor) -> Any:
+    firm = load_firm(conn, enterprise_id=enterprise_id)
+    if not in_scope(actor, firm):
+        raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+    return firm
+
+
+def store_evidence(
+    session: Session,
+    *,
+    enterprise_id: int,
+    kind: str,
+    filename: str,
+    stream: BinaryIO,
+    actor: Actor,
+    data_dir: Path,
+    max_bytes: int,
+    clock: Clock,
+    hazard_id: int | None = None,
+) -> dict[str, Any]:
+    """Check and keep an uploaded file; returns its record (id, sha256, name, type, size)."""
+    if kind not in KINDS:
+        raise InvalidInput(f"材料类别须为 {', '.join(KINDS)} / kind must be one of {', '.join(KINDS)}")
+    name = safe_filename(filename)
+    suffix = os.path.splitext(name)[1].lower()
+    with read_unit(session) as conn:  # refuse out-of-scope callers before reading their bytes
+        _firm_for_upload(conn, enterprise_id=enterprise_id, actor=actor)
+    store = data_dir / "evidence"
+    (store / "tmp").mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    handle, tmp_name = tempfile.mkstemp(dir=store / "tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            head = b""
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InvalidInput(
+                        f"文件超过 {max_bytes // (1024 * 1024)} MB 上限 / the file is larger than "
+                        f"{max_bytes // (1024 * 1024)} MB"
+                    )
+                if len(head) < 16:
+                    head += chunk[:16]
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise InvalidInput("文件为空 / the file is empty")
+        detected = _sniff(tmp, head)
+        if suffix not in detected.extensions:
+            raise InvalidInput(
+                f"文件内容（{detected.content_type}）与扩展名“{suffix or '无'}”不符 / the file's content "
+                f"({detected.content_type}) does not match its extension {suffix or '(none)'}"
+            )
+        sha = digest.hexdigest()
+        target = store / sha[:2] / sha
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            tmp.unlink()
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with write_unit(session) as conn:
+        _firm_for_upload(conn, enterprise_id=enterprise_id, actor=actor)
+        if (
+            hazard_id is not None
+            and conn.execute(
+                sa.select(HAZARDS.c.id).where(HAZARDS.c.id == hazard_id, HAZARDS.c.enterprise_id == enterprise_id)
+            ).first()
+            is None
+        ):
+            raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+        result = conn.execute(
+            sa.insert(EVIDENCE_FILES).values(
+                sha256=sha,
+                enterprise_id=enterprise_id,
+                kind=kind,
+                filename=name,
+                content_type=detected.content_type,
+                size=size,
+                hazard_id=hazard_id,
+                uploaded_at=clock.now(),
+                uploaded_by=actor.name,
+            )
+        )
+        assert result.inserted_primary_key is not None
+        evidence_id = int(result.inserted_primary_key[0])
+    return {
+        "id": evidence_id,
+        "sha256": sha,
+        "filename": name,
+        "content_type": detected.content_type,
+        "size": size,
+        "kind": kind,
+    }
+
+
+def open_evidence(conn: sa.Connection, *, evidence_id: int, actor: Actor, data_dir: Path) -> tuple[Any, Path]:
+    """The record and stored path of an evidence file the actor may see (its firm is in scope, or the
+    actor reviews one of the firm's applications)."""
+    row = conn.execute(sa.select(EVIDENCE_FILES).where(EVIDENCE_FILES.c.id == evidence_id)).first()
+    if row is None:
+        raise NotFound(f"找不到该材料 / no such evidence: {evidence_id}")
+    firm = load_firm(conn, enterprise_id=row.enterprise_id)
+    allowed = in_scope(actor, firm)
+    if actor.role is Role.reviewer:
+        allowed = (
+            conn.execute(
+                sa.select(REVIEW_ASSIGNMENTS.c.id)
+                .join(APPLICATIONS, APPLICATIONS.c.id == REVIEW_ASSIGNMENTS.c.application_id)
+                .where(
+                    APPLICATIONS.c.enterprise_id == firm.id,
+                    REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
+                    REVIEW_ASSIGNMENTS.c.status.in_(("active", "done")),
+                )
+            ).first()
+            is not None
+        )
+    if not allowed or actor.role is Role.local_government:
+        raise OutOfScope(f"找不到该材料 / no such evidence: {evidence_id}")
+    return row, data_dir / "evidence" / row.sha256[:2] / row.sha256

@@ -1,0 +1,376 @@
+"""Read side for people: firm lists with filters and paging, one firm in full, and officials' worklists.
+Every query is cut to the caller's scope in SQL, so nothing outside it is ever read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from states import STATE_LABELS, InvalidInput, OutOfScope, Role, State
+from workflow.campaign import Campaign
+from workflow.clock import Clock, today
+from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
+from workflow.tables import (
+    APPLICATIONS,
+    CERTIFICATIONS,
+    DISTRICTS,
+    ENTERPRISES,
+    ESCALATIONS,
+    EVENTS,
+    EVIDENCE_FILES,
+    HAZARDS,
+    REVIEW_ASSIGNMENTS,
+    REVIEWS,
+)
+
+MAX_PAGE_SIZE = 200
+
+
+def firm_scope(actor: Actor) -> sa.ColumnElement[bool]:
+    """The firms an actor may see, as a WHERE clause on `enterprises`."""
+    match actor.role:
+        case Role.city_bureau | Role.support_center:
+            return sa.true()
+        case Role.district_bureau:
+            return ENTERPRISES.c.district_code == (actor.district_code or "")
+        case Role.enterprise:
+            return ENTERPRISES.c.id == (actor.enterprise_id or -1)
+        case _:
+            return sa.false()
+
+
+def _overdue() -> sa.Exists:
+    return (
+        sa.select(ESCALATIONS.c.id)
+        .where(ESCALATIONS.c.enterprise_id == ENTERPRISES.c.id, ESCALATIONS.c.status == "open")
+        .exists()
+    )
+
+
+@dataclass(frozen=True)
+class FirmFilter:
+    district: str | None = None
+    key_field: bool | None = None
+    state: str | None = None
+    overdue: bool | None = None
+    q: str | None = None
+    page: int = 1
+    page_size: int = 50
+
+    def check(self) -> None:
+        if self.state is not None and self.state not in State.__members__:
+            raise InvalidInput(f"未知状态 {self.state} / unknown state: {self.state}")
+        if self.page < 1 or not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"页码从1开始，每页1至{MAX_PAGE_SIZE}条 / page from 1, page_size 1–{MAX_PAGE_SIZE}")
+        if self.q is not None and len(self.q) > 100:
+            raise InvalidInput("搜索词最多100字 / the search text is limited to 100 characters")
+
+
+def _firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = [firm_scope(actor)]
+    if f.district:
+        where.append(ENTERPRISES.c.district_code == f.district)
+    if f.key_field is not None:
+        where.append(ENTERPRISES.c.key_field.is_(f.key_field))
+    if f.state:
+        where.append(ENTERPRISES.c.state == f.state)
+    if f.overdue is not None:
+        where.append(_overdue() if f.overdue else ~_overdue())
+    if f.q and f.q.strip():
+        text = f.q.strip()
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(sa.or_(ENTERPRISES.c.name.like(pattern, escape="\\"), ENTERPRISES.c.uscc == text.upper()))
+    return where
+
+
+def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dict[str, Any]:
+    filters.check()
+    where = _firm_where(actor, filters)
+    total = conn.execute(sa.select(sa.func.count()).select_from(ENTERPRISES).where(*where)).scalar_one()
+    rows = conn.execute(
+        sa.select(
+            ENTERPRISES.c.id,
+            ENTERPRISES.c.uscc,
+            ENTERPRISES.c.name,
+            ENTERPRISES.c.district_code,
+            DISTRICTS.c.name.label("district_name"),
+            ENTERPRISES.c.sector,
+            ENTERPRISES.c.key_field,
+            ENTERPRISES.c.above_size,
+            ENTERPRISES.c.state,
+            ENTERPRISES.c.state_since,
+            ENTERPRISES.c.version,
+            _overdue().label("overdue"),
+        )
+        .join(DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code)
+        .where(*where)
+        .order_by(ENTERPRISES.c.id)
+        .limit(filters.page_size)
+        .offset((filters.page - 1) * filters.page_size)
+    ).all()
+    return {
+        "items": [
+            {**r._asdict(), "state_label": STATE_LABELS[State(r.state)][0], "overdue": bool(r.overdue)} for r in rows
+        ],
+        "total": int(total),
+        "page": filters.page,
+        "page_size": filters.page_size,
+    }
+
+
+def firm_in_scope(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> Any:
+    firm = load_firm(conn, enterprise_id=enterprise_id)
+    if not in_scope(actor, firm):
+        raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+    return firm
+
+
+def next_deadline(firm: Any, *, campaign: Campaign, open_hazard_deadlines: list[dt.date]) -> dict[str, Any] | None:
+    """The next campaign date that binds this firm, from its state and record."""
+    state = State(firm.state)
+    candidates: list[tuple[dt.date, str]] = []
+    if state is State.mobilized:
+        for m in campaign.milestones:
+            applies = firm.key_field if m.applies_to == "key_field" else (not firm.key_field and firm.above_size)
+            if applies:
+                candidates.append((m.date, m.id))
+        if not candidates:
+            candidates.append((campaign.phases.creation.end, "creation_end"))
+    elif state in (State.self_assessing, State.rectifying):
+        candidates.append((campaign.phases.creation.end, "creation_end"))
+        candidates += [(d, "hazard_deadline") for d in open_hazard_deadlines]
+    elif state in (State.applied, State.verified, State.reviewed):
+        candidates.append((campaign.phases.evaluation.end, "evaluation_end"))
+    if not candidates:
+        return None
+    day, rule = min(candidates)
+    return {"date": day.isoformat(), "rule": rule}
+
+
+def firm_detail(
+    conn: sa.Connection, *, actor: Actor, enterprise_id: int, campaign: Campaign, clock: Clock
+) -> dict[str, Any]:
+    firm = firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
+    district = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
+    hazards = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm.id).order_by(HAZARDS.c.id)).all()
+    events = conn.execute(sa.select(EVENTS).where(EVENTS.c.enterprise_id == firm.id).order_by(EVENTS.c.seq)).all()
+    application = conn.execute(
+        sa.select(APPLICATIONS)
+        .where(APPLICATIONS.c.enterprise_id == firm.id)
+        .order_by(APPLICATIONS.c.id.desc())
+        .limit(1)
+    ).first()
+    certification = conn.execute(
+        sa.select(CERTIFICATIONS)
+        .where(CERTIFICATIONS.c.enterprise_id == firm.id, CERTIFICATIONS.c.revoked_at.is_(None))
+        .order_by(CERTIFICATIONS.c.id.desc())
+        .limit(1)
+    ).first()
+    evidence = conn.execute(
+        sa.select(EVIDENCE_FILES).where(EVIDENCE_FILES.c.enterprise_id == firm.id).order_by(EVIDENCE_FILES.c.id)
+    ).all()
+    open_deadlines = [h.deadline for h in hazards if h.status == "open" and h.deadline is not None]
+    deadline = next_deadline(firm, campaign=campaign, open_hazard_deadlines=open_deadlines)
+    if deadline is not None:
+        deadline["days_left"] = (dt.date.fromisoformat(deadline["date"]) - today(clock)).days
+    history: list[dict[str, Any]] = [
+        {
+            "kind": "event",
+            "at": e.at.isoformat(),
+            "seq": e.seq,
+            "trigger": e.trigger,
+            "actor": e.actor,
+            "role": e.role,
+            "from": e.from_state,
+            "to": e.to_state,
+            "payload": e.payload,
+        }
+        for e in events
+    ]
+    history += [
+        {
+            "kind": "evidence",
+            "at": f.uploaded_at.isoformat(),
+            "evidence_id": f.id,
+            "filename": f.filename,
+            "evidence_kind": f.kind,
+            "actor": f.uploaded_by,
+        }
+        for f in evidence
+    ]
+    history.sort(key=lambda item: (item["at"], item.get("seq", 0)))
+    state = State(firm.state)
+    return {
+        "id": firm.id,
+        "uscc": firm.uscc,
+        "name": firm.name,
+        "district": {"code": firm.district_code, "name": district},
+        "sector": firm.sector,
+        "key_field": firm.key_field,
+        "above_size": firm.above_size,
+        "principal": firm.principal,
+        "phone": firm.phone,
+        "email": firm.email,
+        "state": state.value,
+        "state_label": STATE_LABELS[state][0],
+        "state_since": firm.state_since.isoformat(),
+        "version": firm.version,
+        "next_deadline": deadline,
+        "open_hazards": [_hazard(h) for h in hazards if h.status == "open"],
+        "application": None if application is None else _application(application),
+        "certification": None
+        if certification is None
+        else {
+            "level": certification.level,
+            "score": certification.score,
+            "eligible_level": certification.eligible_level,
+            "certified_at": certification.certified_at.isoformat(),
+        },
+        "allowed_triggers": allowed_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock),
+        "history": history,
+    }
+
+
+def _hazard(h: Any) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "description": h.description,
+        "severity": h.severity,
+        "source": h.source,
+        "status": h.status,
+        "responsible_person": h.responsible_person,
+        "measures": h.measures,
+        "funds": h.funds,
+        "deadline": h.deadline.isoformat() if h.deadline else None,
+        "emergency_plan": h.emergency_plan,
+        "reported_at": h.reported_at.isoformat(),
+    }
+
+
+def hazards_of(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> list[dict[str, Any]]:
+    firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
+    rows = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == enterprise_id).order_by(HAZARDS.c.id))
+    return [_hazard(h) for h in rows]
+
+
+def _application(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "enterprise_id": a.enterprise_id,
+        "status": a.status,
+        "self_assessment_total": a.self_assessment_total,
+        "materials": a.materials,
+        "submitted_at": a.submitted_at.isoformat(),
+        "verified_at": a.verified_at.isoformat() if a.verified_at else None,
+        "audit_passed_at": a.audit_passed_at.isoformat() if a.audit_passed_at else None,
+        "review_score": a.review_score,
+    }
+
+
+# ---- worklists -----------------------------------------------------------------------------------
+
+WORKLISTS = ("verification", "audit", "review", "certification")
+
+
+def _auditable(actor: Actor) -> sa.ColumnElement[bool]:
+    """Which firms' audits and reviews this official runs: key fields the support center, the rest the district."""
+    match actor.role:
+        case Role.support_center:
+            return ENTERPRISES.c.key_field.is_(True)
+        case Role.district_bureau:
+            return sa.and_(
+                ENTERPRISES.c.key_field.is_(False), ENTERPRISES.c.district_code == (actor.district_code or "")
+            )
+        case _:
+            return sa.false()
+
+
+def worklist(conn: sa.Connection, *, actor: Actor, name: str, clock: Clock, limit: int = 200) -> dict[str, Any]:
+    """What waits on this official, oldest first, with days waiting."""
+    a = APPLICATIONS
+    active_team = (
+        sa.select(sa.func.count())
+        .where(REVIEW_ASSIGNMENTS.c.application_id == a.c.id, REVIEW_ASSIGNMENTS.c.status == "active")
+        .scalar_subquery()
+    )
+    scored = (
+        sa.select(sa.func.count(sa.distinct(REVIEWS.c.reviewer_id)))
+        .where(REVIEWS.c.application_id == a.c.id, REVIEWS.c.reviewer_id.is_not(None))
+        .scalar_subquery()
+    )
+    match name:
+        case "verification":
+            since, where = a.c.submitted_at, [a.c.status == "applied", firm_scope(actor)]
+        case "audit":
+            since, where = a.c.verified_at, [a.c.status == "verified", a.c.audit_passed_at.is_(None), _auditable(actor)]
+        case "review":
+            since, where = (
+                a.c.audit_passed_at,
+                [a.c.status == "verified", a.c.audit_passed_at.is_not(None), _auditable(actor)],
+            )
+        case "certification":
+            since, where = a.c.reviewed_at, [a.c.status == "reviewed", firm_scope(actor)]
+        case _:
+            raise InvalidInput(f"未知工作清单 {name} / unknown worklist: {name}; one of {', '.join(WORKLISTS)}")
+    rows = conn.execute(
+        sa.select(
+            a.c.id.label("application_id"),
+            ENTERPRISES.c.id.label("enterprise_id"),
+            ENTERPRISES.c.uscc,
+            ENTERPRISES.c.name,
+            ENTERPRISES.c.district_code,
+            ENTERPRISES.c.key_field,
+            ENTERPRISES.c.version,
+            a.c.review_score,
+            since.label("since"),
+            active_team.label("team_size"),
+            scored.label("scored"),
+        )
+        .join(ENTERPRISES, ENTERPRISES.c.id == a.c.enterprise_id)
+        .where(*where)
+        .order_by(since, a.c.id)
+        .limit(limit)
+    ).all()
+    day = today(clock)
+    items = [
+        {
+            **{k: v for k, v in r._asdict().items() if k != "since"},
+            "since": r.since.isoformat(),
+            "days_waiting": (day - r.since.astimezone(clock.tz).date()).days,
+        }
+        for r in rows
+    ]
+    return {"name": name, "items": items}
+
+
+def review_assignments_of(conn: sa.Connection, *, actor: Actor, clock: Clock) -> dict[str, Any]:
+    """A reviewer's active assignments, oldest first."""
+    rows = conn.execute(
+        sa.select(
+            REVIEW_ASSIGNMENTS.c.id.label("assignment_id"),
+            REVIEW_ASSIGNMENTS.c.application_id,
+            REVIEW_ASSIGNMENTS.c.assigned_at,
+            ENTERPRISES.c.name,
+            ENTERPRISES.c.uscc,
+            ENTERPRISES.c.district_code,
+        )
+        .join(APPLICATIONS, APPLICATIONS.c.id == REVIEW_ASSIGNMENTS.c.application_id)
+        .join(ENTERPRISES, ENTERPRISES.c.id == APPLICATIONS.c.enterprise_id)
+        .where(REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1), REVIEW_ASSIGNMENTS.c.status == "active")
+        .order_by(REVIEW_ASSIGNMENTS.c.assigned_at, REVIEW_ASSIGNMENTS.c.id)
+    ).all()
+    day = today(clock)
+    return {
+        "name": "reviews",
+        "items": [
+            {
+                **{k: v for k, v in r._asdict().items() if k != "assigned_at"},
+                "since": r.assigned_at.isoformat(),
+                "days_waiting": (day - r.assigned_at.astimezone(clock.tz).date()).days,
+            }
+            for r in rows
+        ],
+    }
