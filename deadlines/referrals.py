@@ -1,0 +1,407 @@
+"""Referral to the local government (属地政府) of key-field firms with no hope of compliance: proposed by
+the district (by the sweep when the campaign's grounds hold, or by hand), confirmed or declined by the
+city bureau, acknowledged by the local government. Each step is recorded on the referral."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from deadlines.sql import concat, date_value, insert_from_select, instant_value, json_object, text_value
+from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
+from workflow.campaign import Campaign
+from workflow.clock import Clock
+from workflow.db import begin_write, insert_ignore
+from workflow.engine import Actor, load_firm
+from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, HAZARDS, OUTBOX, REFERRALS
+
+E, R = ENTERPRISES, REFERRALS
+GROUNDS = ("non_participating", "failed_review_twice", "major_hazard_overdue")
+GROUNDS_LABELS = {
+    "non_participating": "逾期未启动创建",
+    "failed_review_twice": "两次评审未通过",
+    "major_hazard_overdue": "重大隐患逾期未整改",
+}
+STATUS_LABELS = {"proposed": "已提出", "confirmed": "已确认移交", "declined": "未予确认", "acknowledged": "属地已签收"}
+ACTIVE = ("proposed", "confirmed", "acknowledged")
+SWEEP_PROPOSER = "逾期扫描（代辖区）/ sweep on behalf of the district"
+COLUMNS = ["dedupe_key", "enterprise_id", "district_code", "grounds", "status", "detail", "proposed_at", "proposed_by"]
+
+
+# ---- the grounds, as SQL over the record ---------------------------------------------------------
+
+
+def _key_field_firm_open() -> list[sa.ColumnElement[bool]]:
+    return [E.c.key_field == sa.true(), E.c.state.not_in(("closed", "certified"))]
+
+
+def _no_active_referral() -> sa.ColumnElement[bool]:
+    return ~sa.exists(sa.select(1).where(R.c.enterprise_id == E.c.id, R.c.status.in_(ACTIVE)))
+
+
+def _failed_reviews(campaign: Campaign) -> sa.Subquery:
+    return (
+        sa.select(APPLICATIONS.c.enterprise_id.label("enterprise_id"))
+        .where(APPLICATIONS.c.status == "review_failed")
+        .group_by(APPLICATIONS.c.enterprise_id)
+        .having(sa.func.count() >= campaign.deadlines.referral.failed_reviews)
+        .subquery()
+    )
+
+
+def _overdue_major_hazards(campaign: Campaign, as_of: dt.date) -> sa.Subquery:
+    limit = campaign.deadlines.referral.major_hazard_overdue_days
+    return (
+        sa.select(HAZARDS.c.enterprise_id.label("enterprise_id"), sa.func.min(HAZARDS.c.id).label("hazard_id"))
+        .where(
+            HAZARDS.c.severity == "major",
+            HAZARDS.c.status == "open",
+            HAZARDS.c.deadline < as_of - dt.timedelta(days=limit),
+        )
+        .group_by(HAZARDS.c.enterprise_id)
+        .subquery()
+    )
+
+
+def _key_milestone(campaign: Campaign) -> dt.date | None:
+    dates = [m.date for m in campaign.milestones if m.applies_to == "key_field"]
+    return min(dates) if dates else None
+
+
+def propose_due_referrals(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now: dt.datetime) -> int:
+    """Propose, on behalf of each district, every key-field firm whose grounds hold today and which has
+    no referral under way. One referral per firm and grounds (and hazard) ever: a declined one stays declined."""
+    dialect = conn.dialect.name
+    written = 0
+
+    def detail(**extra: Any) -> sa.ColumnElement[Any]:
+        return json_object(
+            dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc, "as_of": date_value(dialect, as_of), **extra}
+        )
+
+    def propose(grounds: str, key: sa.ColumnElement[Any], source: sa.FromClause, *where: Any, **extra: Any) -> int:
+        select = (
+            sa.select(
+                key,
+                E.c.id,
+                E.c.district_code,
+                text_value(grounds),
+                text_value("proposed"),
+                detail(**extra),
+                instant_value(now),
+                text_value(SWEEP_PROPOSER),
+            )
+            .select_from(source)
+            .where(*_key_field_firm_open(), _no_active_referral(), *where)
+        )
+        return insert_from_select(conn, R, COLUMNS, select)
+
+    milestone = _key_milestone(campaign)
+    after = campaign.deadlines.referral.non_participating_after_days
+    if milestone is not None and (as_of - milestone).days >= after:
+        written += propose(
+            "non_participating",
+            concat("referral:non_participating:enterprise:", E.c.id),
+            E,
+            E.c.state == "mobilized",
+        )
+    failed = _failed_reviews(campaign)
+    written += propose(
+        "failed_review_twice",
+        concat("referral:failed_review_twice:enterprise:", E.c.id),
+        E.join(failed, failed.c.enterprise_id == E.c.id),
+        E.c.id.is_not(None),
+    )
+    hazards = _overdue_major_hazards(campaign, as_of)
+    written += propose(
+        "major_hazard_overdue",
+        concat("referral:major_hazard_overdue:hazard:", hazards.c.hazard_id),
+        E.join(hazards, hazards.c.enterprise_id == E.c.id),
+        E.c.id.is_not(None),
+        hazard_id=hazards.c.hazard_id,
+    )
+    return written
+
+
+def grounds_hold(conn: sa.Connection, *, campaign: Campaign, firm_id: int, grounds: str, as_of: dt.date) -> bool:
+    """Whether the campaign's grounds hold for this firm today (a district proposing by hand)."""
+    base = sa.select(E.c.id).where(E.c.id == firm_id, *_key_field_firm_open())
+    if grounds == "non_participating":
+        milestone = _key_milestone(campaign)
+        if milestone is None or as_of <= milestone:
+            return False
+        query = base.where(E.c.state == "mobilized")
+    elif grounds == "failed_review_twice":
+        failed = _failed_reviews(campaign)
+        query = base.join(failed, failed.c.enterprise_id == E.c.id)
+    else:
+        hazards = _overdue_major_hazards(campaign, as_of)
+        query = base.join(hazards, hazards.c.enterprise_id == E.c.id)
+    return conn.execute(query).first() is not None
+
+
+# ---- the steps people take ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferralRead:
+    id: int
+    enterprise_id: int
+    uscc: str
+    enterprise_name: str
+    district_code: str
+    district_name: str
+    local_government: str
+    grounds: str
+    status: str
+    proposed_at: dt.datetime
+    proposed_by: str
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    decision_note: str | None
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        out = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in self.__dict__.items()}
+        out["grounds_label"] = GROUNDS_LABELS.get(self.grounds, self.grounds)
+        out["status_label"] = STATUS_LABELS.get(self.status, self.status)
+        return out
+
+
+def _visible(actor: Actor) -> sa.ColumnElement[bool]:
+    match actor.role:
+        case Role.city_bureau | Role.support_center:
+            return sa.true()
+        case Role.district_bureau | Role.local_government if actor.district_code:
+            return R.c.district_code == actor.district_code
+        case _:
+            raise NotAllowed("无权查看移交名单 / this role may not see referrals")
+
+
+def list_referrals(
+    conn: sa.Connection,
+    *,
+    actor: Actor,
+    campaign: Campaign,
+    district: str | None = None,
+    status: str | None = None,
+) -> list[ReferralRead]:
+    query = (
+        sa.select(R, E.c.uscc, E.c.name.label("enterprise_name"), DISTRICTS.c.name.label("district_name"))
+        .join(E, E.c.id == R.c.enterprise_id)
+        .join(DISTRICTS, DISTRICTS.c.code == R.c.district_code)
+        .where(_visible(actor))
+        .order_by(R.c.district_code, R.c.id)
+    )
+    if district:
+        query = query.where(R.c.district_code == district)
+    if status:
+        query = query.where(R.c.status == status)
+    out = []
+    for row in conn.execute(query):
+        d = campaign.district(row.district_code)
+        out.append(
+            ReferralRead(
+                id=row.id,
+                enterprise_id=row.enterprise_id,
+                uscc=row.uscc,
+                enterprise_name=row.enterprise_name,
+                district_code=row.district_code,
+                district_name=row.district_name,
+                local_government=d.local_government if d else "",
+                grounds=row.grounds,
+                status=row.status,
+                proposed_at=row.proposed_at,
+                proposed_by=row.proposed_by,
+                decided_at=row.decided_at,
+                decided_by=row.decided_by,
+                decision_note=row.decision_note,
+                acknowledged_at=row.acknowledged_at,
+                acknowledged_by=row.acknowledged_by,
+            )
+        )
+    return out
+
+
+def _referral(conn: sa.Connection, referral_id: int) -> sa.Row[Any]:
+    row = conn.execute(sa.select(R).where(R.c.id == referral_id)).first()
+    if row is None:
+        raise NotFound(f"找不到该移交记录 / no such referral: {referral_id}")
+    return row
+
+
+def _note(note: str | None) -> str | None:
+    if note is not None and len(note) > 2000:
+        raise InvalidInput("说明超过2000字 / the note is longer than 2000 characters")
+    return note.strip() if note else None
+
+
+def propose_referral(
+    session: Session,
+    *,
+    enterprise_id: int,
+    grounds: str,
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    note: str | None = None,
+) -> int:
+    """A district bureau proposes a key-field firm of its own district; the grounds must hold today."""
+    if actor.role is not Role.district_bureau:
+        raise NotAllowed("只有辖市（区）应急管理局可提出移交 / only a district bureau proposes a referral")
+    if grounds not in GROUNDS:
+        raise InvalidInput(f"移交理由须为 {', '.join(GROUNDS)} 之一 / grounds must be one of {', '.join(GROUNDS)}")
+    note = _note(note)
+    now = clock.now()
+    as_of = now.astimezone(clock.tz).date()
+    begin_write(session)
+    try:
+        conn = session.connection()
+        firm = load_firm(conn, enterprise_id=enterprise_id)
+        if actor.district_code != firm.district_code:
+            raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+        if not firm.key_field:
+            raise InvalidInput("只有重点监管领域企业可移交属地政府 / only key-field firms are referred")
+        if not grounds_hold(conn, campaign=campaign, firm_id=firm.id, grounds=grounds, as_of=as_of):
+            raise InvalidInput(
+                f"该企业目前不符合“{GROUNDS_LABELS[grounds]}”的移交条件 / the grounds {grounds} do not hold for this firm"
+            )
+        active = conn.execute(
+            sa.select(R.c.id).where(R.c.enterprise_id == firm.id, R.c.status.in_(ACTIVE))
+        ).scalar()
+        if active is not None:
+            raise InvalidTransition(f"该企业已有进行中的移交（#{active}） / a referral is already under way: #{active}")
+        key = f"referral:{grounds}:enterprise:{firm.id}"
+        if conn.execute(sa.select(R.c.id).where(R.c.dedupe_key == key)).scalar() is not None:
+            key = f"{key}:{now.isoformat()}"  # proposed again by hand after a decline
+        result = conn.execute(
+            sa.insert(R).values(
+                dedupe_key=key,
+                enterprise_id=firm.id,
+                district_code=firm.district_code,
+                grounds=grounds,
+                status="proposed",
+                detail={"enterprise_name": firm.name, "uscc": firm.uscc, "as_of": as_of.isoformat(), "note": note},
+                proposed_at=now,
+                proposed_by=actor.name,
+            )
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+def _decide(
+    session: Session,
+    *,
+    referral_id: int,
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    confirm: bool,
+    note: str | None,
+) -> None:
+    if actor.role is not Role.city_bureau:
+        raise NotAllowed("只有市应急管理局可确认或不予确认移交 / only the city bureau decides a referral")
+    note = _note(note)
+    now = clock.now()
+    begin_write(session)
+    try:
+        conn = session.connection()
+        ref = _referral(conn, referral_id)
+        if ref.status != "proposed":
+            raise InvalidTransition(
+                f"该移交已是“{STATUS_LABELS.get(ref.status, ref.status)}”，不能再决定 / the referral is {ref.status}"
+            )
+        conn.execute(
+            sa.update(R)
+            .where(R.c.id == ref.id, R.c.status == "proposed")
+            .values(
+                status="confirmed" if confirm else "declined",
+                decided_at=now,
+                decided_by=actor.name,
+                decision_note=note,
+            )
+        )
+        if confirm:
+            firm = load_firm(conn, enterprise_id=ref.enterprise_id)
+            district = campaign.district(ref.district_code)
+            insert_ignore(
+                conn,
+                OUTBOX,
+                [
+                    {
+                        "dedupe_key": f"referral:{ref.id}:local_government",
+                        "kind": "referral",
+                        "audience": "local_government",
+                        "enterprise_id": firm.id,
+                        "district_code": ref.district_code,
+                        "to_address": str(district.local_government_email) if district else None,
+                        "lang": "zh-CN",
+                        "context": {
+                            "enterprise_name": firm.name,
+                            "uscc": firm.uscc,
+                            "district_name": district.name if district else ref.district_code,
+                            "grounds": ref.grounds,
+                            "note": note,
+                        },
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                ],
+                key="dedupe_key",
+            )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def confirm_referral(
+    session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
+) -> None:
+    """The city bureau confirms: the referral goes to the local government of the firm's area (outbox)."""
+    _decide(session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=True, note=note)
+
+
+def decline_referral(
+    session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
+) -> None:
+    _decide(session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=False, note=note)
+
+
+def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, clock: Clock) -> None:
+    """The local government of the referral's area acknowledges a confirmed referral."""
+    if actor.role is not Role.local_government:
+        raise NotAllowed("只有属地政府可签收移交 / only the local government acknowledges a referral")
+    now = clock.now()
+    begin_write(session)
+    try:
+        conn = session.connection()
+        ref = _referral(conn, referral_id)
+        if actor.district_code != ref.district_code:
+            raise OutOfScope(f"找不到该移交记录 / no such referral: {referral_id}")
+        if ref.status != "confirmed":
+            raise InvalidTransition(
+                f"只能签收已确认的移交（当前：{STATUS_LABELS.get(ref.status, ref.status)}） / "
+                f"only a confirmed referral can be acknowledged (it is {ref.status})"
+            )
+        conn.execute(
+            sa.update(R)
+            .where(R.c.id == ref.id, R.c.status == "confirmed")
+            .values(status="acknowledged", acknowledged_at=now, acknowledged_by=actor.name)
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

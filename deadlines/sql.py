@@ -1,0 +1,98 @@
+"""Small SQL building blocks that differ between SQLite and PostgreSQL: JSON objects, local dates,
+date arithmetic and INSERT … SELECT … ON CONFLICT DO NOTHING."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from workflow.models import UTCDateTime
+
+Expr = sa.ColumnElement[Any]
+
+
+def date_value(dialect: str, day: dt.date) -> Expr:
+    """A date constant in a SELECT list (SQLite keeps dates as ISO text; CAST AS DATE there means a number)."""
+    if dialect == "sqlite":
+        return sa.literal(day.isoformat(), sa.String)
+    return sa.cast(sa.literal(day, sa.Date), sa.Date)
+
+
+def text_value(value: str) -> Expr:
+    return sa.cast(sa.literal(value, sa.String), sa.String)
+
+
+def int_value(value: int) -> Expr:
+    return sa.cast(sa.literal(value, sa.Integer), sa.Integer)
+
+
+def instant_value(value: dt.datetime) -> Expr:
+    return sa.literal(value, UTCDateTime())
+
+
+def json_object(dialect: str, pairs: dict[str, Any]) -> Expr:
+    """A JSON object built in SQL; keys are our own constants, values expressions."""
+    args: list[Any] = []
+    for key, value in pairs.items():
+        if not key.isidentifier():
+            raise ValueError(f"unsafe JSON key {key!r}")
+        args += [sa.literal_column(f"'{key}'"), value]
+    return sa.func.json_object(*args) if dialect == "sqlite" else sa.func.json_build_object(*args)
+
+
+def concat(*parts: Any) -> Expr:
+    """String concatenation of text constants and (integer) columns, e.g. a dedupe key."""
+    out: Expr | None = None
+    for part in parts:
+        piece = text_value(part) if isinstance(part, str) else sa.cast(part, sa.String)
+        out = piece if out is None else out.concat(piece)
+    assert out is not None
+    return out
+
+
+def local_date_plus(dialect: str, instant: Expr, days: int, tz: ZoneInfo, near: dt.date) -> Expr:
+    """The local calendar date of a stored UTC instant, plus `days`. SQLite knows no zones: it uses the
+    zone's offset near the sweep date, exact for zones without daylight saving (Asia/Shanghai)."""
+    if dialect == "sqlite":
+        offset = tz.utcoffset(dt.datetime.combine(near, dt.time(12)))
+        seconds = int(offset.total_seconds()) if offset is not None else 0
+        return sa.func.date(instant, f"{seconds:+d} seconds", f"{days:+d} days")
+    return sa.cast(sa.func.timezone(text_value(str(tz)), instant), sa.Date) + int_value(days)
+
+
+def days_since(dialect: str, day: dt.date, earlier: Expr) -> Expr:
+    """Whole days from `earlier` (a date expression) to `day`."""
+    if dialect == "sqlite":
+        return sa.cast(sa.func.julianday(day.isoformat()) - sa.func.julianday(earlier), sa.Integer)
+    return sa.cast(date_value(dialect, day) - earlier, sa.Integer)
+
+
+def days_until(dialect: str, day: dt.date, later: Expr) -> Expr:
+    """Whole days from `day` to `later` (a date expression)."""
+    if dialect == "sqlite":
+        return sa.cast(sa.func.julianday(later) - sa.func.julianday(day.isoformat()), sa.Integer)
+    return sa.cast(later - date_value(dialect, day), sa.Integer)
+
+
+def start_of_local_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tz)
+
+
+def insert_from_select(conn: sa.Connection, table: sa.Table, columns: list[str], select: sa.Select[Any]) -> int:
+    """INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING; returns the rows that were new."""
+    if conn.dialect.name == "sqlite":
+        stmt = sqlite.insert(table).from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        return max(conn.execute(stmt).rowcount, 0)
+    # psycopg reports no row count for this statement through SQLAlchemy: count what RETURNING gives back
+    inserted = (
+        postgresql.insert(table)
+        .from_select(columns, select)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.dedupe_key)
+        .cte("inserted")
+    )
+    return int(conn.execute(sa.select(sa.func.count()).select_from(inserted)).scalar_one())

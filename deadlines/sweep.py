@@ -1,0 +1,183 @@
+"""The daily sweep: every rule applied as of one date, each rule one transaction, the day recorded in
+`sweep_runs`. Missed days are caught up one by one in order; a day before the last finished one is refused.
+
+Why one transaction per rule: each rule's rows (reminders, escalation steps, overdue notices, resolutions,
+and the day's counts) commit together or not at all, and every insert is idempotent by its dedupe key, so
+a sweep killed half-way and run again ends exactly where one clean run would. A single transaction for
+the whole sweep would hold SQLite's only write lock for the length of the sweep and stall every `fire`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from deadlines.referrals import propose_due_referrals
+from deadlines.rules import apply_rule, build_rules
+from states import InvalidInput, WorkflowError
+from workflow.campaign import Campaign
+from workflow.clock import Clock, SystemClock, today
+from workflow.tables import SWEEP_RUNS
+
+SWEEP_LOCK = zlib.crc32(b"dabiao:sweep")  # PostgreSQL advisory lock: one sweep at a time
+
+
+class SweepRefused(InvalidInput):
+    """A sweep for a date before the last finished one, or in the future."""
+
+    code = "sweep_refused"
+
+
+class SweepBusy(WorkflowError):
+    """Another process is sweeping right now (PostgreSQL)."""
+
+    code = "sweep_busy"
+
+
+@dataclass
+class SweepReport:
+    as_of: dt.date
+    rules: dict[str, dict[str, int]] = field(default_factory=dict)
+    runs: int = 1
+
+    @property
+    def written(self) -> int:
+        return sum(n for counts in self.rules.values() for k, n in counts.items() if k != "resolved")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"as_of": self.as_of.isoformat(), "runs": self.runs, "rules": self.rules}
+
+
+def owner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextmanager
+def sweep_lock(engine: sa.Engine) -> Iterator[None]:
+    """On PostgreSQL, hold the sweep's advisory lock on a connection of its own for the whole sweep
+    (a crashed holder's connection closes and frees it). SQLite runs one sweeping process."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        if not conn.execute(sa.select(sa.func.pg_try_advisory_lock(SWEEP_LOCK))).scalar():
+            raise SweepBusy("另一进程正在扫描 / another process is sweeping right now; try again later")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.select(sa.func.pg_advisory_unlock(SWEEP_LOCK)))
+            conn.commit()
+
+
+def last_finished(conn: sa.Connection) -> dt.date | None:
+    value = conn.execute(sa.select(sa.func.max(SWEEP_RUNS.c.as_of)).where(SWEEP_RUNS.c.status == "finished")).scalar()
+    if isinstance(value, str):  # SQLite hands back an aggregate's date as text
+        return dt.date.fromisoformat(value)
+    return value  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn
+
+
+def _claim(engine: sa.Engine, *, as_of: dt.date, now: dt.datetime, owner: str) -> int:
+    """Record that `as_of` is being swept; returns how often it has been (this run included)."""
+    with _write(engine) as conn:
+        last = last_finished(conn)
+        if last is not None and as_of < last:
+            raise SweepRefused(
+                f"{as_of} 早于最近一次已完成的扫描（{last}），不能倒回去扫描 / "
+                f"{as_of} is before the last finished sweep ({last}); sweeps only move forward"
+            )
+        row = conn.execute(sa.select(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of)).first()
+        if row is None:
+            conn.execute(
+                sa.insert(SWEEP_RUNS).values(
+                    as_of=as_of, status="running", runs=1, owner=owner, counts={}, started_at=now
+                )
+            )
+            return 1
+        conn.execute(
+            sa.update(SWEEP_RUNS)
+            .where(SWEEP_RUNS.c.id == row.id)
+            .values(runs=row.runs + 1, owner=owner, started_at=now)
+        )
+        return int(row.runs) + 1
+
+
+def _add_counts(conn: sa.Connection, *, as_of: dt.date, rule: str, counts: dict[str, int]) -> None:
+    row = conn.execute(sa.select(SWEEP_RUNS.c.id, SWEEP_RUNS.c.counts).where(SWEEP_RUNS.c.as_of == as_of)).one()
+    total = dict(row.counts or {})
+    before = total.get(rule, {})
+    total[rule] = {k: int(before.get(k, 0)) + n for k, n in counts.items()}
+    conn.execute(sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.id == row.id).values(counts=total))
+
+
+def sweep_day(engine: sa.Engine, *, campaign: Campaign, as_of: dt.date, clock: Clock, owner: str) -> SweepReport:
+    """Apply every rule as of `as_of`. The caller holds the sweep lock."""
+    now = clock.now()
+    runs = _claim(engine, as_of=as_of, now=now, owner=owner)
+    report = SweepReport(as_of=as_of, runs=runs)
+    for rule in build_rules(campaign, clock.tz):
+        with _write(engine) as conn:
+            counts = apply_rule(conn, rule, as_of=as_of, now=now)
+            _add_counts(conn, as_of=as_of, rule=rule.name, counts=counts)
+        report.rules[rule.name] = counts
+    with _write(engine) as conn:
+        counts = {"proposed": propose_due_referrals(conn, campaign=campaign, as_of=as_of, now=now)}
+        _add_counts(conn, as_of=as_of, rule="referrals", counts=counts)
+        conn.execute(
+            sa.update(SWEEP_RUNS)
+            .where(SWEEP_RUNS.c.as_of == as_of)
+            .values(status="finished", finished_at=clock.now())
+        )
+    report.rules["referrals"] = counts
+    return report
+
+
+def days_to_sweep(conn: sa.Connection, *, through: dt.date, again: bool) -> list[dt.date]:
+    """The days from the one after the last finished sweep through `through`, in order. With `again`,
+    a day already finished (the last one) is swept once more, harmlessly."""
+    last = last_finished(conn)
+    if last is None:
+        return [through]
+    if through < last:
+        raise SweepRefused(
+            f"{through} 早于最近一次已完成的扫描（{last}），不能倒回去扫描 / "
+            f"{through} is before the last finished sweep ({last}); sweeps only move forward"
+        )
+    if through == last:
+        return [through] if again else []
+    return [last + dt.timedelta(days=n) for n in range(1, (through - last).days + 1)]
+
+
+def sweep(
+    engine: sa.Engine,
+    *,
+    campaign: Campaign,
+    through: dt.date,
+    clock: Clock,
+    again: bool = True,
+    owner: str | None = None,
+) -> list[SweepReport]:
+    """Sweep every day not yet swept up to `through` (catching up a gap day by day, in order)."""
+    if through > today(SystemClock(clock.tz)):
+        raise SweepRefused(f"{through} 尚未到来，不能提前扫描 / {through} is in the future")
+    owner = owner or owner_name()
+    with sweep_lock(engine):
+        with engine.connect() as conn:
+            days = days_to_sweep(conn, through=through, again=again)
+        return [sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner) for day in days]
