@@ -15,14 +15,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from sqlalchemy.dialects import postgresql, sqlite
+
 from deadlines.sql import (
     Expr,
     concat,
     date_value,
-    days_since,
-    days_until,
-    insert_from_select,
-    instant_value,
+    days_between,
     int_value,
     json_object,
     local_date_plus,
@@ -30,6 +29,7 @@ from deadlines.sql import (
     text_value,
 )
 from workflow.campaign import Campaign, DeadlineRule
+from workflow.models import UTCDateTime
 from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, ESCALATIONS, HAZARDS, OUTBOX
 
 E, H, A, X = ENTERPRISES, HAZARDS, APPLICATIONS, ESCALATIONS
@@ -66,13 +66,32 @@ OUTBOX_COLUMNS = [
 
 
 # ---- deadlines: a fixed date, a date column, or a number of days after an instant ----------------
+#
+# Statements are built once per sweep with bind parameters (the day, its band of deadlines, the step),
+# so a day's sweep only executes them: SQLAlchemy compiles each shape once.
+
+AS_OF = sa.bindparam("as_of", type_=sa.Date)
+NOW = sa.bindparam("now", type_=UTCDateTime())
+STEP = sa.bindparam("step", type_=sa.String)  # the step being written
+TOP = sa.bindparam("top", type_=sa.String)  # the highest step the band has reached
+BEFORE = sa.bindparam("before", type_=sa.String)  # a reminder's days before, in its dedupe key
+_EARLIEST_DAY = dt.date(1900, 1, 1)
+_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+
+
+def as_of_value(dialect: str) -> Expr:
+    return AS_OF if dialect == "sqlite" else sa.cast(AS_OF, sa.Date)
 
 
 class Deadline(Protocol):
-    def value(self, dialect: str, as_of: dt.date) -> Expr: ...
+    def value(self, dialect: str) -> Expr: ...
 
-    def within(self, after: dt.date | None, until: dt.date) -> Expr | bool:
-        """after < deadline <= until (a Python bool when the deadline is one fixed date)."""
+    def band(self) -> Expr | None:
+        """SQL for `lo < deadline <= hi` over bind parameters, or None for one fixed date (decided in Python)."""
+        ...
+
+    def params(self, after: dt.date | None, until: dt.date) -> dict[str, Any] | None:
+        """Parameters of the band after < deadline <= until; None when no deadline can fall in it."""
         ...
 
 
@@ -80,23 +99,31 @@ class Deadline(Protocol):
 class FixedDeadline:
     day: dt.date
 
-    def value(self, dialect: str, as_of: dt.date) -> Expr:
+    def value(self, dialect: str) -> Expr:
         return date_value(dialect, self.day)
 
-    def within(self, after: dt.date | None, until: dt.date) -> Expr | bool:
-        return (after is None or self.day > after) and self.day <= until
+    def band(self) -> Expr | None:
+        return None
+
+    def params(self, after: dt.date | None, until: dt.date) -> dict[str, Any] | None:
+        inside = (after is None or self.day > after) and self.day <= until
+        return {} if inside else None
 
 
 @dataclass(frozen=True)
 class DateColumn:
     column: sa.Column[Any]
 
-    def value(self, dialect: str, as_of: dt.date) -> Expr:
+    def value(self, dialect: str) -> Expr:
         return self.column
 
-    def within(self, after: dt.date | None, until: dt.date) -> Expr | bool:
-        cond = self.column <= until
-        return cond if after is None else sa.and_(self.column > after, cond)
+    def band(self) -> Expr | None:
+        return sa.and_(
+            self.column > sa.bindparam("lo", type_=sa.Date), self.column <= sa.bindparam("hi", type_=sa.Date)
+        )
+
+    def params(self, after: dt.date | None, until: dt.date) -> dict[str, Any] | None:
+        return {"lo": after or _EARLIEST_DAY, "hi": until}
 
 
 @dataclass(frozen=True)
@@ -106,17 +133,23 @@ class DaysAfter:
     instant: sa.Column[Any]
     days: int
     tz: ZoneInfo
+    near: dt.date  # for SQLite's fixed offset (see local_date_plus)
 
-    def value(self, dialect: str, as_of: dt.date) -> Expr:
-        return local_date_plus(dialect, self.instant, self.days, self.tz, as_of)
+    def value(self, dialect: str) -> Expr:
+        return local_date_plus(dialect, self.instant, self.days, self.tz, self.near)
 
-    def within(self, after: dt.date | None, until: dt.date) -> Expr | bool:
-        # local_date(instant) + days <= until  ⟺  instant < start of local day (until - days + 1)
+    def band(self) -> Expr | None:
+        return sa.and_(
+            self.instant >= sa.bindparam("lo", type_=UTCDateTime()),
+            self.instant < sa.bindparam("hi", type_=UTCDateTime()),
+        )
+
+    def params(self, after: dt.date | None, until: dt.date) -> dict[str, Any] | None:
+        # local_date(instant) + days <= day  ⟺  instant < start of local day (day - days + 1)
         def start(day: dt.date) -> dt.datetime:
             return start_of_local_day(day - dt.timedelta(days=self.days - 1), self.tz)
 
-        cond = self.instant < start(until)
-        return cond if after is None else sa.and_(self.instant >= start(after), cond)
+        return {"lo": _EARLIEST if after is None else start(after), "hi": start(until)}
 
 
 # ---- rules ----------------------------------------------------------------------------------------
@@ -209,7 +242,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             applications,
             A.c.id,
             A.c.status == "applied",
-            DaysAfter(A.c.submitted_at, cfg.sla_verification.days, tz),
+            DaysAfter(A.c.submitted_at, cfg.sla_verification.days, tz, phases.mobilization.start),
             cfg.sla_verification,
         ),
         Rule(
@@ -218,7 +251,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             applications,
             A.c.id,
             sa.and_(A.c.status == "verified", A.c.audit_passed_at.is_(None)),
-            DaysAfter(A.c.verified_at, cfg.sla_online_audit.days, tz),
+            DaysAfter(A.c.verified_at, cfg.sla_online_audit.days, tz, phases.mobilization.start),
             cfg.sla_online_audit,
         ),
         Rule(
@@ -227,7 +260,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             applications,
             A.c.id,
             sa.and_(A.c.status == "verified", A.c.audit_passed_at.is_not(None)),
-            DaysAfter(A.c.audit_passed_at, cfg.sla_review.days, tz),
+            DaysAfter(A.c.audit_passed_at, cfg.sla_review.days, tz, phases.mobilization.start),
             cfg.sla_review,
         ),
         Rule(
@@ -236,7 +269,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             applications,
             A.c.id,
             A.c.status == "reviewed",
-            DaysAfter(A.c.reviewed_at, cfg.sla_certification.days, tz),
+            DaysAfter(A.c.reviewed_at, cfg.sla_certification.days, tz, phases.mobilization.start),
             cfg.sla_certification,
         ),
     ]
@@ -246,48 +279,56 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
 # ---- applying one rule ----------------------------------------------------------------------------
 
 
-def _where(*conds: Expr | bool) -> list[Expr] | None:
-    """The conditions, or None when one of them is a constant False (nothing to do)."""
-    out: list[Expr] = []
-    for cond in conds:
-        if cond is False:
-            return None
-        if cond is not True:
-            out.append(cond)  # type: ignore[arg-type]
-    return out
-
-
-def resolve(conn: sa.Connection, rule: Rule, *, now: dt.datetime) -> int:
-    """Escalations of this rule whose subject is no longer held by it (the firm moved on) are resolved."""
-    still_due = sa.exists(sa.select(1).select_from(rule.source).where(rule.subject_id == X.c.subject_id, rule.due))
-    result = conn.execute(
-        sa.update(X)
-        .where(X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind, ~still_due)
-        .values(status="resolved", resolved_at=now)
+def _insert(dialect: str, table: sa.Table, columns: list[str], select: sa.Select[Any]) -> Any:
+    """INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING (PostgreSQL: counted through RETURNING)."""
+    if dialect == "sqlite":
+        return sqlite.insert(table).from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    inserted = (
+        postgresql.insert(table)
+        .from_select(columns, select)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.dedupe_key)
+        .cte("inserted")
     )
-    return max(result.rowcount, 0)
+    return sa.select(sa.func.count()).select_from(inserted)
 
 
-def remind(conn: sa.Connection, rule: Rule, *, as_of: dt.date, now: dt.datetime) -> int:
-    """Remind the firm of the nearest reminder step it has reached (30, 7, 1 days before …): a subject
-    that turns up late gets the step it is in, not every step it missed."""
-    dialect = conn.dialect.name
-    days = sorted(rule.config.reminder_days, reverse=True)
-    deadline = rule.deadline.value(dialect, as_of)
-    source = rule.source.join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
-    written = 0
-    for k, before in enumerate(days):
-        nearer = days[k + 1] if k + 1 < len(days) else -1
-        where = _where(
-            rule.due,
-            rule.deadline.within(as_of + dt.timedelta(days=nearer), as_of + dt.timedelta(days=before)),
-            E.c.state != "closed",
+def _run_insert(conn: sa.Connection, stmt: Any, params: dict[str, Any]) -> int:
+    result = conn.execute(stmt, params)
+    if conn.dialect.name == "sqlite":
+        return max(result.rowcount, 0)
+    return int(result.scalar_one())
+
+
+class PreparedRule:
+    """A rule's statements, built once for a dialect; `apply` runs them for one day."""
+
+    def __init__(self, rule: Rule, dialect: str) -> None:
+        self.rule = rule
+        self.dialect = dialect
+        self.ladder = rule.config.ladder.steps()
+        self.reminder_days = sorted(rule.config.reminder_days, reverse=True)
+        deadline = rule.deadline.value(dialect)
+        band = rule.deadline.band()
+        banded = [rule.due] if band is None else [rule.due, band]
+        now = NOW
+
+        still_due = sa.exists(
+            sa.select(1).select_from(rule.source).where(rule.subject_id == X.c.subject_id, rule.due)
         )
-        if where is None:
-            continue
-        select = (
+        self.resolve = (
+            sa.update(X)
+            .where(X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind, ~still_due)
+            .values(status="resolved", resolved_at=now)
+        )
+
+        with_district = rule.source.join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
+        self.remind = _insert(
+            dialect,
+            OUTBOX,
+            OUTBOX_COLUMNS,
             sa.select(
-                concat(f"reminder:{rule.name}:{rule.subject_kind}:", rule.subject_id, f":{before}"),
+                concat(f"reminder:{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", BEFORE),
                 text_value("deadline_reminder"),
                 text_value("enterprise"),
                 E.c.id,
@@ -299,7 +340,7 @@ def remind(conn: sa.Connection, rule: Rule, *, as_of: dt.date, now: dt.datetime)
                     {
                         "rule": text_value(rule.name),
                         "deadline": deadline,
-                        "days_left": days_until(dialect, as_of, deadline),
+                        "days_left": days_between(dialect, as_of_value(dialect), deadline),
                         "enterprise_name": E.c.name,
                         "uscc": E.c.uscc,
                         "district_name": DISTRICTS.c.name,
@@ -307,108 +348,129 @@ def remind(conn: sa.Connection, rule: Rule, *, as_of: dt.date, now: dt.datetime)
                 ),
                 text_value("pending"),
                 int_value(0),
-                instant_value(now),
-                instant_value(now),
+                now,
+                now,
             )
-            .select_from(source)
-            .where(*where)
+            .select_from(with_district)
+            .where(*banded, E.c.state != "closed"),
         )
-        written += insert_from_select(conn, OUTBOX, OUTBOX_COLUMNS, select)
-    return written
 
-
-def escalate(conn: sa.Connection, rule: Rule, *, as_of: dt.date, now: dt.datetime) -> dict[str, int]:
-    """Climb the ladder: each subject gets every step its days overdue have reached, once.
-
-    A subject's steps are always written together, lowest first, so one that has its highest reached
-    step has all the lower ones too: the sweep asks only that (an integer index probe per subject)."""
-    dialect = conn.dialect.name
-    ladder = rule.config.ladder.steps()
-    deadline = rule.deadline.value(dialect, as_of)
-    counts = {step: 0 for step, _ in ladder}
-    for k, (step, days) in enumerate(ladder):
-        higher = ladder[k + 1][1] if k + 1 < len(ladder) else None
-        band = rule.deadline.within(
-            None if higher is None else as_of - dt.timedelta(days=higher), as_of - dt.timedelta(days=days)
-        )
         lacking = ~sa.exists(
             sa.select(1).where(
                 X.c.subject_id == rule.subject_id,
                 X.c.rule == rule.name,
-                X.c.step == step,
+                X.c.step == TOP,
                 X.c.subject_kind == rule.subject_kind,
             )
         )
-        where = _where(rule.due, band, lacking)
-        if where is None:
-            continue
-        if not conn.execute(sa.select(sa.exists(sa.select(1).select_from(rule.source).where(*where)))).scalar():
-            continue
-        for lower, _ in ladder[: k + 1]:
-            select = (
-                sa.select(
-                    concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, f":{lower}"),
-                    text_value(rule.name),
-                    text_value(rule.subject_kind),
-                    rule.subject_id,
-                    E.c.id,
-                    E.c.district_code,
-                    text_value(lower),
-                    deadline,
-                    days_since(dialect, as_of, deadline),
-                    text_value("open"),
-                    json_object(
-                        dialect,
-                        {"enterprise_name": E.c.name, "uscc": E.c.uscc},
-                    ),
-                    instant_value(now),
-                )
-                .select_from(rule.source)
-                .where(*where)
+        candidates = [*banded, lacking]
+        self.any_candidate = sa.select(sa.exists(sa.select(1).select_from(rule.source).where(*candidates)))
+        self.escalate = _insert(
+            dialect,
+            X,
+            ESCALATION_COLUMNS,
+            sa.select(
+                concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", STEP),
+                text_value(rule.name),
+                text_value(rule.subject_kind),
+                rule.subject_id,
+                E.c.id,
+                E.c.district_code,
+                sa.cast(STEP, sa.String),
+                deadline,
+                days_between(dialect, deadline, as_of_value(dialect)),
+                text_value("open"),
+                json_object(dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc}),
+                now,
             )
-            counts[lower] += insert_from_select(conn, X, ESCALATION_COLUMNS, select)
-    return counts
-
-
-def overdue_notices(conn: sa.Connection, rule: Rule, *, since_id: int, now: dt.datetime) -> int:
-    """The firm step of the ladder is also a notice to the firm: one per escalation written since `since_id`."""
-    dialect = conn.dialect.name
-    select = (
-        sa.select(
-            concat(f"overdue:{rule.name}:", X.c.subject_kind, ":", X.c.subject_id),
-            text_value("deadline_overdue"),
-            text_value("enterprise"),
-            E.c.id,
-            E.c.district_code,
-            E.c.email,
-            E.c.lang,
-            json_object(
-                dialect,
-                {
-                    "rule": text_value(rule.name),
-                    "deadline": X.c.deadline,
-                    "days_overdue": X.c.days_overdue,
-                    "enterprise_name": E.c.name,
-                    "uscc": E.c.uscc,
-                    "district_name": DISTRICTS.c.name,
-                },
-            ),
-            text_value("pending"),
-            int_value(0),
-            instant_value(now),
-            instant_value(now),
+            .select_from(rule.source)
+            .where(*candidates),
         )
-        .select_from(X.join(E, E.c.id == X.c.enterprise_id).join(DISTRICTS, DISTRICTS.c.code == E.c.district_code))
-        .where(X.c.id > since_id, X.c.rule == rule.name, X.c.step == "firm")
-    )
-    return insert_from_select(conn, OUTBOX, OUTBOX_COLUMNS, select)
+
+        self.overdue = _insert(
+            dialect,
+            OUTBOX,
+            OUTBOX_COLUMNS,
+            sa.select(
+                concat(f"overdue:{rule.name}:", X.c.subject_kind, ":", X.c.subject_id),
+                text_value("deadline_overdue"),
+                text_value("enterprise"),
+                E.c.id,
+                E.c.district_code,
+                E.c.email,
+                E.c.lang,
+                json_object(
+                    dialect,
+                    {
+                        "rule": text_value(rule.name),
+                        "deadline": X.c.deadline,
+                        "days_overdue": X.c.days_overdue,
+                        "enterprise_name": E.c.name,
+                        "uscc": E.c.uscc,
+                        "district_name": DISTRICTS.c.name,
+                    },
+                ),
+                text_value("pending"),
+                int_value(0),
+                now,
+                now,
+            )
+            .select_from(
+                X.join(E, E.c.id == X.c.enterprise_id).join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
+            )
+            .where(X.c.id > sa.bindparam("since_id", type_=sa.Integer), X.c.rule == rule.name, X.c.step == "firm"),
+        )
+        self.max_id = sa.select(sa.func.coalesce(sa.func.max(X.c.id), 0))
+
+    def apply(self, conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, resolve: bool = True) -> dict[str, int]:
+        """Everything the rule does on one day, inside the caller's transaction. `resolve=False` skips the
+        resolution pass when the rule holds no unresolved escalation."""
+        base = {"as_of": as_of, "now": now}
+        resolved = max(conn.execute(self.resolve, {"now": now}).rowcount, 0) if resolve else 0
+        reminders = self._remind(conn, base)
+        steps, since_id = self._escalate(conn, base)
+        notices = 0
+        if steps.get("firm"):
+            notices = _run_insert(conn, self.overdue, {**base, "since_id": since_id})
+        return {"reminders": reminders, **steps, "overdue_notices": notices, "resolved": resolved}
+
+    def _remind(self, conn: sa.Connection, base: dict[str, Any]) -> int:
+        """Remind the firm of the nearest reminder step it has reached (30, 7, 1 days before …): a subject
+        that turns up late gets the step it is in, not every step it missed; none once the deadline passed."""
+        as_of: dt.date = base["as_of"]
+        written = 0
+        for k, before in enumerate(self.reminder_days):
+            nearer = self.reminder_days[k + 1] if k + 1 < len(self.reminder_days) else -1
+            band = self.rule.deadline.params(as_of + dt.timedelta(days=nearer), as_of + dt.timedelta(days=before))
+            if band is not None:
+                written += _run_insert(conn, self.remind, {**base, **band, "before": str(before)})
+        return written
+
+    def _escalate(self, conn: sa.Connection, base: dict[str, Any]) -> tuple[dict[str, int], int]:
+        """Climb the ladder: each subject gets every step its days overdue have reached, once.
+
+        A subject's steps are written together, lowest first, so one that has its highest reached step
+        has the lower ones too: the sweep asks only for that one (an integer index probe per subject)."""
+        as_of: dt.date = base["as_of"]
+        counts = {step: 0 for step, _ in self.ladder}
+        since_id: int | None = None
+        for k, (top, days) in enumerate(self.ladder):
+            higher = self.ladder[k + 1][1] if k + 1 < len(self.ladder) else None
+            band = self.rule.deadline.params(
+                None if higher is None else as_of - dt.timedelta(days=higher), as_of - dt.timedelta(days=days)
+            )
+            if band is None:
+                continue
+            params = {**base, **band, "top": top}
+            if not conn.execute(self.any_candidate, params).scalar():
+                continue
+            if since_id is None:
+                since_id = int(conn.execute(self.max_id).scalar_one())
+            for step, _ in self.ladder[: k + 1]:
+                counts[step] += _run_insert(conn, self.escalate, {**params, "step": step})
+        return counts, since_id or 0
 
 
-def apply_rule(conn: sa.Connection, rule: Rule, *, as_of: dt.date, now: dt.datetime) -> dict[str, int]:
-    """Everything one rule does on one day, inside the caller's transaction."""
-    resolved = resolve(conn, rule, now=now)
-    reminders = remind(conn, rule, as_of=as_of, now=now) if rule.config.reminder_days else 0
-    since_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(X.c.id), 0))).scalar_one())
-    steps = escalate(conn, rule, as_of=as_of, now=now)
-    notices = overdue_notices(conn, rule, since_id=since_id, now=now) if steps.get("firm") else 0
-    return {"reminders": reminders, **steps, "overdue_notices": notices, "resolved": resolved}
+def unresolved_rules(conn: sa.Connection) -> set[str]:
+    """The rules that hold at least one open or acknowledged escalation."""
+    return set(conn.execute(sa.select(X.c.rule).where(X.c.status.in_(UNRESOLVED)).distinct()).scalars())

@@ -64,18 +64,11 @@ def local_date_plus(dialect: str, instant: Expr, days: int, tz: ZoneInfo, near: 
     return sa.cast(sa.func.timezone(text_value(str(tz)), instant), sa.Date) + int_value(days)
 
 
-def days_since(dialect: str, day: dt.date, earlier: Expr) -> Expr:
-    """Whole days from `earlier` (a date expression) to `day`."""
+def days_between(dialect: str, earlier: Expr, later: Expr) -> Expr:
+    """Whole days from one date expression to another."""
     if dialect == "sqlite":
-        return sa.cast(sa.func.julianday(day.isoformat()) - sa.func.julianday(earlier), sa.Integer)
-    return sa.cast(date_value(dialect, day) - earlier, sa.Integer)
-
-
-def days_until(dialect: str, day: dt.date, later: Expr) -> Expr:
-    """Whole days from `day` to `later` (a date expression)."""
-    if dialect == "sqlite":
-        return sa.cast(sa.func.julianday(later) - sa.func.julianday(day.isoformat()), sa.Integer)
-    return sa.cast(later - date_value(dialect, day), sa.Integer)
+        return sa.cast(sa.func.julianday(later) - sa.func.julianday(earlier), sa.Integer)
+    return sa.cast(later - earlier, sa.Integer)
 
 
 def start_of_local_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deadlines.referrals import propose_due_referrals
-from deadlines.rules import apply_rule, build_rules
+from deadlines.rules import PreparedRule, build_rules, unresolved_rules
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
@@ -126,19 +126,37 @@ def _add_counts(conn: sa.Connection, *, as_of: dt.date, rule: str, counts: dict[
     conn.execute(sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.id == row.id).values(counts=total))
 
 
-def sweep_day(engine: sa.Engine, *, campaign: Campaign, as_of: dt.date, clock: Clock, owner: str) -> SweepReport:
-    """Apply every rule as of `as_of`. The caller holds the sweep lock."""
+def prepare(engine: sa.Engine, campaign: Campaign, clock: Clock) -> list[PreparedRule]:
+    return [PreparedRule(rule, engine.dialect.name) for rule in build_rules(campaign, clock.tz)]
+
+
+def sweep_day(
+    engine: sa.Engine,
+    *,
+    campaign: Campaign,
+    as_of: dt.date,
+    clock: Clock,
+    owner: str,
+    rules: list[PreparedRule] | None = None,
+) -> SweepReport:
+    """Apply every rule as of `as_of`, each in its own transaction. The caller holds the sweep lock."""
     now = clock.now()
+    rules = rules if rules is not None else prepare(engine, campaign, clock)
     runs = _claim(engine, as_of=as_of, now=now, owner=owner)
     report = SweepReport(as_of=as_of, runs=runs)
-    for rule in build_rules(campaign, clock.tz):
+    with engine.connect() as conn:
+        holding = unresolved_rules(conn)
+    for prepared in rules:
+        name = prepared.rule.name
         with _write(engine) as conn:
-            counts = apply_rule(conn, rule, as_of=as_of, now=now)
-            _add_counts(conn, as_of=as_of, rule=rule.name, counts=counts)
-        report.rules[rule.name] = counts
+            counts = prepared.apply(conn, as_of=as_of, now=now, resolve=name in holding)
+            if any(counts.values()):
+                _add_counts(conn, as_of=as_of, rule=name, counts=counts)
+        report.rules[name] = counts
     with _write(engine) as conn:
         counts = {"proposed": propose_due_referrals(conn, campaign=campaign, as_of=as_of, now=now)}
-        _add_counts(conn, as_of=as_of, rule="referrals", counts=counts)
+        if counts["proposed"]:
+            _add_counts(conn, as_of=as_of, rule="referrals", counts=counts)
         conn.execute(
             sa.update(SWEEP_RUNS)
             .where(SWEEP_RUNS.c.as_of == as_of)
@@ -180,4 +198,7 @@ def sweep(
     with sweep_lock(engine):
         with engine.connect() as conn:
             days = days_to_sweep(conn, through=through, again=again)
-        return [sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner) for day in days]
+        rules = prepare(engine, campaign, clock)
+        return [
+            sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, rules=rules) for day in days
+        ]
