@@ -269,11 +269,10 @@ def propose_referral(
             raise InvalidInput("只有重点监管领域企业可移交属地政府 / only key-field firms are referred")
         if not grounds_hold(conn, campaign=campaign, firm_id=firm.id, grounds=grounds, as_of=as_of):
             raise InvalidInput(
-                f"该企业目前不符合“{GROUNDS_LABELS[grounds]}”的移交条件 / the grounds {grounds} do not hold for this firm"
+                f"该企业目前不符合“{GROUNDS_LABELS[grounds]}”的移交条件 / "
+                f"the grounds {grounds} do not hold for this firm"
             )
-        active = conn.execute(
-            sa.select(R.c.id).where(R.c.enterprise_id == firm.id, R.c.status.in_(ACTIVE))
-        ).scalar()
+        active = conn.execute(sa.select(R.c.id).where(R.c.enterprise_id == firm.id, R.c.status.in_(ACTIVE))).scalar()
         if active is not None:
             raise InvalidTransition(f"该企业已有进行中的移交（#{active}） / a referral is already under way: #{active}")
         key = f"referral:{grounds}:enterprise:{firm.id}"

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-
 from sqlalchemy.dialects import postgresql, sqlite
 
 from deadlines.sql import (
@@ -313,9 +312,7 @@ class PreparedRule:
         banded = [rule.due] if band is None else [rule.due, band]
         now = NOW
 
-        still_due = sa.exists(
-            sa.select(1).select_from(rule.source).where(rule.subject_id == X.c.subject_id, rule.due)
-        )
+        still_due = sa.exists(sa.select(1).select_from(rule.source).where(rule.subject_id == X.c.subject_id, rule.due))
         self.resolve = (
             sa.update(X)
             .where(X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind, ~still_due)
@@ -415,9 +412,7 @@ class PreparedRule:
                 now,
                 now,
             )
-            .select_from(
-                X.join(E, E.c.id == X.c.enterprise_id).join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
-            )
+            .select_from(X.join(E, E.c.id == X.c.enterprise_id).join(DISTRICTS, DISTRICTS.c.code == E.c.district_code))
             .where(X.c.id > sa.bindparam("since_id", type_=sa.Integer), X.c.rule == rule.name, X.c.step == "firm"),
         )
         self.max_id = sa.select(sa.func.coalesce(sa.func.max(X.c.id), 0))

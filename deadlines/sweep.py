@@ -82,7 +82,7 @@ def last_finished(conn: sa.Connection) -> dt.date | None:
     value = conn.execute(sa.select(sa.func.max(SWEEP_RUNS.c.as_of)).where(SWEEP_RUNS.c.status == "finished")).scalar()
     if isinstance(value, str):  # SQLite hands back an aggregate's date as text
         return dt.date.fromisoformat(value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 @contextmanager
@@ -158,9 +158,7 @@ def sweep_day(
         if counts["proposed"]:
             _add_counts(conn, as_of=as_of, rule="referrals", counts=counts)
         conn.execute(
-            sa.update(SWEEP_RUNS)
-            .where(SWEEP_RUNS.c.as_of == as_of)
-            .values(status="finished", finished_at=clock.now())
+            sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of).values(status="finished", finished_at=clock.now())
         )
     report.rules["referrals"] = counts
     return report
@@ -199,6 +197,4 @@ def sweep(
         with engine.connect() as conn:
             days = days_to_sweep(conn, through=through, again=again)
         rules = prepare(engine, campaign, clock)
-        return [
-            sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, rules=rules) for day in days
-        ]
+        return [sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, rules=rules) for day in days]
