@@ -86,3 +86,11 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def world(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> object:
+    """The API on this test's database, with a user per role (see tests/api_helpers.py)."""
+    from tests.api_helpers import build_world
+
+    return build_world(engine, campaign, tmp_path)

@@ -1,0 +1,90 @@
+"""Shared FastAPI dependencies: the app's context, a database session, the signed-in user and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+from starlette.exceptions import HTTPException
+
+from states import NotAllowed, Role
+from workflow.accounts import actor_of, user_for_token
+from workflow.campaign import Campaign
+from workflow.clock import Clock
+from workflow.db import read_unit
+from workflow.engine import Actor
+from workflow.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    campaign: Campaign
+    engine: sa.Engine
+    clock: Clock
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    with Session(context.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def current_user(context: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(bearer)]) -> Any:
+    if token:
+        with read_unit(session) as conn:
+            user = user_for_token(conn, token=token, clock=context.clock)
+        if user is not None:
+            return user
+    raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+@dataclass(frozen=True)
+class Allow:
+    """A route's access rule: the roles that may call it and the kind of record its scope is judged by.
+    Every route carries one (a test walks the route table and fails on a route without it)."""
+
+    roles: frozenset[Role] | None  # None: anyone signed in
+    scope: str = "none"  # none / self / enterprise / hazard / application / evidence / reviewer
+
+    def __call__(
+        self, context: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(bearer)]
+    ) -> Actor:
+        user = current_user(context, session, token)
+        if self.roles is not None and Role(user.role) not in self.roles:
+            raise NotAllowed(f"角色 {user.role} 无权使用此功能 / the role {user.role} may not use this")
+        return actor_of(user)
+
+
+@dataclass(frozen=True)
+class Public:
+    """The access rule of a route anyone may call (sign-in, health, metrics)."""
+
+    def __call__(self) -> None:
+        return None
+
+
+def allow(*roles: Role, scope: str = "none") -> Any:
+    return Depends(Allow(frozenset(roles) if roles else None, scope))
+
+
+PUBLIC = Depends(Public())
+OFFICIALS = (Role.city_bureau, Role.support_center, Role.district_bureau)
+FIRM_READERS = (*OFFICIALS, Role.enterprise)

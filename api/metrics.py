@@ -1,0 +1,51 @@
+"""Prometheus metrics: transitions by trigger, request latencies, sweep durations, the outbox's health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import sqlalchemy as sa
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from workflow.tables import OUTBOX
+
+TRANSITIONS = Counter("dabiao_transitions_total", "Transitions fired through the API", ["trigger"])
+REQUESTS = Histogram(
+    "dabiao_request_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SWEEPS = Histogram("dabiao_sweep_seconds", "Duration of deadline sweeps", buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800))
+
+
+class OutboxCollector(Collector):
+    """Reads the outbox's pending and failed counts at scrape time."""
+
+    def __init__(self) -> None:
+        self.engine_of: Callable[[], sa.Engine | None] = lambda: None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        engine = self.engine_of()
+        if engine is None:
+            return
+        family = GaugeMetricFamily("dabiao_outbox_messages", "Outbox messages by status", labels=["status"])
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(OUTBOX.c.status, sa.func.count())
+                    .where(OUTBOX.c.status.in_(("pending", "failed", "no_recipient")))
+                    .group_by(OUTBOX.c.status)
+                ).all()
+        except sa.exc.SQLAlchemyError:
+            return
+        counts = {"pending": 0, "failed": 0, "no_recipient": 0} | {r[0]: int(r[1]) for r in rows}
+        for status, count in sorted(counts.items()):
+            family.add_metric([status], count)
+        yield family
+
+
+OUTBOX_COLLECTOR = OutboxCollector()
+REGISTRY.register(OUTBOX_COLLECTOR)

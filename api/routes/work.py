@@ -1,0 +1,201 @@
+"""Officials' worklists, applications, the evaluator pool and review teams."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+
+from api.deps import OFFICIALS, ContextDep, SessionDep, allow
+from api.metrics import TRANSITIONS
+from api.routes.enterprises import _result
+from api.schemas import (
+    ApplicationRead,
+    ConsultancyCreate,
+    DisqualifyCreate,
+    DisqualifyRead,
+    ReviewerRead,
+    ReviewerScoreCreate,
+    TeamCreate,
+    TeamRead,
+    TeamResultCreate,
+    TransitionResult,
+    WorklistPage,
+)
+from states import NotFound, OutOfScope, Role
+from workflow.db import read_unit
+from workflow.engine import Actor, in_scope, load_firm
+from workflow.pool import (
+    add_consultancy,
+    disqualify,
+    form_team,
+    list_reviewers,
+    record_reviewer_score,
+    record_team_result,
+    team_result,
+)
+from workflow.queries import review_assignments_of, worklist
+from workflow.tables import APPLICATIONS, REVIEW_ASSIGNMENTS
+
+router = APIRouter(prefix="/api", tags=["work"])
+Organiser = Annotated[Actor, allow(Role.support_center, Role.district_bureau, scope="application")]
+PoolKeeper = Annotated[Actor, allow(Role.support_center, Role.city_bureau, scope="reviewer")]
+
+
+@router.get("/worklists/verification", response_model=WorklistPage)
+def verification_queue(
+    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.district_bureau, Role.city_bureau)]
+) -> Any:
+    """Applications waiting for the district bureau's verification (核实), oldest first."""
+    with read_unit(session) as conn:
+        return worklist(conn, actor=actor, name="verification", clock=context.clock)
+
+
+@router.get("/worklists/audit", response_model=WorklistPage)
+def audit_queue(
+    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.support_center, Role.district_bureau)]
+) -> Any:
+    """Verified applications waiting for the online audit: key-field firms at the support center, the others
+    at their district bureau."""
+    with read_unit(session) as conn:
+        return worklist(conn, actor=actor, name="audit", clock=context.clock)
+
+
+@router.get("/worklists/review", response_model=WorklistPage)
+def review_queue(
+    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.support_center, Role.district_bureau)]
+) -> Any:
+    """Audited applications: team to form, scores coming in, team result to record."""
+    with read_unit(session) as conn:
+        return worklist(conn, actor=actor, name="review", clock=context.clock)
+
+
+@router.get("/worklists/certification", response_model=WorklistPage)
+def certification_queue(
+    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.city_bureau)]
+) -> Any:
+    """Reviewed applications waiting for the city bureau's decision."""
+    with read_unit(session) as conn:
+        return worklist(conn, actor=actor, name="certification", clock=context.clock)
+
+
+@router.get("/worklists/assignments", response_model=WorklistPage)
+def my_assignments(context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.reviewer)]) -> Any:
+    """The reviewer's open review assignments, oldest first."""
+    with read_unit(session) as conn:
+        return review_assignments_of(conn, actor=actor, clock=context.clock)
+
+
+def _application_for(conn: sa.Connection, *, actor: Actor, application_id: int) -> Any:
+    app = conn.execute(sa.select(APPLICATIONS).where(APPLICATIONS.c.id == application_id)).first()
+    if app is None:
+        raise NotFound(f"找不到该申请 / no such application: {application_id}")
+    if actor.role is Role.reviewer:
+        assigned = conn.execute(
+            sa.select(REVIEW_ASSIGNMENTS.c.id).where(
+                REVIEW_ASSIGNMENTS.c.application_id == application_id,
+                REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
+            )
+        ).first()
+        if assigned is None:
+            raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
+    elif not in_scope(actor, load_firm(conn, enterprise_id=app.enterprise_id)):
+        raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
+    return app
+
+
+@router.get("/applications/{application_id}", response_model=ApplicationRead)
+def application(
+    application_id: int,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(*OFFICIALS, Role.enterprise, Role.reviewer, scope="application")],
+) -> Any:
+    """An application with its materials and, for officials and its reviewers, the team's progress."""
+    with read_unit(session) as conn:
+        app = _application_for(conn, actor=actor, application_id=application_id)
+        body = {k: v for k, v in app._asdict().items()}
+        if actor.role is not Role.enterprise:
+            body["team"] = team_result(conn, application_id=application_id, campaign=context.campaign)
+    return body
+
+
+@router.post("/applications/{application_id}/team", response_model=TeamRead, status_code=201)
+def new_team(application_id: int, body: TeamCreate, context: ContextDep, session: SessionDep, actor: Organiser) -> Any:
+    """Draw the review team at random (a seed is recorded so the draw can be redone and checked)."""
+    return form_team(
+        session,
+        application_id=application_id,
+        actor=actor,
+        campaign=context.campaign,
+        clock=context.clock,
+        seed=body.seed,
+    )
+
+
+@router.post("/applications/{application_id}/reviews", status_code=201)
+def score(
+    application_id: int,
+    body: ReviewerScoreCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.reviewer, scope="application")],
+) -> dict[str, str]:
+    """A team member's online and on-site scores, with findings."""
+    record_reviewer_score(
+        session,
+        application_id=application_id,
+        actor=actor,
+        online_score=body.online_score,
+        onsite_score=body.onsite_score,
+        findings=body.findings,
+        clock=context.clock,
+    )
+    return {"status": "recorded"}
+
+
+@router.post("/applications/{application_id}/review-result", response_model=TransitionResult)
+def review_result(
+    application_id: int, body: TeamResultCreate, context: ContextDep, session: SessionDep, actor: Organiser
+) -> Any:
+    """Record the team's score on the firm (mean of the members by default) once everyone has scored."""
+    result = record_team_result(
+        session,
+        application_id=application_id,
+        actor=actor,
+        campaign=context.campaign,
+        clock=context.clock,
+        expected_version=body.version,
+    )
+    TRANSITIONS.labels(trigger="record_review").inc()
+    return _result(result)
+
+
+@router.get("/reviewers", response_model=list[ReviewerRead])
+def reviewers(session: SessionDep, actor: Annotated[Actor, allow(Role.support_center, Role.city_bureau)]) -> Any:
+    """The evaluator pool with training, status and the firms each member consulted for."""
+    with read_unit(session) as conn:
+        return list_reviewers(conn)
+
+
+@router.post("/reviewers/{reviewer_id}/consultancies", status_code=201)
+def consulted(reviewer_id: int, body: ConsultancyCreate, session: SessionDep, actor: PoolKeeper) -> dict[str, str]:
+    """Record a firm the reviewer consulted for: they will never be drawn to review it."""
+    add_consultancy(session, reviewer_id=reviewer_id, enterprise_id=body.enterprise_id, actor=actor)
+    return {"status": "recorded"}
+
+
+@router.post("/reviewers/{reviewer_id}/disqualify", response_model=DisqualifyRead)
+def disqualified(
+    reviewer_id: int, body: DisqualifyCreate, context: ContextDep, session: SessionDep, actor: PoolKeeper
+) -> Any:
+    """Disqualify a reviewer (with the reason): out of the pool, open reviews reassigned."""
+    return disqualify(
+        session,
+        reviewer_id=reviewer_id,
+        reason=body.reason,
+        actor=actor,
+        campaign=context.campaign,
+        clock=context.clock,
+    )

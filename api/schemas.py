@@ -1,0 +1,232 @@
+"""Request and response shapes of the JSON API, in families (…Create, …Read, …Update, …Page)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorRead(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. guard_failed")
+    message: str
+    message_zh: str
+    message_en: str
+    guard: str | None = None
+
+
+class TokenRead(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: dt.datetime
+
+
+class UserRead(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    district_code: str | None
+    enterprise_id: int | None
+    lang: str
+
+
+class EnterpriseRead(BaseModel):
+    id: int
+    uscc: str
+    name: str
+    district_code: str
+    district_name: str
+    sector: str
+    key_field: bool
+    above_size: bool
+    state: str
+    state_label: str
+    state_since: dt.datetime
+    version: int
+    overdue: bool
+
+
+class EnterprisePage(BaseModel):
+    items: list[EnterpriseRead]
+    total: int
+    page: int
+    page_size: int
+
+
+class EnterpriseDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    uscc: str
+    name: str
+    state: str
+    version: int
+    next_deadline: dict[str, Any] | None
+    open_hazards: list[dict[str, Any]]
+    allowed_triggers: list[str]
+    history: list[dict[str, Any]]
+
+
+class TransitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, description="the firm's version the caller saw; another one is a conflict (409)")
+    data: dict[str, Any] | None = Field(default=None, description="reason, score, findings, materials …")
+
+
+class TransitionResult(BaseModel):
+    enterprise_id: int
+    trigger: str
+    from_state: str
+    to_state: str
+    version: int
+    event_id: int
+    at: dt.datetime
+    record: dict[str, Any]
+    mails: list[str]
+
+
+class SelfAssessmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scores: dict[str, float] = Field(description="outline item code → score")
+    notes: dict[str, str] | None = None
+
+
+class SelfAssessmentRead(BaseModel):
+    id: int
+    total_score: float
+
+
+class FiveImplementationsFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    responsible_person: str | None = Field(default=None, max_length=60)
+    measures: str | None = Field(default=None, max_length=2000)
+    funds: float | None = Field(default=None, ge=0)
+    deadline: dt.date | None = None
+    emergency_plan: str | None = Field(default=None, max_length=2000)
+
+
+class HazardCreate(FiveImplementationsFields):
+    description: str = Field(min_length=1, max_length=2000)
+    severity: str = Field(default="general", pattern="^(general|major)$")
+
+
+class HazardUpdate(FiveImplementationsFields):
+    pass
+
+
+class HazardRectify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+
+
+class HazardRead(BaseModel):
+    id: int
+    description: str
+    severity: str
+    source: str
+    status: str
+    responsible_person: str | None
+    measures: str | None
+    funds: float | None
+    deadline: dt.date | None
+    emergency_plan: str | None
+
+
+class EvidenceRead(BaseModel):
+    id: int
+    sha256: str
+    filename: str
+    content_type: str
+    size: int
+    kind: str
+
+
+class WorklistItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    application_id: int
+    since: dt.datetime
+    days_waiting: int
+
+
+class WorklistPage(BaseModel):
+    name: str
+    items: list[WorklistItem]
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int | None = Field(default=None, ge=0, lt=2**31, description="recorded so the draw can be audited")
+
+
+class TeamRead(BaseModel):
+    application_id: int
+    seed: int
+    reviewer_ids: list[int]
+
+
+class ReviewerScoreCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    online_score: float = Field(ge=0, le=100)
+    onsite_score: float = Field(ge=0, le=100)
+    findings: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
+
+
+class TeamResultCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1)
+
+
+class ReviewerRead(BaseModel):
+    id: int
+    username: str
+    name: str
+    organisation: str
+    employer_enterprise_id: int | None
+    trained_on: dt.date | None
+    active: bool
+    disqualified_at: dt.datetime | None
+    disqualified_reason: str | None
+    consulted_for: list[int]
+
+
+class ConsultancyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_id: int = Field(ge=1)
+
+
+class DisqualifyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DisqualifyRead(BaseModel):
+    reviewer_id: int
+    reassigned: list[dict[str, int]]
+
+
+class ApplicationRead(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    enterprise_id: int
+    status: str
+
+
+class HealthRead(BaseModel):
+    status: str
+    database: bool
+    scheduler_leader: bool | None
+    outbox_pending: int | None
+    outbox_failed: int | None
