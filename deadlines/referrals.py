@@ -14,7 +14,7 @@ from sqlmodel import Session
 from deadlines.sql import concat, date_value, insert_from_select, instant_value, json_object, text_value
 from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
 from workflow.campaign import Campaign
-from workflow.clock import Clock
+from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
 from workflow.engine import Actor, load_firm
 from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, HAZARDS, OUTBOX, REFERRALS
@@ -404,3 +404,43 @@ def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, cl
     except BaseException:
         session.rollback()
         raise
+
+
+REFERRAL_HEADERS = (
+    "序号",
+    "统一社会信用代码",
+    "企业名称",
+    "辖区",
+    "属地政府",
+    "移交理由",
+    "状态",
+    "提出时间",
+    "提出人",
+    "决定时间",
+    "决定人",
+    "决定说明",
+    "签收时间",
+    "签收人",
+)
+
+
+def referral_cells(n: int, r: ReferralRead) -> list[Any]:
+    def local(value: dt.datetime | None) -> str:
+        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    return [
+        n,
+        r.uscc,
+        r.enterprise_name,
+        r.district_name,
+        r.local_government,
+        GROUNDS_LABELS.get(r.grounds, r.grounds),
+        STATUS_LABELS.get(r.status, r.status),
+        local(r.proposed_at),
+        r.proposed_by,
+        local(r.decided_at),
+        r.decided_by or "",
+        r.decision_note or "",
+        local(r.acknowledged_at),
+        r.acknowledged_by or "",
+    ]
