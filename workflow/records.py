@@ -22,29 +22,30 @@ from workflow.tables import HAZARDS, SELF_ASSESSMENT_ITEMS, SELF_ASSESSMENTS
 EDITABLE_STATES = ("self_assessing", "rectifying")
 
 
-def _editable_firm(conn: sa.Connection, *, enterprise_id: int, actor: Actor) -> sa.Row[Any]:
+def _firm_in_scope(conn: sa.Connection, *, enterprise_id: int, actor: Actor) -> sa.Row[Any]:
     firm = load_firm(conn, enterprise_id=enterprise_id)
     if not in_scope(actor, firm):
         raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+    return firm
+
+
+def _require_editable(firm: sa.Row[Any]) -> None:
     if firm.state not in EDITABLE_STATES:
         raise InvalidTransition(
             f"企业处于“{firm.state}”状态，不能修改自评或隐患 / "
             f"self-assessment and hazards can only change while self-assessing or rectifying (now {firm.state})"
         )
+
+
+def _editable_firm(conn: sa.Connection, *, enterprise_id: int, actor: Actor) -> sa.Row[Any]:
+    """The firm, if the actor may see it (else not found) and it is at a stage where its record changes."""
+    firm = _firm_in_scope(conn, enterprise_id=enterprise_id, actor=actor)
+    _require_editable(firm)
     return firm
 
 
-def record_self_assessment(
-    session: Session,
-    *,
-    enterprise_id: int,
-    scores: Mapping[str, float],
-    actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
-    notes: Mapping[str, str] | None = None,
-) -> tuple[int, float]:
-    """Store a self-assessment over the whole creation outline; returns (id, total score)."""
+def _scored_total(scores: Mapping[str, float], campaign: Campaign) -> float:
+    """The total of a complete, in-range set of item scores."""
     items = {item.code: item for item in campaign.outline_items}
     unknown = sorted(set(scores) - set(items))
     if unknown:
@@ -60,9 +61,24 @@ def record_self_assessment(
                 f"条目 {code} 得分须在 0 至 {items[code].points:g} 之间 / "
                 f"item {code}: the score must be between 0 and {items[code].points:g}"
             )
-    total = round(sum(float(s) for s in scores.values()), 2)
+    return round(sum(float(s) for s in scores.values()), 2)
+
+
+def record_self_assessment(
+    session: Session,
+    *,
+    enterprise_id: int,
+    scores: Mapping[str, float],
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    notes: Mapping[str, str] | None = None,
+) -> tuple[int, float]:
+    """Store a self-assessment over the whole creation outline; returns (id, total score)."""
     with write_unit(session) as conn:
-        _editable_firm(conn, enterprise_id=enterprise_id, actor=actor)
+        firm = _firm_in_scope(conn, enterprise_id=enterprise_id, actor=actor)
+        total = _scored_total(scores, campaign)
+        _require_editable(firm)
         result = conn.execute(
             sa.insert(SELF_ASSESSMENTS).values(
                 enterprise_id=enterprise_id,
@@ -130,13 +146,14 @@ def report_hazard(
     severity: str = "general",
 ) -> int:
     """Record a hazard the firm found; returns its id."""
-    if not description.strip():
-        raise InvalidInput("请填写隐患描述 / the hazard needs a description")
-    if severity not in ("general", "major"):
-        raise InvalidInput("隐患等级须为一般（general）或重大（major） / severity must be general or major")
-    values = implementations.values()
     with write_unit(session) as conn:
-        _editable_firm(conn, enterprise_id=enterprise_id, actor=actor)
+        firm = _firm_in_scope(conn, enterprise_id=enterprise_id, actor=actor)
+        if not description.strip():
+            raise InvalidInput("请填写隐患描述 / the hazard needs a description")
+        if severity not in ("general", "major"):
+            raise InvalidInput("隐患等级须为一般（general）或重大（major） / severity must be general or major")
+        values = implementations.values()
+        _require_editable(firm)
         result = conn.execute(
             sa.insert(HAZARDS).values(
                 enterprise_id=enterprise_id,
@@ -162,9 +179,9 @@ def _hazard(conn: sa.Connection, *, hazard_id: int, actor: Actor) -> sa.Row[Any]
 
 def update_hazard(session: Session, *, hazard_id: int, implementations: FiveImplementations, actor: Actor) -> None:
     """Fill in or change a hazard's five implementations (fields left None keep their value)."""
-    values = {k: v for k, v in implementations.values().items() if v is not None}
     with write_unit(session) as conn:
         _hazard(conn, hazard_id=hazard_id, actor=actor)
+        values = {k: v for k, v in implementations.values().items() if v is not None}
         if values:
             conn.execute(sa.update(HAZARDS).where(HAZARDS.c.id == hazard_id).values(**values))
 

@@ -1,0 +1,266 @@
+"""The access matrix: every route × every role × a record in and out of the role's scope. A wrong role is
+403, a record outside the scope is 404 (its existence is not revealed), and a route without an access
+rule — or without a case here — fails the test, so no route can be added without deciding who may use it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+
+from api.app import ROUTERS
+from api.deps import Allow, Public
+from states import Role
+from tests.api_helpers import World
+from tests.test_api_paths import PDF, ok
+
+USERS = {
+    Role.city_bureau: "city",
+    Role.support_center: "center",
+    Role.district_bureau: "wujin",
+    Role.local_government: "wujin_gov",
+    Role.enterprise: "firm",
+    Role.reviewer: "expert1",  # replaced by a member of the drawn team in `setup_records`
+}
+
+
+def rule_of(route: APIRoute) -> Allow | Public | None:
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        if isinstance(dep.call, Allow | Public):
+            return dep.call
+        stack.extend(dep.dependencies)
+    return None
+
+
+def all_routes() -> list[APIRoute]:
+    return [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+
+
+def test_every_route_has_an_access_rule() -> None:
+    missing = [f"{sorted(r.methods)} {r.path}" for r in all_routes() if rule_of(r) is None]
+    assert missing == []
+
+
+def test_the_openapi_description_lists_exactly_these_routes(world: World) -> None:
+    documented = {
+        (method.upper(), path)
+        for path, item in world.client.get("/openapi.json").json()["paths"].items()
+        for method in item
+    }
+    routed = {(m, r.path) for r in all_routes() for m in r.methods}
+    assert documented == routed
+
+
+def setup_records(world: World) -> dict[str, Any]:
+    """Firms at useful points of the path, with hazards, evidence, applications and a review team."""
+    c, f = world.client, world.firms
+    world.add_user("firm_away", Role.enterprise, enterprise_id=f["away_key"])
+    world.add_user("liyang_firm_other", Role.enterprise, enterprise_id=f["away_other"])
+    world.add_user("spare", Role.reviewer, organisation="未培训人员")  # untrained: never drawn
+    outline = ok(c.get("/api/campaign/outline", headers=world.as_("firm")))
+    scores = {i["code"]: i["points"] for e in outline for i in e["items"]}
+    hazards, evidence, applications = {}, {}, {}
+    for name, user, district in [
+        ("home_key", "firm", "wujin"),
+        ("home_other", "firm_other", "wujin"),
+        ("away_key", "firm_away", "liyang"),
+    ]:
+        firm_id = f[name]
+        ok(world.fire(firm_id, "notify", district))
+        ok(world.fire(firm_id, "start_self_assessment", user))
+        ok(
+            c.post(f"/api/enterprises/{firm_id}/self-assessments", json={"scores": scores}, headers=world.as_(user)),
+            201,
+        )
+        hazard = ok(
+            c.post(
+                f"/api/enterprises/{firm_id}/hazards",
+                json={
+                    "description": "安全出口堵塞",
+                    "responsible_person": "甲",
+                    "measures": "清理",
+                    "funds": 0,
+                    "deadline": "2022-08-01",
+                    "emergency_plan": "疏散预案",
+                },
+                headers=world.as_(user),
+            ),
+            201,
+        )
+        ok(c.post(f"/api/hazards/{hazard['id']}/rectify", json={}, headers=world.as_(user)))
+        hazards[name] = hazard["id"]
+        evidence[name] = ok(
+            c.post(
+                f"/api/enterprises/{firm_id}/evidence",
+                data={"kind": "application_material"},
+                files={"file": (f"{name}.pdf", io.BytesIO(PDF + name.encode()), "application/pdf")},
+                headers=world.as_(user),
+            ),
+            201,
+        )["id"]
+        ok(world.fire(firm_id, "submit_application", user))
+        applications[name] = world.firm(firm_id, "city")["application"]["id"]
+    ok(world.fire(f["home_key"], "verify", "wujin"))
+    ok(world.fire(f["home_key"], "pass_audit", "center"))
+    team = ok(
+        c.post(f"/api/applications/{applications['home_key']}/team", json={"seed": 7}, headers=world.as_("center")), 201
+    )
+    ok(world.fire(f["home_other"], "verify", "wujin"))
+    ok(world.fire(f["home_other"], "pass_audit", "wujin"))
+    names = {v: k for k, v in world.users.items()}
+    return {
+        "users": USERS | {Role.reviewer: names[team["reviewer_ids"][0]]},
+        "hazards": hazards,
+        "evidence": evidence,
+        "applications": applications,
+        "spare": world.users["spare"],
+        "team_reviewers": team["reviewer_ids"],
+    }
+
+
+def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, inside: bool) -> dict[str, Any] | None:
+    """Path parameters naming a record inside (or outside) the role's scope; None when there is none."""
+    f = world.firms
+    firm_in = {Role.district_bureau: "home_other", Role.enterprise: "home_key"}.get(role, "home_key")
+    firm_out = {
+        Role.district_bureau: "away_key",
+        Role.enterprise: "home_other",
+        Role.reviewer: "away_key",
+        Role.local_government: "away_key",
+    }.get(role)
+    everything = role in (Role.city_bureau, Role.support_center)
+    if scope in ("none", "self"):
+        return {} if inside else None
+    if not inside and (everything or firm_out is None):
+        return None
+    name = firm_in if inside else firm_out
+    assert name is not None
+    match scope:
+        case "enterprise":
+            return {"enterprise_id": f[name]}
+        case "hazard":
+            return {"hazard_id": records["hazards"][name]}
+        case "application":
+            return {"application_id": records["applications"][name]}
+        case "evidence":
+            return {"evidence_id": records["evidence"][name]}
+        case "reviewer":
+            return {"reviewer_id": records["spare"]} if inside else None
+    raise AssertionError(f"no sample records for scope {scope}")
+
+
+TRIGGER_FOR = {
+    Role.city_bureau: "close",  # no reason given: refused by its guard, nothing changes
+    Role.support_center: "pass_audit",
+    Role.district_bureau: "close",
+    Role.enterprise: "finish_rectification",
+    Role.reviewer: "verify",
+    Role.local_government: "verify",
+}
+
+
+def request_for(route: APIRoute, method: str, username: str, world: World) -> dict[str, Any]:
+    """A valid body for each route (so the answer speaks about access, not about a malformed request)."""
+    key = (method, route.path)
+    bodies: dict[tuple[str, str], dict[str, Any]] = {
+        ("POST", "/api/auth/token"): {"data": {"username": username, "password": "correct horse battery"}},
+        ("POST", "/api/enterprises/{enterprise_id}/transitions/{trigger}"): {"json": {"version": 1}},
+        ("POST", "/api/enterprises/{enterprise_id}/self-assessments"): {"json": {"scores": {}}},
+        ("POST", "/api/enterprises/{enterprise_id}/hazards"): {"json": {"description": "楼梯扶手松动"}},
+        ("PATCH", "/api/hazards/{hazard_id}"): {"json": {"measures": "加固"}},
+        ("POST", "/api/hazards/{hazard_id}/rectify"): {"json": {}},
+        ("POST", "/api/enterprises/{enterprise_id}/evidence"): {
+            "data": {"kind": "application_material"},
+            "files": {"file": ("材料.pdf", io.BytesIO(PDF), "application/pdf")},
+        },
+        ("POST", "/api/applications/{application_id}/team"): {"json": {}},
+        ("POST", "/api/applications/{application_id}/reviews"): {"json": {"online_score": 80, "onsite_score": 80}},
+        ("POST", "/api/applications/{application_id}/review-result"): {"json": {}},
+        ("POST", "/api/reviewers/{reviewer_id}/consultancies"): {"json": {"enterprise_id": world.firms["away_other"]}},
+        ("POST", "/api/reviewers/{reviewer_id}/disqualify"): {"json": {"reason": "替企业代写材料"}},
+        ("POST", "/api/auth/logout"): {},
+    }
+    if method in ("POST", "PATCH", "PUT") and key not in bodies:
+        raise AssertionError(f"add a sample request for {method} {route.path} to this test")
+    return bodies.get(key, {})
+
+
+def test_every_route_for_every_role_in_and_out_of_scope(world: World) -> None:
+    records = setup_records(world)
+    checked = 0
+    for route in all_routes():
+        rule = rule_of(route)
+        assert rule is not None
+        for method in sorted(route.methods):
+            for role in Role:
+                for inside in (True, False):
+                    scope = "none" if isinstance(rule, Public) else rule.scope
+                    params = ids_for(records, world, scope, role, inside)
+                    if params is None:
+                        continue
+                    if "{trigger}" in route.path:
+                        params["trigger"] = TRIGGER_FOR[role]
+                    path = route.path.format(**params)
+                    username = records["users"][role]
+                    if route.path == "/api/auth/logout":
+                        world.tokens.pop(username, None)  # a fresh token, for this one to revoke
+                    headers = {} if isinstance(rule, Public) else world.as_(username)
+                    response = world.client.request(
+                        method, path, headers=headers, **request_for(route, method, username, world)
+                    )
+                    if route.path == "/api/auth/logout":
+                        world.tokens.pop(username, None)
+                    label = f"{method} {path} as {role.value} ({'in' if inside else 'out of'} scope)"
+                    allowed = isinstance(rule, Public) or rule.roles is None or role in rule.roles
+                    if not allowed:
+                        assert response.status_code == 403, f"{label}: {response.status_code} {response.text}"
+                        assert response.json()["code"] == "not_allowed"
+                    elif not inside:
+                        assert response.status_code == 404, f"{label}: {response.status_code} {response.text}"
+                    else:
+                        assert response.status_code not in (401, 403, 404), (
+                            f"{label}: {response.status_code} {response.text}"
+                        )
+                        assert response.status_code < 500, label
+                    checked += 1
+    assert checked > 100
+
+
+def test_a_request_without_a_token_is_401(world: World) -> None:
+    for path in ("/api/enterprises", "/api/me", f"/api/enterprises/{world.firms['home_key']}"):
+        response = world.client.get(path)
+        assert response.status_code == 401 and response.json()["code"] == "not_signed_in"
+    expired = world.client.get("/api/me", headers={"Authorization": "Bearer not-a-token"})
+    assert expired.status_code == 401
+
+
+def test_lists_are_cut_to_the_scope(world: World) -> None:
+    def codes(username: str, **params: Any) -> set[int]:
+        body = ok(world.client.get("/api/enterprises", params=params, headers=world.as_(username)))
+        return {item["id"] for item in body["items"]}
+
+    f = world.firms
+    assert codes("city") == set(f.values())
+    assert codes("wujin") == {f["home_key"], f["home_other"]}
+    assert codes("wujin", district="320481") == set()  # asking for another district shows nothing
+    assert codes("firm") == {f["home_key"]}
+    assert codes("city", key_field="true") == {f["home_key"], f["away_key"]}
+    assert codes("city", q="武进") == {f["home_key"]}
+    assert codes("city", state="closed") == set()
+    bad = world.client.get("/api/enterprises", params={"state": "flying"}, headers=world.as_("city"))
+    assert bad.status_code == 422 and "unknown state: flying" in bad.json()["message_en"]
+
+
+@pytest.mark.parametrize("page_size", [0, 201])
+def test_page_sizes_are_bounded(world: World, page_size: int) -> None:
+    response = world.client.get("/api/enterprises", params={"page_size": page_size}, headers=world.as_("city"))
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+
+
+def test_dates_in_the_world_are_inside_the_evaluation_window(world: World) -> None:
+    assert world.clock.now().date() == dt.date(2022, 7, 1)
