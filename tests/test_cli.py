@@ -154,3 +154,33 @@ def test_a_bad_directory_is_refused_with_every_problem_located(engine: sa.Engine
     assert "line 2, column 所属辖区: 所属辖区“南京市”不存在 / unknown district: 南京市" in refused.output
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ENTERPRISES)).scalar_one() == 0
+
+
+def test_users_are_created_with_their_scope(engine: sa.Engine, db_url: str) -> None:
+    code = uscc_of(engine, make_firm(engine))
+
+    def create(*args: str, password: str = "a long enough password") -> Result:
+        return CliRunner().invoke(
+            main, ["--database-url", db_url, "users", "create", *args, "--password-stdin"], input=password + "\n"
+        )
+
+    assert create("--username", "wujin", "--role", "district_bureau", "--district", "武进区").exit_code == 0
+    assert create("--username", "boss", "--role", "enterprise", "--enterprise", code).exit_code == 0
+    assert (
+        create(
+            "--username", "expert", "--role", "reviewer", "--organisation", "江苏安评中心", "--trained-on", "2022-03-01"
+        ).exit_code
+        == 0
+    )
+    no_district = create("--username", "lost", "--role", "district_bureau")
+    assert no_district.exit_code == 1 and "need a district" in no_district.output
+    short = create("--username", "weak", "--role", "city_bureau", password="short")
+    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    taken = create("--username", "wujin", "--role", "city_bureau")
+    assert taken.exit_code == 1 and "username wujin is taken" in taken.output
+    listed = json.loads(run(db_url, "users", "list", "--json").output)
+    assert [(u["username"], u["role"], u["district_code"]) for u in listed] == [
+        ("wujin", "district_bureau", "320412"),
+        ("boss", "enterprise", None),
+        ("expert", "reviewer", None),
+    ]

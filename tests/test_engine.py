@@ -19,7 +19,7 @@ from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.engine import Actor, fire
 from workflow.records import FiveImplementations, rectify_hazard, update_hazard
-from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS, OUTBOX
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVENTS, EVIDENCE_FILES, HAZARDS, OUTBOX
 
 
 def rows(engine: sa.Engine, table: sa.Table, **where: Any) -> list[sa.Row[Any]]:
@@ -46,11 +46,23 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
             s, hazard_id=hazard, evidence=None, actor=actor_for(engine, Role.enterprise, firm), clock=d.clock
         )
     d.fire("finish_rectification", Role.enterprise)
-    d.fire(
-        "submit_application",
-        Role.enterprise,
-        {"materials": [{"sha256": "a" * 64, "name": "自评报告.pdf", "kind": "report"}]},
-    )
+    materials = {"materials": [{"sha256": "a" * 64, "name": "自评报告.pdf", "kind": "report"}]}
+    with pytest.raises(InvalidInput, match="1 material\\(s\\) were not uploaded"):
+        d.fire("submit_application", Role.enterprise, materials)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(EVIDENCE_FILES).values(
+                sha256="a" * 64,
+                enterprise_id=firm,
+                kind="self_assessment_report",
+                filename="自评报告.pdf",
+                content_type="application/pdf",
+                size=10,
+                uploaded_at=d.clock.now(),
+                uploaded_by="test",
+            )
+        )
+    d.fire("submit_application", Role.enterprise, materials)
     d.fire("verify", Role.district_bureau)
     auditor = Role.support_center if key_field else Role.district_bureau
     d.fire("pass_audit", auditor)

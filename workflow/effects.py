@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
 from workflow.facts import DbFacts
-from workflow.tables import APPLICATIONS, CERTIFICATIONS, HAZARDS, REVIEWS
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, EVIDENCE_FILES, HAZARDS, REVIEWS
 
 MAX_TEXT = 2000
 SEVERITIES = ("general", "major")
@@ -198,6 +198,21 @@ def _notify(ctx: Context) -> Effect:
 
 
 def _submit(ctx: Context) -> Effect:
+    materials = ctx.payload.get("materials", [])
+    if materials:
+        wanted = {m["sha256"] for m in materials}
+        known = set(
+            ctx.conn.execute(
+                sa.select(EVIDENCE_FILES.c.sha256).where(
+                    EVIDENCE_FILES.c.enterprise_id == ctx.firm.id, EVIDENCE_FILES.c.sha256.in_(wanted)
+                )
+            ).scalars()
+        )
+        if wanted - known:
+            raise InvalidInput(
+                f"有 {len(wanted - known)} 份材料尚未上传 / {len(wanted - known)} material(s) were not uploaded "
+                "for this firm"
+            )
     sa_row = ctx.facts.self_assessment
     result = ctx.conn.execute(
         sa.insert(APPLICATIONS).values(
@@ -205,7 +220,7 @@ def _submit(ctx: Context) -> Effect:
             status="applied",
             self_assessment_id=None if sa_row is None else sa_row.id,
             self_assessment_total=None if sa_row is None else sa_row.total_score,
-            materials=ctx.payload.get("materials", []),
+            materials=materials,
             submitted_at=ctx.now,
         )
     )
