@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +94,20 @@ def current_revision(engine: sa.Engine) -> str | None:
         return str(value) if value is not None else None
 
 
+@lru_cache(maxsize=64)
+def _insert_ignore_statement(dialect: str, table: sa.Table, key: str) -> Any:
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
 def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], *, key: str) -> int:
     """Insert rows, skipping those whose unique `key` is there already; returns how many were new."""
     if not rows:
         return 0
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt: Any = sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
-    else:
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=[key])
-    result = conn.execute(stmt, rows)
+    result = conn.execute(_insert_ignore_statement(conn.dialect.name, table, key), rows)
     return max(result.rowcount, 0)

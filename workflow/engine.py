@@ -63,10 +63,24 @@ class FireResult:
     mails: tuple[str, ...]
 
 
+# Statements of the hot path, built once: each fire only binds values.
+_FIRM = sa.select(ENTERPRISES, DISTRICTS.c.name.label("district_name")).join(
+    DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code
+)
+_FIRM_BY_ID = _FIRM.where(ENTERPRISES.c.id == sa.bindparam("firm_id"))
+_FIRM_BY_CODE = _FIRM.where(ENTERPRISES.c.uscc == sa.bindparam("uscc"))
+_MOVE = sa.update(ENTERPRISES).where(  # SET columns come from the parameters given
+    ENTERPRISES.c.id == sa.bindparam("b_id"), ENTERPRISES.c.version == sa.bindparam("b_version")
+)
+_APPEND = sa.insert(EVENTS)
+
+
 def load_firm(conn: sa.Connection, *, enterprise_id: int | None = None, uscc: str | None = None) -> sa.Row[Any]:
-    query = sa.select(ENTERPRISES)
-    query = query.where(ENTERPRISES.c.id == enterprise_id) if uscc is None else query.where(ENTERPRISES.c.uscc == uscc)
-    firm = conn.execute(query).first()
+    """The firm's row (with `district_name`); NotFound when there is none."""
+    if uscc is None:
+        firm = conn.execute(_FIRM_BY_ID, {"firm_id": enterprise_id}).first()
+    else:
+        firm = conn.execute(_FIRM_BY_CODE, {"uscc": uscc}).first()
     if firm is None:
         raise NotFound(f"找不到该企业 / no such enterprise: {uscc or enterprise_id}")
     return firm
@@ -133,14 +147,10 @@ def fire(
         }
         if step.dest is not step.source:
             values["state_since"] = now
-        updated = conn.execute(
-            sa.update(ENTERPRISES)
-            .where(ENTERPRISES.c.id == firm.id, ENTERPRISES.c.version == firm.version)
-            .values(**values)
-        )
+        updated = conn.execute(_MOVE, {**values, "b_id": firm.id, "b_version": firm.version})
         if updated.rowcount != 1:
             raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")
-        inserted = conn.execute(sa.insert(EVENTS).values(**event, prev_hash=firm.chain_head, hash=digest))
+        inserted = conn.execute(_APPEND, {**event, "prev_hash": firm.chain_head, "hash": digest})
         assert inserted.inserted_primary_key is not None
         event_id = int(inserted.inserted_primary_key[0])
         if effect.mails:
@@ -165,11 +175,10 @@ def fire(
 def _write_mails(
     conn: sa.Connection, *, firm: sa.Row[Any], seq: int, trigger: str, now: dt.datetime, mails: list[Mail]
 ) -> None:
-    district_name = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
     base = {
         "enterprise_name": firm.name,
         "uscc": firm.uscc,
-        "district_name": district_name,
+        "district_name": firm.district_name,
         "principal": firm.principal,
         "trigger": trigger,
         "at": now.isoformat(),
