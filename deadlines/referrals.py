@@ -11,12 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from deadlines.sql import concat, date_value, insert_from_select, instant_value, json_object, text_value
+from deadlines.sql import concat, insert_statement, json_object, run_insert, text_value
 from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
 from workflow.engine import Actor, load_firm
+from workflow.models import UTCDateTime
 from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, HAZARDS, OUTBOX, REFERRALS
 
 E, R = ENTERPRISES, REFERRALS
@@ -53,14 +54,14 @@ def _failed_reviews(campaign: Campaign) -> sa.Subquery:
     )
 
 
-def _overdue_major_hazards(campaign: Campaign, as_of: dt.date) -> sa.Subquery:
-    limit = campaign.deadlines.referral.major_hazard_overdue_days
+def _overdue_major_hazards(cutoff: Any) -> sa.Subquery:
+    """Open major hazards whose deadline is before `cutoff` (today less the campaign's limit), per firm."""
     return (
         sa.select(HAZARDS.c.enterprise_id.label("enterprise_id"), sa.func.min(HAZARDS.c.id).label("hazard_id"))
         .where(
             HAZARDS.c.severity == "major",
             HAZARDS.c.status == "open",
-            HAZARDS.c.deadline < as_of - dt.timedelta(days=limit),
+            HAZARDS.c.deadline < cutoff,
         )
         .group_by(HAZARDS.c.enterprise_id)
         .subquery()
@@ -72,59 +73,67 @@ def _key_milestone(campaign: Campaign) -> dt.date | None:
     return min(dates) if dates else None
 
 
-def propose_due_referrals(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now: dt.datetime) -> int:
-    """Propose, on behalf of each district, every key-field firm whose grounds hold today and which has
-    no referral under way. One referral per firm and grounds (and hazard) ever: a declined one stays declined."""
-    dialect = conn.dialect.name
-    written = 0
+class PreparedReferrals:
+    """The sweep's referral proposals, built once: on behalf of each district, every key-field firm whose
+    grounds hold today and which has no referral under way. One referral per firm and grounds (and
+    hazard) ever: a declined one stays declined."""
 
-    def detail(**extra: Any) -> sa.ColumnElement[Any]:
-        return json_object(
-            dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc, "as_of": date_value(dialect, as_of), **extra}
-        )
+    def __init__(self, campaign: Campaign, dialect: str) -> None:
+        self.milestone = _key_milestone(campaign)
+        self.after_days = campaign.deadlines.referral.non_participating_after_days
+        as_of = sa.bindparam("as_of", type_=sa.Date)
+        now = sa.bindparam("now", type_=UTCDateTime())
+        as_of_text = as_of if dialect == "sqlite" else sa.cast(as_of, sa.Date)
 
-    def propose(grounds: str, key: sa.ColumnElement[Any], source: sa.FromClause, *where: Any, **extra: Any) -> int:
-        select = (
-            sa.select(
-                key,
-                E.c.id,
-                E.c.district_code,
-                text_value(grounds),
-                text_value("proposed"),
-                detail(**extra),
-                instant_value(now),
-                text_value(SWEEP_PROPOSER),
+        def propose(grounds: str, key: Any, source: sa.FromClause, *where: Any, **extra: Any) -> Any:
+            detail = json_object(dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc, "as_of": as_of_text, **extra})
+            select = (
+                sa.select(
+                    key,
+                    E.c.id,
+                    E.c.district_code,
+                    text_value(grounds),
+                    text_value("proposed"),
+                    detail,
+                    now,
+                    text_value(SWEEP_PROPOSER),
+                )
+                .select_from(source)
+                .where(*_key_field_firm_open(), _no_active_referral(), *where)
             )
-            .select_from(source)
-            .where(*_key_field_firm_open(), _no_active_referral(), *where)
-        )
-        return insert_from_select(conn, R, COLUMNS, select)
+            return insert_statement(dialect, R, COLUMNS, select)
 
-    milestone = _key_milestone(campaign)
-    after = campaign.deadlines.referral.non_participating_after_days
-    if milestone is not None and (as_of - milestone).days >= after:
-        written += propose(
+        self.non_participating = propose(
             "non_participating",
             concat("referral:non_participating:enterprise:", E.c.id),
             E,
             E.c.state == "mobilized",
         )
-    failed = _failed_reviews(campaign)
-    written += propose(
-        "failed_review_twice",
-        concat("referral:failed_review_twice:enterprise:", E.c.id),
-        E.join(failed, failed.c.enterprise_id == E.c.id),
-        E.c.id.is_not(None),
-    )
-    hazards = _overdue_major_hazards(campaign, as_of)
-    written += propose(
-        "major_hazard_overdue",
-        concat("referral:major_hazard_overdue:hazard:", hazards.c.hazard_id),
-        E.join(hazards, hazards.c.enterprise_id == E.c.id),
-        E.c.id.is_not(None),
-        hazard_id=hazards.c.hazard_id,
-    )
-    return written
+        failed = _failed_reviews(campaign)
+        self.failed_reviews = propose(
+            "failed_review_twice",
+            concat("referral:failed_review_twice:enterprise:", E.c.id),
+            E.join(failed, failed.c.enterprise_id == E.c.id),
+            E.c.id.is_not(None),
+        )
+        hazards = _overdue_major_hazards(sa.bindparam("cutoff", type_=sa.Date))
+        self.major_hazards = propose(
+            "major_hazard_overdue",
+            concat("referral:major_hazard_overdue:hazard:", hazards.c.hazard_id),
+            E.join(hazards, hazards.c.enterprise_id == E.c.id),
+            E.c.id.is_not(None),
+            hazard_id=hazards.c.hazard_id,
+        )
+        self.limit = campaign.deadlines.referral.major_hazard_overdue_days
+
+    def apply(self, conn: sa.Connection, *, as_of: dt.date, now: dt.datetime) -> int:
+        params = {"as_of": as_of, "now": now, "cutoff": as_of - dt.timedelta(days=self.limit)}
+        written = 0
+        if self.milestone is not None and (as_of - self.milestone).days >= self.after_days:
+            written += run_insert(conn, self.non_participating, params)
+        written += run_insert(conn, self.failed_reviews, params)
+        written += run_insert(conn, self.major_hazards, params)
+        return written
 
 
 def grounds_hold(conn: sa.Connection, *, campaign: Campaign, firm_id: int, grounds: str, as_of: dt.date) -> bool:
@@ -139,7 +148,8 @@ def grounds_hold(conn: sa.Connection, *, campaign: Campaign, firm_id: int, groun
         failed = _failed_reviews(campaign)
         query = base.join(failed, failed.c.enterprise_id == E.c.id)
     else:
-        hazards = _overdue_major_hazards(campaign, as_of)
+        limit = campaign.deadlines.referral.major_hazard_overdue_days
+        hazards = _overdue_major_hazards(as_of - dt.timedelta(days=limit))
         query = base.join(hazards, hazards.c.enterprise_id == E.c.id)
     return conn.execute(query).first() is not None
 

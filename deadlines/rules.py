@@ -14,16 +14,17 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from deadlines.sql import (
     Expr,
     concat,
     date_value,
     days_between,
+    insert_statement,
     int_value,
     json_object,
     local_date_plus,
+    run_insert,
     start_of_local_day,
     text_value,
 )
@@ -278,27 +279,6 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
 # ---- applying one rule ----------------------------------------------------------------------------
 
 
-def _insert(dialect: str, table: sa.Table, columns: list[str], select: sa.Select[Any]) -> Any:
-    """INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING (PostgreSQL: counted through RETURNING)."""
-    if dialect == "sqlite":
-        return sqlite.insert(table).from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    inserted = (
-        postgresql.insert(table)
-        .from_select(columns, select)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.dedupe_key)
-        .cte("inserted")
-    )
-    return sa.select(sa.func.count()).select_from(inserted)
-
-
-def _run_insert(conn: sa.Connection, stmt: Any, params: dict[str, Any]) -> int:
-    result = conn.execute(stmt, params)
-    if conn.dialect.name == "sqlite":
-        return max(result.rowcount, 0)
-    return int(result.scalar_one())
-
-
 class PreparedRule:
     """A rule's statements, built once for a dialect; `apply` runs them for one day."""
 
@@ -320,7 +300,7 @@ class PreparedRule:
         )
 
         with_district = rule.source.join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
-        self.remind = _insert(
+        self.remind = insert_statement(
             dialect,
             OUTBOX,
             OUTBOX_COLUMNS,
@@ -362,7 +342,7 @@ class PreparedRule:
         )
         candidates = [*banded, lacking]
         self.any_candidate = sa.select(sa.exists(sa.select(1).select_from(rule.source).where(*candidates)))
-        self.escalate = _insert(
+        self.escalate = insert_statement(
             dialect,
             X,
             ESCALATION_COLUMNS,
@@ -384,7 +364,7 @@ class PreparedRule:
             .where(*candidates),
         )
 
-        self.overdue = _insert(
+        self.overdue = insert_statement(
             dialect,
             OUTBOX,
             OUTBOX_COLUMNS,
@@ -426,7 +406,7 @@ class PreparedRule:
         steps, since_id = self._escalate(conn, base)
         notices = 0
         if steps.get("firm"):
-            notices = _run_insert(conn, self.overdue, {**base, "since_id": since_id})
+            notices = run_insert(conn, self.overdue, {**base, "since_id": since_id})
         return {"reminders": reminders, **steps, "overdue_notices": notices, "resolved": resolved}
 
     def _remind(self, conn: sa.Connection, base: dict[str, Any]) -> int:
@@ -438,7 +418,7 @@ class PreparedRule:
             nearer = self.reminder_days[k + 1] if k + 1 < len(self.reminder_days) else -1
             band = self.rule.deadline.params(as_of + dt.timedelta(days=nearer), as_of + dt.timedelta(days=before))
             if band is not None:
-                written += _run_insert(conn, self.remind, {**base, **band, "before": str(before)})
+                written += run_insert(conn, self.remind, {**base, **band, "before": str(before)})
         return written
 
     def _escalate(self, conn: sa.Connection, base: dict[str, Any]) -> tuple[dict[str, int], int]:
@@ -462,7 +442,7 @@ class PreparedRule:
             if since_id is None:
                 since_id = int(conn.execute(self.max_id).scalar_one())
             for step, _ in self.ladder[: k + 1]:
-                counts[step] += _run_insert(conn, self.escalate, {**params, "step": step})
+                counts[step] += run_insert(conn, self.escalate, {**params, "step": step})
         return counts, since_id or 0
 
 

@@ -75,12 +75,12 @@ def start_of_local_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tz)
 
 
-def insert_from_select(conn: sa.Connection, table: sa.Table, columns: list[str], select: sa.Select[Any]) -> int:
-    """INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING; returns the rows that were new."""
-    if conn.dialect.name == "sqlite":
-        stmt = sqlite.insert(table).from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        return max(conn.execute(stmt).rowcount, 0)
-    # psycopg reports no row count for this statement through SQLAlchemy: count what RETURNING gives back
+def insert_statement(dialect: str, table: sa.Table, columns: list[str], select: sa.Select[Any]) -> Any:
+    """INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING, built once and run with `run_insert`.
+    On PostgreSQL it is wrapped to count what RETURNING gives back (psycopg reports no row count for it
+    through SQLAlchemy)."""
+    if dialect == "sqlite":
+        return sqlite.insert(table).from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
     inserted = (
         postgresql.insert(table)
         .from_select(columns, select)
@@ -88,4 +88,12 @@ def insert_from_select(conn: sa.Connection, table: sa.Table, columns: list[str],
         .returning(table.c.dedupe_key)
         .cte("inserted")
     )
-    return int(conn.execute(sa.select(sa.func.count()).select_from(inserted)).scalar_one())
+    return sa.select(sa.func.count()).select_from(inserted)
+
+
+def run_insert(conn: sa.Connection, stmt: Any, params: dict[str, Any]) -> int:
+    """Run an `insert_statement`; returns the rows that were new."""
+    result = conn.execute(stmt, params)
+    if conn.dialect.name == "sqlite":
+        return max(result.rowcount, 0)
+    return int(result.scalar_one())

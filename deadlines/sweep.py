@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from deadlines.referrals import propose_due_referrals
+from deadlines.referrals import PreparedReferrals
 from deadlines.rules import PreparedRule, build_rules, unresolved_rules
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
@@ -126,8 +126,18 @@ def _add_counts(conn: sa.Connection, *, as_of: dt.date, rule: str, counts: dict[
     conn.execute(sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.id == row.id).values(counts=total))
 
 
-def prepare(engine: sa.Engine, campaign: Campaign, clock: Clock) -> list[PreparedRule]:
-    return [PreparedRule(rule, engine.dialect.name) for rule in build_rules(campaign, clock.tz)]
+_PREPARED: dict[tuple[int, str, str], tuple[Campaign, list[PreparedRule], PreparedReferrals]] = {}
+
+
+def prepare(engine: sa.Engine, campaign: Campaign, clock: Clock) -> tuple[list[PreparedRule], PreparedReferrals]:
+    """The campaign's statements for this dialect, built once per process (SQLAlchemy then compiles each
+    shape once, and a day's sweep only executes)."""
+    key = (id(campaign), engine.dialect.name, str(clock.tz))
+    if key not in _PREPARED:  # the campaign is kept in the value, so its id stays its own
+        rules = [PreparedRule(rule, engine.dialect.name) for rule in build_rules(campaign, clock.tz)]
+        _PREPARED[key] = (campaign, rules, PreparedReferrals(campaign, engine.dialect.name))
+    _, rules, referrals = _PREPARED[key]
+    return rules, referrals
 
 
 def sweep_day(
@@ -137,11 +147,10 @@ def sweep_day(
     as_of: dt.date,
     clock: Clock,
     owner: str,
-    rules: list[PreparedRule] | None = None,
 ) -> SweepReport:
     """Apply every rule as of `as_of`, each in its own transaction. The caller holds the sweep lock."""
     now = clock.now()
-    rules = rules if rules is not None else prepare(engine, campaign, clock)
+    rules, referrals = prepare(engine, campaign, clock)
     runs = _claim(engine, as_of=as_of, now=now, owner=owner)
     report = SweepReport(as_of=as_of, runs=runs)
     with engine.connect() as conn:
@@ -154,7 +163,7 @@ def sweep_day(
                 _add_counts(conn, as_of=as_of, rule=name, counts=counts)
         report.rules[name] = counts
     with _write(engine) as conn:
-        counts = {"proposed": propose_due_referrals(conn, campaign=campaign, as_of=as_of, now=now)}
+        counts = {"proposed": referrals.apply(conn, as_of=as_of, now=now)}
         if counts["proposed"]:
             _add_counts(conn, as_of=as_of, rule="referrals", counts=counts)
         conn.execute(
@@ -196,5 +205,4 @@ def sweep(
     with sweep_lock(engine):
         with engine.connect() as conn:
             days = days_to_sweep(conn, through=through, again=again)
-        rules = prepare(engine, campaign, clock)
-        return [sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, rules=rules) for day in days]
+        return [sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner) for day in days]
