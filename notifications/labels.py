@@ -5,17 +5,26 @@ from __future__ import annotations
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 
+_KEY_FIELD_START = ("重点监管领域企业启动创建", "Key-supervision-field firms start the campaign")
+_ABOVE_SIZE_START = ("规模以上企业启动创建", "Above-size firms start the campaign")
+_SLA_AUDIT = ("线上审核时限", "Time limit for the online audit")
+
 # The deadline rules of the campaign (deadlines/ writes them into reminders, overdue notices and
-# escalations); an unknown rule is shown as its code rather than refused.
+# escalations). The milestone rules are named after the campaign file's milestone ids, and the online
+# audit's time limit is `sla_online_audit` there; both spellings are known. Anything else is shown as its
+# code (after the campaign's own milestone names, see render.py) rather than refused.
 RULE_LABELS: dict[str, tuple[str, str]] = {
     "mobilization": ("动员部署：通知到企业主要负责人", "Mobilization: the principal is notified"),
-    "key_field_start": ("重点监管领域企业启动创建", "Key-supervision-field firms start the campaign"),
-    "above_size_start": ("规模以上企业启动创建", "Above-size firms start the campaign"),
+    "key_field_start": _KEY_FIELD_START,
+    "key_field_started": _KEY_FIELD_START,
+    "above_size_start": _ABOVE_SIZE_START,
+    "above_size_started": _ABOVE_SIZE_START,
     "creation_end": ("创建提升阶段截止", "End of the creation and improvement phase"),
     "evaluation_end": ("评定验收阶段截止", "End of the evaluation and acceptance phase"),
     "hazard_deadline": ("隐患整改期限", "Hazard rectification deadline"),
     "sla_verification": ("辖市（区）应急管理局核实时限", "Time limit for verification by the district bureau"),
-    "sla_audit": ("线上审核时限", "Time limit for the online audit"),
+    "sla_audit": _SLA_AUDIT,
+    "sla_online_audit": _SLA_AUDIT,
     "sla_review": ("线上及现场评审时限", "Time limit for the online and on-site review"),
     "sla_certification": ("市应急管理局认定时限", "Time limit for certification by the city bureau"),
 }

@@ -123,7 +123,7 @@ class Renderer:
                 day=self._day,
                 when=self._when,
                 score=_score,
-                rule_label=_bound(RULE_LABELS),
+                rule_label=self._rule_label,
                 step_label=_bound(STEP_LABELS),
                 level_label=_bound(LEVEL_LABELS),
                 grounds_label=_bound(GROUNDS_LABELS),
@@ -187,6 +187,15 @@ class Renderer:
         if ctx.get("lang") == "en":
             return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
         return f"{day.year}年{day.month}月{day.day}日"
+
+    @jinja2.pass_context
+    def _rule_label(self, ctx: jinja2.runtime.Context, rule: Any) -> str:
+        lang = str(ctx.get("lang", "zh-CN"))
+        if str(rule) not in RULE_LABELS and self.campaign is not None:
+            for milestone in self.campaign.milestones:  # a campaign's own milestones name themselves
+                if milestone.id == rule:
+                    return milestone.name_en if lang == "en" else milestone.name
+        return label(RULE_LABELS, rule, lang)
 
     @jinja2.pass_context
     def _when(self, ctx: jinja2.runtime.Context, value: Any) -> str:
