@@ -7,14 +7,12 @@ import datetime as dt
 import os
 import tempfile
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
 
-from notifications.message import needs_smtputf8, to_bytes
 from workflow.settings import Settings
 
 
@@ -26,7 +24,8 @@ class Envelope:
     recipient: str  # RCPT TO
     message_id: str
     created_at: dt.datetime
-    message: EmailMessage
+    data: bytes  # the message in wire form (CRLF)
+    smtputf8: bool = False  # an internationalised address: the server must offer SMTPUTF8
 
 
 class SendFailure(Exception):
@@ -84,14 +83,12 @@ class SmtpChannel:
     async def send(self, envelope: Envelope) -> None:
         if self._smtp is None or not self._smtp.is_connected:
             self._smtp = await self._connect()
-        smtputf8 = needs_smtputf8(envelope.sender, envelope.recipient)
-        data = to_bytes(envelope.message, smtputf8=smtputf8)
         try:
             await self._smtp.sendmail(
                 envelope.sender,
                 [envelope.recipient],
-                data,
-                mail_options=["SMTPUTF8"] if smtputf8 else None,
+                envelope.data,
+                mail_options=["SMTPUTF8"] if envelope.smtputf8 else None,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
@@ -132,8 +129,7 @@ class MailDirChannel:
         target = self.path_for(envelope)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            smtputf8 = needs_smtputf8(envelope.sender, envelope.recipient)
-            data = to_bytes(envelope.message, smtputf8=smtputf8, crlf=False)
+            data = envelope.data.replace(b"\r\n", b"\n")  # a file on disk gets this system's line ends
             fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{target.name}.", suffix=".tmp")
             try:
                 os.fchmod(fd, 0o644)  # mkstemp makes it private; a mail folder is meant to be read

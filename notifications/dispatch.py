@@ -36,7 +36,7 @@ from sqlmodel import Session
 
 from notifications.channels import Channel, ChannelDown, Envelope, SendFailure, channel_for
 from notifications.labels import normalize_lang
-from notifications.message import compose, envelope_sender, mail_domain, message_id_for
+from notifications.message import compose, envelope_sender, mail_domain, message_id_for, needs_smtputf8
 from notifications.recipients import Addressable, BadAddress, Recipient, check_address, resolve
 from notifications.render import Renderer, RenderError, UnknownKind
 from workflow.campaign import Campaign, load_campaign
@@ -369,7 +369,7 @@ def _prepare(
         return settle(FAILED, f"no templates for this kind of mail: {exc}", address)
     except RenderError as exc:
         return settle(FAILED, f"cannot render: {exc}", address)
-    message = compose(
+    data = compose(
         rendered,
         mail_from=settings.mail_from,
         to=address,
@@ -380,14 +380,16 @@ def _prepare(
         kind=row.kind,
         outbox_id=row.id,
     )
+    sender = envelope_sender(settings.mail_from)
     return Envelope(
         outbox_id=row.id,
         kind=row.kind,
-        sender=envelope_sender(settings.mail_from),
+        sender=sender,
         recipient=address,
         message_id=row.message_id,
         created_at=row.created_at,
-        message=message,
+        data=data,
+        smtputf8=needs_smtputf8(sender, address),
     )
 
 
