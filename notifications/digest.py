@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from workflow.campaign import Campaign
 from workflow.clock import Clock, today
-from workflow.db import begin_write, insert_ignore
+from workflow.db import begin_write
 from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS
 
@@ -143,8 +144,19 @@ def write_digests(engine: sa.Engine, *, campaign: Campaign, settings: Settings, 
                     },
                 )
             )
-        written = insert_ignore(conn, OUTBOX, rows, key="dedupe_key")
+        written = _insert_new(conn, rows)
         session.commit()
+    return written
+
+
+def _insert_new(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose dedupe key is new; count them by what the database returns (a driver's rowcount
+    for a multi-row insert is not reliable: psycopg reports -1)."""
+    insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    written = 0
+    for row in rows:
+        stmt = insert(OUTBOX).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        written += conn.execute(stmt.returning(OUTBOX.c.id)).first() is not None
     return written
 
 
