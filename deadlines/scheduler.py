@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,13 +21,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from deadlines.sweep import SweepBusy, SweepReport, sweep
+from deadlines.sweep import SweepBusy, SweepReport, advisory_key, sweep
 from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
 from workflow.settings import Settings
 
 log = logging.getLogger("dabiao.scheduler")
-LEADER_LOCK = zlib.crc32(b"dabiao:scheduler-leader")
+LEADER_LOCK = "scheduler-leader"
 
 
 class Leadership:
@@ -54,7 +53,7 @@ class Leadership:
                     self._close()
             conn = self.engine.connect()
             try:
-                got = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(LEADER_LOCK))).scalar())
+                got = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(advisory_key(LEADER_LOCK)))).scalar())
                 conn.commit()
             except BaseException:
                 conn.close()
@@ -70,7 +69,7 @@ class Leadership:
         with self._mutex:
             if self._conn is not None:
                 try:
-                    self._conn.execute(sa.select(sa.func.pg_advisory_unlock(LEADER_LOCK)))
+                    self._conn.execute(sa.select(sa.func.pg_advisory_unlock(advisory_key(LEADER_LOCK))))
                     self._conn.commit()
                 finally:
                     self._close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +26,14 @@ from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
 from workflow.tables import SWEEP_RUNS
 
-SWEEP_LOCK = zlib.crc32(b"dabiao:sweep")  # PostgreSQL advisory lock: one sweep at a time
+
+def advisory_key(name: str) -> sa.ColumnElement[int]:
+    """A PostgreSQL advisory lock key for `name` in this database schema (campaigns in other schemas of
+    one database do not block each other)."""
+    return sa.func.hashtext(sa.literal(f"dabiao:{name}:", sa.String) + sa.func.current_schema())
+
+
+SWEEP_LOCK = "sweep"  # one sweep at a time
 
 
 class SweepRefused(InvalidInput):
@@ -68,13 +74,13 @@ def sweep_lock(engine: sa.Engine) -> Iterator[None]:
         yield
         return
     with engine.connect() as conn:
-        if not conn.execute(sa.select(sa.func.pg_try_advisory_lock(SWEEP_LOCK))).scalar():
+        if not conn.execute(sa.select(sa.func.pg_try_advisory_lock(advisory_key(SWEEP_LOCK)))).scalar():
             raise SweepBusy("另一进程正在扫描 / another process is sweeping right now; try again later")
         conn.commit()
         try:
             yield
         finally:
-            conn.execute(sa.select(sa.func.pg_advisory_unlock(SWEEP_LOCK)))
+            conn.execute(sa.select(sa.func.pg_advisory_unlock(advisory_key(SWEEP_LOCK))))
             conn.commit()
 
 
