@@ -37,6 +37,10 @@ class SendFailure(Exception):
         self.permanent = permanent
 
 
+class BadSmtpSettings(ValueError):
+    """The SMTP settings contradict each other."""
+
+
 class ChannelDown(Exception):
     """The channel takes no message at all right now (server unreachable, login refused, disk unwritable)."""
 
@@ -54,7 +58,7 @@ class SmtpChannel:
 
     def __init__(self, settings: Settings) -> None:
         if settings.smtp_tls and settings.smtp_starttls:
-            raise ValueError("DABIAO_SMTP_TLS (implicit TLS) and DABIAO_SMTP_STARTTLS exclude each other")
+            raise BadSmtpSettings("DABIAO_SMTP_TLS (implicit TLS) and DABIAO_SMTP_STARTTLS exclude each other")
         self.settings = settings
         self.description = f"smtp://{settings.smtp_host}:{settings.smtp_port}"
         self._smtp: aiosmtplib.SMTP | None = None

@@ -203,6 +203,7 @@ def dispatch_once(
         JOURNAL.discard(database, leftover)
         report.recovered = len(leftover)
 
+    channel = channel_for(settings)  # refuses contradictory settings before any row is claimed
     now = clock.now()
     worker = _worker_id()
     lease = lease_for(settings)
@@ -230,7 +231,6 @@ def dispatch_once(
         else:
             ready.append((row, prepared))
 
-    channel = channel_for(settings)
     report.channel = channel.description
     stop_at = now + lease - dt.timedelta(seconds=settings.smtp_timeout_seconds + LEASE_MARGIN_SECONDS)
     _run(

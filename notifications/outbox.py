@@ -59,6 +59,11 @@ def status_counts(conn: sa.Connection) -> dict[str, int]:
     return counts
 
 
+def failed_ids(conn: sa.Connection) -> list[int]:
+    query = sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "failed").order_by(OUTBOX.c.id)
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
 def retry_message(engine: sa.Engine, *, outbox_id: int, now: dt.datetime) -> str:
     """Put a failed (or recipient-less, or waiting) message back in the queue, due now, with fresh attempts.
     Returns the status it had.

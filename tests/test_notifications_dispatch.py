@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 import notifications.dispatch as dispatch_module
 from api.cli import main
+from notifications.channels import BadSmtpSettings
 from notifications.dispatch import JOURNAL, backoff_delay, dispatch_once, lease_for
 from notifications.message import message_id_for
 from states import Role
@@ -372,6 +373,18 @@ def test_after_the_last_attempt_a_message_fails_is_listed_and_can_be_retried(
     assert again.exit_code == 1 and "was sent" in again.output
 
 
+def test_retry_all_failed_puts_every_failed_message_back(engine: sa.Engine, db_url: str) -> None:
+    now = clock().now()
+    failed = [
+        add_outbox(engine, at=now, dedupe_key=f"f:{n}", kind="application_received", status="failed") for n in range(3)
+    ]
+    sent = add_outbox(engine, at=now, dedupe_key="s:1", kind="application_received", status="sent", sent_at=now)
+    result = CliRunner().invoke(main, ["--database-url", db_url, "outbox", "retry", "--all-failed"])
+    assert result.exit_code == 0, result.output
+    assert [outbox_row(engine, i).status for i in failed] == ["pending"] * 3
+    assert outbox_row(engine, sent).status == "sent"
+
+
 def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
     settings = Settings(outbox_backoff_seconds=60, outbox_backoff_max_seconds=600)
     low = [backoff_delay(n, settings=settings, rng=lambda: 0.0).total_seconds() for n in range(1, 7)]
@@ -457,11 +470,20 @@ def test_starttls_and_login_from_the_settings(
     assert [m.rcpt_tos for m in smtp.inbox.messages] == [("tls@example.com",)]
 
 
-def test_implicit_tls_and_starttls_together_are_refused() -> None:
-    from notifications.channels import SmtpChannel
+def test_implicit_tls_and_starttls_together_are_refused_before_anything_is_claimed(
+    engine: sa.Engine, db_url: str, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox_id = reminder(engine, make_firm(engine), at=clock().now())
+    contradictory = Settings(smtp_host="127.0.0.1", smtp_tls=True, smtp_starttls=True)
+    with pytest.raises(BadSmtpSettings, match="exclude each other"):
+        dispatch_once(engine, settings=contradictory, clock=clock(), campaign=campaign)
+    assert outbox_row(engine, outbox_id).status == "pending"
 
-    with pytest.raises(ValueError, match="exclude each other"):
-        SmtpChannel(Settings(smtp_host="127.0.0.1", smtp_tls=True, smtp_starttls=True))
+    monkeypatch.setenv("DABIAO_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DABIAO_SMTP_TLS", "true")
+    monkeypatch.setenv("DABIAO_SMTP_STARTTLS", "true")
+    result = CliRunner().invoke(main, ["--database-url", db_url, "dispatch"])
+    assert result.exit_code == 1 and "exclude each other" in result.output
 
 
 def test_the_dispatch_command_sends_and_prints_counts(

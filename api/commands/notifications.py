@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 import click
 import sqlalchemy.exc
 
+from notifications.channels import BadSmtpSettings, channel_for
 from notifications.digest import write_digests
 from notifications.dispatch import dispatch_once
-from notifications.outbox import STATUSES, OutboxError, list_messages, retry_message
+from notifications.outbox import STATUSES, OutboxError, failed_ids, list_messages, retry_message
 from notifications.render import KINDS, Renderer
 from notifications.samples import SAMPLE_AUDIENCE, SAMPLES
 
@@ -31,6 +32,10 @@ def dispatch_cmd(app: App, loop: bool) -> None:
     """Send due outbox messages: over SMTP when DABIAO_SMTP_HOST is set, else as .eml files in DABIAO_MAIL_DIR."""
     app.require_schema()
     settings, clock = app.settings, app.clock(None)
+    try:
+        channel_for(settings)
+    except BadSmtpSettings as exc:
+        raise click.ClickException(str(exc)) from None
     if not loop:
         report = dispatch_once(app.engine, settings=settings, clock=clock, campaign=app.campaign)
         click.echo(report.summary())
@@ -84,11 +89,17 @@ def outbox_list(app: App, status: str | None, kind: str | None, limit: int, as_j
 
 
 @outbox.command("retry")
-@click.argument("ids", nargs=-1, type=int, required=True)
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Every failed message (e.g. after a long outage).")
 @click.pass_obj
-def outbox_retry(app: App, ids: tuple[int, ...]) -> None:
+def outbox_retry(app: App, ids: tuple[int, ...], all_failed: bool) -> None:
     """Put failed messages (by ID) back in the queue, due now, with their attempts reset."""
     app.require_schema()
+    if all_failed:
+        with app.engine.connect() as conn:
+            ids = (*ids, *failed_ids(conn))
+    elif not ids:
+        raise click.UsageError("give the ID of a message, or --all-failed")
     now = app.clock(None).now()
     problems = 0
     for outbox_id in ids:
