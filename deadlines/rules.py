@@ -292,10 +292,25 @@ class PreparedRule:
         banded = [rule.due] if band is None else [rule.due, band]
         now = NOW
 
-        still_due = sa.exists(sa.select(1).select_from(rule.source).where(rule.subject_id == X.c.subject_id, rule.due))
+        # Resolution asks once per subject still holding an escalation (not once per step row) whether
+        # the rule still holds it: the subjects come from the (rule, status, subject_id) index.
+        moved_on = (
+            sa.select(X.c.subject_id)
+            .where(X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind)
+            .distinct()
+            .subquery()
+        )
+        left = sa.select(moved_on.c.subject_id).where(
+            ~sa.exists(sa.select(1).select_from(rule.source).where(rule.subject_id == moved_on.c.subject_id, rule.due))
+        )
         self.resolve = (
             sa.update(X)
-            .where(X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind, ~still_due)
+            .where(
+                X.c.rule == rule.name,
+                X.c.status.in_(UNRESOLVED),
+                X.c.subject_kind == rule.subject_kind,
+                X.c.subject_id.in_(left),
+            )
             .values(status="resolved", resolved_at=now)
         )
 
@@ -446,6 +461,11 @@ class PreparedRule:
         return counts, since_id or 0
 
 
-def unresolved_rules(conn: sa.Connection) -> set[str]:
-    """The rules that hold at least one open or acknowledged escalation."""
-    return set(conn.execute(sa.select(X.c.rule).where(X.c.status.in_(UNRESOLVED)).distinct()).scalars())
+def unresolved_rules(conn: sa.Connection, names: list[str]) -> set[str]:
+    """Which of these rules hold at least one open or acknowledged escalation (one index seek each)."""
+    if not names:
+        return set()
+    flags = conn.execute(
+        sa.select(*(sa.exists(sa.select(1).where(X.c.rule == name, X.c.status.in_(UNRESOLVED))) for name in names))
+    ).one()
+    return {name for name, held in zip(names, flags, strict=True) if held}

@@ -160,7 +160,7 @@ def sweep_day(
     runs = _claim(engine, as_of=as_of, now=now, owner=owner)
     report = SweepReport(as_of=as_of, runs=runs)
     with engine.connect() as conn:
-        holding = unresolved_rules(conn)
+        holding = unresolved_rules(conn, [prepared.rule.name for prepared in rules])
     for prepared in rules:
         name = prepared.rule.name
         with _write(engine) as conn:

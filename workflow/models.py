@@ -405,3 +405,5 @@ class SweepRun(SQLModel, table=True):
 _escalations = Escalation.__table__  # type: ignore[attr-defined]
 sa.Index("ix_escalations_subject_step", _escalations.c.subject_id, _escalations.c.rule, _escalations.c.step)
 sa.Index("ix_escalations_rule_status", _escalations.c.rule, _escalations.c.status, _escalations.c.subject_id)
+# Firms not yet notified are few once mobilization is over; the sweep finds them by this index.
+sa.Index("ix_enterprises_notified_at", Enterprise.__table__.c.notified_at)  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Deadline sweeps: one row per swept day; escalation indexes the sweep probes by.
+"""Deadline sweeps: one row per swept day; the escalation and firm indexes the sweep probes by.
 
 Revision ID: 0004
 Revises: 0003
@@ -36,9 +36,13 @@ def upgrade() -> None:
     with op.batch_alter_table("escalations") as batch:
         batch.create_index("ix_escalations_subject_step", ["subject_id", "rule", "step"], unique=False)
         batch.create_index("ix_escalations_rule_status", ["rule", "status", "subject_id"], unique=False)
+    with op.batch_alter_table("enterprises") as batch:
+        batch.create_index("ix_enterprises_notified_at", ["notified_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("enterprises") as batch:
+        batch.drop_index("ix_enterprises_notified_at")
     with op.batch_alter_table("escalations") as batch:
         batch.drop_index("ix_escalations_rule_status")
         batch.drop_index("ix_escalations_subject_step")
