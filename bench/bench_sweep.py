@@ -195,7 +195,8 @@ def main() -> None:
         )
         t = json.loads(child.stdout.strip().splitlines()[-1])
     base = t["baseline"]
-    print(f"baseline: one raw SQL statement finding {int(t['non_participating']):,} non-participating firms: {base:.3f} s")
+    found = int(t["non_participating"])
+    print(f"baseline: one raw SQL statement finding {found:,} non-participating firms: {base:.3f} s")
     for label in ("first_sweep", "daily_sweep"):
         print(
             f"{label.replace('_', ' ')}: {t[label]:.3f} s, {int(t[label + '_rows']):,} rows written "
