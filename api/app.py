@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
 
-from api import errors
+from api import errors, pages
 from api.deps import AppContext
 from api.metrics import OUTBOX_COLLECTOR, REQUESTS
 from api.routes import auth, enterprises, ops, work
@@ -42,6 +42,7 @@ def create_app(
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    pages.install(app)
 
     @app.middleware("http")
     async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
