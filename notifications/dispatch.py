@@ -352,8 +352,9 @@ def _prepare(
         return Outcome(row.id, row.message_id, status, now, error=error, to_address=to)
 
     if row.attempts > settings.outbox_max_attempts:
-        # Only a row whose dispatcher died mid-send gets here (a pending row has attempts left).
-        return settle(FAILED, f"gave up after {row.attempts - 1} attempts; the last dispatcher stopped mid-send")
+        # A row whose dispatcher died mid-send on its last attempt (or the maximum was lowered since).
+        limit = settings.outbox_max_attempts
+        return settle(FAILED, f"gave up after {row.attempts - 1} attempts (maximum {limit}); the last is unconfirmed")
     if recipient is None:
         return settle(NO_RECIPIENT, _no_recipient_reason(row))
     try:

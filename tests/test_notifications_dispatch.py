@@ -499,3 +499,22 @@ def test_the_dispatch_command_sends_and_prints_counts(
     assert "sent 1, retrying 0, failed 0, no recipient 0" in result.output
     assert f"smtp://127.0.0.1:{smtp.port}" in result.output
     assert [m.rcpt_tos for m in smtp.inbox.messages] == [("cli@example.com",)]
+
+
+def test_a_row_left_sending_on_its_last_attempt_fails_instead_of_going_round_again(
+    engine: sa.Engine, campaign: Campaign
+) -> None:
+    now = clock().now()
+    outbox_id = reminder(engine, make_firm(engine, email="last@example.com"), at=now)
+    with engine.begin() as conn:  # a dispatcher died mid-send on attempt 8 of 8, long ago
+        conn.execute(
+            sa.update(OUTBOX)
+            .where(OUTBOX.c.id == outbox_id)
+            .values(status="sending", attempts=8, claimed_by="gone:1:x", claimed_until=now - dt.timedelta(hours=1))
+        )
+    with running_smtp() as smtp:
+        report = dispatch_once(engine, settings=smtp.settings(outbox_max_attempts=8), clock=clock(), campaign=campaign)
+    assert (report.claimed, report.failed) == (1, 1)
+    assert smtp.inbox.messages == []
+    row = outbox_row(engine, outbox_id)
+    assert row.status == "failed" and "gave up after 8 attempts" in row.last_error
