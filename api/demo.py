@@ -1,0 +1,473 @@
+"""`make demo`: a Changzhou-like campaign replayed from 2022-02-01 with simulated firms and officials —
+transitions through the engine, daily sweeps, digests, review teams and certifications, mail into the
+.eml folder — ready to be served."""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from deadlines.sweep import sweep
+from notifications.digest import write_digests
+from notifications.dispatch import dispatch_once
+from states import Role, WorkflowError
+from workflow.accounts import NewUser, create_user
+from workflow.campaign import Campaign, sync_districts
+from workflow.clock import FixedClock
+from workflow.db import make_engine, migrate
+from workflow.directory import import_directory
+from workflow.engine import Actor, fire
+from workflow.generator import write_directory
+from workflow.pool import form_team, record_reviewer_score, record_team_result
+from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
+from workflow.settings import Settings
+from workflow.tables import APPLICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
+
+PASSWORD = "dabiao-demo-2023"
+START = dt.date(2022, 2, 1)
+SHORT_NAMES = {
+    "320481": "liyang",
+    "320413": "jintan",
+    "320412": "wujin",
+    "320411": "xinbei",
+    "320402": "tianning",
+    "320404": "zhonglou",
+    "320491": "jingkai",
+}
+HAZARDS_FOUND = [
+    ("有限空间作业未落实审批制度", "general"),
+    ("危化品仓库可燃气体报警装置失效", "major"),
+    ("消防通道被物料堵塞", "general"),
+    ("冲压设备光电保护装置缺失", "general"),
+    ("粉尘涉爆区域未定期清扫", "major"),
+    ("特种作业人员证书过期", "general"),
+]
+FINDINGS = ["安全生产责任制未覆盖全员", "应急预案未按规定演练", "隐患排查台账记录不全", "设备设施检维修记录缺失"]
+
+
+@dataclass
+class Logins:
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # role, username, note
+
+    def add(self, role: str, username: str, note: str) -> None:
+        self.rows.append((role, username, note))
+
+
+@dataclass(order=True)
+class Step:
+    day: dt.date
+    order: int
+    firm: int = field(compare=False)
+    action: str = field(compare=False)
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class Replay:
+    """Simulated firms and officials acting on their days; the engine, sweeps and pool do the rest."""
+
+    def __init__(self, engine: sa.Engine, campaign: Campaign, settings: Settings, *, seed: int, until: dt.date) -> None:
+        self.engine, self.campaign, self.settings, self.until = engine, campaign, settings, until
+        self.rng = random.Random(seed)
+        self.queue: list[Step] = []
+        self.counter = itertools.count()
+        self.firms: dict[int, Any] = {}
+        self.officials: dict[str, Actor] = {}
+        self.reviewers: dict[int, Actor] = {}
+        self.stats: dict[str, int] = {}
+        self.clock = FixedClock.on(START)
+
+    # ---- scheduling ---------------------------------------------------------------------------
+
+    def at(self, day: dt.date, firm: int, action: str, **data: Any) -> None:
+        if day <= self.until:
+            heapq.heappush(self.queue, Step(day, next(self.counter), firm, action, data))
+
+    def later(self, day: dt.date, low: int, high: int) -> dt.date:
+        return day + dt.timedelta(days=self.rng.randint(low, high))
+
+    def plan(self) -> None:
+        """Each firm's fate: when it is notified and starts, or that it never does."""
+        rng = self.rng
+        for firm in self.firms.values():
+            notify = dt.date(2022, 1, 10) + dt.timedelta(days=rng.randint(0, 45))
+            if rng.random() < 0.03:
+                notify = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 30))  # late: listed to the district
+            self.at(max(notify, START), firm.id, "notify")
+            if rng.random() < 0.01:
+                self.at(dt.date(2022, 4, 1) + dt.timedelta(days=rng.randint(0, 400)), firm.id, "close")
+                continue
+            if firm.key_field:
+                fate = rng.random()
+                if fate < 0.80:
+                    start = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 290))
+                elif fate < 0.92:
+                    start = dt.date(2023, 1, 5) + dt.timedelta(days=rng.randint(0, 120))  # after the milestone
+                else:
+                    continue  # never starts: non-participating, a referral candidate
+            else:
+                chance = 0.75 if firm.above_size else 0.45
+                if rng.random() > chance:
+                    continue
+                start = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 480))
+            self.at(start, firm.id, "start")
+
+    # ---- acting -------------------------------------------------------------------------------
+
+    def fire(self, firm: int, trigger: str, actor: Actor, data: dict[str, Any] | None = None) -> bool:
+        with Session(self.engine) as session:
+            try:
+                fire(
+                    session,
+                    enterprise_id=firm,
+                    trigger=trigger,
+                    actor=actor,
+                    campaign=self.campaign,
+                    clock=self.clock,
+                    payload=data,
+                )
+            except WorkflowError:
+                self.stats["refused"] = self.stats.get("refused", 0) + 1
+                return False
+        self.stats[trigger] = self.stats.get(trigger, 0) + 1
+        return True
+
+    def district(self, firm: int) -> Actor:
+        return self.officials[f"district:{self.firms[firm].district_code}"]
+
+    def organiser(self, firm: int) -> Actor:
+        return self.officials["center"] if self.firms[firm].key_field else self.district(firm)
+
+    def enterprise(self, firm: int) -> Actor:
+        row = self.firms[firm]
+        return Actor(name=f"{row.principal}（{row.name}）", role=Role.enterprise, enterprise_id=firm)
+
+    def act(self, step: Step) -> None:
+        day, firm = step.day, step.firm
+        handler: Callable[[dt.date, int, dict[str, Any]], None] = getattr(self, f"_{step.action}")
+        handler(day, firm, step.data)
+
+    def _notify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        self.fire(firm, "notify", self.district(firm))
+
+    def _close(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        self.fire(firm, "close", self.district(firm), {"reason": "企业停产关闭"})
+
+    def _start(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        if self.fire(firm, "start_self_assessment", self.enterprise(firm)):
+            self.at(self.later(day, 5, 30), firm, "assess")
+
+    def _assess(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        quality = min(1.0, max(0.45, self.rng.gauss(0.82, 0.1)))
+        scores = {
+            i.code: round(i.points * min(1.0, quality + self.rng.uniform(-0.1, 0.1)), 1)
+            for i in self.campaign.outline_items
+        }
+        with Session(self.engine) as session:
+            record_self_assessment(
+                session,
+                enterprise_id=firm,
+                scores=scores,
+                actor=self.enterprise(firm),
+                campaign=self.campaign,
+                clock=self.clock,
+            )
+        if self.rng.random() < 0.45:
+            self.at(day, firm, "find_hazards")
+        else:
+            self.at(max(self.later(day, 20, 120), self.campaign.phases.evaluation.start), firm, "submit")
+
+    def _find_hazards(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        count = self.rng.randint(1, 3)
+        for description, severity in self.rng.sample(HAZARDS_FOUND, count):
+            deadline = self.later(day, 20, 60)
+            with Session(self.engine) as session:
+                report_hazard(
+                    session,
+                    enterprise_id=firm,
+                    description=description,
+                    severity=severity,
+                    implementations=FiveImplementations(
+                        "安全科长",
+                        "制定整改方案并落实",
+                        float(self.rng.randint(2, 80) * 1000),
+                        deadline,
+                        "企业综合应急预案",
+                    ),
+                    actor=self.enterprise(firm),
+                    clock=self.clock,
+                )
+        if self.fire(firm, "report_hazards", self.enterprise(firm)):
+            late = self.rng.random() < 0.2  # some firms miss their own hazard deadlines
+            self.at(self.later(day, 70, 120) if late else self.later(day, 15, 50), firm, "rectify")
+
+    def _rectify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        with self.engine.connect() as conn:
+            hazards = [
+                h
+                for h in conn.execute(
+                    sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm, HAZARDS.c.status == "open")
+                )
+            ]
+        for h in hazards:
+            five = FiveImplementations("安全科长", "按整改方案落实", 10000.0, h.deadline or day, "企业综合应急预案")
+            with Session(self.engine) as session:
+                from workflow.records import update_hazard
+
+                update_hazard(session, hazard_id=h.id, implementations=five, actor=self.enterprise(firm))
+            with Session(self.engine) as session:
+                rectify_hazard(session, hazard_id=h.id, evidence=None, actor=self.enterprise(firm), clock=self.clock)
+        if self.fire(firm, "finish_rectification", self.enterprise(firm)):
+            self.at(max(self.later(day, 10, 60), self.campaign.phases.evaluation.start), firm, "submit")
+
+    def _submit(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        if self.fire(firm, "submit_application", self.enterprise(firm)):
+            self.at(self.later(day, 3, 25), firm, "verify")
+
+    def _verify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        if self.rng.random() < 0.08:
+            if self.fire(
+                firm, "return_application", self.district(firm), {"reason": "申请材料不齐全，缺少安全生产责任制文件"}
+            ):
+                self.at(self.later(day, 15, 40), firm, "submit")
+        elif self.fire(firm, "verify", self.district(firm)):
+            self.at(self.later(day, 3, 20), firm, "audit")
+
+    def _audit(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        if self.rng.random() < 0.07:
+            finding = self.rng.choice(FINDINGS)
+            if self.fire(
+                firm, "fail_audit", self.organiser(firm), {"reason": finding, "findings": [{"description": finding}]}
+            ):
+                self.at(self.later(day, 20, 60), firm, "rectify")
+        elif self.fire(firm, "pass_audit", self.organiser(firm)):
+            self.at(self.later(day, 1, 10), firm, "team")
+
+    def _application(self, firm: int) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.max(APPLICATIONS.c.id)).where(APPLICATIONS.c.enterprise_id == firm)
+                ).scalar_one()
+            )
+
+    def _team(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        application = self._application(firm)
+        with Session(self.engine) as session:
+            try:
+                form_team(
+                    session,
+                    application_id=application,
+                    actor=self.organiser(firm),
+                    campaign=self.campaign,
+                    clock=self.clock,
+                    seed=self.rng.randrange(2**31),
+                )
+            except WorkflowError:
+                return
+        self.at(self.later(day, 5, 20), firm, "score", application=application)
+
+    def _score(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        application = data["application"]
+        with self.engine.connect() as conn:
+            team = [
+                r.reviewer_id
+                for r in conn.execute(
+                    sa.select(REVIEW_ASSIGNMENTS.c.reviewer_id).where(
+                        REVIEW_ASSIGNMENTS.c.application_id == application, REVIEW_ASSIGNMENTS.c.status == "active"
+                    )
+                )
+            ]
+        level = self.rng.gauss(78, 9)
+        for reviewer in team:
+            online = min(100.0, max(30.0, round(level + self.rng.uniform(-4, 4), 1)))
+            onsite = min(100.0, max(30.0, round(level + self.rng.uniform(-5, 5), 1)))
+            findings = [{"description": self.rng.choice(FINDINGS)}] if level < 62 else []
+            with Session(self.engine) as session:
+                record_reviewer_score(
+                    session,
+                    application_id=application,
+                    actor=self.reviewers[reviewer],
+                    online_score=online,
+                    onsite_score=onsite,
+                    findings=findings,
+                    clock=self.clock,
+                )
+        with Session(self.engine) as session:
+            try:
+                record_team_result(
+                    session,
+                    application_id=application,
+                    actor=self.organiser(firm),
+                    campaign=self.campaign,
+                    clock=self.clock,
+                )
+            except WorkflowError:
+                return
+        self.stats["record_review"] = self.stats.get("record_review", 0) + 1
+        self.at(self.later(day, 3, 15), firm, "decide")
+
+    def _decide(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        if not self.fire(firm, "certify", self.officials["city"]) and self.fire(
+            firm, "fail_review", self.officials["city"]
+        ):
+            self.at(self.later(day, 20, 50), firm, "rectify")
+
+    # ---- the run ------------------------------------------------------------------------------
+
+    def run(self, say: Callable[[str], None]) -> None:
+        self.plan()
+        day, last_report = START, time.perf_counter()
+        while day <= self.until:
+            self.clock.at = dt.datetime.combine(day, dt.time(10), self.clock.tz)
+            while self.queue and self.queue[0].day <= day:
+                self.act(heapq.heappop(self.queue))
+            sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
+            write_digests(
+                self.engine,
+                campaign=self.campaign,
+                settings=self.settings,
+                clock=FixedClock.on(day + dt.timedelta(days=1), hour=8),
+            )
+            if time.perf_counter() - last_report > 5 or day == self.until:
+                say(f"  {day}  {self.summary()}")
+                last_report = time.perf_counter()
+            day += dt.timedelta(days=1)
+
+    def summary(self) -> str:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(ENTERPRISES.c.state, sa.func.count()).group_by(ENTERPRISES.c.state)).all()
+        counts: dict[str, int] = {str(state): int(n) for state, n in rows}
+        order = ["mobilized", "self_assessing", "rectifying", "applied", "verified", "reviewed", "certified", "closed"]
+        return " ".join(f"{s}={counts.get(s, 0)}" for s in order)
+
+
+def build_demo(
+    *,
+    url: str,
+    settings: Settings,
+    campaign: Campaign,
+    firms: int,
+    until: dt.date,
+    seed: int,
+    say: Callable[[str], None],
+) -> Logins:
+    """Create the demo database at `url` from nothing and replay the campaign up to `until`."""
+    engine = make_engine(url)
+    migrate(engine)
+    with engine.begin() as conn:
+        sync_districts(conn, campaign)
+    say(f"生成企业名录 / generating a directory of {firms} firms …")
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder) / "directory.csv"
+        write_directory(directory, count=firms, seed=seed, campaign=campaign)
+        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(dt.date(2022, 1, 5)))
+    replay = Replay(engine, campaign, settings, seed=seed, until=until)
+    logins = _accounts(engine, campaign, replay)
+    with engine.connect() as conn:
+        replay.firms = {r.id: r for r in conn.execute(sa.select(ENTERPRISES))}
+    say(f"回放创建活动 / replaying the campaign from {START} to {until} …")
+    started = time.perf_counter()
+    replay.run(say)
+    say(
+        f"  回放用时 / replay took {time.perf_counter() - started:.0f} s; actions: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(replay.stats.items()))
+    )
+    sent = 0
+    final = FixedClock.on(until, hour=18)
+    while True:
+        report = dispatch_once(engine, settings=settings, clock=final, campaign=campaign)
+        sent += report.sent + report.no_recipient
+        if report.claimed == 0:
+            break
+    say(f"邮件已写入 / {sent} messages written to {settings.mail_dir}/ (open them with any mail program)")
+    _enterprise_logins(engine, logins)
+    engine.dispose()
+    return logins
+
+
+def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
+    logins = Logins()
+    clock = FixedClock.on(dt.date(2022, 1, 5))
+
+    def add(username: str, role: Role, name: str, **kw: Any) -> int:
+        with Session(engine) as session:
+            return create_user(
+                session,
+                new=NewUser(
+                    username=username,
+                    password=PASSWORD,
+                    role=role,
+                    display_name=name,
+                    email=f"{username}@demo.dabiao.local",
+                    **kw,
+                ),
+                clock=clock,
+            )
+
+    uid = add("city", Role.city_bureau, "市应急管理局")
+    replay.officials["city"] = Actor("city", Role.city_bureau, user_id=uid)
+    logins.add("city_bureau 市应急管理局", "city", "city dashboard, certification queue")
+    uid = add("center", Role.support_center, "市应急保障中心")
+    replay.officials["center"] = Actor("center", Role.support_center, user_id=uid)
+    logins.add("support_center 市应急保障中心", "center", "online audits of key-field firms, review teams")
+    for d in campaign.districts:
+        short = SHORT_NAMES.get(d.code, d.code)
+        uid = add(short, Role.district_bureau, f"{d.name}应急管理局", district_code=d.code)
+        replay.officials[f"district:{d.code}"] = Actor(short, Role.district_bureau, district_code=d.code, user_id=uid)
+        add(f"gov-{short}", Role.local_government, d.local_government, district_code=d.code)
+    logins.add("district_bureau 武进区应急管理局", "wujin", "also liyang, jintan, xinbei, tianning, zhonglou, jingkai")
+    logins.add("local_government 武进区人民政府", "gov-wujin", "referrals of its area")
+    for n in range(1, 31):
+        username = f"expert{n:02d}"
+        uid = add(
+            username,
+            Role.reviewer,
+            f"评定专家{n:02d}",
+            organisation="江苏省安全生产评价中心",
+            trained_on=dt.date(2022, 3, 15),
+        )
+        replay.reviewers[uid] = Actor(username, Role.reviewer, user_id=uid)
+    logins.add("reviewer 评定专家", "expert01", "assigned applications and scoring (expert01 … expert30)")
+    return logins
+
+
+def _enterprise_logins(engine: sa.Engine, logins: Logins) -> None:
+    """Accounts for two firms of 武进区: one certified, one still working."""
+    clock = FixedClock.on(dt.date(2022, 1, 5))
+    with engine.connect() as conn:
+        picks = []
+        for state in ("certified", "rectifying", "self_assessing"):
+            row = conn.execute(
+                sa.select(ENTERPRISES.c.id, ENTERPRISES.c.name)
+                .where(ENTERPRISES.c.state == state, ENTERPRISES.c.district_code == "320412")
+                .order_by(ENTERPRISES.c.id)
+                .limit(1)
+            ).first()
+            if row is not None:
+                picks.append((state, row))
+    for n, (state, row) in enumerate(picks[:2], start=1):
+        username = f"firm{n}"
+        with Session(engine) as session:
+            create_user(
+                session,
+                new=NewUser(
+                    username=username,
+                    password=PASSWORD,
+                    role=Role.enterprise,
+                    display_name=row.name,
+                    enterprise_id=row.id,
+                ),
+                clock=clock,
+            )
+        logins.add(f"enterprise 企业（{state}）", username, row.name)
