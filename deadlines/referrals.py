@@ -18,9 +18,9 @@ from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
 from workflow.engine import Actor, load_firm
 from workflow.models import UTCDateTime
-from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, HAZARDS, OUTBOX, REFERRALS
+from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, HAZARDS, OUTBOX, REFERRALS, SWEEP_CHANGES
 
-E, R = ENTERPRISES, REFERRALS
+E, R, C = ENTERPRISES, REFERRALS, SWEEP_CHANGES
 GROUNDS = ("non_participating", "failed_review_twice", "major_hazard_overdue")
 GROUNDS_LABELS = {
     "non_participating": "逾期未启动创建",
@@ -54,14 +54,15 @@ def _failed_reviews(campaign: Campaign) -> sa.Subquery:
     )
 
 
-def _overdue_major_hazards(cutoff: Any) -> sa.Subquery:
-    """Open major hazards whose deadline is before `cutoff` (today less the campaign's limit), per firm."""
+def _overdue_major_hazards(lo: Any, hi: Any) -> sa.Subquery:
+    """Open major hazards with lo < deadline <= hi (hi: today less the campaign's limit, less a day), per firm."""
     return (
         sa.select(HAZARDS.c.enterprise_id.label("enterprise_id"), sa.func.min(HAZARDS.c.id).label("hazard_id"))
         .where(
             HAZARDS.c.severity == "major",
             HAZARDS.c.status == "open",
-            HAZARDS.c.deadline < cutoff,
+            HAZARDS.c.deadline > lo,
+            HAZARDS.c.deadline <= hi,
         )
         .group_by(HAZARDS.c.enterprise_id)
         .subquery()
@@ -73,19 +74,35 @@ def _key_milestone(campaign: Campaign) -> dt.date | None:
     return min(dates) if dates else None
 
 
+def _touched_firms() -> sa.ColumnElement[bool]:
+    """Firms that changed since the last sweep, or whose hazards or applications did (see sweep_changes)."""
+    as_of = sa.bindparam("as_of", type_=sa.Date)
+
+    def changed(kind: str) -> sa.Select[Any]:
+        return sa.select(C.c.subject_id).where(C.c.claimed_for == as_of, C.c.subject_kind == kind)
+
+    return sa.or_(
+        E.c.id.in_(changed("enterprise")),
+        E.c.id.in_(sa.select(HAZARDS.c.enterprise_id).where(HAZARDS.c.id.in_(changed("hazard")))),
+        E.c.id.in_(sa.select(APPLICATIONS.c.enterprise_id).where(APPLICATIONS.c.id.in_(changed("application")))),
+    )
+
+
 class PreparedReferrals:
     """The sweep's referral proposals, built once: on behalf of each district, every key-field firm whose
     grounds hold today and which has no referral under way. One referral per firm and grounds (and
-    hazard) ever: a declined one stays declined."""
+    hazard) ever: a declined one stays declined. Like the rules, an ordinary day looks only at firms whose
+    grounds start to hold today by the calendar, and at firms that changed."""
 
     def __init__(self, campaign: Campaign, dialect: str) -> None:
         self.milestone = _key_milestone(campaign)
         self.after_days = campaign.deadlines.referral.non_participating_after_days
+        self.limit = campaign.deadlines.referral.major_hazard_overdue_days
         as_of = sa.bindparam("as_of", type_=sa.Date)
         now = sa.bindparam("now", type_=UTCDateTime())
         as_of_text = as_of if dialect == "sqlite" else sa.cast(as_of, sa.Date)
 
-        def propose(grounds: str, key: Any, source: sa.FromClause, *where: Any, **extra: Any) -> Any:
+        def propose(grounds: str, key: Any, source: sa.FromClause, *where: Any, **extra: Any) -> tuple[Any, Any]:
             detail = json_object(dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc, "as_of": as_of_text, **extra})
             select = (
                 sa.select(
@@ -101,7 +118,9 @@ class PreparedReferrals:
                 .select_from(source)
                 .where(*_key_field_firm_open(), _no_active_referral(), *where)
             )
-            return insert_statement(dialect, R, COLUMNS, select)
+            every = insert_statement(dialect, R, COLUMNS, select)
+            changed = insert_statement(dialect, R, COLUMNS, select.where(_touched_firms()))
+            return every, changed
 
         self.non_participating = propose(
             "non_participating",
@@ -116,7 +135,7 @@ class PreparedReferrals:
             E.join(failed, failed.c.enterprise_id == E.c.id),
             E.c.id.is_not(None),
         )
-        hazards = _overdue_major_hazards(sa.bindparam("cutoff", type_=sa.Date))
+        hazards = _overdue_major_hazards(sa.bindparam("lo", type_=sa.Date), sa.bindparam("hi", type_=sa.Date))
         self.major_hazards = propose(
             "major_hazard_overdue",
             concat("referral:major_hazard_overdue:hazard:", hazards.c.hazard_id),
@@ -124,16 +143,29 @@ class PreparedReferrals:
             E.c.id.is_not(None),
             hazard_id=hazards.c.hazard_id,
         )
-        self.limit = campaign.deadlines.referral.major_hazard_overdue_days
 
-    def apply(self, conn: sa.Connection, *, as_of: dt.date, now: dt.datetime) -> int:
-        params = {"as_of": as_of, "now": now, "cutoff": as_of - dt.timedelta(days=self.limit)}
-        written = 0
-        if self.milestone is not None and (as_of - self.milestone).days >= self.after_days:
-            written += run_insert(conn, self.non_participating, params)
-        written += run_insert(conn, self.failed_reviews, params)
-        written += run_insert(conn, self.major_hazards, params)
-        return written
+    def apply(self, conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, full: bool, changes: bool = True) -> int:
+        params = {"as_of": as_of, "now": now}
+        # a major hazard is past the limit once its deadline lies before today less the limit
+        last_deadline = as_of - dt.timedelta(days=self.limit + 1)
+        every_hazard = {**params, "lo": dt.date(1900, 1, 1), "hi": last_deadline}
+        runs: list[tuple[Any, dict[str, Any]]] = []
+        days_past = None if self.milestone is None else (as_of - self.milestone).days
+        if full:
+            if days_past is not None and days_past >= self.after_days:
+                runs.append((self.non_participating[0], params))
+            runs += [(self.failed_reviews[0], params), (self.major_hazards[0], every_hazard)]
+        else:
+            if days_past == self.after_days:
+                runs.append((self.non_participating[0], params))
+            elif days_past is not None and days_past > self.after_days and changes:
+                runs.append((self.non_participating[1], params))
+            runs.append(
+                (self.major_hazards[0], {**params, "lo": last_deadline - dt.timedelta(days=1), "hi": last_deadline})
+            )
+            if changes:
+                runs += [(self.failed_reviews[1], params), (self.major_hazards[1], every_hazard)]
+        return sum(run_insert(conn, stmt, p) for stmt, p in runs)
 
 
 def grounds_hold(conn: sa.Connection, *, campaign: Campaign, firm_id: int, grounds: str, as_of: dt.date) -> bool:
@@ -149,7 +181,7 @@ def grounds_hold(conn: sa.Connection, *, campaign: Campaign, firm_id: int, groun
         query = base.join(failed, failed.c.enterprise_id == E.c.id)
     else:
         limit = campaign.deadlines.referral.major_hazard_overdue_days
-        hazards = _overdue_major_hazards(as_of - dt.timedelta(days=limit))
+        hazards = _overdue_major_hazards(dt.date(1900, 1, 1), as_of - dt.timedelta(days=limit + 1))
         query = base.join(hazards, hazards.c.enterprise_id == E.c.id)
     return conn.execute(query).first() is not None
 

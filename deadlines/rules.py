@@ -30,9 +30,9 @@ from deadlines.sql import (
 )
 from workflow.campaign import Campaign, DeadlineRule
 from workflow.models import UTCDateTime
-from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, ESCALATIONS, HAZARDS, OUTBOX
+from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, ESCALATIONS, HAZARDS, OUTBOX, SWEEP_CHANGES
 
-E, H, A, X = ENTERPRISES, HAZARDS, APPLICATIONS, ESCALATIONS
+E, H, A, X, C = ENTERPRISES, HAZARDS, APPLICATIONS, ESCALATIONS, SWEEP_CHANGES
 UNRESOLVED = ("open", "acknowledged")
 STEPS = ("firm", "district", "city")
 ESCALATION_COLUMNS = [
@@ -279,27 +279,36 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
 # ---- applying one rule ----------------------------------------------------------------------------
 
 
-class PreparedRule:
-    """A rule's statements, built once for a dialect; `apply` runs them for one day."""
+def touched(kind: str) -> Expr:
+    """The subjects of `kind` that changed since the last sweep (claimed for today): their own change rows,
+    and for hazards and applications also those of a changed firm."""
+    firms = sa.select(C.c.subject_id).where(C.c.claimed_for == AS_OF, C.c.subject_kind == "enterprise")
+    if kind == "enterprise":
+        return E.c.id.in_(firms)
+    table = H if kind == "hazard" else A
+    own = sa.select(C.c.subject_id).where(C.c.claimed_for == AS_OF, C.c.subject_kind == kind)
+    return sa.or_(table.c.id.in_(own), table.c.enterprise_id.in_(firms))
 
-    def __init__(self, rule: Rule, dialect: str) -> None:
-        self.rule = rule
-        self.dialect = dialect
-        self.ladder = rule.config.ladder.steps()
-        self.reminder_days = sorted(rule.config.reminder_days, reverse=True)
+
+class _Statements:
+    """One rule's statements over all its subjects (`restrict` None) or over some of them."""
+
+    def __init__(self, rule: Rule, dialect: str, restrict: Expr | None) -> None:
         deadline = rule.deadline.value(dialect)
         band = rule.deadline.band()
-        banded = [rule.due] if band is None else [rule.due, band]
+        banded = [rule.due, *([] if band is None else [band]), *([] if restrict is None else [restrict])]
         now = NOW
 
         # Resolution asks once per subject still holding an escalation (not once per step row) whether
         # the rule still holds it: the subjects come from the (rule, status, subject_id) index.
-        moved_on = (
-            sa.select(X.c.subject_id)
-            .where(X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind)
-            .distinct()
-            .subquery()
+        holding = sa.select(X.c.subject_id).where(
+            X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind
         )
+        if restrict is not None:
+            holding = holding.where(
+                X.c.subject_id.in_(sa.select(rule.subject_id).select_from(rule.source).where(restrict))
+            )
+        moved_on = holding.distinct().subquery()
         left = sa.select(moved_on.c.subject_id).where(
             ~sa.exists(sa.select(1).select_from(rule.source).where(rule.subject_id == moved_on.c.subject_id, rule.due))
         )
@@ -379,6 +388,23 @@ class PreparedRule:
             .where(*candidates),
         )
 
+
+class PreparedRule:
+    """A rule's statements, built once for a dialect; `apply` runs them for one day.
+
+    A full day looks at every subject the rule holds. An ordinary day looks at two smaller sets: every
+    subject whose step falls exactly on this day (the date moved, nothing else did), and every subject
+    that changed since the last sweep (triggers record those in sweep_changes), for which any step it has
+    reached is taken. Days are swept one by one, so together they find exactly what a full day finds."""
+
+    def __init__(self, rule: Rule, dialect: str) -> None:
+        self.rule = rule
+        self.dialect = dialect
+        self.ladder = rule.config.ladder.steps()
+        self.reminder_days = sorted(rule.config.reminder_days, reverse=True)
+        self.every = _Statements(rule, dialect, None)
+        self.changed = _Statements(rule, dialect, touched(rule.subject_kind))
+        now = NOW
         self.overdue = insert_statement(
             dialect,
             OUTBOX,
@@ -412,53 +438,86 @@ class PreparedRule:
         )
         self.max_id = sa.select(sa.func.coalesce(sa.func.max(X.c.id), 0))
 
-    def apply(self, conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, resolve: bool = True) -> dict[str, int]:
-        """Everything the rule does on one day, inside the caller's transaction. `resolve=False` skips the
-        resolution pass when the rule holds no unresolved escalation."""
+    def apply(
+        self,
+        conn: sa.Connection,
+        *,
+        as_of: dt.date,
+        now: dt.datetime,
+        full: bool,
+        changes: bool = True,
+        resolve: bool = True,
+    ) -> dict[str, int]:
+        """Everything the rule does on one day, inside the caller's transaction.
+
+        Args:
+            full: look at every subject (the first sweep, or the rules changed), not only today's.
+            changes: whether anything changed since the last sweep (else that pass is skipped).
+            resolve: whether the rule holds any unresolved escalation (else resolution is skipped).
+        """
         base = {"as_of": as_of, "now": now}
-        resolved = max(conn.execute(self.resolve, {"now": now}).rowcount, 0) if resolve else 0
-        reminders = self._remind(conn, base)
-        steps, since_id = self._escalate(conn, base)
+        since_id = int(conn.execute(self.max_id).scalar_one())
+        # (statements, exact): a full day takes every subject at every step it reached; an ordinary day
+        # takes every subject whose step is today, and the changed subjects at every step they reached
+        passes = [(self.every, not full)]
+        if not full and changes:
+            passes.append((self.changed, False))
+        resolved = 0
+        if resolve and (full or changes):
+            statements = self.every if full else self.changed
+            resolved = max(conn.execute(statements.resolve, base).rowcount, 0)
+        reminders = 0
+        steps = {step: 0 for step, _ in self.ladder}
+        for statements, exact in passes:
+            reminders += self._remind(conn, statements, base, exact=exact)
+            for step, n in self._escalate(conn, statements, base, exact=exact).items():
+                steps[step] += n
         notices = 0
         if steps.get("firm"):
             notices = run_insert(conn, self.overdue, {**base, "since_id": since_id})
         return {"reminders": reminders, **steps, "overdue_notices": notices, "resolved": resolved}
 
-    def _remind(self, conn: sa.Connection, base: dict[str, Any]) -> int:
+    def _remind(self, conn: sa.Connection, statements: _Statements, base: dict[str, Any], *, exact: bool) -> int:
         """Remind the firm of the nearest reminder step it has reached (30, 7, 1 days before …): a subject
-        that turns up late gets the step it is in, not every step it missed; none once the deadline passed."""
+        that turns up late gets the step it is in, not every step it missed; none once the deadline passed.
+        `exact`: only subjects whose deadline is exactly that many days away today."""
         as_of: dt.date = base["as_of"]
         written = 0
         for k, before in enumerate(self.reminder_days):
             nearer = self.reminder_days[k + 1] if k + 1 < len(self.reminder_days) else -1
-            band = self.rule.deadline.params(as_of + dt.timedelta(days=nearer), as_of + dt.timedelta(days=before))
+            upto = as_of + dt.timedelta(days=before)
+            band = self.rule.deadline.params(
+                upto - dt.timedelta(days=1) if exact else as_of + dt.timedelta(days=nearer), upto
+            )
             if band is not None:
-                written += run_insert(conn, self.remind, {**base, **band, "before": str(before)})
+                written += run_insert(conn, statements.remind, {**base, **band, "before": str(before)})
         return written
 
-    def _escalate(self, conn: sa.Connection, base: dict[str, Any]) -> tuple[dict[str, int], int]:
+    def _escalate(
+        self, conn: sa.Connection, statements: _Statements, base: dict[str, Any], *, exact: bool
+    ) -> dict[str, int]:
         """Climb the ladder: each subject gets every step its days overdue have reached, once.
 
         A subject's steps are written together, lowest first, so one that has its highest reached step
-        has the lower ones too: the sweep asks only for that one (an integer index probe per subject)."""
+        has the lower ones too: the sweep asks only for that one (an integer index probe per subject).
+        `exact`: only subjects reaching a step exactly today."""
         as_of: dt.date = base["as_of"]
         counts = {step: 0 for step, _ in self.ladder}
-        since_id: int | None = None
         for k, (top, days) in enumerate(self.ladder):
+            upto = as_of - dt.timedelta(days=days)
             higher = self.ladder[k + 1][1] if k + 1 < len(self.ladder) else None
-            band = self.rule.deadline.params(
-                None if higher is None else as_of - dt.timedelta(days=higher), as_of - dt.timedelta(days=days)
+            after = (
+                upto - dt.timedelta(days=1) if exact else None if higher is None else as_of - dt.timedelta(days=higher)
             )
+            band = self.rule.deadline.params(after, upto)
             if band is None:
                 continue
             params = {**base, **band, "top": top}
-            if not conn.execute(self.any_candidate, params).scalar():
+            if not conn.execute(statements.any_candidate, params).scalar():
                 continue
-            if since_id is None:
-                since_id = int(conn.execute(self.max_id).scalar_one())
             for step, _ in self.ladder[: k + 1]:
-                counts[step] += run_insert(conn, self.escalate, {**params, "step": step})
-        return counts, since_id or 0
+                counts[step] += run_insert(conn, statements.escalate, {**params, "step": step})
+        return counts
 
 
 def unresolved_rules(conn: sa.Connection, names: list[str]) -> set[str]:

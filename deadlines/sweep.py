@@ -1,6 +1,12 @@
 """The daily sweep: every rule applied as of one date, each rule one transaction, the day recorded in
 `sweep_runs`. Missed days are caught up one by one in order; a day before the last finished one is refused.
 
+A day looks at every subject only when it must (the first sweep, or the campaign's rules changed, or
+`full`); otherwise it takes the subjects whose step falls on that very day, and the subjects that changed
+since the last sweep — database triggers record every change a rule depends on in `sweep_changes`, which
+the day claims at its start and deletes when it finishes. So a day's work follows what happened that day,
+not the size of the directory.
+
 Why one transaction per rule: each rule's rows (reminders, escalation steps, overdue notices, resolutions,
 and the day's counts) commit together or not at all, and every insert is idempotent by its dedupe key, so
 a sweep killed half-way and run again ends exactly where one clean run would. A single transaction for
@@ -10,6 +16,8 @@ the whole sweep would hold SQLite's only write lock for the length of the sweep 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -24,7 +32,7 @@ from deadlines.rules import PreparedRule, build_rules, unresolved_rules
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
-from workflow.tables import SWEEP_RUNS
+from workflow.tables import SWEEP_CHANGES, SWEEP_RUNS
 
 
 def advisory_key(name: str) -> sa.ColumnElement[int]:
@@ -53,13 +61,14 @@ class SweepReport:
     as_of: dt.date
     rules: dict[str, dict[str, int]] = field(default_factory=dict)
     runs: int = 1
+    full: bool = False
 
     @property
     def written(self) -> int:
         return sum(n for counts in self.rules.values() for k, n in counts.items() if k != "resolved")
 
     def as_json(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "runs": self.runs, "rules": self.rules}
+        return {"as_of": self.as_of.isoformat(), "runs": self.runs, "full": self.full, "rules": self.rules}
 
 
 def owner_name() -> str:
@@ -99,29 +108,63 @@ def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
 
 
-def _claim(engine: sa.Engine, *, as_of: dt.date, now: dt.datetime, owner: str) -> int:
-    """Record that `as_of` is being swept; returns how often it has been (this run included)."""
+def rules_fingerprint(campaign: Campaign, clock: Clock) -> str:
+    """A hash of everything that decides on which day a step falls; when it changes, the next sweep
+    looks at every subject again (a full day)."""
+    data = {
+        "deadlines": campaign.deadlines.model_dump(mode="json"),
+        "phases": campaign.phases.model_dump(mode="json"),
+        "milestones": [m.model_dump(mode="json") for m in campaign.milestones],
+        "tz": str(clock.tz),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    runs: int  # how often the day has been swept, this run included
+    full: bool  # look at every subject, not only today's steps and the changed ones
+    changes: bool  # something changed since the last sweep
+
+
+def _claim(engine: sa.Engine, *, as_of: dt.date, now: dt.datetime, owner: str, config: str, full: bool) -> Claim:
+    """Record that `as_of` is being swept and take the changes recorded since the last sweep."""
     with _write(engine) as conn:
-        last = last_finished(conn)
-        if last is not None and as_of < last:
+        last = conn.execute(
+            sa.select(SWEEP_RUNS.c.as_of, SWEEP_RUNS.c.config)
+            .where(SWEEP_RUNS.c.status == "finished")
+            .order_by(SWEEP_RUNS.c.as_of.desc())
+            .limit(1)
+        ).first()
+        if last is not None and as_of < last.as_of:
             raise SweepRefused(
-                f"{as_of} 早于最近一次已完成的扫描（{last}），不能倒回去扫描 / "
-                f"{as_of} is before the last finished sweep ({last}); sweeps only move forward"
+                f"{as_of} 早于最近一次已完成的扫描（{last.as_of}），不能倒回去扫描 / "
+                f"{as_of} is before the last finished sweep ({last.as_of}); sweeps only move forward"
             )
+        full = full or last is None or last.config != config
+        if full:  # every subject is looked at: the recorded changes add nothing
+            conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for.is_(None)))
+        else:
+            conn.execute(
+                sa.update(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for.is_(None)).values(claimed_for=as_of)
+            )
+        changes = bool(
+            conn.execute(sa.select(sa.exists(sa.select(1).where(SWEEP_CHANGES.c.claimed_for == as_of)))).scalar()
+        )
         row = conn.execute(sa.select(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of)).first()
         if row is None:
             conn.execute(
                 sa.insert(SWEEP_RUNS).values(
-                    as_of=as_of, status="running", runs=1, owner=owner, counts={}, started_at=now
+                    as_of=as_of, status="running", runs=1, owner=owner, config=config, counts={}, started_at=now
                 )
             )
-            return 1
+            return Claim(runs=1, full=full, changes=changes)
         conn.execute(
             sa.update(SWEEP_RUNS)
             .where(SWEEP_RUNS.c.id == row.id)
-            .values(runs=row.runs + 1, owner=owner, started_at=now)
+            .values(runs=row.runs + 1, owner=owner, config=config, started_at=now)
         )
-        return int(row.runs) + 1
+        return Claim(runs=int(row.runs) + 1, full=full, changes=changes)
 
 
 def _add_counts(conn: sa.Connection, *, as_of: dt.date, rule: str, counts: dict[str, int]) -> None:
@@ -147,31 +190,30 @@ def prepare(engine: sa.Engine, campaign: Campaign, clock: Clock) -> tuple[list[P
 
 
 def sweep_day(
-    engine: sa.Engine,
-    *,
-    campaign: Campaign,
-    as_of: dt.date,
-    clock: Clock,
-    owner: str,
+    engine: sa.Engine, *, campaign: Campaign, as_of: dt.date, clock: Clock, owner: str, full: bool = False
 ) -> SweepReport:
-    """Apply every rule as of `as_of`, each in its own transaction. The caller holds the sweep lock."""
+    """Apply every rule as of `as_of`, each in its own transaction. The caller holds the sweep lock.
+    `full` looks at every subject (otherwise only the first sweep and a sweep after the rules changed do)."""
     now = clock.now()
     rules, referrals = prepare(engine, campaign, clock)
-    runs = _claim(engine, as_of=as_of, now=now, owner=owner)
-    report = SweepReport(as_of=as_of, runs=runs)
+    claim = _claim(engine, as_of=as_of, now=now, owner=owner, config=rules_fingerprint(campaign, clock), full=full)
+    report = SweepReport(as_of=as_of, runs=claim.runs, full=claim.full)
     with engine.connect() as conn:
         holding = unresolved_rules(conn, [prepared.rule.name for prepared in rules])
     for prepared in rules:
         name = prepared.rule.name
         with _write(engine) as conn:
-            counts = prepared.apply(conn, as_of=as_of, now=now, resolve=name in holding)
+            counts = prepared.apply(
+                conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes, resolve=name in holding
+            )
             if any(counts.values()):
                 _add_counts(conn, as_of=as_of, rule=name, counts=counts)
         report.rules[name] = counts
     with _write(engine) as conn:
-        counts = {"proposed": referrals.apply(conn, as_of=as_of, now=now)}
+        counts = {"proposed": referrals.apply(conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes)}
         if counts["proposed"]:
             _add_counts(conn, as_of=as_of, rule="referrals", counts=counts)
+        conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for <= as_of))
         conn.execute(
             sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of).values(status="finished", finished_at=clock.now())
         )
@@ -202,13 +244,18 @@ def sweep(
     through: dt.date,
     clock: Clock,
     again: bool = True,
+    full: bool = False,
     owner: str | None = None,
 ) -> list[SweepReport]:
-    """Sweep every day not yet swept up to `through` (catching up a gap day by day, in order)."""
+    """Sweep every day not yet swept up to `through` (catching up a gap day by day, in order). `full`
+    makes the first of those days look at every subject."""
     if through > today(SystemClock(clock.tz)):
         raise SweepRefused(f"{through} 尚未到来，不能提前扫描 / {through} is in the future")
     owner = owner or owner_name()
     with sweep_lock(engine):
         with engine.connect() as conn:
             days = days_to_sweep(conn, through=through, again=again)
-        return [sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner) for day in days]
+        return [
+            sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, full=full and n == 0)
+            for n, day in enumerate(days)
+        ]

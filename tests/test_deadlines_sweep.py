@@ -192,3 +192,56 @@ def test_a_sweep_over_many_firms_is_set_based(engine: sa.Engine, campaign: Campa
     assert sum(1 for k in got if k.startswith("key_field_started:")) == 2000 * 3
     assert sum(1 for k in outbox_days(engine) if k.startswith("overdue:key_field_started")) == 2000
     assert len(statements) < 120  # independent of the number of firms
+
+
+def test_ordinary_days_find_exactly_what_a_full_look_finds(engine: sa.Engine, campaign: Campaign) -> None:
+    """Each day is swept the ordinary way (today's steps and what changed), then looked at in full: the full
+    look must find nothing more, whatever the firms did in between."""
+    from sqlmodel import Session
+
+    from tests.factories import actor_for
+    from workflow.records import FiveImplementations, update_hazard
+
+    firms = busy_directory(engine, campaign)
+    late = Firm(engine, campaign, make_firm(engine, key_field=True, district="320413"))
+    late.on(D(2022, 2, 10)).notify()
+    returned = Firm(engine, campaign, make_firm(engine, key_field=False, district="320491"))
+    returned.on(D(2022, 2, 10)).notify()
+    returned.on(D(2022, 3, 1)).start()
+    moves = {
+        D(2023, 1, 3): lambda: late.on(D(2023, 1, 3)).start(),
+        D(2023, 1, 5): lambda: firms["unnotified"].on(D(2023, 1, 5)).notify(),
+        D(2023, 1, 9): lambda: firms["hazard"].on(D(2023, 1, 9)).hazard(D(2022, 11, 1), "major"),
+        D(2023, 1, 12): lambda: late.on(D(2023, 1, 12)).hazard(D(2023, 1, 20)),
+        D(2023, 1, 14): lambda: move_deadline(late.hazards[0], D(2022, 12, 1)),
+        D(2023, 1, 16): lambda: Firm(engine, campaign, make_firm(engine, key_field=True, district="320402")),
+        D(2023, 1, 18): lambda: (
+            firms["applied"].on(D(2023, 1, 18)).fire("return_application", Role.district_bureau, {"reason": "材料不全"})
+        ),
+        D(2023, 1, 20): lambda: (
+            firms["idle_other"].on(D(2023, 1, 20)).fire("close", Role.district_bureau, {"reason": "企业已注销"})
+        ),
+        D(2023, 1, 25): lambda: returned.on(D(2023, 1, 25)).submit(),
+    }
+
+    def move_deadline(hazard_id: int, deadline: dt.date) -> None:
+        with Session(engine) as session:
+            update_hazard(
+                session,
+                hazard_id=hazard_id,
+                implementations=FiveImplementations(deadline=deadline),
+                actor=actor_for(engine, Role.enterprise, late.id),
+            )
+
+    for day in days(D(2022, 12, 28), D(2023, 2, 12)):
+        [ordinary] = sweep_on(engine, campaign, day)
+        assert not ordinary.full or day == D(2022, 12, 28)
+        [full] = sweep(engine, campaign=campaign, through=day, clock=FixedClock.on(day, hour=2), full=True)
+        assert full.full and full.written == 0, (day, full.rules)
+        assert all(counts.get("resolved", 0) == 0 for counts in full.rules.values()), (day, full.rules)
+        if day in moves:
+            moves[day]()
+    got = escalation_days(engine)
+    # the hazard given an earlier deadline on 01-14 climbed at once, the next ordinary day
+    assert got[f"hazard_deadline:hazard:{late.hazards[0]}:city"] == (D(2023, 1, 15), None)
+    assert sum(1 for k in got if k.startswith("key_field_started")) >= 9

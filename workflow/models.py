@@ -395,9 +395,23 @@ class SweepRun(SQLModel, table=True):
     status: str = Field(default="running", max_length=12)  # running / finished
     runs: int = Field(default=1)  # how often the day was swept (reruns find nothing new)
     owner: str = Field(default="", max_length=120)  # host:pid of the process that swept last
+    config: str = Field(default="", max_length=64)  # hash of the campaign's deadline rules it swept with
     counts: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     started_at: dt.datetime = _instant()
     finished_at: dt.datetime | None = _instant(default=None)
+
+
+class SweepChange(SQLModel, table=True):
+    """A subject a deadline rule looks at has changed (written by database triggers, see migration 0004);
+    the next day's sweep claims the rows (`claimed_for`), evaluates those subjects, then deletes them."""
+
+    __tablename__ = "sweep_changes"
+    __table_args__ = (sa.Index("ix_sweep_changes_claimed", "claimed_for", "subject_kind", "subject_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_kind: str = Field(max_length=20)  # enterprise / hazard / application
+    subject_id: int
+    claimed_for: dt.date | None = None
 
 
 # Sweeps ask "has this subject reached this step?" by integers, not by building every dedupe key,

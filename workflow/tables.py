@@ -36,3 +36,4 @@ REFERRALS = _t(models.Referral)
 # Applications still moving through the evaluation (not returned, failed, certified or closed).
 OPEN_APPLICATION_STATUSES = ("applied", "verified", "reviewed")
 SWEEP_RUNS = _t(models.SweepRun)
+SWEEP_CHANGES = _t(models.SweepChange)

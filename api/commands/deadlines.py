@@ -49,22 +49,24 @@ def register(main: click.Group) -> None:
 
     @main.command("sweep")
     @as_of_option
+    @click.option("--full", is_flag=True, help="Look at every firm, not only today's steps and what changed.")
     @click.option("--json", "as_json", is_flag=True)
     @pass_app
     @friendly_errors
-    def sweep_cmd(app: App, as_of: dt.datetime | None, as_json: bool) -> None:
+    def sweep_cmd(app: App, as_of: dt.datetime | None, full: bool, as_json: bool) -> None:
         """Apply every deadline rule as of today (or --as-of), catching up missed days in order."""
         from deadlines.sweep import sweep
 
         app.require_schema()
         clock = app.clock(day_of(as_of))
         through = day_of(as_of) or clock.now().astimezone(clock.tz).date()
-        reports = sweep(app.engine, campaign=app.campaign, through=through, clock=clock, again=True)
+        reports = sweep(app.engine, campaign=app.campaign, through=through, clock=clock, again=True, full=full)
         if as_json:
             _echo_json([r.as_json() for r in reports])
             return
         for report in reports:
             again = f"，第 {report.runs} 次" if report.runs > 1 else ""
+            again += "（全量）" if report.full else ""
             click.echo(f"{report.as_of} 扫描完成{again} / swept {report.as_of}: {report.written} new rows")
             for rule, counts in report.rules.items():
                 if len(reports) == 1 or any(counts.values()):
