@@ -105,9 +105,8 @@ def _insert_ignore_statement(dialect: str, table: sa.Table, key: str) -> Any:
     return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
-def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], *, key: str) -> int:
-    """Insert rows, skipping those whose unique `key` is there already; returns how many were new."""
-    if not rows:
-        return 0
-    result = conn.execute(_insert_ignore_statement(conn.dialect.name, table, key), rows)
-    return max(result.rowcount, 0)
+def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], *, key: str) -> None:
+    """Insert rows, skipping those whose unique `key` is there already. (No count is returned: psycopg
+    reports -1 for a many-row insert; callers that need one use RETURNING.)"""
+    if rows:
+        conn.execute(_insert_ignore_statement(conn.dialect.name, table, key), rows)

@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     mail_dir: Path = Path("./mail")
     smtp_timeout_seconds: float = Field(default=30, gt=0)
 
-    # outbox dispatch: retries with exponential backoff and jitter, then `failed`
-    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    # outbox dispatch: retries with exponential backoff and jitter, then `failed`. With a 60 s base doubling
+    # to a 6 h cap, 16 attempts ride out a mail-server outage of about two days before mail counts as failed.
+    outbox_max_attempts: int = Field(default=16, ge=1, le=100)
     outbox_backoff_seconds: float = Field(default=60, gt=0)
     outbox_backoff_max_seconds: float = Field(default=6 * 3600, gt=0)
     dispatch_batch: int = Field(default=200, ge=1, le=10_000)
