@@ -59,6 +59,7 @@ class FirmFilter:
     q: str | None = None
     page: int = 1
     page_size: int = 50
+    above_size: bool | None = None
 
     def check(self) -> None:
         if self.state is not None and self.state not in State.__members__:
@@ -75,6 +76,8 @@ def _firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
         where.append(ENTERPRISES.c.district_code == f.district)
     if f.key_field is not None:
         where.append(ENTERPRISES.c.key_field.is_(f.key_field))
+    if f.above_size is not None:
+        where.append(ENTERPRISES.c.above_size.is_(f.above_size))
     if f.state:
         where.append(ENTERPRISES.c.state == f.state)
     if f.overdue is not None:

@@ -45,6 +45,7 @@ def enterprises(
     actor: Annotated[Actor, allow(*FIRM_READERS)],
     district: str | None = None,
     key_field: bool | None = None,
+    above_size: bool | None = None,
     state: str | None = None,
     overdue: bool | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -52,7 +53,7 @@ def enterprises(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     """Firms in the caller's scope, filtered and paged (text search on name or credit code)."""
-    filters = FirmFilter(district, key_field, state, overdue, q, page, page_size)
+    filters = FirmFilter(district, key_field, state, overdue, q, page, page_size, above_size)
     with read_unit(session) as conn:
         return list_firms(conn, actor=actor, filters=filters)
 
