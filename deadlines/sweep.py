@@ -100,9 +100,14 @@ def last_finished(conn: sa.Connection) -> dt.date | None:
     return value
 
 
+SQLITE_CACHE_KIB = 64 * 1024  # page cache of a sweeping connection: the escalation and outbox indexes stay hot
+
+
 @contextmanager
 def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
     with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":  # set on the driver's connection, outside any transaction
+            conn.connection.driver_connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")  # type: ignore[union-attr]
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
@@ -127,51 +132,53 @@ class Claim:
     changes: bool  # something changed since the last sweep
 
 
-def _claim(engine: sa.Engine, *, as_of: dt.date, now: dt.datetime, owner: str, config: str, full: bool) -> Claim:
+def _claim(conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, owner: str, config: str, full: bool) -> Claim:
     """Record that `as_of` is being swept and take the changes recorded since the last sweep."""
-    with _write(engine) as conn:
-        last = conn.execute(
-            sa.select(SWEEP_RUNS.c.as_of, SWEEP_RUNS.c.config)
-            .where(SWEEP_RUNS.c.status == "finished")
-            .order_by(SWEEP_RUNS.c.as_of.desc())
-            .limit(1)
-        ).first()
-        if last is not None and as_of < last.as_of:
-            raise SweepRefused(
-                f"{as_of} 早于最近一次已完成的扫描（{last.as_of}），不能倒回去扫描 / "
-                f"{as_of} is before the last finished sweep ({last.as_of}); sweeps only move forward"
-            )
-        full = full or last is None or last.config != config
-        if full:  # every subject is looked at: the recorded changes add nothing
-            conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for.is_(None)))
-        else:
-            conn.execute(
-                sa.update(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for.is_(None)).values(claimed_for=as_of)
-            )
-        changes = bool(
-            conn.execute(sa.select(sa.exists(sa.select(1).where(SWEEP_CHANGES.c.claimed_for == as_of)))).scalar()
+    last = conn.execute(
+        sa.select(SWEEP_RUNS.c.as_of, SWEEP_RUNS.c.config)
+        .where(SWEEP_RUNS.c.status == "finished")
+        .order_by(SWEEP_RUNS.c.as_of.desc())
+        .limit(1)
+    ).first()
+    if last is not None and as_of < last.as_of:
+        raise SweepRefused(
+            f"{as_of} 早于最近一次已完成的扫描（{last.as_of}），不能倒回去扫描 / "
+            f"{as_of} is before the last finished sweep ({last.as_of}); sweeps only move forward"
         )
-        row = conn.execute(sa.select(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of)).first()
-        if row is None:
-            conn.execute(
-                sa.insert(SWEEP_RUNS).values(
-                    as_of=as_of, status="running", runs=1, owner=owner, config=config, counts={}, started_at=now
-                )
-            )
-            return Claim(runs=1, full=full, changes=changes)
+    full = full or last is None or last.config != config
+    if full:  # every subject is looked at: the recorded changes add nothing
+        conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for.is_(None)))
+    else:
+        conn.execute(sa.update(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for.is_(None)).values(claimed_for=as_of))
+    changes = bool(
+        conn.execute(sa.select(sa.exists(sa.select(1).where(SWEEP_CHANGES.c.claimed_for == as_of)))).scalar()
+    )
+    row = conn.execute(sa.select(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of)).first()
+    if row is None:
         conn.execute(
-            sa.update(SWEEP_RUNS)
-            .where(SWEEP_RUNS.c.id == row.id)
-            .values(runs=row.runs + 1, owner=owner, config=config, started_at=now)
+            sa.insert(SWEEP_RUNS).values(
+                as_of=as_of, status="running", runs=1, owner=owner, config=config, counts={}, started_at=now
+            )
         )
-        return Claim(runs=int(row.runs) + 1, full=full, changes=changes)
+        return Claim(runs=1, full=full, changes=changes)
+    conn.execute(
+        sa.update(SWEEP_RUNS)
+        .where(SWEEP_RUNS.c.id == row.id)
+        .values(runs=row.runs + 1, owner=owner, config=config, started_at=now)
+    )
+    return Claim(runs=int(row.runs) + 1, full=full, changes=changes)
 
 
-def _add_counts(conn: sa.Connection, *, as_of: dt.date, rule: str, counts: dict[str, int]) -> None:
+def _add_counts(conn: sa.Connection, *, as_of: dt.date, counts: dict[str, dict[str, int]]) -> None:
+    """Add what rules did to the day's record (in the same transaction as their rows)."""
+    counts = {rule: c for rule, c in counts.items() if any(c.values())}
+    if not counts:
+        return
     row = conn.execute(sa.select(SWEEP_RUNS.c.id, SWEEP_RUNS.c.counts).where(SWEEP_RUNS.c.as_of == as_of)).one()
     total = dict(row.counts or {})
-    before = total.get(rule, {})
-    total[rule] = {k: int(before.get(k, 0)) + n for k, n in counts.items()}
+    for rule, c in counts.items():
+        before = total.get(rule, {})
+        total[rule] = {k: int(before.get(k, 0)) + n for k, n in c.items()}
     conn.execute(sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.id == row.id).values(counts=total))
 
 
@@ -192,32 +199,49 @@ def prepare(engine: sa.Engine, campaign: Campaign, clock: Clock) -> tuple[list[P
 def sweep_day(
     engine: sa.Engine, *, campaign: Campaign, as_of: dt.date, clock: Clock, owner: str, full: bool = False
 ) -> SweepReport:
-    """Apply every rule as of `as_of`, each in its own transaction. The caller holds the sweep lock.
-    `full` looks at every subject (otherwise only the first sweep and a sweep after the rules changed do)."""
+    """Apply every rule as of `as_of`. The caller holds the sweep lock.
+
+    An ordinary day (today's steps and what changed: little work) is one transaction, claim included.
+    A full day (the first sweep, rules changed, or `full`) commits the claim, then each rule on its own,
+    so SQLite's single write lock is never held for the whole of a long sweep."""
     now = clock.now()
     rules, referrals = prepare(engine, campaign, clock)
-    claim = _claim(engine, as_of=as_of, now=now, owner=owner, config=rules_fingerprint(campaign, clock), full=full)
-    report = SweepReport(as_of=as_of, runs=claim.runs, full=claim.full)
-    with engine.connect() as conn:
-        holding = unresolved_rules(conn, [prepared.rule.name for prepared in rules])
-    for prepared in rules:
-        name = prepared.rule.name
-        with _write(engine) as conn:
-            counts = prepared.apply(
-                conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes, resolve=name in holding
+    config = rules_fingerprint(campaign, clock)
+    names = [prepared.rule.name for prepared in rules]
+
+    def run_rules(conn: sa.Connection, chosen: list[PreparedRule], claim: Claim) -> dict[str, dict[str, int]]:
+        holding = unresolved_rules(conn, [p.rule.name for p in chosen])
+        done = {
+            p.rule.name: p.apply(
+                conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes, resolve=p.rule.name in holding
             )
-            if any(counts.values()):
-                _add_counts(conn, as_of=as_of, rule=name, counts=counts)
-        report.rules[name] = counts
-    with _write(engine) as conn:
+            for p in chosen
+        }
+        _add_counts(conn, as_of=as_of, counts=done)
+        return done
+
+    def finish(conn: sa.Connection, claim: Claim) -> dict[str, int]:
         counts = {"proposed": referrals.apply(conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes)}
-        if counts["proposed"]:
-            _add_counts(conn, as_of=as_of, rule="referrals", counts=counts)
+        _add_counts(conn, as_of=as_of, counts={"referrals": counts})
         conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for <= as_of))
         conn.execute(
             sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of).values(status="finished", finished_at=clock.now())
         )
-    report.rules["referrals"] = counts
+        return counts
+
+    with _write(engine) as conn:
+        claim = _claim(conn, as_of=as_of, now=now, owner=owner, config=config, full=full)
+        report = SweepReport(as_of=as_of, runs=claim.runs, full=claim.full)
+        if not claim.full:
+            report.rules = run_rules(conn, rules, claim)
+            report.rules["referrals"] = finish(conn, claim)
+            return report
+    for prepared in rules:
+        with _write(engine) as conn:
+            report.rules.update(run_rules(conn, [prepared], claim))
+    with _write(engine) as conn:
+        report.rules["referrals"] = finish(conn, claim)
+    assert list(report.rules) == [*names, "referrals"]
     return report
 
 
