@@ -9,6 +9,7 @@ import io
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.routing import APIRoute
 
 from api.app import ROUTERS
@@ -16,6 +17,7 @@ from api.deps import Allow, Public
 from states import Role
 from tests.api_helpers import World
 from tests.test_api_paths import PDF, ok
+from workflow.tables import ESCALATIONS, REFERRALS
 
 USERS = {
     Role.city_bureau: "city",
@@ -113,7 +115,41 @@ def setup_records(world: World) -> dict[str, Any]:
     ok(world.fire(f["home_other"], "verify", "wujin"))
     ok(world.fire(f["home_other"], "pass_audit", "wujin"))
     names = {v: k for k, v in world.users.items()}
+    escalations, referrals = {}, {}
+    with world.engine.begin() as conn:
+        for side, firm in (("home", "home_other"), ("away", "away_key")):
+            district = "320412" if side == "home" else "320481"
+            escalations[side] = conn.execute(
+                sa.insert(ESCALATIONS).values(
+                    dedupe_key=f"test:{side}",
+                    rule="creation_end",
+                    subject_kind="enterprise",
+                    subject_id=f[firm],
+                    enterprise_id=f[firm],
+                    district_code=district,
+                    step="district",
+                    deadline=dt.date(2022, 6, 1),
+                    days_overdue=30,
+                    status="open",
+                    detail={},
+                    created_at=world.clock.now(),
+                )
+            ).inserted_primary_key[0]
+            referrals[side] = conn.execute(
+                sa.insert(REFERRALS).values(
+                    dedupe_key=f"test:{side}",
+                    enterprise_id=f["home_key" if side == "home" else "away_key"],
+                    district_code=district,
+                    grounds="non_participating",
+                    status="confirmed",
+                    detail={},
+                    proposed_at=world.clock.now(),
+                    proposed_by="test",
+                )
+            ).inserted_primary_key[0]
     return {
+        "escalations": escalations,
+        "referrals": referrals,
         "users": USERS | {Role.reviewer: names[team["reviewer_ids"][0]]},
         "hazards": hazards,
         "evidence": evidence,
@@ -151,6 +187,10 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
             return {"evidence_id": records["evidence"][name]}
         case "reviewer":
             return {"reviewer_id": records["spare"]} if inside else None
+        case "escalation":
+            return {"escalation_id": records["escalations"]["home" if inside else "away"]}
+        case "referral":
+            return {"referral_id": records["referrals"]["home" if inside else "away"]}
     raise AssertionError(f"no sample records for scope {scope}")
 
 
@@ -184,8 +224,16 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
         ("POST", "/api/reviewers/{reviewer_id}/consultancies"): {"json": {"enterprise_id": world.firms["away_other"]}},
         ("POST", "/api/reviewers/{reviewer_id}/disqualify"): {"json": {"reason": "替企业代写材料"}},
         ("POST", "/api/auth/logout"): {},
+        ("POST", "/api/escalations/{escalation_id}/acknowledge"): {},
+        ("POST", "/api/referrals"): {
+            "json": {"enterprise_id": world.firms["home_key"], "grounds": "non_participating"}
+        },
+        ("POST", "/api/referrals/{referral_id}/confirm"): {"json": {}},
+        ("POST", "/api/referrals/{referral_id}/decline"): {"json": {}},
+        ("POST", "/api/referrals/{referral_id}/acknowledge"): {},
+        ("GET", "/api/inspections/plan"): {"params": {"month": "2022-07"}},
     }
-    if method in ("POST", "PATCH", "PUT") and key not in bodies:
+    if (method in ("POST", "PATCH", "PUT") or "plan" in route.path) and key not in bodies:
         raise AssertionError(f"add a sample request for {method} {route.path} to this test")
     return bodies.get(key, {})
 

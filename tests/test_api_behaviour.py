@@ -376,3 +376,70 @@ def test_health_and_metrics(world: World) -> None:
     assert 'dabiao_transitions_total{trigger="notify"}' in metrics
     assert 'dabiao_outbox_messages{status="pending"} 1.0' in metrics
     assert 'route="/api/enterprises/{enterprise_id}/transitions/{trigger}"' in metrics
+
+
+# ---- oversight ----------------------------------------------------------------------------------
+
+
+def test_a_referral_goes_from_district_to_city_to_local_government(world: World) -> None:
+    firm = world.firms["home_key"]
+    early = world.client.post(
+        "/api/referrals", json={"enterprise_id": firm, "grounds": "non_participating"}, headers=world.as_("wujin")
+    )
+    assert early.status_code == 422 and "do not hold" in early.json()["message_en"]  # before the milestone
+    world.clock.at = dt.datetime(2023, 1, 16, 10, tzinfo=world.clock.tz)
+    world.tokens.clear()  # half a year later: everyone signs in again
+    foreign = world.client.post(
+        "/api/referrals",
+        json={"enterprise_id": world.firms["away_key"], "grounds": "non_participating"},
+        headers=world.as_("wujin"),
+    )
+    assert foreign.status_code == 404
+    referral = ok(
+        world.client.post(
+            "/api/referrals",
+            json={"enterprise_id": firm, "grounds": "non_participating", "note": "多次督促仍未启动创建"},
+            headers=world.as_("wujin"),
+        ),
+        201,
+    )
+    queue = ok(world.client.get("/api/worklists/referrals", headers=world.as_("city")))
+    assert [r["id"] for r in queue] == [referral["id"]] and queue[0]["grounds_label"]
+    assert ok(world.client.get("/api/worklists/referrals", headers=world.as_("wujin_gov"))) == []
+    ok(
+        world.client.post(
+            f"/api/referrals/{referral['id']}/confirm", json={"note": "同意移交"}, headers=world.as_("city")
+        )
+    )
+    waiting = ok(world.client.get("/api/worklists/referrals", headers=world.as_("wujin_gov")))
+    assert [(r["id"], r["status"], r["local_government"]) for r in waiting] == [
+        (referral["id"], "confirmed", "武进区人民政府")
+    ]
+    ok(world.client.post(f"/api/referrals/{referral['id']}/acknowledge", headers=world.as_("wujin_gov")))
+    again = world.client.post(f"/api/referrals/{referral['id']}/acknowledge", headers=world.as_("wujin_gov"))
+    assert again.status_code == 409
+    with world.engine.connect() as conn:
+        mail = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.kind == "referral")).one()
+    assert (mail.audience, mail.to_address, mail.context["grounds"]) == (
+        "local_government",
+        "zf@wujin.example.gov.cn",
+        "non_participating",
+    )
+
+
+def test_the_inspection_plan_is_the_districts_own(world: World) -> None:
+    plan = ok(world.client.get("/api/inspections/plan", params={"month": "2022-07"}, headers=world.as_("wujin")))
+    assert plan["district"] == "320412"
+    assert {line["enterprise_id"] for line in plan["firms"]} <= {world.firms["home_key"], world.firms["home_other"]}
+    other = world.client.get(
+        "/api/inspections/plan", params={"month": "2022-07", "district": "320481"}, headers=world.as_("wujin")
+    )
+    assert other.status_code == 404
+    city = ok(
+        world.client.get(
+            "/api/inspections/plan", params={"month": "2022-07", "district": "320481"}, headers=world.as_("city")
+        )
+    )
+    assert {line["enterprise_id"] for line in city["firms"]} <= {world.firms["away_key"], world.firms["away_other"]}
+    bad = world.client.get("/api/inspections/plan", params={"month": "July"}, headers=world.as_("city"))
+    assert bad.status_code == 422

@@ -1,0 +1,177 @@
+"""Oversight: escalations, referrals to local governments, and monthly inspection plans."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import ContextDep, SessionDep, allow
+from deadlines.escalations import acknowledge_escalation, list_escalations
+from deadlines.referrals import (
+    acknowledge_referral,
+    confirm_referral,
+    decline_referral,
+    list_referrals,
+    propose_referral,
+)
+from deadlines.supervision import inspection_plan, parse_month
+from states import InvalidInput, OutOfScope, Role
+from workflow.clock import today
+from workflow.db import read_unit
+from workflow.engine import Actor
+
+router = APIRouter(prefix="/api", tags=["oversight"])
+Overseer = Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau, Role.local_government)]
+
+
+class ReferralCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_id: int = Field(ge=1)
+    grounds: str = Field(description="non_participating / failed_review_twice / major_hazard_overdue")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.get("/escalations")
+def escalations(
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau)],
+    status: str | None = None,
+    step: str | None = None,
+    rule: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Escalations in the caller's scope (a district bureau: its district), oldest first."""
+    with read_unit(session) as conn:
+        return list_escalations(conn, actor=actor, status=status, step=step, rule=rule, limit=limit)
+
+
+@router.post("/escalations/{escalation_id}/acknowledge")
+def acknowledge(
+    escalation_id: int,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau, scope="escalation")],
+) -> dict[str, str]:
+    """Acknowledge an escalation (it stays until the firm moves on, then it is resolved)."""
+    at = acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
+    return {"status": "acknowledged", "acknowledged_at": at.isoformat()}
+
+
+@router.get("/referrals")
+def referrals(
+    context: ContextDep, session: SessionDep, actor: Overseer, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Referrals of key-field firms with no hope of compliance, in the caller's area."""
+    with read_unit(session) as conn:
+        return [r.as_json() for r in list_referrals(conn, actor=actor, campaign=context.campaign, status=status)]
+
+
+@router.get("/worklists/referrals")
+def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) -> list[dict[str, Any]]:
+    """Referrals waiting on the caller: the city bureau decides proposals, a local government acknowledges
+    confirmed ones, a district bureau follows its proposals."""
+    waiting = {
+        Role.city_bureau: "proposed",
+        Role.support_center: "proposed",
+        Role.district_bureau: "proposed",
+        Role.local_government: "confirmed",
+    }[actor.role]
+    with read_unit(session) as conn:
+        items = list_referrals(conn, actor=actor, campaign=context.campaign, status=waiting)
+    return [r.as_json() for r in sorted(items, key=lambda r: (r.proposed_at, r.id))]
+
+
+@router.post("/referrals", status_code=201)
+def propose(
+    body: ReferralCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.district_bureau)],
+) -> dict[str, int]:
+    """A district bureau proposes one of its key-field firms; the grounds must hold today."""
+    referral_id = propose_referral(
+        session,
+        enterprise_id=body.enterprise_id,
+        grounds=body.grounds,
+        actor=actor,
+        campaign=context.campaign,
+        clock=context.clock,
+        note=body.note,
+    )
+    return {"id": referral_id}
+
+
+@router.post("/referrals/{referral_id}/confirm")
+def confirm(
+    referral_id: int,
+    body: DecisionCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, scope="referral")],
+) -> dict[str, str]:
+    """The city bureau confirms: the referral is sent to the local government."""
+    confirm_referral(
+        session, referral_id=referral_id, actor=actor, campaign=context.campaign, clock=context.clock, note=body.note
+    )
+    return {"status": "confirmed"}
+
+
+@router.post("/referrals/{referral_id}/decline")
+def decline(
+    referral_id: int,
+    body: DecisionCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, scope="referral")],
+) -> dict[str, str]:
+    """The city bureau declines a proposal (with a note)."""
+    decline_referral(
+        session, referral_id=referral_id, actor=actor, campaign=context.campaign, clock=context.clock, note=body.note
+    )
+    return {"status": "declined"}
+
+
+@router.post("/referrals/{referral_id}/acknowledge")
+def acknowledge_receipt(
+    referral_id: int,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.local_government, scope="referral")],
+) -> dict[str, str]:
+    """The local government acknowledges a confirmed referral of its area."""
+    acknowledge_referral(session, referral_id=referral_id, actor=actor, clock=context.clock)
+    return {"status": "acknowledged"}
+
+
+@router.get("/inspections/plan")
+def plan(
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau)],
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+    district: str | None = None,
+) -> dict[str, Any]:
+    """A district's inspection plan for a month (graded supervision), strictest grade first."""
+    code = district if actor.role is Role.city_bureau else actor.district_code
+    if code is None:
+        raise InvalidInput("请指定辖区 / name the district")
+    if actor.role is Role.district_bureau and district not in (None, actor.district_code):
+        raise OutOfScope(f"找不到该辖区 / no such district: {district}")
+    first = parse_month(month)
+    with read_unit(session) as conn:
+        lines = [
+            line.as_json()
+            for line in inspection_plan(
+                conn, campaign=context.campaign, district=code, month=first, as_of=today(context.clock)
+            )
+        ]
+    return {"district": code, "month": month, "firms": lines}
