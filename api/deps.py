@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ class AppContext:
     campaign: Campaign
     engine: sa.Engine
     clock: Clock
+    scheduler_running: Callable[[], bool] | None = None  # set when `dabiao serve` runs the scheduler in-process
 
 
 def get_context(request: Request) -> AppContext:

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import PUBLIC, ContextDep
 from api.schemas import HealthRead
+from deadlines.scheduler import LEADER_LOCK
 from workflow.tables import OUTBOX
 
 router = APIRouter(tags=["operations"])
@@ -32,14 +33,30 @@ def healthz(context: ContextDep) -> Any:
         )
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
     counts = {r[0]: int(r[1]) for r in rows}
-    leader = getattr(context, "scheduler_leader", None)
     return HealthRead(
         status="ok",
         database=True,
-        scheduler_leader=leader() if callable(leader) else None,
+        scheduler_leader=scheduler_leader(context),
         outbox_pending=counts.get("pending", 0),
         outbox_failed=counts.get("failed", 0),
     )
+
+
+# Is the scheduler's advisory lock held by some session? (PostgreSQL keeps a 64-bit key as classid/objid.)
+_LEADER_HELD = sa.text(
+    "WITH k AS (SELECT hashtext(:name || current_schema())::bigint AS v) "
+    "SELECT EXISTS (SELECT 1 FROM pg_locks, k WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+    "AND classid::bigint = ((k.v >> 32) & 4294967295) AND objid::bigint = (k.v & 4294967295))"
+)
+
+
+def scheduler_leader(context: ContextDep) -> bool | None:
+    """Whether a scheduler leads: on PostgreSQL whoever holds the leader lock, in any process; on SQLite
+    the scheduler running inside this server (None when there is none to ask about)."""
+    if context.engine.dialect.name == "postgresql":
+        with context.engine.connect() as conn:
+            return bool(conn.execute(_LEADER_HELD, {"name": f"dabiao:{LEADER_LOCK}:"}).scalar())
+    return context.scheduler_running() if context.scheduler_running is not None else None
 
 
 @router.get("/metrics", dependencies=[PUBLIC], response_class=Response)
