@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 from prometheus_client import REGISTRY, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from workflow.tables import OUTBOX
+from workflow.tables import OUTBOX, SWEEP_RUNS
 
 TRANSITIONS = Counter("dabiao_transitions_total", "Transitions fired through the API", ["trigger"])
 REQUESTS = Histogram(
@@ -18,16 +18,17 @@ REQUESTS = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-SWEEPS = Histogram("dabiao_sweep_seconds", "Duration of deadline sweeps", buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800))
+SWEEP_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 1800)
 
 
 class OutboxCollector(Collector):
-    """Reads the outbox's pending and failed counts at scrape time."""
+    """Reads, at scrape time, the outbox's pending and failed counts and how long the latest deadline
+    sweeps took (sweeps run in the scheduler's process, so the database is where their timings live)."""
 
     def __init__(self) -> None:
         self.engine_of: Callable[[], sa.Engine | None] = lambda: None
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
         engine = self.engine_of()
         if engine is None:
             return
@@ -45,6 +46,26 @@ class OutboxCollector(Collector):
         for status, count in sorted(counts.items()):
             family.add_metric([status], count)
         yield family
+        try:
+            sweeps = self._sweeps(engine)
+        except sa.exc.SQLAlchemyError:
+            return
+        yield sweeps
+
+    @staticmethod
+    def _sweeps(engine: sa.Engine) -> HistogramMetricFamily:
+        with engine.connect() as conn:
+            runs = conn.execute(
+                sa.select(SWEEP_RUNS.c.started_at, SWEEP_RUNS.c.finished_at)
+                .where(SWEEP_RUNS.c.finished_at.is_not(None))
+                .order_by(SWEEP_RUNS.c.id.desc())
+                .limit(100)
+            ).all()
+        seconds = [max((r.finished_at - r.started_at).total_seconds(), 0.0) for r in runs]
+        buckets = [(str(b), sum(1 for s in seconds if s <= b)) for b in SWEEP_BUCKETS] + [("+Inf", len(seconds))]
+        family = HistogramMetricFamily("dabiao_sweep_seconds", "Duration of the latest (up to 100) deadline sweeps")
+        family.add_metric([], buckets, sum_value=sum(seconds))
+        return family
 
 
 OUTBOX_COLLECTOR = OutboxCollector()

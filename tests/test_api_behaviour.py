@@ -376,6 +376,11 @@ def test_health_and_metrics(world: World) -> None:
     assert 'dabiao_transitions_total{trigger="notify"}' in metrics
     assert 'dabiao_outbox_messages{status="pending"} 1.0' in metrics
     assert 'route="/api/enterprises/{enterprise_id}/transitions/{trigger}"' in metrics
+    from deadlines.sweep import sweep
+
+    sweep(world.engine, campaign=world.campaign, through=dt.date(2022, 7, 1), clock=world.clock)
+    metrics = world.client.get("/metrics").text
+    assert "dabiao_sweep_seconds_count 1.0" in metrics
 
 
 # ---- oversight ----------------------------------------------------------------------------------
@@ -405,6 +410,7 @@ def test_a_referral_goes_from_district_to_city_to_local_government(world: World)
     )
     queue = ok(world.client.get("/api/worklists/referrals", headers=world.as_("city")))
     assert [r["id"] for r in queue] == [referral["id"]] and queue[0]["grounds_label"]
+    assert queue[0]["days_waiting"] == 0
     assert ok(world.client.get("/api/worklists/referrals", headers=world.as_("wujin_gov"))) == []
     ok(
         world.client.post(

@@ -87,7 +87,15 @@ def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) ->
     }[actor.role]
     with read_unit(session) as conn:
         items = list_referrals(conn, actor=actor, campaign=context.campaign, status=waiting)
-    return [r.as_json() for r in sorted(items, key=lambda r: (r.proposed_at, r.id))]
+    day = today(context.clock)
+    out = []
+    for r in items:
+        since = r.decided_at if waiting == "confirmed" and r.decided_at else r.proposed_at
+        out.append(
+            r.as_json()
+            | {"since": since.isoformat(), "days_waiting": (day - since.astimezone(context.clock.tz).date()).days}
+        )
+    return sorted(out, key=lambda item: (item["since"], item["id"]))
 
 
 @router.post("/referrals", status_code=201)
