@@ -10,6 +10,7 @@ takes it over. On SQLite one process runs the scheduler (`dabiao serve` in-proce
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,6 +172,12 @@ def run_blocking(engine: sa.Engine, *, campaign: Campaign, settings: Settings) -
     jobs = make_jobs(engine, campaign=campaign, settings=settings)
     scheduler = BlockingScheduler(timezone=settings.tz)
     register_jobs(scheduler, jobs)
+
+    def stop(signum: int, _frame: object) -> None:  # SIGTERM (service managers) stops it like Ctrl-C
+        log.info("signal %d: stopping the scheduler", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         scheduler.start()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from pathlib import Path
@@ -86,10 +87,9 @@ def register(main: click.Group) -> None:
             f"scheduler: sweep {s.sweep_time}, digest {s.digest_time} ({s.timezone}), "
             f"dispatch every {s.dispatch_interval_seconds}s — Ctrl-C stops"
         )
-        try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
             run_blocking(app.engine, campaign=app.campaign, settings=s)
-        except (KeyboardInterrupt, SystemExit):
-            click.echo("scheduler stopped")
+        click.echo("scheduler stopped")
 
     # ---- escalations ----------------------------------------------------------------------------
 
