@@ -151,3 +151,35 @@ def test_two_schedulers_sweep_each_day_once(db_url: str, campaign: Campaign, tmp
         jobs.leadership.release()
         jobs.engine.dispose()
     setup.dispose()
+
+
+def test_dabiao_scheduler_runs_alone_and_stops_on_sigterm(tmp_path: Path, campaign: Campaign, db_url: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    engine = make_engine(db_url)
+    make_firm(engine, key_field=True)
+    env = {**os.environ, "DABIAO_DATABASE_URL": db_url, "DABIAO_MAIL_DIR": str(tmp_path / "mail")}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dabiao"), "scheduler"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        give_up = time.monotonic() + 30
+        while not [r for r in sweep_runs(engine) if r.status == "finished"]:
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < give_up, "the scheduler did not catch up at start"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "scheduler stopped" in output
+    assert [r.as_of for r in sweep_runs(engine)] == [today(SystemClock())]
+    engine.dispose()
