@@ -1,0 +1,652 @@
+"""Dashboard figures for the city and for one district, each a set-based GROUP BY (never a loop over firms):
+firms per stage, district and field; progress toward each milestone and toward the certification targets
+(the plan's attachment 2) with the history behind a burn-down and a projection at the current pace; overdue
+firms and escalations; referrals; the outbox's health; what waits in the officials' worklists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from states import GUARDS, TRIGGERS, Role, State
+from workflow.campaign import Campaign, Milestone
+from workflow.clock import Clock, today
+from workflow.engine import Actor
+from workflow.facts import DbFacts
+from workflow.queries import FirmFilter, _auditable, _firm_where, _overdue, firm_scope
+from workflow.tables import (
+    APPLICATIONS,
+    CERTIFICATIONS,
+    DISTRICTS,
+    ENTERPRISES,
+    ESCALATIONS,
+    EVENTS,
+    EVIDENCE_FILES,
+    OUTBOX,
+    REFERRALS,
+    SELF_ASSESSMENT_ITEMS,
+    SELF_ASSESSMENTS,
+)
+
+E = ENTERPRISES
+FUNNEL: tuple[State, ...] = (
+    State.mobilized,
+    State.self_assessing,
+    State.rectifying,
+    State.applied,
+    State.verified,
+    State.reviewed,
+    State.certified,
+    State.closed,
+)
+STARTED_STATES = tuple(s.value for s in FUNNEL if s not in (State.mobilized, State.closed))
+PACE_DAYS = 28  # the current pace is the average day of the last four weeks
+ESCALATION_STEPS = ("firm", "district", "city")
+REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined")
+OUTBOX_WATCHED = ("pending", "sending", "failed")
+WORKLISTS = ("verification", "audit", "review", "certification")
+
+
+# ---- the firms as they stand today --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageCount:
+    """Firms of one district and field (key-supervision or not) in one state."""
+
+    district_code: str
+    key_field: bool
+    state: str
+    firms: int
+
+
+def _district(where: list[sa.ColumnElement[bool]], column: Any, district: str | None) -> None:
+    if district is not None:
+        where.append(column == district)
+
+
+def stage_counts(conn: sa.Connection, *, district: str | None = None) -> list[StageCount]:
+    """Firms per district × state × field: one pass over the (district, state, key_field) index."""
+    where: list[sa.ColumnElement[bool]] = []
+    _district(where, E.c.district_code, district)
+    rows = conn.execute(
+        sa.select(E.c.district_code, E.c.state, E.c.key_field, sa.func.count())
+        .where(*where)
+        .group_by(E.c.district_code, E.c.state, E.c.key_field)
+    ).all()
+    return [StageCount(str(r[0]), bool(r[2]), str(r[1]), int(r[3])) for r in rows]
+
+
+def _group(applies_to: str) -> sa.ColumnElement[bool]:
+    """The firms a milestone binds, as a WHERE clause."""
+    if applies_to == "key_field":
+        return E.c.key_field.is_(True)
+    return sa.and_(E.c.key_field.is_(False), E.c.above_size.is_(True))
+
+
+def above_size_counts(conn: sa.Connection, *, district: str | None = None) -> dict[tuple[str, str], int]:
+    """Non-key above-size firms per (district, state), read through the (state, key_field, above_size) index.
+    The district is grouped and filtered as an expression, not as the column: SQLite's planner would
+    otherwise walk the district index and visit every firm's row for `above_size`."""
+    district_expr = E.c.district_code.concat("")
+    where = [_group("non_key_above_size")]
+    _district(where, district_expr, district)
+    rows = conn.execute(
+        sa.select(district_expr.label("district_code"), E.c.state, sa.func.count())
+        .where(*where)
+        .group_by(district_expr, E.c.state)
+    ).all()
+    return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+
+# ---- the history: when firms started and were certified -----------------------------------------
+
+
+def _local_day(column: Any, dialect: str, tz: ZoneInfo, on: dt.date) -> Any:
+    """A stored UTC instant as the campaign's local date, in SQL."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.timezone(tz.key, column), sa.Date)
+    offset = dt.datetime.combine(on, dt.time(12), tz).utcoffset() or dt.timedelta(0)
+    return sa.func.date(column, f"{int(offset.total_seconds() // 60):+d} minutes")
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class History:
+    """Day by day before `before`: firms that left `mobilized` (started, or closed before starting) per
+    (district, milestone group), and certifications less revocations per (district, key_field)."""
+
+    before: dt.date
+    left: dict[tuple[str, str], dict[dt.date, int]]
+    certified: dict[tuple[str, bool], dict[dt.date, int]]
+
+    def left_between(self, key: tuple[str, str], start: dt.date, end: dt.date) -> int:
+        return sum(n for day, n in self.left.get(key, {}).items() if start <= day < end)
+
+    def certified_between(self, key: tuple[str, bool], start: dt.date, end: dt.date) -> int:
+        return sum(n for day, n in self.certified.get(key, {}).items() if start <= day < end)
+
+
+def read_history(conn: sa.Connection, *, before: dt.date, tz: ZoneInfo, district: str | None = None) -> History:
+    """Two GROUP BYs. A firm leaves `mobilized` by its first or second event (the only event that keeps it
+    there is its one mobilization notice), so the start of each started firm is found through the
+    (enterprise_id, seq) index instead of a scan of every event."""
+    dialect = conn.dialect.name
+    cutoff = dt.datetime.combine(before, dt.time(0), tz)
+    group = sa.case((E.c.key_field.is_(True), "key_field"), else_="non_key_above_size")
+    day = _local_day(EVENTS.c.at, dialect, tz, before)
+    where = [
+        E.c.state.in_((*STARTED_STATES, State.closed.value)),
+        sa.or_(E.c.key_field.is_(True), E.c.above_size.is_(True)),
+        EVENTS.c.from_state == State.mobilized.value,
+        EVENTS.c.to_state != State.mobilized.value,
+        EVENTS.c.at < cutoff,
+    ]
+    _district(where, E.c.district_code, district)
+    left: dict[tuple[str, str], dict[dt.date, int]] = defaultdict(dict)
+    for r in conn.execute(
+        sa.select(E.c.district_code, group.label("grp"), day.label("day"), sa.func.count())
+        .select_from(E.join(EVENTS, sa.and_(EVENTS.c.enterprise_id == E.c.id, EVENTS.c.seq.in_((1, 2)))))
+        .where(*where)
+        .group_by(E.c.district_code, group, day)
+    ):
+        left[(str(r[0]), str(r[1]))][_as_date(r[2])] = int(r[3])
+
+    certified: dict[tuple[str, bool], dict[dt.date, int]] = defaultdict(dict)
+    c = CERTIFICATIONS
+    for column, sign in ((c.c.certified_at, 1), (c.c.revoked_at, -1)):
+        day = _local_day(column, dialect, tz, before)
+        where = [column.is_not(None), column < cutoff]
+        _district(where, E.c.district_code, district)
+        for r in conn.execute(
+            sa.select(E.c.district_code, E.c.key_field, day.label("day"), sa.func.count())
+            .select_from(c.join(E, E.c.id == c.c.enterprise_id))
+            .where(*where)
+            .group_by(E.c.district_code, E.c.key_field, day)
+        ):
+            per_day = certified[(str(r[0]), bool(r[1]))]
+            when = _as_date(r[2])
+            per_day[when] = per_day.get(when, 0) + sign * int(r[3])
+    return History(before=before, left=dict(left), certified=dict(certified))
+
+
+class HistoryCache:
+    """The history before today never changes (events are appended with the time they happen), so it is
+    read once a day per scope; today's figures always come live from the firms themselves."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str | None, dt.date, str], History] = {}
+
+    def get(self, conn: sa.Connection, *, before: dt.date, tz: ZoneInfo, district: str | None) -> History:
+        key = (district, before, tz.key)
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None:
+            return hit
+        value = read_history(conn, before=before, tz=tz, district=district)
+        with self._lock:
+            while len(self._items) >= self._size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = value
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# ---- progress and projections -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MilestoneProgress:
+    """One district's (or the city's, district None) progress toward one milestone."""
+
+    milestone: Milestone
+    district_code: str | None
+    firms: int  # the group's firms still in the campaign (closed ones left it)
+    started: int
+    remaining: int  # still `mobilized`
+    pace_per_day: float  # firms leaving `mobilized` a day, over the last PACE_DAYS days
+    projected_remaining: int | None  # at the milestone at this pace; None once the milestone has passed
+    finish: dt.date | None  # the day the group would be done at this pace; None if it does not move
+
+    @property
+    def share(self) -> float:
+        return self.started / self.firms if self.firms else 1.0
+
+    @property
+    def projected_share(self) -> float | None:
+        if self.projected_remaining is None:
+            return None
+        return 1 - self.projected_remaining / self.firms if self.firms else 1.0
+
+    @property
+    def passed(self) -> bool:
+        return self.projected_remaining is None
+
+    @property
+    def on_track(self) -> bool:
+        return self.remaining == 0 or (self.projected_remaining == 0)
+
+
+@dataclass(frozen=True)
+class TargetProgress:
+    """Certified firms against the district's target (key fields and others), with a projection to the
+    end of the evaluation phase at the current pace."""
+
+    district_code: str | None
+    key_field: bool
+    certified: int
+    target: int
+    pace_per_day: float
+    projected: int | None  # at the end of the evaluation phase; None once it has ended
+
+    @property
+    def share(self) -> float:
+        return self.certified / self.target if self.target else 1.0
+
+
+@dataclass(frozen=True)
+class BurnDown:
+    """Firms of a milestone's group still `mobilized`, week by week, and the projection to the milestone."""
+
+    milestone: Milestone
+    days: list[dt.date]
+    remaining: dict[str, list[int]]  # district code → one value per day
+    projection: dict[str, list[tuple[dt.date, int]]]  # district code → (today, now), (milestone, projected)
+
+
+def _pace(count: int) -> float:
+    return count / PACE_DAYS
+
+
+def _project(remaining: int, pace: float, day: dt.date, until: dt.date) -> tuple[int | None, dt.date | None]:
+    projected = None if day > until else max(0, remaining - math.floor(pace * (until - day).days))
+    if remaining == 0:
+        finish: dt.date | None = day
+    elif pace > 0:
+        finish = day + dt.timedelta(days=math.ceil(remaining / pace))
+    else:
+        finish = None
+    return projected, finish
+
+
+# ---- overdue firms, referrals, the outbox, worklists ---------------------------------------------
+
+
+def overdue_counts(conn: sa.Connection, *, district: str | None = None) -> dict[str, int]:
+    """Firms with an open escalation, per district (what the firm list's `overdue` filter finds)."""
+    where = [ESCALATIONS.c.status == "open"]
+    _district(where, ESCALATIONS.c.district_code, district)
+    rows = conn.execute(
+        sa.select(ESCALATIONS.c.district_code, sa.func.count(sa.distinct(ESCALATIONS.c.enterprise_id)))
+        .where(*where)
+        .group_by(ESCALATIONS.c.district_code)
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def escalation_counts(conn: sa.Connection, *, district: str | None = None) -> dict[tuple[str, str], int]:
+    """Open escalations per (district, step of the ladder)."""
+    where = [ESCALATIONS.c.status == "open"]
+    _district(where, ESCALATIONS.c.district_code, district)
+    rows = conn.execute(
+        sa.select(ESCALATIONS.c.district_code, ESCALATIONS.c.step, sa.func.count())
+        .where(*where)
+        .group_by(ESCALATIONS.c.district_code, ESCALATIONS.c.step)
+    )
+    return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+
+def referral_counts(conn: sa.Connection, *, district: str | None = None) -> dict[tuple[str, str], int]:
+    """Referrals to the local governments per (district, status)."""
+    where: list[sa.ColumnElement[bool]] = []
+    _district(where, REFERRALS.c.district_code, district)
+    rows = conn.execute(
+        sa.select(REFERRALS.c.district_code, REFERRALS.c.status, sa.func.count())
+        .where(*where)
+        .group_by(REFERRALS.c.district_code, REFERRALS.c.status)
+    )
+    return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
+
+@dataclass(frozen=True)
+class OutboxHealth:
+    counts: dict[str, int]  # pending / sending / failed
+    oldest_pending: dt.datetime | None
+
+
+def outbox_health(conn: sa.Connection, *, district: str | None = None) -> OutboxHealth:
+    """Mail not yet out: read through the (status, next_attempt_at) index, never the sent mail."""
+    where: list[sa.ColumnElement[bool]] = [OUTBOX.c.status.in_(OUTBOX_WATCHED)]
+    _district(where, OUTBOX.c.district_code, district)
+    rows = conn.execute(
+        sa.select(OUTBOX.c.status, sa.func.count(), sa.func.min(OUTBOX.c.created_at))
+        .where(*where)
+        .group_by(OUTBOX.c.status)
+    ).all()
+    counts = dict.fromkeys(OUTBOX_WATCHED, 0) | {str(r[0]): int(r[1]) for r in rows}
+    oldest = next((r[2] for r in rows if r[0] == "pending"), None)
+    if isinstance(oldest, str):  # SQLite hands min() of a column back untyped
+        oldest = dt.datetime.fromisoformat(oldest).replace(tzinfo=dt.UTC)
+    return OutboxHealth(counts=counts, oldest_pending=oldest)
+
+
+def outbox_messages(
+    conn: sa.Connection, *, status: str | None = None, district: str | None = None, limit: int = 200
+) -> list[sa.Row[Any]]:
+    """Mail not yet out (or of one status), oldest first, for the city or one district."""
+    where: list[sa.ColumnElement[bool]] = [OUTBOX.c.status.in_((status,) if status else OUTBOX_WATCHED)]
+    _district(where, OUTBOX.c.district_code, district)
+    return list(
+        conn.execute(
+            sa.select(
+                OUTBOX.c.id,
+                OUTBOX.c.status,
+                OUTBOX.c.kind,
+                OUTBOX.c.audience,
+                OUTBOX.c.enterprise_id,
+                OUTBOX.c.district_code,
+                OUTBOX.c.to_address,
+                OUTBOX.c.attempts,
+                OUTBOX.c.next_attempt_at,
+                OUTBOX.c.last_error,
+                OUTBOX.c.created_at,
+            )
+            .where(*where)
+            .order_by(OUTBOX.c.created_at, OUTBOX.c.id)
+            .limit(limit)
+        )
+    )
+
+
+def worklist_counts(conn: sa.Connection, *, actor: Actor) -> dict[str, int]:
+    """How many applications wait in each of the official's worklists (as `queries.worklist` lists them)."""
+    a = APPLICATIONS
+    audited = a.c.audit_passed_at.is_not(None)
+    step = sa.case(
+        (a.c.status == "applied", "verification"),
+        (sa.and_(a.c.status == "verified", ~audited), "audit"),
+        (a.c.status == "verified", "review"),
+        else_="certification",
+    )
+    rows = conn.execute(
+        sa.select(step.label("step"), sa.func.count())
+        .select_from(a.join(E, E.c.id == a.c.enterprise_id))
+        .where(
+            a.c.status.in_(("applied", "verified", "reviewed")),
+            sa.or_(
+                sa.and_(a.c.status.in_(("applied", "reviewed")), firm_scope(actor)),
+                sa.and_(a.c.status == "verified", _auditable(actor)),
+            ),
+        )
+        .group_by(step)
+    )
+    return dict.fromkeys(WORKLISTS, 0) | {str(r[0]): int(r[1]) for r in rows}
+
+
+# ---- everything a dashboard shows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    as_of: dt.date
+    district_code: str | None  # None: the whole city
+    districts: list[str]  # the districts shown, in the campaign's order
+    stages: list[StageCount]
+    milestones: dict[str, list[MilestoneProgress]]  # milestone id → per district, then the total (district None)
+    targets: list[TargetProgress]  # per district and field, then the totals
+    burndown: list[BurnDown]
+    overdue: dict[str, int]
+    escalations: dict[tuple[str, str], int]
+    referrals: dict[tuple[str, str], int]
+    outbox: OutboxHealth
+    evaluation_end: dt.date
+
+    def firms(self, *, district: str | None = None, state: str | None = None, key_field: bool | None = None) -> int:
+        return sum(
+            s.firms
+            for s in self.stages
+            if (district is None or s.district_code == district)
+            and (state is None or s.state == state)
+            and (key_field is None or s.key_field == key_field)
+        )
+
+
+def _weeks(start: dt.date, end: dt.date) -> list[dt.date]:
+    days, day = [], start
+    while day < end:
+        days.append(day)
+        day += dt.timedelta(days=7)
+    days.append(end)
+    return days
+
+
+def _cumulative(per_day: dict[dt.date, int], days: Iterable[dt.date]) -> list[int]:
+    """Running totals up to and including each of the (ascending) days."""
+    ordered = sorted(per_day.items())
+    out, total, i = [], 0, 0
+    for day in days:
+        while i < len(ordered) and ordered[i][0] <= day:
+            total += ordered[i][1]
+            i += 1
+        out.append(total)
+    return out
+
+
+def overview(
+    conn: sa.Connection,
+    *,
+    campaign: Campaign,
+    clock: Clock,
+    district: str | None = None,
+    cache: HistoryCache | None = None,
+) -> Overview:
+    """The city's dashboard (district None) or one district's."""
+    day = today(clock)
+    districts = [d.code for d in campaign.districts if district is None or d.code == district]
+    stages = stage_counts(conn, district=district)
+    above = above_size_counts(conn, district=district)
+    history = (
+        cache.get(conn, before=day, tz=clock.tz, district=district)
+        if cache is not None
+        else read_history(conn, before=day, tz=clock.tz, district=district)
+    )
+    pace_from = day - dt.timedelta(days=PACE_DAYS)
+
+    def group_count(code: str, applies_to: str, state: str | None = None, *, exclude: str | None = None) -> int:
+        if applies_to == "key_field":
+            return sum(
+                s.firms
+                for s in stages
+                if s.district_code == code
+                and s.key_field
+                and (state is None or s.state == state)
+                and s.state != exclude
+            )
+        return sum(n for (d, st), n in above.items() if d == code and (state is None or st == state) and st != exclude)
+
+    milestones: dict[str, list[MilestoneProgress]] = {}
+    burndowns = []
+    for m in campaign.milestones:
+        rows = []
+        days = _weeks(campaign.phases.mobilization.start, day)
+        remaining_series: dict[str, list[int]] = {}
+        projection: dict[str, list[tuple[dt.date, int]]] = {}
+        for code in districts:
+            in_campaign = group_count(code, m.applies_to, exclude=State.closed.value)
+            remaining = group_count(code, m.applies_to, State.mobilized.value)
+            everyone = group_count(code, m.applies_to)
+            key = (code, m.applies_to)
+            pace = _pace(history.left_between(key, pace_from, day))
+            projected, finish = _project(remaining, pace, day, m.date)
+            rows.append(
+                MilestoneProgress(m, code, in_campaign, in_campaign - remaining, remaining, pace, projected, finish)
+            )
+            left = _cumulative(history.left.get(key, {}), days[:-1])
+            remaining_series[code] = [everyone - n for n in left] + [remaining]
+            if projected is not None:
+                projection[code] = [(day, remaining), (m.date, projected)]
+        total_firms = sum(r.firms for r in rows)
+        total_remaining = sum(r.remaining for r in rows)
+        total_pace = sum(r.pace_per_day for r in rows)
+        projected, finish = _project(total_remaining, total_pace, day, m.date)
+        rows.append(
+            MilestoneProgress(
+                m, None, total_firms, total_firms - total_remaining, total_remaining, total_pace, projected, finish
+            )
+        )
+        milestones[m.id] = rows
+        burndowns.append(BurnDown(m, days, remaining_series, projection))
+
+    end = campaign.phases.evaluation.end
+    targets = []
+    for key_field in (True, False):
+        per_field = []
+        for d in campaign.districts:
+            if d.code not in districts:
+                continue
+            certified = sum(
+                s.firms
+                for s in stages
+                if s.district_code == d.code and s.key_field == key_field and s.state == State.certified.value
+            )
+            pace = _pace(history.certified_between((d.code, key_field), pace_from, day))
+            projected = None if day > end else certified + math.floor(max(pace, 0.0) * (end - day).days)
+            target = d.target_key_field if key_field else d.target_other
+            per_field.append(TargetProgress(d.code, key_field, certified, target, pace, projected))
+        targets += per_field
+        if district is None:
+            projections = [t.projected for t in per_field]
+            targets.append(
+                TargetProgress(
+                    None,
+                    key_field,
+                    sum(t.certified for t in per_field),
+                    sum(t.target for t in per_field),
+                    sum(t.pace_per_day for t in per_field),
+                    None if any(p is None for p in projections) else sum(p or 0 for p in projections),
+                )
+            )
+
+    return Overview(
+        as_of=day,
+        district_code=district,
+        districts=districts,
+        stages=stages,
+        milestones=milestones,
+        targets=targets,
+        burndown=burndowns,
+        overdue=overdue_counts(conn, district=district),
+        escalations=escalation_counts(conn, district=district),
+        referrals=referral_counts(conn, district=district),
+        outbox=outbox_health(conn, district=district),
+        evaluation_end=end,
+    )
+
+
+# ---- a whole firm list, for export ----------------------------------------------------------------
+
+
+def firm_export_rows(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> Iterator[sa.Row[Any]]:
+    """Every firm of a list — the same scope and filters as `queries.list_firms`, without paging — streamed."""
+    filters.check()
+    query = (
+        sa.select(
+            E.c.id,
+            E.c.uscc,
+            E.c.name,
+            DISTRICTS.c.name.label("district_name"),
+            E.c.sector,
+            E.c.key_field,
+            E.c.above_size,
+            E.c.state,
+            E.c.state_since,
+            _overdue().label("overdue"),
+            E.c.principal,
+            E.c.phone,
+        )
+        .join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
+        .where(*_firm_where(actor, filters))
+        .order_by(E.c.id)
+    )
+    yield from conn.execution_options(yield_per=2000).execute(query)
+
+
+# ---- what the firm page shows besides `queries.firm_detail` ---------------------------------------
+
+
+@dataclass(frozen=True)
+class SelfAssessmentRead:
+    id: int
+    total_score: float
+    recorded_at: dt.datetime
+    recorded_by: str
+    items: dict[str, tuple[float, str | None]]  # outline item code → (score, note)
+
+
+def latest_self_assessment(conn: sa.Connection, *, enterprise_id: int) -> SelfAssessmentRead | None:
+    """The firm's latest self-assessment with its item scores (the caller has checked the scope)."""
+    head = conn.execute(
+        sa.select(SELF_ASSESSMENTS)
+        .where(SELF_ASSESSMENTS.c.enterprise_id == enterprise_id)
+        .order_by(SELF_ASSESSMENTS.c.id.desc())
+        .limit(1)
+    ).first()
+    if head is None:
+        return None
+    items = conn.execute(
+        sa.select(SELF_ASSESSMENT_ITEMS.c.item_code, SELF_ASSESSMENT_ITEMS.c.score, SELF_ASSESSMENT_ITEMS.c.note).where(
+            SELF_ASSESSMENT_ITEMS.c.assessment_id == head.id
+        )
+    )
+    return SelfAssessmentRead(
+        id=int(head.id),
+        total_score=float(head.total_score),
+        recorded_at=head.recorded_at,
+        recorded_by=str(head.recorded_by),
+        items={str(r.item_code): (float(r.score), r.note) for r in items},
+    )
+
+
+def evidence_of(conn: sa.Connection, *, enterprise_id: int) -> list[sa.Row[Any]]:
+    """The firm's uploaded files, oldest first (the caller has checked the scope)."""
+    return list(
+        conn.execute(
+            sa.select(EVIDENCE_FILES)
+            .where(EVIDENCE_FILES.c.enterprise_id == enterprise_id)
+            .order_by(EVIDENCE_FILES.c.id)
+        )
+    )
+
+
+def blocked_triggers(
+    conn: sa.Connection, *, firm: sa.Row[Any], role: Role, campaign: Campaign, clock: Clock
+) -> dict[str, list[str]]:
+    """The triggers this role could fire from the firm's state but for guards on the firm's record, with
+    each failing guard's reason ("中文 / English") — what is still to be done."""
+    facts = DbFacts(conn, firm=firm, campaign=campaign, today=today(clock), payload={})
+    out: dict[str, list[str]] = {}
+    for name, spec in TRIGGERS.items():
+        if State(firm.state) not in spec.sources or role not in spec.roles_for(key_field=bool(firm.key_field)):
+            continue
+        reasons = [
+            GUARDS[g].reason(facts) for g in spec.guards if not GUARDS[g].on_input and not GUARDS[g].check(facts)
+        ]
+        if reasons:
+            out[name] = reasons
+    return out
