@@ -2,8 +2,97 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.pages import dashboards, firms, oversight, reviews, session
+from api.pages.access import LANG_COOKIE, CsrfRefused, SignInRequired
+from api.pages.i18n import LANGS
+from api.pages.render import STATIC, build_pages, message, query_url, render
+from states import NotAllowed, NotFound, UnknownTrigger, WorkflowError
+
+ROUTERS = (session.router, dashboards.router, firms.router, reviews.router, oversight.router)
+NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz", "/metrics", "/static/")
+
+# Pages run only the scripts and styles they are served with: no inline script, no outside host, no frames.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def is_page(request: Request) -> bool:
+    return not request.url.path.startswith(NOT_PAGES)
+
+
+def error_page(request: Request, status: int, kind: str, detail: str | None = None) -> Response:
+    return render(request, "error.html", status=status, kind=kind, detail=detail)
 
 
 def install(app: FastAPI) -> None:
     """Mount the pages, their static files and their security headers on the app."""
+    app.state.pages = build_pages(app.state.context.clock.tz)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def page_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if is_page(request):
+            response.headers["Content-Security-Policy"] = CSP
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers.setdefault("Cache-Control", "no-store")
+            lang = request.query_params.get("lang")
+            if lang in LANGS:
+                response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/")
+        return response
+
+    # The API's handlers answer in JSON; a page answers with a page. Wrap them: pages first, else the API's.
+    def wrap(kind: type[Exception] | int, page: Callable[[Request, Any], Response]) -> None:
+        previous = app.exception_handlers.get(kind)
+
+        async def handler(request: Request, exc: Any) -> Response:
+            if is_page(request) or previous is None:
+                return page(request, exc)
+            result = previous(request, exc)
+            return await result if hasattr(result, "__await__") else result
+
+        app.add_exception_handler(kind, handler)
+
+    def workflow_page(request: Request, exc: WorkflowError) -> Response:
+        if isinstance(exc, NotFound | UnknownTrigger):  # also OutOfScope: never say that the record exists
+            return error_page(request, 404, "not_found")
+        if isinstance(exc, NotAllowed):
+            return error_page(request, 403, "forbidden")
+        return error_page(request, 422, "invalid", message(request, str(exc)))
+
+    def http_page(request: Request, exc: StarletteHTTPException) -> Response:
+        kinds = {404: "not_found", 405: "not_found", 401: "sign_in", 403: "forbidden", 413: "too_large"}
+        return error_page(request, exc.status_code, kinds.get(exc.status_code, "invalid"))
+
+    def invalid_page(request: Request, exc: RequestValidationError) -> Response:
+        # a malformed address (/firms/abc) is a page that does not exist; a malformed form is invalid
+        in_path = any(e.get("loc", ("",))[0] == "path" for e in exc.errors())
+        return error_page(request, 404, "not_found") if in_path else error_page(request, 422, "invalid")
+
+    def sign_in(request: Request, exc: SignInRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(query_url("/login", next=target if request.method == "GET" else None), 303)
+
+    def csrf_refused(request: Request, exc: CsrfRefused) -> Response:
+        return error_page(request, 403, "csrf")
+
+    wrap(WorkflowError, workflow_page)
+    wrap(StarletteHTTPException, http_page)
+    wrap(RequestValidationError, invalid_page)
+    wrap(SignInRequired, sign_in)
+    wrap(CsrfRefused, csrf_refused)

@@ -1,0 +1,520 @@
+"""Firm lists (with the API's filters) and their XLSX export; the firm page (state, next deadline, what to do
+next, self-assessment, hazard register, application and uploads, history) and its forms, which go through
+the same service functions as the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+from sqlmodel import Session
+
+from api.deps import ContextDep, SessionDep
+from api.errors import status_of
+from api.pages.access import FIRM_READERS, OFFICIALS, page
+from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
+from api.pages.i18n import N_
+from api.pages.render import message, redirect, render
+from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
+from workflow.db import read_unit
+from workflow.effects import ALLOWED_KEYS
+from workflow.engine import Actor, fire, load_firm
+from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
+from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
+from workflow.tables import EVIDENCE_FILES, HAZARDS
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+EVIDENCE_KINDS = {
+    "self_assessment_report": N_("自评报告"),
+    "application_material": N_("申请材料"),
+    "hazard_rectification": N_("隐患整改材料"),
+}
+SEVERITIES = {"general": N_("一般隐患"), "major": N_("重大隐患")}
+HAZARD_SOURCES = {"self": N_("企业自查"), "audit": N_("线上审核"), "review": N_("评审"), "revocation": N_("撤销认定")}
+HAZARD_STATUSES = {"open": N_("未整改"), "rectified": N_("已整改")}
+APPLICATION_STATUSES = {
+    "applied": N_("待核实"),
+    "verified": N_("已核实，审核评审中"),
+    "reviewed": N_("已评审，待认定"),
+    "certified": N_("已认定达标"),
+    "returned": N_("已退回"),
+    "audit_failed": N_("线上审核未通过"),
+    "review_failed": N_("评审未通过"),
+    "closed": N_("已关闭"),
+}
+DEADLINE_RULES = {
+    "key_field_started": N_("重点领域企业启动创建期限"),
+    "above_size_started": N_("规上企业启动创建期限"),
+    "creation_end": N_("创建阶段结束"),
+    "evaluation_end": N_("评审验收阶段结束"),
+    "hazard_deadline": N_("隐患整改时限"),
+}
+CERT_LEVELS = {"compliant": N_("达标"), "benchmark": N_("标杆")}
+# Recording the team's review score is done on the application page, from the reviewers' scores.
+NOT_ON_FIRM_PAGE = ("record_review",)
+
+
+def flag(value: str | None) -> bool | None:
+    """A yes/no filter from a query string: "true"/"false", anything else (or "") means either."""
+    return {"true": True, "false": False, "1": True, "0": False}.get((value or "").lower())
+
+
+# ---- lists ----------------------------------------------------------------------------------------
+
+
+def _filters(
+    district: str | None,
+    key_field: str | None,
+    above_size: str | None,
+    state: str | None,
+    overdue: str | None,
+    q: str | None,
+    page_no: int,
+) -> FirmFilter:
+    return FirmFilter(
+        district or None,
+        flag(key_field),
+        state or None,
+        flag(overdue),
+        (q or "").strip() or None,
+        page_no,
+        PAGE_SIZE,
+        flag(above_size),
+    )
+
+
+Text = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get("/firms")
+def firm_list(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*FIRM_READERS)],
+    district: Text = None,
+    key_field: Text = None,
+    above_size: Text = None,
+    state: Text = None,
+    overdue: Text = None,
+    q: Text = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """Firms in the caller's scope with the API's filters, 50 a page."""
+    filters = _filters(district, key_field, above_size, state, overdue, q, page_no)
+    error: str | None = None
+    result: dict[str, Any] = {"items": [], "total": 0}
+    try:
+        with read_unit(session) as conn:
+            result = list_firms(conn, actor=actor, filters=filters)
+    except InvalidInput as exc:
+        error = message(request, str(exc))
+    params = {
+        "district": filters.district,
+        "key_field": filters.key_field,
+        "above_size": filters.above_size,
+        "state": filters.state,
+        "overdue": filters.overdue,
+        "q": filters.q,
+    }
+    pages = max(1, math.ceil(result["total"] / PAGE_SIZE))
+    return render(
+        request,
+        "firms.html",
+        status=422 if error else 200,
+        error=error,
+        items=result["items"],
+        total=result["total"],
+        page_no=filters.page,
+        pages=pages,
+        params=params,
+        states=list(State),
+        can_export=actor.role in OFFICIALS,
+    )
+
+
+@router.get("/firms.xlsx")
+def firm_export(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*OFFICIALS)],
+    district: Text = None,
+    key_field: Text = None,
+    above_size: Text = None,
+    state: Text = None,
+    overdue: Text = None,
+    q: Text = None,
+) -> Response:
+    """The whole list (every page) as XLSX with Chinese headers."""
+    filters = _filters(district, key_field, above_size, state, overdue, q, 1)
+    with read_unit(session) as conn:
+        rows = firm_export_rows(conn, actor=actor, filters=filters)
+        return xlsx_response(
+            f"firms-{context.clock.now().astimezone(context.clock.tz):%Y%m%d}.xlsx",
+            title="企业名录",
+            headers=FIRM_HEADERS,
+            rows=firm_cells(rows, campaign=context.campaign),
+        )
+
+
+# ---- the firm page --------------------------------------------------------------------------------
+
+
+def firm_page(
+    request: Request,
+    context: Any,
+    session: Session,
+    actor: Actor,
+    enterprise_id: int,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    campaign, clock = context.campaign, context.clock
+    with read_unit(session) as conn:
+        detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, campaign=campaign, clock=clock)
+        firm = load_firm(conn, enterprise_id=enterprise_id)
+        hazards = hazards_of(conn, actor=actor, enterprise_id=enterprise_id)
+        assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
+        evidence = evidence_of(conn, enterprise_id=enterprise_id)
+        blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
+    evidence_by_sha = {f.sha256: f for f in evidence}
+    application = detail["application"]
+    materials = []
+    if application is not None:
+        materials = [(m, evidence_by_sha.get(m.get("sha256"))) for m in application["materials"]]
+    editable = actor.role is Role.enterprise and detail["state"] in ("self_assessing", "rectifying")
+    actions = [
+        {
+            "trigger": name,
+            "needs_reason": "reason" in ALLOWED_KEYS.get(name, ()),
+            "takes_findings": "findings" in ALLOWED_KEYS.get(name, ()),
+            "takes_materials": "materials" in ALLOWED_KEYS.get(name, ()),
+        }
+        for name in detail["allowed_triggers"]
+        if name not in NOT_ON_FIRM_PAGE
+    ]
+    return render(
+        request,
+        "firm.html",
+        status=status,
+        error=error,
+        firm=detail,
+        sector=campaign.sector(detail["sector"]),
+        hazards=hazards,
+        assessment=assessment,
+        evidence=evidence,
+        materials=materials,
+        actions=actions,
+        blocked={name: [message(request, r) for r in reasons] for name, reasons in blocked.items()},
+        can_record_review="record_review" in detail["allowed_triggers"],
+        editable=editable,
+        is_firm=actor.role is Role.enterprise,
+        outline=campaign.outline,
+        evidence_kinds=EVIDENCE_KINDS,
+        kinds=KINDS,
+        severities=SEVERITIES,
+        hazard_sources=HAZARD_SOURCES,
+        hazard_statuses=HAZARD_STATUSES,
+        application_statuses=APPLICATION_STATUSES,
+        deadline_rules=DEADLINE_RULES,
+        cert_levels=CERT_LEVELS,
+        triggers=TRIGGERS,
+    )
+
+
+@router.get("/firms/{enterprise_id}")
+def firm(
+    enterprise_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*FIRM_READERS, scope="enterprise")],
+) -> Response:
+    """One firm, for itself and for the officials whose scope it is in."""
+    return firm_page(request, context, session, actor, enterprise_id)
+
+
+def refused(
+    request: Request, context: Any, session: Session, actor: Actor, enterprise_id: int, exc: WorkflowError
+) -> Response:
+    """A form the service refused: the firm page again, with the service's own message. Records that do not
+    exist (or lie outside the scope) and roles that may not act are the error pages' business."""
+    if isinstance(exc, NotFound | NotAllowed):
+        raise exc
+    return firm_page(
+        request, context, session, actor, enterprise_id, error=message(request, str(exc)), status=status_of(exc)
+    )
+
+
+def findings_from(general: str, major: str) -> list[dict[str, str]]:
+    """Findings typed one a line, general and major apart."""
+    out = []
+    for text, severity in ((general, "general"), (major, "major")):
+        out += [{"description": line.strip(), "severity": severity} for line in text.splitlines() if line.strip()]
+    return out
+
+
+@router.post("/firms/{enterprise_id}/transitions/{trigger}")
+def transition(
+    enterprise_id: int,
+    trigger: str,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*FIRM_READERS, scope="enterprise")],
+    version: Annotated[int, Form(ge=1)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    findings_general: Annotated[str, Form(max_length=20000)] = "",
+    findings_major: Annotated[str, Form(max_length=20000)] = "",
+    material: Annotated[list[int] | None, Form()] = None,
+) -> Response:
+    """Fire a trigger from the firm page, with the version the page was drawn at (a change meanwhile is
+    refused, as in the API)."""
+    allowed = ALLOWED_KEYS.get(trigger, frozenset())
+    payload: dict[str, Any] = {}
+    if "reason" in allowed:
+        payload["reason"] = reason
+    if note.strip():
+        payload["note"] = note.strip()
+    findings = findings_from(findings_general, findings_major)
+    if "findings" in allowed and findings:
+        payload["findings"] = findings
+    try:
+        if "materials" in allowed:
+            with read_unit(session) as conn:
+                files = conn.execute(
+                    sa.select(EVIDENCE_FILES).where(
+                        EVIDENCE_FILES.c.enterprise_id == enterprise_id, EVIDENCE_FILES.c.id.in_(material or [])
+                    )
+                ).all()
+            payload["materials"] = [{"sha256": f.sha256, "name": f.filename, "kind": f.kind} for f in files]
+        fire(
+            session,
+            enterprise_id=enterprise_id,
+            trigger=trigger,
+            actor=actor,
+            campaign=context.campaign,
+            clock=context.clock,
+            payload=payload,
+            expected_version=version,
+        )
+    except WorkflowError as exc:
+        return refused(request, context, session, actor, enterprise_id, exc)
+    return redirect(f"/firms/{enterprise_id}", notice="fired")
+
+
+@router.post("/firms/{enterprise_id}/self-assessment")
+async def self_assessment(
+    enterprise_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.enterprise, scope="enterprise")],
+) -> Response:
+    """Scores for every item of the creation outline (score_<item>, note_<item>)."""
+    form = await request.form()
+    fields = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+
+    def work() -> Response | None:
+        scores: dict[str, float] = {}
+        notes: dict[str, str] = {}
+        try:
+            for item in context.campaign.outline_items:
+                raw = fields.get(f"score_{item.code}", "").strip()
+                if raw:
+                    try:
+                        scores[item.code] = float(raw)
+                    except ValueError:
+                        raise InvalidInput(
+                            f"条目 {item.code} 的得分须为数字 / item {item.code}: the score must be a number"
+                        ) from None
+                note = fields.get(f"note_{item.code}", "").strip()
+                if note:
+                    notes[item.code] = note[:2000]
+            record_self_assessment(
+                session,
+                enterprise_id=enterprise_id,
+                scores=scores,
+                notes=notes,
+                actor=actor,
+                campaign=context.campaign,
+                clock=context.clock,
+            )
+        except WorkflowError as exc:
+            return refused(request, context, session, actor, enterprise_id, exc)
+        return None
+
+    answer = await run_in_threadpool(work)
+    if answer is not None:
+        return answer
+    return redirect(f"/firms/{enterprise_id}#self-assessment", notice="self_assessment")
+
+
+def _five(
+    responsible_person: str, measures: str, funds: str, deadline: str, emergency_plan: str
+) -> FiveImplementations:
+    def text(value: str) -> str | None:
+        return value.strip() or None
+
+    try:
+        amount = float(funds) if funds.strip() else None
+    except ValueError:
+        raise InvalidInput("整改资金须为数字 / funds must be a number") from None
+    try:
+        day = dt.date.fromisoformat(deadline) if deadline.strip() else None
+    except ValueError:
+        raise InvalidInput("整改时限须为日期 / the deadline must be a date") from None
+    return FiveImplementations(text(responsible_person), text(measures), amount, day, text(emergency_plan))
+
+
+Field = Annotated[str, Form(max_length=2000)]
+
+
+@router.post("/firms/{enterprise_id}/hazards")
+def new_hazard(
+    enterprise_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.enterprise, scope="enterprise")],
+    description: Field = "",
+    severity: Annotated[str, Form(max_length=10)] = "general",
+    responsible_person: Annotated[str, Form(max_length=60)] = "",
+    measures: Field = "",
+    funds: Annotated[str, Form(max_length=30)] = "",
+    deadline: Annotated[str, Form(max_length=10)] = "",
+    emergency_plan: Field = "",
+) -> Response:
+    """Register a hazard with as much of its five implementations as is known."""
+    try:
+        report_hazard(
+            session,
+            enterprise_id=enterprise_id,
+            description=description,
+            implementations=_five(responsible_person, measures, funds, deadline, emergency_plan),
+            severity=severity,
+            actor=actor,
+            clock=context.clock,
+        )
+    except WorkflowError as exc:
+        return refused(request, context, session, actor, enterprise_id, exc)
+    return redirect(f"/firms/{enterprise_id}#hazards", notice="hazard_added")
+
+
+def _hazard_firm(session: Session, hazard_id: int) -> int:
+    with read_unit(session) as conn:
+        firm_id = conn.execute(sa.select(HAZARDS.c.enterprise_id).where(HAZARDS.c.id == hazard_id)).scalar()
+    if firm_id is None:
+        raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+    return int(firm_id)
+
+
+@router.post("/hazards/{hazard_id}")
+def change_hazard(
+    hazard_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.enterprise, scope="hazard")],
+    responsible_person: Annotated[str, Form(max_length=60)] = "",
+    measures: Field = "",
+    funds: Annotated[str, Form(max_length=30)] = "",
+    deadline: Annotated[str, Form(max_length=10)] = "",
+    emergency_plan: Field = "",
+) -> Response:
+    """Fill in a hazard's five implementations (blank fields keep their value)."""
+    try:
+        update_hazard(
+            session,
+            hazard_id=hazard_id,
+            implementations=_five(responsible_person, measures, funds, deadline, emergency_plan),
+            actor=actor,
+        )
+    except WorkflowError as exc:
+        if isinstance(exc, NotFound | NotAllowed):
+            raise
+        return refused(request, context, session, actor, _hazard_firm(session, hazard_id), exc)
+    return redirect(f"/firms/{_hazard_firm(session, hazard_id)}#hazards", notice="hazard_saved")
+
+
+@router.post("/hazards/{hazard_id}/rectify")
+def rectified(
+    hazard_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.enterprise, scope="hazard")],
+    evidence: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Mark a hazard rectified, with one of the firm's uploaded files as the proof."""
+    try:
+        sha = None
+        if evidence is not None:
+            with read_unit(session) as conn:
+                sha = conn.execute(
+                    sa.select(EVIDENCE_FILES.c.sha256)
+                    .join(HAZARDS, HAZARDS.c.enterprise_id == EVIDENCE_FILES.c.enterprise_id)
+                    .where(EVIDENCE_FILES.c.id == evidence, HAZARDS.c.id == hazard_id)
+                ).scalar()
+            if sha is None:
+                raise InvalidInput("请选择本企业已上传的整改材料 / choose a file this firm uploaded")
+        rectify_hazard(session, hazard_id=hazard_id, evidence=sha, actor=actor, clock=context.clock)
+    except WorkflowError as exc:
+        if isinstance(exc, NotFound | NotAllowed):
+            raise
+        return refused(request, context, session, actor, _hazard_firm(session, hazard_id), exc)
+    return redirect(f"/firms/{_hazard_firm(session, hazard_id)}#hazards", notice="hazard_rectified")
+
+
+@router.post("/firms/{enterprise_id}/evidence")
+def upload(
+    enterprise_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.enterprise, scope="enterprise")],
+    file: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form(max_length=30)],
+    hazard_id: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Upload a file (checked for size, real type and archive bombs, as through the API)."""
+    try:
+        store_evidence(
+            session,
+            enterprise_id=enterprise_id,
+            kind=kind,
+            filename=file.filename or "",
+            stream=file.file,
+            actor=actor,
+            data_dir=context.settings.data_dir,
+            max_bytes=context.settings.upload_max_bytes,
+            clock=context.clock,
+            hazard_id=int(hazard_id) if hazard_id.strip().isdigit() else None,
+        )
+    except WorkflowError as exc:
+        return refused(request, context, session, actor, enterprise_id, exc)
+    return redirect(f"/firms/{enterprise_id}#application", notice="uploaded")
+
+
+@router.get("/files/{evidence_id}")
+def download(
+    evidence_id: int,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*OFFICIALS, Role.enterprise, Role.reviewer, scope="evidence")],
+) -> FileResponse:
+    """An uploaded file, to whoever may see the firm's record (and the reviewers of its application);
+    always as a download, never shown inline."""
+    with read_unit(session) as conn:
+        row, path = open_evidence(conn, evidence_id=evidence_id, actor=actor, data_dir=context.settings.data_dir)
+    return FileResponse(path, media_type=row.content_type, filename=row.filename, content_disposition_type="attachment")

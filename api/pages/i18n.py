@@ -1,0 +1,202 @@
+"""Languages of the pages: Chinese is the source language (the msgids in templates and code), English comes
+from the gettext catalog `api/translations/en/LC_MESSAGES/messages.po`, read at start (no compile step).
+Dates, times and numbers are formatted for the chosen language with Babel.
+
+Update the catalog after changing texts:  .venv/bin/python -m api.pages.i18n   (then translate new entries)"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gettext
+import io
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
+
+from deadlines.escalations import RULE_LABELS, STEP_LABELS
+from deadlines.referrals import GROUNDS_LABELS
+from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
+from deadlines.supervision import GRADE_LABELS
+from states import STATE_LABELS, TRIGGERS, State
+
+ROOT = Path(__file__).resolve().parents[2]
+TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
+CATALOG = TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po"
+TEMPLATE = TRANSLATIONS / "messages.pot"
+LANGS = ("zh-CN", "en")
+DEFAULT_LANG = "zh-CN"
+LANG_NAMES = {"zh-CN": "中文", "en": "English"}
+LOCALES = {"zh-CN": Locale.parse("zh_Hans_CN"), "en": Locale.parse("en")}
+# what Babel extracts, and how (babel.cfg says the same for pybabel)
+METHODS = [("api/templates/**.html", "jinja2"), ("api/pages/**.py", "python")]
+OPTIONS = {"api/templates/**.html": {"extensions": "jinja2.ext.i18n", "encoding": "utf-8"}}
+
+
+def N_(message: str) -> str:
+    """Mark a text for the catalog where it is defined; it is translated where it is shown."""
+    return message
+
+
+def dynamic_messages() -> list[str]:
+    """Chinese labels other packages define as data (they are translated when shown, so extraction cannot
+    see them): escalation rules and steps, referral grounds and statuses, supervision grades."""
+    out: list[str] = []
+    for labels in (RULE_LABELS, STEP_LABELS, GROUNDS_LABELS, REFERRAL_STATUS_LABELS, GRADE_LABELS):
+        out += [text for text in labels.values() if text not in out]
+    return out
+
+
+def load_translations(path: Path = CATALOG) -> dict[str, gettext.NullTranslations]:
+    """The catalogs by language, compiled in memory from the .po file."""
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale="en")
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return {"zh-CN": gettext.NullTranslations(), "en": Translations(compiled)}
+
+
+def pick_lang(*candidates: str | None) -> str:
+    for value in candidates:
+        if value in LANGS:
+            return value
+        if value and value.lower().startswith("en"):
+            return "en"
+        if value and value.lower().startswith("zh"):
+            return "zh-CN"
+    return DEFAULT_LANG
+
+
+def bilingual(message: str, lang: str) -> str:
+    """Service messages are written "中文 / English": the half for this language."""
+    zh, sep, en = message.partition(" / ")
+    if not sep:
+        return message
+    return zh if lang == "zh-CN" else en
+
+
+@dataclass(frozen=True)
+class Formats:
+    """Formatting for one language (used as Jinja filters and in page code)."""
+
+    lang: str
+    tz: ZoneInfo
+
+    @property
+    def locale(self) -> Locale:
+        return LOCALES[self.lang]
+
+    def date(self, value: dt.date | str | None, style: str = "medium") -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = dt.date.fromisoformat(value[:10])
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(self.tz).date()
+        return format_date(value, style, locale=self.locale)
+
+    def datetime(self, value: dt.datetime | str | None, style: str = "short") -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return format_datetime(value, style, tzinfo=self.tz, locale=self.locale)
+
+    def number(self, value: float | int | None, digits: int = 0) -> str:
+        if value is None:
+            return "–"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, pattern, locale=self.locale)
+
+    def percent(self, value: float | None) -> str:
+        if value is None:
+            return "–"
+        return format_percent(value, "#,##0.0%", locale=self.locale)
+
+    def state(self, value: str) -> str:
+        zh, en = STATE_LABELS[State(value)]
+        return zh if self.lang == "zh-CN" else en
+
+    def trigger(self, value: str) -> str:
+        spec = TRIGGERS.get(value)
+        if spec is None:
+            return value
+        return spec.label_zh if self.lang == "zh-CN" else spec.label_en
+
+    def named(self, zh: str, en: str) -> str:
+        """Campaign data carries both names (districts, milestones, outline items)."""
+        return zh if self.lang == "zh-CN" else en
+
+
+def filters(formats: Formats, gettext_: Callable[[str], str]) -> dict[str, Callable[..., Any]]:
+    return {
+        "date": formats.date,
+        "datetime": formats.datetime,
+        "number": formats.number,
+        "percent": formats.percent,
+        "state": formats.state,
+        "trigger": formats.trigger,
+        "label": gettext_,  # a Chinese label from data, through the catalog
+    }
+
+
+# ---- keeping the catalog current ------------------------------------------------------------------
+
+
+def extracted(root: Path = ROOT) -> Iterator[tuple[str, str, int]]:
+    """(msgid, file, line) of every text marked in templates and page code, then the dynamic labels."""
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(root), method_map=METHODS, options_map=OPTIONS
+    ):
+        if isinstance(message, tuple):  # plural forms: only the singular is used in Chinese
+            message = message[0]
+        yield message, filename, lineno
+    for text in dynamic_messages():
+        yield text, "(data labels of deadlines/)", 0
+
+
+def template_catalog(messages: Iterable[tuple[str, str, int]]) -> Catalog:
+    catalog = Catalog(project="dabiao", locale=None, charset="utf-8", fuzzy=False)
+    for msgid, filename, lineno in messages:
+        catalog.add(msgid, locations=[(filename, lineno)] if lineno else [])
+    return catalog
+
+
+def update_catalog() -> list[str]:
+    """Write messages.pot from the sources and merge it into en.po; returns the msgids still untranslated."""
+    template = template_catalog(extracted())
+    with TEMPLATE.open("wb") as handle:
+        write_po(handle, template, width=120, omit_header=True, sort_output=True)
+    if CATALOG.exists():
+        with CATALOG.open("rb") as handle:
+            catalog = read_po(handle, locale="en")
+    else:
+        catalog = Catalog(locale="en", project="dabiao", fuzzy=False)
+    catalog.update(template, no_fuzzy_matching=True)
+    catalog.obsolete.clear()
+    CATALOG.parent.mkdir(parents=True, exist_ok=True)
+    with CATALOG.open("wb") as handle:
+        write_po(handle, catalog, width=120, omit_header=True, sort_output=True)
+    return [str(m.id) for m in catalog if m.id and not m.string]
+
+
+if __name__ == "__main__":
+    missing = update_catalog()
+    print(f"{CATALOG.relative_to(ROOT)}: {len(missing)} untranslated")
+    for text in missing:
+        print("  ", text)
+    sys.exit(0)

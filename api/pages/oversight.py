@@ -1,0 +1,242 @@
+"""Officials' oversight pages: the full worklists, escalations, referrals to the local governments (with
+the city's decisions, the local government's acknowledgement and an XLSX export) and the outbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from api.deps import ContextDep, SessionDep
+from api.errors import status_of
+from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
+from api.pages.dashboards import WORKLISTS_OF
+from api.pages.exports import xlsx_response
+from api.pages.render import message, redirect, render
+from deadlines.escalations import STATUSES as ESCALATION_STATUSES
+from deadlines.escalations import list_escalations
+from deadlines.referrals import (
+    GROUNDS_LABELS,
+    REFERRAL_HEADERS,
+    STATUS_LABELS,
+    acknowledge_referral,
+    confirm_referral,
+    decline_referral,
+    list_referrals,
+    referral_cells,
+)
+from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
+from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
+from workflow.db import read_unit
+from workflow.engine import Actor
+from workflow.queries import worklist
+
+router = APIRouter(include_in_schema=False)
+Text = Annotated[str | None, Query(max_length=40)]
+LIST_LIMIT = 500
+
+
+def _district_filter(actor: Actor, district: str | None) -> str | None:
+    """A district bureau (and a local government) looks at its own district whatever it asks for."""
+    if actor.role in (Role.district_bureau, Role.local_government):
+        return actor.district_code
+    return district or None
+
+
+@router.get("/work")
+def work(
+    request: Request, context: ContextDep, session: SessionDep, actor: Annotated[Actor, page(*OFFICIALS)]
+) -> Response:
+    """Everything waiting on this official, oldest first."""
+    with read_unit(session) as conn:
+        lists = {
+            name: worklist(conn, actor=actor, name=name, clock=context.clock)["items"]
+            for name in WORKLISTS_OF.get(actor.role, ())
+        }
+    names = {d.code: d for d in context.campaign.districts}
+    return render(request, "work.html", lists=lists, districts=names)
+
+
+@router.get("/escalations")
+def escalations(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*OFFICIALS)],
+    district: Text = None,
+    status: Text = "open",
+    step: Text = None,
+    rule: Text = None,
+) -> Response:
+    """Escalations of the caller's scope (open ones by default), by district, step and rule."""
+    error, rows = None, []
+    try:
+        with read_unit(session) as conn:
+            rows = list_escalations(
+                conn,
+                actor=actor,
+                district=_district_filter(actor, district),
+                status=status or None,
+                step=step or None,
+                rule=rule or None,
+                limit=LIST_LIMIT + 1,
+            )
+    except InvalidInput as exc:
+        error = message(request, str(exc))
+    return render(
+        request,
+        "escalations.html",
+        status=422 if error else 200,
+        error=error,
+        rows=rows[:LIST_LIMIT],
+        more=len(rows) > LIST_LIMIT,
+        params={"district": district or None, "status": status or None, "step": step or None, "rule": rule or None},
+        statuses=ESCALATION_STATUSES,
+    )
+
+
+def _referrals(conn: Any, actor: Actor, campaign: Any, district: str | None, status: str | None) -> list[Any]:
+    if status and status not in STATUS_LABELS:
+        raise InvalidInput(f"未知状态 {status} / unknown status: {status}")
+    return list_referrals(
+        conn, actor=actor, campaign=campaign, district=_district_filter(actor, district), status=status or None
+    )
+
+
+def referral_page(
+    request: Request,
+    context: Any,
+    session: Any,
+    actor: Actor,
+    district: str | None,
+    status: str | None,
+    *,
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    rows: list[Any] = []
+    try:
+        with read_unit(session) as conn:
+            rows = _referrals(conn, actor, context.campaign, district, status)
+    except InvalidInput as exc:
+        error, code = message(request, str(exc)), 422
+    return render(
+        request,
+        "referrals.html",
+        status=code,
+        error=error,
+        rows=rows,
+        params={"district": district or None, "status": status or None},
+        grounds=GROUNDS_LABELS,
+        statuses=STATUS_LABELS,
+        can_decide=actor.role is Role.city_bureau,
+        can_acknowledge=actor.role is Role.local_government,
+    )
+
+
+@router.get("/referrals")
+def referrals(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*REFERRAL_READERS)],
+    district: Text = None,
+    status: Text = None,
+) -> Response:
+    """Key-field firms referred to their local government: the city and the district see theirs, the local
+    government the referrals of its area."""
+    return referral_page(request, context, session, actor, district, status)
+
+
+@router.get("/referrals.xlsx")
+def referral_export(
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*REFERRAL_READERS)],
+    district: Text = None,
+    status: Text = None,
+) -> Response:
+    """The referral list as XLSX with Chinese headers."""
+    with read_unit(session) as conn:
+        rows = _referrals(conn, actor, context.campaign, district, status)
+    return xlsx_response(
+        "referrals.xlsx",
+        title="移交属地政府名单",
+        headers=REFERRAL_HEADERS,
+        rows=(referral_cells(n, r) for n, r in enumerate(rows, start=1)),
+    )
+
+
+def _decided(request: Request, context: Any, session: Any, actor: Actor, exc: WorkflowError) -> Response:
+    if isinstance(exc, NotFound | NotAllowed):
+        raise exc
+    return referral_page(
+        request, context, session, actor, None, None, error=message(request, str(exc)), code=status_of(exc)
+    )
+
+
+@router.post("/referrals/{referral_id}/{decision}")
+def decide(
+    referral_id: int,
+    decision: str,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau, Role.local_government, scope="referral")],
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """The city bureau confirms or declines a proposed referral; the local government acknowledges a
+    confirmed one of its area."""
+    try:
+        match decision, actor.role:
+            case "confirm", Role.city_bureau:
+                confirm_referral(
+                    session,
+                    referral_id=referral_id,
+                    actor=actor,
+                    campaign=context.campaign,
+                    clock=context.clock,
+                    note=note or None,
+                )
+            case "decline", Role.city_bureau:
+                decline_referral(
+                    session,
+                    referral_id=referral_id,
+                    actor=actor,
+                    campaign=context.campaign,
+                    clock=context.clock,
+                    note=note or None,
+                )
+            case "acknowledge", Role.local_government:
+                acknowledge_referral(session, referral_id=referral_id, actor=actor, clock=context.clock)
+            case (("confirm" | "decline" | "acknowledge"), _):
+                raise NotAllowed("该角色不能执行此操作 / this role may not take this step")
+            case _:
+                raise NotFound(f"未知操作 / unknown step: {decision}")
+    except WorkflowError as exc:
+        return _decided(request, context, session, actor, exc)
+    return redirect("/referrals", notice="referral")
+
+
+@router.get("/outbox")
+def outbox(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*OFFICIALS)],
+    status: Text = None,
+    district: Text = None,
+) -> Response:
+    """Mail waiting to go out or failed, oldest first (a district bureau sees its district's)."""
+    if status and status not in OUTBOX_WATCHED:
+        status = None
+    with read_unit(session) as conn:
+        rows = outbox_messages(conn, status=status, district=_district_filter(actor, district), limit=LIST_LIMIT)
+    return render(
+        request,
+        "outbox.html",
+        rows=rows,
+        params={"status": status, "district": district or None},
+        statuses=OUTBOX_WATCHED,
+        city=actor.role in CITY,
+    )
