@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from notifications.dispatch import JOURNAL, DispatchReport, dispatch_once
+from tests.conftest import _truncate_all
 from tests.smtp_helpers import running_smtp
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
@@ -98,11 +99,12 @@ def test_two_dispatchers_racing_over_1000_messages_deliver_each_once(
     assert statuses == {"sent": 1000}
 
 
-def test_a_row_locked_by_another_transaction_is_skipped_not_waited_for(
-    engine: sa.Engine, db_url: str, campaign: Campaign
-) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite claimers take turns on the write lock")
+@pytest.mark.postgres
+def test_a_row_locked_by_another_transaction_is_skipped_not_waited_for(pg_schema_url: str, campaign: Campaign) -> None:
+    """PostgreSQL only: SKIP LOCKED is PostgreSQL's (SQLite claimers take turns on the write lock)."""
+    db_url = pg_schema_url
+    engine = make_engine(db_url)
+    _truncate_all(engine, campaign)
     fill_outbox(engine, 3)
     with engine.connect() as conn:
         first = int(conn.execute(sa.select(sa.func.min(OUTBOX.c.id))).scalar_one())
@@ -128,3 +130,4 @@ def test_a_row_locked_by_another_transaction_is_skipped_not_waited_for(
     assert outcome[0].sent == 2
     with engine.connect() as conn:
         assert conn.execute(sa.select(OUTBOX.c.status).where(OUTBOX.c.id == first)).scalar_one() == "pending"
+    engine.dispose()
