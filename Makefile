@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint test demo diagram clean
+.PHONY: setup lint test test-reliability demo diagram clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: lint
 		export DABIAO_TEST_DATABASE_URL=$(PG_DEFAULT); fi; \
 	echo "PostgreSQL for tests: $${DABIAO_TEST_DATABASE_URL:-none (PostgreSQL tests will be skipped)}"; \
 	$(BIN)/pytest -q
+
+# Faults and hostile input (tests/reliability/, kept out of `make test`); writes docs/RELIABILITY.md.
+test-reliability: $(STAMP)
+	@if [ -z "$$DABIAO_TEST_DATABASE_URL" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+		export DABIAO_TEST_DATABASE_URL=$(PG_DEFAULT); fi; \
+	echo "PostgreSQL for tests: $${DABIAO_TEST_DATABASE_URL:-none (PostgreSQL tests will be skipped)}"; \
+	$(BIN)/pytest -q tests/reliability
 
 diagram: $(STAMP)
 	$(BIN)/dabiao diagram
