@@ -22,7 +22,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from deadlines.sweep import SweepBusy, SweepReport, advisory_key, sweep
+from deadlines.sweep import SweepBusy, SweepRefused, SweepReport, advisory_key, sweep
 from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
 from workflow.settings import Settings
@@ -107,6 +107,9 @@ class Jobs:
             reports = sweep(self.engine, campaign=self.campaign, through=today(clock), clock=clock, again=False)
         except SweepBusy as exc:
             log.info("sweep skipped: %s", exc)
+            return []
+        except SweepRefused as exc:  # the clock went backwards (or ahead of the database): harmless, say so
+            log.warning("sweep refused: %s", exc)
             return []
         for report in reports:
             log.info("swept %s: %d rows written", report.as_of, report.written)
