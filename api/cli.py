@@ -467,7 +467,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     import shutil
     import time
 
-    from api.demo import PASSWORD, build_demo
+    from api.demo import PASSWORD, build_demo, write_mail
 
     started = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
@@ -483,8 +483,16 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     click.echo(f"登录 / sign in at http://127.0.0.1:{port}  — password for every account: {PASSWORD}")
     for role, username, note in logins.rows:
         click.echo(f"  {username:<12} {role}  — {note}")
+
+    def mail() -> None:
+        sent = write_mail(url=url, settings=settings, campaign=app.campaign, until=until.date())
+        click.echo(f"邮件已写入 / {sent} messages written to {settings.mail_dir}/ (open them with any mail program)")
+
     if not serve:
+        mail()
         return
+    import threading
+
     import uvicorn
 
     from api.app import create_app
@@ -492,6 +500,8 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 
     # the demo stands on its last replayed day, so deadlines and dashboards read as of that date
     web = create_app(settings=settings, campaign=app.campaign, clock=FixedClock.on(until.date(), tz=settings.tz))
+    click.echo(f"正在后台写入邮件 / writing the campaign's mail to {settings.mail_dir}/ in the background …")
+    threading.Thread(target=mail, name="demo-mail", daemon=True).start()
     uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning")
 
 

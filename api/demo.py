@@ -333,12 +333,13 @@ class Replay:
             while self.queue and self.queue[0].day <= day:
                 self.act(heapq.heappop(self.queue))
             sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
-            write_digests(
-                self.engine,
-                campaign=self.campaign,
-                settings=self.settings,
-                clock=FixedClock.on(day + dt.timedelta(days=1), hour=8),
-            )
+            if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
+                write_digests(
+                    self.engine,
+                    campaign=self.campaign,
+                    settings=self.settings,
+                    clock=FixedClock.on(day + dt.timedelta(days=1), hour=8),
+                )
             if time.perf_counter() - last_report > 5 or day == self.until:
                 say(f"  {day}  {self.summary()}")
                 last_report = time.perf_counter()
@@ -383,17 +384,24 @@ def build_demo(
         f"  回放用时 / replay took {time.perf_counter() - started:.0f} s; actions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(replay.stats.items()))
     )
-    sent = 0
-    final = FixedClock.on(until, hour=18)
-    while True:
-        report = dispatch_once(engine, settings=settings, clock=final, campaign=campaign)
-        sent += report.sent + report.no_recipient
-        if report.claimed == 0:
-            break
-    say(f"邮件已写入 / {sent} messages written to {settings.mail_dir}/ (open them with any mail program)")
     _enterprise_logins(engine, logins)
     engine.dispose()
     return logins
+
+
+def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.date) -> int:
+    """Send everything in the outbox — into the .eml folder when no SMTP server is set."""
+    engine = make_engine(url)
+    sent = 0
+    final = FixedClock.on(until, hour=18)
+    batch = settings.model_copy(update={"dispatch_batch": 2000})
+    while True:
+        report = dispatch_once(engine, settings=batch, clock=final, campaign=campaign)
+        sent += report.sent + report.no_recipient
+        if report.claimed == 0:
+            break
+    engine.dispose()
+    return sent
 
 
 def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
