@@ -92,7 +92,7 @@ async def login(
         max_age=max_age,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https" or context.settings.public_url.startswith("https://"),
         path="/",
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")
