@@ -165,6 +165,39 @@ def test_a_firm_sees_only_itself(page: Any, site: Site) -> None:
     assert answer.status == 403
 
 
+def test_the_city_funnel_splits_by_district_and_field(page: Any, site: Site) -> None:
+    sign_in(page, site.url, "city", PASSWORD)
+    assert page.url == f"{site.url}/dashboard"
+    with site.world.engine.connect() as conn:
+        counts = {(s.district_code, s.key_field, s.state): s.firms for s in stage_counts(conn)}
+    states = page.evaluate("JSON.parse(document.getElementById('dashboard-data').textContent).states")
+    codes = [d.code for d in site.world.campaign.districts]
+
+    def shown() -> dict[str, list[int]]:
+        option = chart_option(page, "funnel-chart")
+        assert len(option["series"]) == len(codes)  # one stack per district
+        return {s["name"]: [d["value"] for d in s["data"]] for s in option["series"]}
+
+    def expected(key: bool | None) -> dict[str, list[int]]:
+        names = {d.code: d.name for d in site.world.campaign.districts}
+        return {
+            names[code]: [
+                sum(n for (d, k, st), n in counts.items() if d == code and st == s["code"] and key in (None, k))
+                for s in states
+            ]
+            for code in codes
+        }
+
+    assert shown() == expected(None)
+    page.get_by_role("button", name="重点监管领域").click()
+    assert shown() == expected(True)
+    page.get_by_role("button", name="其他企业").click()
+    assert shown() == expected(False)
+    burndowns = page.locator('[data-chart="burndown"][data-ready]')
+    assert burndowns.count() == len(site.world.campaign.milestones)
+    assert page.problems == []
+
+
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1366x768", "390x844"])
 def test_pages_fit_the_screen_and_the_phone(browser: Any, site: Site, viewport: dict[str, int]) -> None:
     context = browser.new_context(viewport=viewport, locale="zh-CN")

@@ -69,22 +69,21 @@ def test_a_firm_works_through_its_page_and_the_district_verifies(world: World) -
     done(
         firm.post(
             f"/firms/{firm_id}/hazards",
-            data={
-                "description": "危化品仓库通风不良",
-                "severity": "major",
-                "responsible_person": "王强",
-                "measures": "加装防爆排风机",
-                "funds": "12000",
-                "deadline": "2022-08-15",
-                "emergency_plan": "仓库泄漏应急预案",
-            },
+            data={"description": "危化品仓库通风不良", "severity": "major", "responsible_person": "王强"},
         ),
         f"/firms/{firm_id}",
     )
-    done(fire(firm, world, firm_id, "report_hazards"), f"/firms/{firm_id}")
-    assert state_of(world, firm_id) == "rectifying"
+    page = firm.get(f"/firms/{firm_id}")
+    assert "五落实不完整" in page.text and "危化品仓库通风不良" in page.text
+    refused = fire(firm, world, firm_id, "report_hazards")
+    assert refused.status_code == 422 and "“五落实”不完整" in refused.text  # the guard's reason
     with world.engine.connect() as conn:
         hazard_id = conn.execute(sa.select(HAZARDS.c.id).where(HAZARDS.c.enterprise_id == firm_id)).scalar_one()
+    five = {"measures": "加装防爆排风机", "funds": "12000", "deadline": "2022-08-15", "emergency_plan": "泄漏应急预案"}
+    done(firm.post(f"/hazards/{hazard_id}", data=five), f"/firms/{firm_id}")
+    assert "五落实不完整" not in firm.get(f"/firms/{firm_id}").text
+    done(fire(firm, world, firm_id, "report_hazards"), f"/firms/{firm_id}")
+    assert state_of(world, firm_id) == "rectifying"
     done(upload(firm, firm_id, "整改照片.pdf", "hazard_rectification", hazard_id=str(hazard_id)), f"/firms/{firm_id}")
     page = firm.get(f"/firms/{firm_id}")
     proof = re.search(r'<option value="(\d+)">整改照片.pdf</option>', page.text)
