@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
@@ -107,6 +107,9 @@ class Formats:
             value = value.astimezone(self.tz).date()
         return format_date(value, style, locale=self.locale)
 
+    def month(self, value: dt.date) -> str:
+        return format_skeleton("yMMMM", value, locale=self.locale)
+
     def datetime(self, value: dt.datetime | str | None, style: str = "short") -> str:
         if value is None or value == "":
             return ""
@@ -145,6 +148,7 @@ class Formats:
 def filters(formats: Formats, gettext_: Callable[[str], str]) -> dict[str, Callable[..., Any]]:
     return {
         "date": formats.date,
+        "month": formats.month,
         "datetime": formats.datetime,
         "number": formats.number,
         "percent": formats.percent,
