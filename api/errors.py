@@ -82,6 +82,14 @@ def install(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(sa.exc.DataError)
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # an id or number beyond what the database stores (SQLite raises OverflowError, PostgreSQL DataError)
+        return JSONResponse(
+            error_body("invalid_input", "提交的数值超出范围 / a value in the request is out of range"), status_code=422
+        )
+
     @app.exception_handler(sa.exc.OperationalError)
     @app.exception_handler(sa.exc.InterfaceError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
