@@ -14,6 +14,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# The benchmark suite at CI-friendly sizes; `make bench BENCH_ARGS=--full` for the full sizes,
+# `BENCH_ARGS='--only engine,bulk'` for some. Results go to docs/BENCHMARKS.md.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check states workflow notifications deadlines api tests bench
 	$(BIN)/ruff format --check states workflow notifications deadlines api tests bench
