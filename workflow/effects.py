@@ -9,10 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
+from workflow.db import Raw
 from workflow.facts import DbFacts
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, EVIDENCE_FILES, HAZARDS, REVIEWS
 
@@ -36,8 +35,8 @@ class Effect:
 
 @dataclass(frozen=True)
 class Context:
-    conn: sa.Connection
-    firm: sa.Row[Any]
+    raw: Raw  # the fire's transaction, at the driver: the effects' statements go through it
+    firm: Any  # the firm's row as the engine loaded it
     facts: DbFacts
     campaign: Campaign
     now: dt.datetime
@@ -171,25 +170,22 @@ def _application_id(ctx: Context) -> int:
 
 def _set_application(ctx: Context, **values: Any) -> int:
     app_id = _application_id(ctx)
-    ctx.conn.execute(sa.update(APPLICATIONS).where(APPLICATIONS.c.id == app_id).values(**values))
+    ctx.raw.update(APPLICATIONS, values, where={"id": app_id})
     return app_id
 
 
 def _hazards_from(ctx: Context, findings: list[dict[str, str]], source: str) -> list[int]:
     ids = []
     for finding in findings:
-        result = ctx.conn.execute(
-            sa.insert(HAZARDS).values(
-                enterprise_id=ctx.firm.id,
-                source=source,
-                description=finding["description"],
-                severity=finding["severity"],
-                status="open",
-                reported_at=ctx.now,
-            )
-        )
-        assert result.inserted_primary_key is not None
-        ids.append(int(result.inserted_primary_key[0]))
+        hazard = {
+            "enterprise_id": ctx.firm.id,
+            "source": source,
+            "description": finding["description"],
+            "severity": finding["severity"],
+            "status": "open",
+            "reported_at": ctx.now,
+        }
+        ids.append(ctx.raw.insert(HAZARDS, hazard))
     return ids
 
 
@@ -201,31 +197,28 @@ def _submit(ctx: Context) -> Effect:
     materials = ctx.payload.get("materials", [])
     if materials:
         wanted = {m["sha256"] for m in materials}
-        known = set(
-            ctx.conn.execute(
-                sa.select(EVIDENCE_FILES.c.sha256).where(
-                    EVIDENCE_FILES.c.enterprise_id == ctx.firm.id, EVIDENCE_FILES.c.sha256.in_(wanted)
-                )
-            ).scalars()
+        hashes = {f"h{n}": sha for n, sha in enumerate(sorted(wanted))}
+        found = ctx.raw.execute(
+            f"SELECT sha256 FROM {EVIDENCE_FILES.name} WHERE enterprise_id = :firm_id "
+            f"AND sha256 IN ({', '.join(':' + name for name in hashes)})",
+            {"firm_id": ctx.firm.id, **hashes},
         )
+        known = {row[0] for row in found.fetchall()}
         if wanted - known:
             raise InvalidInput(
                 f"有 {len(wanted - known)} 份材料尚未上传 / {len(wanted - known)} material(s) were not uploaded "
                 "for this firm"
             )
     sa_row = ctx.facts.self_assessment
-    result = ctx.conn.execute(
-        sa.insert(APPLICATIONS).values(
-            enterprise_id=ctx.firm.id,
-            status="applied",
-            self_assessment_id=None if sa_row is None else sa_row.id,
-            self_assessment_total=None if sa_row is None else sa_row.total_score,
-            materials=materials,
-            submitted_at=ctx.now,
-        )
-    )
-    assert result.inserted_primary_key is not None
-    app_id = int(result.inserted_primary_key[0])
+    application = {
+        "enterprise_id": ctx.firm.id,
+        "status": "applied",
+        "self_assessment_id": None if sa_row is None else sa_row.id,
+        "self_assessment_total": None if sa_row is None else sa_row.total_score,
+        "materials": materials,
+        "submitted_at": ctx.now,
+    }
+    app_id = ctx.raw.insert(APPLICATIONS, application)
     return Effect(record={"application_id": app_id}, mails=[Mail("application_received")])
 
 
@@ -258,15 +251,14 @@ def _fail_audit(ctx: Context) -> Effect:
 def _record_review(ctx: Context) -> Effect:
     score = float(ctx.payload["score"])
     app_id = _set_application(ctx, status="reviewed", reviewed_at=ctx.now, review_score=score)
-    ctx.conn.execute(
-        sa.insert(REVIEWS).values(
-            application_id=app_id,
-            part="team",
-            score=score,
-            findings=ctx.payload.get("findings", []),
-            recorded_at=ctx.now,
-        )
-    )
+    review = {
+        "application_id": app_id,
+        "part": "team",
+        "score": score,
+        "findings": ctx.payload.get("findings", []),
+        "recorded_at": ctx.now,
+    }
+    ctx.raw.insert(REVIEWS, review)
     return Effect(record={"application_id": app_id})
 
 
@@ -278,16 +270,15 @@ def _certify(ctx: Context) -> Effect:
     level = certification_level(score, thresholds)
     eligible = eligible_level(score, thresholds, prior_certificate_level=ctx.firm.prior_certificate_level)
     _set_application(ctx, status="certified", decided_at=ctx.now)
-    ctx.conn.execute(
-        sa.insert(CERTIFICATIONS).values(
-            enterprise_id=ctx.firm.id,
-            application_id=app.id,
-            level=level,
-            score=score,
-            eligible_level=eligible,
-            certified_at=ctx.now,
-        )
-    )
+    certification = {
+        "enterprise_id": ctx.firm.id,
+        "application_id": app.id,
+        "level": level,
+        "score": score,
+        "eligible_level": eligible,
+        "certified_at": ctx.now,
+    }
+    ctx.raw.insert(CERTIFICATIONS, certification)
     record = {"application_id": int(app.id), "level": level, "score": score, "eligible_level": eligible}
     return Effect(record=record, mails=[Mail("certification", context=record)])
 
@@ -295,10 +286,11 @@ def _certify(ctx: Context) -> Effect:
 def _fail_review(ctx: Context) -> Effect:
     app = ctx.facts.application
     assert app is not None
-    stored = ctx.conn.execute(
-        sa.select(REVIEWS.c.findings).where(REVIEWS.c.application_id == app.id).order_by(REVIEWS.c.id)
-    ).scalars()
-    findings = [f for batch in stored for f in (batch or [])] + list(ctx.payload.get("findings", []))
+    stored = ctx.raw.execute(
+        f"SELECT findings FROM {REVIEWS.name} WHERE application_id = :app_id ORDER BY id", {"app_id": app.id}
+    ).fetchall()
+    batches = [ctx.raw.json_value(row[0]) for row in stored]
+    findings = [f for batch in batches for f in (batch or [])] + list(ctx.payload.get("findings", []))
     _set_application(ctx, status="review_failed", decided_at=ctx.now)
     hazards = _hazards_from(ctx, findings, "review")
     record = {"application_id": int(app.id), "score": app.review_score, "hazard_ids": hazards}
@@ -307,18 +299,14 @@ def _fail_review(ctx: Context) -> Effect:
 
 def _revoke(ctx: Context) -> Effect:
     reason = ctx.payload["reason"]
-    cert_id = ctx.conn.execute(
-        sa.select(CERTIFICATIONS.c.id)
-        .where(CERTIFICATIONS.c.enterprise_id == ctx.firm.id, CERTIFICATIONS.c.revoked_at.is_(None))
-        .order_by(CERTIFICATIONS.c.id.desc())
-        .limit(1)
-    ).scalar()
+    current = ctx.raw.first(
+        f"SELECT id FROM {CERTIFICATIONS.name} WHERE enterprise_id = :firm_id AND revoked_at IS NULL "
+        "ORDER BY id DESC LIMIT 1",
+        {"firm_id": ctx.firm.id},
+    )
+    cert_id = None if current is None else int(current[0])
     if cert_id is not None:
-        ctx.conn.execute(
-            sa.update(CERTIFICATIONS)
-            .where(CERTIFICATIONS.c.id == cert_id)
-            .values(revoked_at=ctx.now, revoke_reason=reason)
-        )
+        ctx.raw.update(CERTIFICATIONS, {"revoked_at": ctx.now, "revoke_reason": reason}, where={"id": cert_id})
     hazards = _hazards_from(ctx, ctx.payload.get("findings", []), "revocation")
     return Effect(
         record={"certification_id": cert_id, "hazard_ids": hazards},

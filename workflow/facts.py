@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from workflow.campaign import Campaign
-from workflow.tables import APPLICATIONS, HAZARDS, OPEN_APPLICATION_STATUSES, SELF_ASSESSMENTS
+from workflow.db import Raw
+from workflow.tables import HAZARDS, OPEN_APPLICATION_STATUSES
 
 # A hazard lacks one of the five implementations (五落实) when any of these is missing.
 _FIVE = sa.or_(
@@ -29,19 +30,71 @@ def five_implementations_missing() -> sa.ColumnElement[bool]:
     return _FIVE
 
 
+# The facts' queries, written once for the driver (`workflow.db.Raw`); `_FIVE` spelled out in SQL.
+_HAZARD_COUNTS = (
+    "SELECT count(CASE WHEN status = 'open' THEN 1 END), "
+    "count(CASE WHEN responsible_person IS NULL OR responsible_person = '' OR measures IS NULL OR measures = '' "
+    "OR funds IS NULL OR deadline IS NULL OR emergency_plan IS NULL OR emergency_plan = '' THEN 1 END) "
+    "FROM hazards WHERE enterprise_id = :firm_id"
+)
+_LATEST_SELF_ASSESSMENT = (
+    "SELECT id, total_score FROM self_assessments WHERE enterprise_id = :firm_id ORDER BY id DESC LIMIT 1"
+)
+_OPEN_APPLICATION = (
+    "SELECT id, audit_passed_at, review_score FROM applications WHERE enterprise_id = :firm_id "
+    f"AND status IN ({', '.join(repr(s) for s in OPEN_APPLICATION_STATUSES)}) ORDER BY id DESC LIMIT 1"
+)
+
+
+_FIVE_MISSING_SQL = (
+    "h.responsible_person IS NULL OR h.responsible_person = '' OR h.measures IS NULL OR h.measures = '' "
+    "OR h.funds IS NULL OR h.deadline IS NULL OR h.emergency_plan IS NULL OR h.emergency_plan = ''"
+)
+_OPEN_APP_SQL = (
+    "FROM applications a WHERE a.enterprise_id = e.id "
+    f"AND a.status IN ({', '.join(repr(s) for s in OPEN_APPLICATION_STATUSES)}) ORDER BY a.id DESC LIMIT 1"
+)
+# Every fact as a column of the query that loads the firm `e` (each an index lookup), so `fire` learns them
+# in the same round trip as the firm; `DbFacts(prefetched=…)` takes the values in this order.
+PREFETCH_COLUMNS = (
+    "(SELECT count(*) FROM hazards h WHERE h.enterprise_id = e.id AND h.status = 'open')",
+    f"(SELECT count(*) FROM hazards h WHERE h.enterprise_id = e.id AND ({_FIVE_MISSING_SQL}))",
+    "(SELECT s.id FROM self_assessments s WHERE s.enterprise_id = e.id ORDER BY s.id DESC LIMIT 1)",
+    "(SELECT s.total_score FROM self_assessments s WHERE s.enterprise_id = e.id ORDER BY s.id DESC LIMIT 1)",
+    f"(SELECT a.id {_OPEN_APP_SQL})",
+    f"(SELECT a.audit_passed_at {_OPEN_APP_SQL})",
+    f"(SELECT a.review_score {_OPEN_APP_SQL})",
+)
+
+
+class SelfAssessmentFact(NamedTuple):
+    id: int
+    total_score: float
+
+
+class ApplicationFact(NamedTuple):
+    """What the guards and effects read of the open application (`audit_passed_at` as the driver gives it:
+    only whether it is set matters here)."""
+
+    id: int
+    audit_passed_at: Any
+    review_score: float | None
+
+
 class DbFacts:
     """Implements `states.Facts` for one firm; each fact costs a query only when a guard asks for it."""
 
     def __init__(
         self,
-        conn: sa.Connection,
+        conn: sa.Connection | Raw,
         *,
-        firm: sa.Row[Any],
+        firm: Any,  # the firm's row: `sa.Row` or the engine's `FirmRow`
         campaign: Campaign,
         today: dt.date,
         payload: Mapping[str, Any],
+        prefetched: Sequence[Any] | None = None,
     ) -> None:
-        self._conn = conn
+        self._raw = conn if isinstance(conn, Raw) else Raw.of(conn)
         self._firm = firm
         self._campaign = campaign
         self.today = today
@@ -51,16 +104,17 @@ class DbFacts:
         self.evaluation_start = campaign.phases.evaluation.start
         self.evaluation_end = campaign.phases.evaluation.end
         self.pass_score = campaign.thresholds.compliant
+        if prefetched is not None:  # the values of PREFETCH_COLUMNS: fill the lazy facts at once
+            opened, missing, sa_id, sa_total, app_id, app_audited, app_score = prefetched
+            self.__dict__["_hazard_counts"] = (int(opened or 0), int(missing or 0))
+            self.__dict__["self_assessment"] = None if sa_id is None else SelfAssessmentFact(sa_id, sa_total)
+            self.__dict__["application"] = None if app_id is None else ApplicationFact(app_id, app_audited, app_score)
 
     @cached_property
     def _hazard_counts(self) -> tuple[int, int]:
-        row = self._conn.execute(
-            sa.select(
-                sa.func.count().filter(HAZARDS.c.status == "open"),
-                sa.func.count().filter(_FIVE),
-            ).where(HAZARDS.c.enterprise_id == self._firm.id)
-        ).one()
-        return int(row[0]), int(row[1])
+        row = self._raw.first(_HAZARD_COUNTS, {"firm_id": self._firm.id})
+        assert row is not None
+        return int(row[0] or 0), int(row[1] or 0)
 
     @property
     def open_hazards(self) -> int:
@@ -71,14 +125,10 @@ class DbFacts:
         return self._hazard_counts[1]
 
     @cached_property
-    def self_assessment(self) -> Any:
+    def self_assessment(self) -> SelfAssessmentFact | None:
         """The latest self-assessment (id, total_score), or None."""
-        return self._conn.execute(
-            sa.select(SELF_ASSESSMENTS.c.id, SELF_ASSESSMENTS.c.total_score)
-            .where(SELF_ASSESSMENTS.c.enterprise_id == self._firm.id)
-            .order_by(SELF_ASSESSMENTS.c.id.desc())
-            .limit(1)
-        ).first()
+        row = self._raw.first(_LATEST_SELF_ASSESSMENT, {"firm_id": self._firm.id})
+        return None if row is None else SelfAssessmentFact(*row)
 
     @property
     def self_assessment_total(self) -> float | None:
@@ -86,17 +136,10 @@ class DbFacts:
         return None if row is None else float(row.total_score)
 
     @cached_property
-    def application(self) -> sa.Row[Any] | None:
+    def application(self) -> ApplicationFact | None:
         """The firm's application that is still under evaluation, if any."""
-        return self._conn.execute(
-            sa.select(APPLICATIONS)
-            .where(
-                APPLICATIONS.c.enterprise_id == self._firm.id,
-                APPLICATIONS.c.status.in_(OPEN_APPLICATION_STATUSES),
-            )
-            .order_by(APPLICATIONS.c.id.desc())
-            .limit(1)
-        ).first()
+        row = self._raw.first(_OPEN_APPLICATION, {"firm_id": self._firm.id})
+        return None if row is None else ApplicationFact(*row)
 
     @property
     def audit_passed(self) -> bool:
