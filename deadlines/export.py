@@ -1,5 +1,6 @@
 """XLSX files for officials (Chinese headers), safe to open: a cell that a spreadsheet would read as a
-formula (starting with = + - @, or a tab or carriage return) is written as text with a leading quote."""
+formula (starting with = + - @, or a tab or carriage return) is written as text with a leading quote, and
+control characters a worksheet cannot hold are dropped (one such name must not break the whole export)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: Any) -> Any:
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value

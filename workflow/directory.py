@@ -14,6 +14,7 @@ from pathlib import Path
 import openpyxl
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from openpyxl.utils.exceptions import InvalidFileException
 
 from workflow import uscc
 from workflow.campaign import Campaign, sync_districts
@@ -58,6 +59,8 @@ _BY_HEADER = {key: c for c in COLUMNS for key in (c.zh, c.en.lower())}
 _YES = frozenset({"是", "y", "yes", "true", "1"})
 _NO = frozenset({"否", "n", "no", "false", "0"})
 _SCIENTIFIC = re.compile(r"\d+(\.\d+)?E\+?\d+")  # what Excel makes of an all-digit credit code
+# control characters: PostgreSQL refuses NUL in text, and a worksheet cannot hold the others
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # The enterprise columns a directory row sets; `DirectoryRow.values()` follows this order.
 DIRECTORY_FIELDS = (
@@ -209,8 +212,9 @@ def _csv_cells(path: Path, encoding: str) -> Iterator[tuple[int, Sequence[object
             line = reader.line_num + 1
 
 
-# a broken sheet's XML raises a SyntaxError subclass (ElementTree's or lxml's ParseError)
-_BROKEN_WORKBOOK = (zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError)
+# a broken sheet's XML raises a SyntaxError subclass (ElementTree's or lxml's ParseError); a ZIP named
+# other than .xlsx (a "CSV" that is really a ZIP) raises openpyxl's InvalidFileException
+_BROKEN_WORKBOOK = (zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError, InvalidFileException)
 
 
 def _not_a_workbook(exc: Exception) -> _Unreadable:
@@ -308,6 +312,10 @@ class _Checker:
             raw = cells[index] if index < len(cells) else None
             value = _text(raw)
             texts[column.field] = value
+            if _CONTROL.search(value):
+                self._add(line, column.field, f"{column.zh}含有控制字符 / {column.en} contains control characters")
+                texts[column.field] = ""  # reported; no further checks on it
+                continue
             if not value:
                 if column.required:
                     self._add(line, column.field, f"{column.zh}不能为空 / {column.en} is required")
