@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import re
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -260,6 +260,42 @@ def _update_sql(table: sa.Table, keys: tuple[str, ...], where: tuple[str, ...], 
     return _for_dialect(f"UPDATE {table.name} SET {sets} WHERE {cond}", dialect)
 
 
+@lru_cache(maxsize=256)
+def _pg_cast(table: sa.Table, column: str) -> str:
+    from sqlalchemy.dialects import postgresql
+
+    return str(table.c[column].type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+
+
+@lru_cache(maxsize=256)
+def _move_and_append_sql(
+    table: sa.Table,
+    keys: tuple[str, ...],
+    where: tuple[str, ...],
+    appended: sa.Table,
+    append_keys: tuple[str, ...],
+    extra: tuple[tuple[sa.Table, tuple[str, ...], str], ...],
+) -> str:
+    """PostgreSQL: the version-checked UPDATE and the INSERTs that depend on it as data-modifying CTEs of one
+    statement (one round trip); the INSERTs select from the UPDATE's RETURNING, so they write nothing when the
+    UPDATE matched nothing. The selected parameters are cast to their columns' types (a NULL has no type)."""
+
+    def select(target: sa.Table, prefix: str, columns: tuple[str, ...]) -> str:
+        names = ", ".join(f'"{k}"' for k in columns)
+        cast = ", ".join(f"CAST(:{prefix}{k} AS {_pg_cast(target, k)})" for k in columns)
+        return f"INSERT INTO {target.name} ({names}) SELECT {cast} FROM moved"
+
+    sets = ", ".join(f'"{k}" = :u_{k}' for k in keys)
+    cond = " AND ".join(f'"{k}" = :w_{k}' for k in where)
+    parts = [
+        f"moved AS (UPDATE {table.name} SET {sets} WHERE {cond} RETURNING 1)",
+        f"appended AS ({select(appended, 'a_', append_keys)} RETURNING id)",
+    ]
+    for n, (target, columns, key) in enumerate(extra):
+        parts.append(f'x{n} AS ({select(target, f"x{n}_", columns)} ON CONFLICT ("{key}") DO NOTHING)')
+    return _for_dialect(f"WITH {', '.join(parts)} SELECT id FROM appended", "postgresql")
+
+
 class Raw:
     """The DBAPI connection under a SQLAlchemy connection, inside the same transaction: the engine's hot
     statements go here, each written once and translated once per dialect, their values converted as
@@ -314,6 +350,38 @@ class Raw:
     def insert_ignore(self, table: sa.Table, values: Mapping[str, Any], *, key: str) -> None:
         """Insert one row unless its unique `key` is there already."""
         self.execute_sql(_insert_sql(table, tuple(values), self.dialect, key), self._bind(table, values))
+
+    def move_and_append(
+        self,
+        table: sa.Table,
+        values: Mapping[str, Any],
+        *,
+        where: Mapping[str, Any],
+        append: tuple[sa.Table, Mapping[str, Any]],
+        extra: Sequence[tuple[sa.Table, Mapping[str, Any], str]] = (),
+    ) -> int | None:
+        """UPDATE `table` SET `values` WHERE `where` (a version check) and, only when it matched one row, INSERT
+        the `append` row and the `extra` rows (each skipped when its unique key column is taken). Returns the
+        appended row's id, or None when the UPDATE matched nothing and so nothing was written. In order on
+        SQLite; one statement, one round trip, on PostgreSQL."""
+        appended, row = append
+        if self.sqlite:
+            if self.update(table, values, where=where) != 1:
+                return None
+            new_id = self.insert(appended, row)
+            for target, other, key in extra:
+                self.insert_ignore(target, other, key=key)
+            return new_id
+        shape = tuple((target, tuple(other), key) for target, other, key in extra)
+        sql = _move_and_append_sql(table, tuple(values), tuple(where), appended, tuple(row), shape)
+        convert = _converters(table, self.dialect)
+        params = {f"u_{k}": convert[k](v) for k, v in values.items()}
+        params.update({f"w_{k}": convert[k](v) for k, v in where.items()})
+        params.update({f"a_{k}": v for k, v in self._bind(appended, row).items()})
+        for n, (target, other, _) in enumerate(extra):
+            params.update({f"x{n}_{k}": v for k, v in self._bind(target, other).items()})
+        found = self.execute_sql(sql, params).fetchone()
+        return None if found is None else int(found[0])
 
     def update(self, table: sa.Table, values: Mapping[str, Any], *, where: Mapping[str, Any]) -> int:
         """UPDATE table SET values WHERE every `where` column equals its value; returns the row count."""

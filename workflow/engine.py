@@ -14,7 +14,7 @@ from states import MACHINE, NotFound, OutOfScope, Role, State, Step, VersionConf
 from workflow.audit import event_hash
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import Raw, hot_write_unit
+from workflow.db import hot_write_unit
 from workflow.effects import EFFECTS, Context, Mail, clean_payload
 from workflow.facts import PREFETCH_COLUMNS, DbFacts
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
@@ -182,11 +182,15 @@ def fire(
         }
         if step.dest is not step.source:
             values["state_since"] = now
-        if raw.update(ENTERPRISES, values, where={"id": firm.id, "version": firm.version}) != 1:
+        event_id = raw.move_and_append(
+            ENTERPRISES,
+            values,
+            where={"id": firm.id, "version": firm.version},
+            append=(EVENTS, {**event, "prev_hash": firm.chain_head, "hash": digest}),
+            extra=_mail_rows(firm, seq=event["seq"], trigger=trigger, now=now, mails=effect.mails),
+        )
+        if event_id is None:
             raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")
-        event_id = raw.insert(EVENTS, {**event, "prev_hash": firm.chain_head, "hash": digest})
-        if effect.mails:
-            _write_mails(raw, firm=firm, seq=event["seq"], trigger=trigger, now=now, mails=effect.mails)
         result = FireResult(
             enterprise_id=firm.id,
             trigger=trigger,
@@ -205,7 +209,12 @@ def fire(
     return result
 
 
-def _write_mails(raw: Raw, *, firm: FirmRow, seq: int, trigger: str, now: dt.datetime, mails: list[Mail]) -> None:
+def _mail_rows(
+    firm: FirmRow, *, seq: int, trigger: str, now: dt.datetime, mails: list[Mail]
+) -> list[tuple[sa.Table, dict[str, Any], str]]:
+    """The outbox rows of a transition's mail (table, row, unique key): sent after commit by the dispatcher."""
+    if not mails:
+        return []
     base = {
         "enterprise_name": firm.name,
         "uscc": firm.uscc,
@@ -214,22 +223,27 @@ def _write_mails(raw: Raw, *, firm: FirmRow, seq: int, trigger: str, now: dt.dat
         "trigger": trigger,
         "at": now.isoformat(),
     }
-    for mail in mails:
-        row = {
-            "dedupe_key": f"transition:{firm.id}:{seq}:{mail.kind}",
-            "kind": mail.kind,
-            "audience": mail.audience,
-            "enterprise_id": firm.id,
-            "district_code": firm.district_code,
-            "to_address": firm.email,
-            "lang": firm.lang,
-            "context": {**base, **mail.context},
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        raw.insert_ignore(OUTBOX, row, key="dedupe_key")
+    return [
+        (
+            OUTBOX,
+            {
+                "dedupe_key": f"transition:{firm.id}:{seq}:{mail.kind}",
+                "kind": mail.kind,
+                "audience": mail.audience,
+                "enterprise_id": firm.id,
+                "district_code": firm.district_code,
+                "to_address": firm.email,
+                "lang": firm.lang,
+                "context": {**base, **mail.context},
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+            "dedupe_key",
+        )
+        for mail in mails
+    ]
 
 
 def allowed_triggers(
