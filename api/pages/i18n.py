@@ -39,7 +39,7 @@ LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 LANG_NAMES = {"zh-CN": "中文", "en": "English"}
 LOCALES = {"zh-CN": Locale.parse("zh_Hans_CN"), "en": Locale.parse("en")}
-# what Babel extracts, and how (babel.cfg says the same for pybabel)
+# what Babel extracts, and how (this module is the extraction command; no babel.cfg is needed)
 METHODS = [("api/templates/**.html", "jinja2"), ("api/pages/**.py", "python")]
 OPTIONS = {"api/templates/**.html": {"extensions": "jinja2.ext.i18n", "encoding": "utf-8"}}
 
