@@ -231,6 +231,9 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
         ("POST", "/api/referrals/{referral_id}/confirm"): {"json": {}},
         ("POST", "/api/referrals/{referral_id}/decline"): {"json": {}},
         ("POST", "/api/referrals/{referral_id}/acknowledge"): {},
+        ("POST", "/api/bulk/transitions/{trigger}"): {
+            "json": {"items": [{"enterprise_id": world.firms["home_other"]}]}
+        },
         ("GET", "/api/inspections/plan"): {"params": {"month": "2022-07"}},
     }
     if (method in ("POST", "PATCH", "PUT") or "plan" in route.path) and key not in bodies:

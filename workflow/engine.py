@@ -14,7 +14,7 @@ from states import MACHINE, NotFound, OutOfScope, Role, State, Step, VersionConf
 from workflow.audit import event_hash
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import hot_write_unit
+from workflow.db import Raw, hot_write_unit
 from workflow.effects import EFFECTS, Context, Mail, clean_payload
 from workflow.facts import PREFETCH_COLUMNS, DbFacts
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
@@ -138,74 +138,100 @@ def fire(
     MACHINE.spec(trigger)
     data = clean_payload(trigger, payload)
     with hot_write_unit(session, with_connection=also is not None) as (raw, conn):
-        found = raw.first(_FIRM_SQL, {"firm_id": enterprise_id})
-        if found is None:
-            raise NotFound(f"找不到该企业 / no such enterprise: {enterprise_id}")
-        firm = FirmRow(*found[:_FIRM_FIELDS])
-        if not in_scope(actor, firm):
-            raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
-        if expected_version is not None and firm.version != expected_version:
-            raise VersionConflict(
-                f"该企业已被他人更新（版本 {firm.version}，而非 {expected_version}），请刷新后重试 / "
-                f"the firm changed meanwhile (version {firm.version}, not {expected_version}); reload and retry"
-            )
-        now = clock.now()
-        today = now.astimezone(clock.tz).date()
-        facts = DbFacts(raw, firm=firm, campaign=campaign, today=today, payload=data, prefetched=found[_FIRM_FIELDS:])
-        # The machine's check (role, state, every guard) decides and the trigger names the destination; running
-        # the same guards again through `transitions`' event dispatch (`MACHINE.fire`) would cost more than the
-        # rest of the machine's work (~16 µs against ~1 µs) and could only agree.
-        source = State(firm.state)
-        spec = MACHINE.check(state=source, trigger=trigger, role=actor.role, facts=facts)
-        step = Step(trigger=spec.name, source=source, dest=spec.dest)
-        context = Context(raw=raw, firm=firm, facts=facts, campaign=campaign, now=now, payload=data)
-        effect = EFFECTS[trigger](context)
-        event: dict[str, Any] = {
-            "enterprise_id": firm.id,
-            "seq": firm.event_count + 1,
-            "trigger": trigger,
-            "actor": actor.name,
-            "role": actor.role.value,
-            "at": now,
-            "from_state": step.source.value,
-            "to_state": step.dest.value,
-            "payload": {**data, **effect.record},
-        }
-        digest = event_hash(firm.chain_head, **event)
-        values: dict[str, Any] = {
-            "state": step.dest.value,
-            "version": firm.version + 1,
-            "event_count": event["seq"],
-            "chain_head": digest,
-            "updated_at": now,
-            **effect.firm_values,
-        }
-        if step.dest is not step.source:
-            values["state_since"] = now
-        event_id = raw.move_and_append(
-            ENTERPRISES,
-            values,
-            where={"id": firm.id, "version": firm.version},
-            append=(EVENTS, {**event, "prev_hash": firm.chain_head, "hash": digest}),
-            extra=_mail_rows(firm, seq=event["seq"], trigger=trigger, now=now, mails=effect.mails),
-        )
-        if event_id is None:
-            raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")
-        result = FireResult(
-            enterprise_id=firm.id,
+        result = transition(
+            raw,
+            enterprise_id=enterprise_id,
             trigger=trigger,
-            from_state=step.source,
-            to_state=step.dest,
-            version=firm.version + 1,
-            event_id=event_id,
-            event_hash=digest,
-            at=now,
-            record=effect.record,
-            mails=tuple(m.kind for m in effect.mails),
+            actor=actor,
+            campaign=campaign,
+            clock=clock,
+            data=data,
+            expected_version=expected_version,
         )
         if also is not None:
             assert conn is not None
             also(conn, result)
+    return result
+
+
+def transition(
+    raw: Raw,
+    *,
+    enterprise_id: int,
+    trigger: str,
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    data: dict[str, Any],
+    expected_version: int | None = None,
+) -> FireResult:
+    """The work of one fire inside a transaction the caller holds and ends (`fire`, `workflow.bulk`):
+    `data` already checked by `clean_payload`. Raises as `fire` does; the caller rolls back."""
+    found = raw.first(_FIRM_SQL, {"firm_id": enterprise_id})
+    if found is None:
+        raise NotFound(f"找不到该企业 / no such enterprise: {enterprise_id}")
+    firm = FirmRow(*found[:_FIRM_FIELDS])
+    if not in_scope(actor, firm):
+        raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+    if expected_version is not None and firm.version != expected_version:
+        raise VersionConflict(
+            f"该企业已被他人更新（版本 {firm.version}，而非 {expected_version}），请刷新后重试 / "
+            f"the firm changed meanwhile (version {firm.version}, not {expected_version}); reload and retry"
+        )
+    now = clock.now()
+    today = now.astimezone(clock.tz).date()
+    facts = DbFacts(raw, firm=firm, campaign=campaign, today=today, payload=data, prefetched=found[_FIRM_FIELDS:])
+    # The machine's check (role, state, every guard) decides and the trigger names the destination; running
+    # the same guards again through `transitions`' event dispatch (`MACHINE.fire`) would cost more than the
+    # rest of the machine's work (~16 µs against ~1 µs) and could only agree.
+    source = State(firm.state)
+    spec = MACHINE.check(state=source, trigger=trigger, role=actor.role, facts=facts)
+    step = Step(trigger=spec.name, source=source, dest=spec.dest)
+    context = Context(raw=raw, firm=firm, facts=facts, campaign=campaign, now=now, payload=data)
+    effect = EFFECTS[trigger](context)
+    event: dict[str, Any] = {
+        "enterprise_id": firm.id,
+        "seq": firm.event_count + 1,
+        "trigger": trigger,
+        "actor": actor.name,
+        "role": actor.role.value,
+        "at": now,
+        "from_state": step.source.value,
+        "to_state": step.dest.value,
+        "payload": {**data, **effect.record},
+    }
+    digest = event_hash(firm.chain_head, **event)
+    values: dict[str, Any] = {
+        "state": step.dest.value,
+        "version": firm.version + 1,
+        "event_count": event["seq"],
+        "chain_head": digest,
+        "updated_at": now,
+        **effect.firm_values,
+    }
+    if step.dest is not step.source:
+        values["state_since"] = now
+    event_id = raw.move_and_append(
+        ENTERPRISES,
+        values,
+        where={"id": firm.id, "version": firm.version},
+        append=(EVENTS, {**event, "prev_hash": firm.chain_head, "hash": digest}),
+        extra=_mail_rows(firm, seq=event["seq"], trigger=trigger, now=now, mails=effect.mails),
+    )
+    if event_id is None:
+        raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")
+    result = FireResult(
+        enterprise_id=firm.id,
+        trigger=trigger,
+        from_state=step.source,
+        to_state=step.dest,
+        version=firm.version + 1,
+        event_id=event_id,
+        event_hash=digest,
+        at=now,
+        record=effect.record,
+        mails=tuple(m.kind for m in effect.mails),
+    )
     return result
 
 
