@@ -20,7 +20,7 @@ from states import Role
 from tests.api_helpers import ELSEWHERE, HOME, PASSWORD, World
 from tests.test_api_access import setup_records
 from tests.test_api_paths import PDF
-from workflow.tables import EVENTS, REFERRALS
+from workflow.tables import ESCALATIONS, EVENTS, REFERRALS
 
 
 def rule_of(route: APIRoute) -> Page | PagePublic | None:
@@ -92,6 +92,32 @@ def add_referrals(world: World) -> dict[str, int]:
     return ids
 
 
+def add_escalations(world: World) -> dict[str, int]:
+    """An open escalation at the district step in the home district and one elsewhere."""
+    ids = {}
+    with world.engine.begin() as conn:
+        for name, district in (("home_key", HOME), ("away_key", ELSEWHERE)):
+            result = conn.execute(
+                sa.insert(ESCALATIONS).values(
+                    dedupe_key=f"key_field_started:{world.firms[name]}:district",
+                    rule="key_field_started",
+                    subject_kind="enterprise",
+                    subject_id=world.firms[name],
+                    enterprise_id=world.firms[name],
+                    district_code=district,
+                    step="district",
+                    deadline=world.clock.now().date(),
+                    days_overdue=8,
+                    status="open",
+                    detail={},
+                    created_at=world.clock.now(),
+                )
+            )
+            assert result.inserted_primary_key is not None
+            ids[name] = int(result.inserted_primary_key[0])
+    return ids
+
+
 def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, inside: bool) -> dict[str, Any] | None:
     """Path parameters naming a record inside (or outside) the role's scope; None when there is none."""
     f = world.firms
@@ -102,6 +128,10 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
         if role is Role.district_bureau or everything:
             return {"district_code": HOME} if inside else (None if everything else {"district_code": ELSEWHERE})
         return {"district_code": HOME} if inside else None
+    if scope == "escalation":
+        if role is Role.city_bureau:
+            return {"escalation_id": records["escalations"]["home_key"]} if inside else None
+        return {"escalation_id": records["escalations"]["home_key" if inside else "away_key"]}
     if scope == "referral":
         if role is Role.city_bureau:
             return {"referral_id": records["referrals"]["home_key"]} if inside else None
@@ -158,6 +188,8 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
         "/applications/{application_id}/team": {},
         "/applications/{application_id}/review-result": {"data": {"version": "1"}},
         "/referrals/{referral_id}/{decision}": {"data": {"note": "核查"}},
+        "/firms/{enterprise_id}/referral": {"data": {"grounds": "non_participating"}},
+        "/escalations/{escalation_id}/acknowledge": {},
     }
     if method == "POST" and route.path not in forms:
         raise AssertionError(f"add a sample form for {method} {route.path} to this test")
@@ -173,6 +205,7 @@ def test_every_page_route_has_an_access_rule() -> None:
 def test_every_page_for_every_role_in_and_out_of_scope(world: World) -> None:
     records = setup_records(world)
     records["referrals"] = add_referrals(world)
+    records["escalations"] = add_escalations(world)
     users = records["users"]
     browsers = {role: Browser(world, users[role]) for role in Role}
     checked = 0

@@ -267,3 +267,25 @@ def test_the_city_decides_referrals_and_the_local_government_acknowledges(world:
     with world.engine.connect() as conn:
         status = conn.execute(sa.select(REFERRALS.c.status).where(REFERRALS.c.id == ids["home_key"])).scalar_one()
     assert status == "acknowledged"
+
+
+def test_a_district_acknowledges_its_escalations_and_proposes_referrals(world: World) -> None:
+    from tests.test_pages_access import add_escalations
+
+    ids = add_escalations(world)
+    district = Browser(world, "wujin")
+    listing = district.get("/escalations")
+    assert f"/escalations/{ids['home_key']}/acknowledge" in listing.text
+    assert f"/escalations/{ids['away_key']}/acknowledge" not in listing.text  # another district's
+    done(district.post(f"/escalations/{ids['home_key']}/acknowledge"), "/escalations")
+    assert "督办事项已签收" in district.get("/escalations?status=acknowledged").text
+    twice = district.post(f"/escalations/{ids['home_key']}/acknowledge")
+    assert twice.status_code == 409 and "该督办事项已是" in twice.text
+    assert district.post(f"/escalations/{ids['away_key']}/acknowledge").status_code == 404
+
+    firm_id = world.firms["home_key"]
+    page = district.get(f"/firms/{firm_id}")
+    assert "提出移交属地政府" in page.text
+    early = district.post(f"/firms/{firm_id}/referral", data={"grounds": "non_participating"})
+    assert early.status_code == 422 and "不符合“逾期未启动创建”的移交条件" in early.text  # before the milestone
+    assert "提出移交属地政府" not in district.get(f"/firms/{world.firms['home_other']}").text  # not a key field

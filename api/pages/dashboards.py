@@ -27,6 +27,7 @@ from workflow.queries import worklist
 router = APIRouter(include_in_schema=False)
 PLAN_PREVIEW = 15
 WORKLIST_PREVIEW = 8
+INSPECTORS = (Role.city_bureau, Role.district_bureau)  # who plans inspections, as in the API
 WORKLIST_LABELS = {
     "verification": N_("待核实的申请"),
     "audit": N_("待线上审核"),
@@ -136,7 +137,7 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
             for name in WORKLISTS_OF.get(actor.role, ())
         }
         plan: dict[str, Any] | None = None
-        if district is not None:
+        if district is not None and actor.role in INSPECTORS:
             month = ov.as_of.replace(day=1)
             lines = inspection_plan(conn, campaign=campaign, district=district, month=month, as_of=ov.as_of)
             preview = list(islice(lines, PLAN_PREVIEW))
@@ -207,7 +208,7 @@ def inspection_plan_export(
     district_code: str,
     context: ContextDep,
     session: SessionDep,
-    actor: Annotated[Actor, page(*OFFICIALS, scope="district")],
+    actor: Annotated[Actor, page(*INSPECTORS, scope="district")],
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
     """This month's (or `month=YYYY-MM`'s) inspection plan of the district, as XLSX with Chinese headers."""

@@ -20,6 +20,7 @@ from api.pages.access import FIRM_READERS, OFFICIALS, page
 from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
+from deadlines.referrals import GROUNDS_LABELS
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
@@ -216,6 +217,10 @@ def firm_page(
         actions=actions,
         blocked={name: [message(request, r) for r in reasons] for name, reasons in blocked.items()},
         can_record_review="record_review" in detail["allowed_triggers"],
+        can_propose_referral=actor.role is Role.district_bureau
+        and detail["key_field"]
+        and detail["state"] not in ("closed", "certified"),
+        referral_grounds=GROUNDS_LABELS,
         editable=editable,
         is_firm=actor.role is Role.enterprise,
         outline=campaign.outline,

@@ -13,9 +13,10 @@ from api.errors import status_of
 from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
 from api.pages.dashboards import WORKLISTS_OF
 from api.pages.exports import xlsx_response
+from api.pages.firms import refused
 from api.pages.render import message, redirect, render
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
-from deadlines.escalations import list_escalations
+from deadlines.escalations import acknowledge_escalation, list_escalations
 from deadlines.referrals import (
     GROUNDS_LABELS,
     REFERRAL_HEADERS,
@@ -24,6 +25,7 @@ from deadlines.referrals import (
     confirm_referral,
     decline_referral,
     list_referrals,
+    propose_referral,
     referral_cells,
 )
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
@@ -58,6 +60,42 @@ def work(
     return render(request, "work.html", lists=lists, districts=names)
 
 
+def escalation_page(
+    request: Request,
+    session: Any,
+    actor: Actor,
+    params: dict[str, str | None],
+    *,
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    rows: list[Any] = []
+    try:
+        with read_unit(session) as conn:
+            rows = list_escalations(
+                conn,
+                actor=actor,
+                district=_district_filter(actor, params["district"]),
+                status=params["status"],
+                step=params["step"],
+                rule=params["rule"],
+                limit=LIST_LIMIT + 1,
+            )
+    except InvalidInput as exc:
+        error, code = message(request, str(exc)), 422
+    return render(
+        request,
+        "escalations.html",
+        status=code,
+        error=error,
+        rows=rows[:LIST_LIMIT],
+        more=len(rows) > LIST_LIMIT,
+        params=params,
+        statuses=ESCALATION_STATUSES,
+        can_acknowledge=actor.role in (Role.city_bureau, Role.district_bureau),
+    )
+
+
 @router.get("/escalations")
 def escalations(
     request: Request,
@@ -69,30 +107,27 @@ def escalations(
     rule: Text = None,
 ) -> Response:
     """Escalations of the caller's scope (open ones by default), by district, step and rule."""
-    error, rows = None, []
+    params = {"district": district or None, "status": status or None, "step": step or None, "rule": rule or None}
+    return escalation_page(request, session, actor, params)
+
+
+@router.post("/escalations/{escalation_id}/acknowledge")
+def acknowledge(
+    escalation_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, scope="escalation")],
+) -> Response:
+    """The office an escalation reached takes note of it (it resolves when the firm moves on)."""
     try:
-        with read_unit(session) as conn:
-            rows = list_escalations(
-                conn,
-                actor=actor,
-                district=_district_filter(actor, district),
-                status=status or None,
-                step=step or None,
-                rule=rule or None,
-                limit=LIST_LIMIT + 1,
-            )
-    except InvalidInput as exc:
-        error = message(request, str(exc))
-    return render(
-        request,
-        "escalations.html",
-        status=422 if error else 200,
-        error=error,
-        rows=rows[:LIST_LIMIT],
-        more=len(rows) > LIST_LIMIT,
-        params={"district": district or None, "status": status or None, "step": step or None, "rule": rule or None},
-        statuses=ESCALATION_STATUSES,
-    )
+        acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
+    except WorkflowError as exc:
+        if isinstance(exc, NotFound | NotAllowed):
+            raise
+        params: dict[str, str | None] = {"district": None, "status": "open", "step": None, "rule": None}
+        return escalation_page(request, session, actor, params, error=message(request, str(exc)), code=status_of(exc))
+    return redirect("/escalations", notice="acknowledged")
 
 
 def _referrals(conn: Any, actor: Actor, campaign: Any, district: str | None, status: str | None) -> list[Any]:
@@ -147,6 +182,32 @@ def referrals(
     """Key-field firms referred to their local government: the city and the district see theirs, the local
     government the referrals of its area."""
     return referral_page(request, context, session, actor, district, status)
+
+
+@router.post("/firms/{enterprise_id}/referral")
+def propose(
+    enterprise_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.district_bureau, scope="enterprise")],
+    grounds: Annotated[str, Form(max_length=40)],
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """A district bureau proposes one of its key-field firms for referral; the grounds must hold today."""
+    try:
+        propose_referral(
+            session,
+            enterprise_id=enterprise_id,
+            grounds=grounds,
+            actor=actor,
+            campaign=context.campaign,
+            clock=context.clock,
+            note=note or None,
+        )
+    except WorkflowError as exc:
+        return refused(request, context, session, actor, enterprise_id, exc)
+    return redirect("/referrals", notice="referral")
 
 
 @router.get("/referrals.xlsx")

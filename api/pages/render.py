@@ -48,6 +48,7 @@ NOTICES = {
     "team": N_("评审组已抽取。"),
     "review_recorded": N_("评审结果已录入。"),
     "referral": N_("移交记录已更新。"),
+    "acknowledged": N_("督办事项已签收。"),
 }
 
 
