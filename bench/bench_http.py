@@ -1,0 +1,246 @@
+"""HTTP: `dabiao serve --workers N` on PostgreSQL, loaded from this (second) process over loopback by a bounded
+load generator (a fixed number of requests, a time limit, C concurrent connections) mixing reads of a firm
+with transitions (notify, then close, each firm's in order); against the same number of reads sent to a bare
+FastAPI endpoint doing one query (bench/bare_app.py) under the same workers, in the same run. Afterwards every
+firm's state must equal the replay of its events, the audit chain must verify, and every acknowledged
+transition must be in the log.
+
+    .venv/bin/python bench/bench_http.py [--requests 20000] [--firms 2000] [--workers 2] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_engine import prepare
+from bench.common import _free_port, fresh_pg_database, machine, postgres_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def city_token(url: str) -> str:
+    from sqlmodel import Session
+
+    from states import Role
+    from workflow.accounts import NewUser, create_user, issue_token
+    from workflow.clock import SystemClock
+    from workflow.db import make_engine
+    from workflow.settings import Settings
+
+    engine = make_engine(url)
+    clock = SystemClock()
+    with Session(engine) as session:
+        user = create_user(
+            session,
+            new=NewUser(
+                username="bench_city", password="bench horse battery", role=Role.city_bureau, display_name="市局"
+            ),
+            clock=clock,
+        )
+        token, _ = issue_token(session, user_id=user, clock=clock, settings=Settings(token_ttl_minutes=600))
+    engine.dispose()
+    return token
+
+
+def serve(argv: list[str], url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DABIAO_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.terminate()
+    raise SystemExit(f"server did not start: {argv}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def plans(requests: int, firms: int, concurrency: int, writes: float, seed: int) -> list[list[tuple[str, int]]]:
+    """Each connection's own list of (kind, firm): reads of any firm; transitions only on the firms this
+    connection owns, notify before close, so no two connections race on one firm's version."""
+    rng = random.Random(seed)
+    lists: list[list[tuple[str, int]]] = [[] for _ in range(concurrency)]
+    steps = {k: iter([("notify", f) for f in range(k + 1, firms + 1, concurrency)]) for k in range(concurrency)}
+    pending: dict[int, list[tuple[str, int]]] = {k: [] for k in range(concurrency)}
+    for n in range(requests):
+        k = n % concurrency
+        if rng.random() < writes:
+            if pending[k] and rng.random() < 0.5:
+                lists[k].append(pending[k].pop(0))
+                continue
+            step = next(steps[k], None)
+            if step is not None:
+                lists[k].append(step)
+                pending[k].append(("close", step[1]))
+                continue
+        lists[k].append(("read", rng.randint(1, firms)))
+    return lists
+
+
+async def load(
+    base: str, lists: list[list[tuple[str, int]]], token: str | None, limit: float, bare: bool
+) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    acknowledged: list[tuple[int, str]] = []
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + limit
+    versions: dict[int, int] = {}
+
+    async def worker(client: httpx.AsyncClient, todo: list[tuple[str, int]]) -> None:
+        for kind, firm in todo:
+            if time.monotonic() > deadline:
+                statuses[-1] += 1  # not sent: the time limit came first
+                continue
+            started = time.perf_counter()
+            if kind == "read":
+                path = f"/firm/{firm}" if bare else f"/api/enterprises/{firm}"
+                response = await client.get(path, headers=headers)
+            else:
+                body: dict[str, Any] = {"version": versions.get(firm, 1)}
+                if kind == "close":
+                    body["data"] = {"reason": "企业搬迁"}
+                response = await client.post(f"/api/enterprises/{firm}/transitions/{kind}", json=body, headers=headers)
+                if response.status_code == 200:
+                    versions[firm] = response.json()["version"]
+                    acknowledged.append((firm, kind))
+            latencies.append(time.perf_counter() - started)
+            statuses[response.status_code] += 1
+
+    limits = httpx.Limits(max_connections=len(lists), max_keepalive_connections=len(lists))
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        await asyncio.gather(*(worker(client, todo) for todo in lists))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "elapsed": elapsed,
+        "done": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "statuses": dict(statuses),
+        "acknowledged": acknowledged,
+    }
+
+
+def check(url: str, acknowledged: list[tuple[int, str]]) -> tuple[int, int, bool]:
+    """(firms whose state is not the replay of their events, acknowledged transitions missing, chain ok)."""
+    import sqlalchemy as sa
+
+    from workflow.audit import verify_chain
+    from workflow.db import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        mismatched = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM enterprises e LEFT JOIN LATERAL (SELECT to_state, seq FROM events v "
+                "WHERE v.enterprise_id = e.id ORDER BY seq DESC LIMIT 1) last ON true "
+                "WHERE e.state <> coalesce(last.to_state, 'mobilized') OR e.event_count <> coalesce(last.seq, 0)"
+            )
+        ).scalar_one()
+        logged = set(conn.execute(sa.text('SELECT enterprise_id, "trigger" FROM events')).all())
+        report = verify_chain(conn)
+    engine.dispose()
+    missing = sum(1 for item in acknowledged if tuple(item) not in logged)
+    return int(mismatched), missing, report.ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--firms", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--writes", type=float, default=0.2, help="share of transitions in the mix")
+    parser.add_argument("--time-limit", type=float, default=300.0, help="seconds per run")
+    args = parser.parse_args()
+    lists = plans(args.requests, args.firms, args.concurrency, args.writes, seed=7)
+    reads_only = [[("read", firm) for _, firm in todo] for todo in lists]
+    out = [f"Machine: {machine()}", ""]
+    with postgres_server() as server, fresh_pg_database(server) as url:
+        prepare(url, args.firms)
+        token = city_token(url)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        bare = serve(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+            ],
+            url,
+            port,
+        )
+        try:
+            baseline = asyncio.run(load(base, reads_only, None, args.time_limit, bare=True))
+        finally:
+            stop(bare)
+        dabiao = serve(
+            [str(ROOT / ".venv/bin/dabiao"), "serve", "--port", str(port), "--workers", str(args.workers)],
+            url,
+            port,
+        )
+        try:
+            result = asyncio.run(load(base, lists, token, args.time_limit, bare=False))
+        finally:
+            stop(dabiao)
+        mismatched, missing, chain_ok = check(url, result["acknowledged"])
+    five = sum(n for code, n in result["statuses"].items() if code >= 500)
+    transitions = sum(1 for todo in lists for kind, _ in todo if kind != "read")
+    out += [
+        f"{args.requests:,} requests over {args.concurrency} connections to {args.workers} worker processes, "
+        f"{transitions:,} of them transitions (notify, close), the rest reads of a firm; {args.firms:,} firms.",
+        "",
+        "| server | requests/s | p50 ms | p99 ms | statuses |",
+        "|---|---|---|---|---|",
+        f"| bare FastAPI, one query (baseline) | {baseline['rps']:,.0f} | {baseline['p50']:.1f} | "
+        f"{baseline['p99']:.1f} | {baseline['statuses']} |",
+        f"| `dabiao serve` | {result['rps']:,.0f} | {result['p50']:.1f} | {result['p99']:.1f} | {result['statuses']} |",
+        "",
+        f"Ratio: Dabiao serves {result['rps'] / baseline['rps']:.2f}× the baseline's requests/s (p50 "
+        f"{result['p50'] / baseline['p50']:.1f}× its latency); 5xx: {five}; firms whose state differs from the "
+        f"replay of their events: {mismatched}; acknowledged transitions missing from the log: {missing}; "
+        f"audit chain {'verified' if chain_ok else 'BROKEN'}.",
+    ]
+    print("\n".join(out))
+    if five or mismatched or missing or not chain_ok:
+        raise SystemExit("HTTP run failed its checks")
+
+
+if __name__ == "__main__":
+    main()
