@@ -190,22 +190,8 @@ def main() -> None:
         token = city_token(url)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        bare = serve(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare_app:app",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
-            url,
-            port,
-        )
+        uvicorn = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(port)]
+        bare = serve([*uvicorn, "--workers", str(args.workers), "--log-level", "warning"], url, port)
         try:
             baseline = asyncio.run(load(base, reads_only, None, args.time_limit, bare=True))
         finally:
