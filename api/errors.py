@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.limits import BODY_MARGIN, BodyLimit
 from states import (
     GuardFailed,
     InvalidInput,
@@ -50,6 +51,8 @@ def status_of(exc: WorkflowError) -> int:
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(BodyLimit, max_bytes=app.state.context.settings.upload_max_bytes + BODY_MARGIN)
+
     @app.exception_handler(WorkflowError)
     async def workflow_error(request: Request, exc: WorkflowError) -> JSONResponse:
         extra = {"guard": exc.guard} if isinstance(exc, GuardFailed) else {}
@@ -72,6 +75,7 @@ def install(app: FastAPI) -> None:
         codes = {401: "not_signed_in", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         messages = {
             401: "请先登录 / please sign in",
+            413: "请求内容过大 / the request is too large",
             404: "找不到该页面或记录 / not found",
             405: "不支持该操作 / method not allowed",
         }

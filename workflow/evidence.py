@@ -123,10 +123,8 @@ def store_evidence(
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise InvalidInput(
-                        f"文件超过 {max_bytes // (1024 * 1024)} MB 上限 / the file is larger than "
-                        f"{max_bytes // (1024 * 1024)} MB"
-                    )
+                    limit = f"{max_bytes / (1024 * 1024):g} MB"  # not "0 MB" under one megabyte
+                    raise InvalidInput(f"文件超过 {limit} 上限 / the file is larger than {limit}")
                 if len(head) < 16:
                     head += chunk[:16]
                 digest.update(chunk)
