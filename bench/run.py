@@ -31,7 +31,12 @@ SUITES: dict[str, tuple[str, list[str], list[str]]] = {
     "mail": ("bench_mail.py", ["--messages", "2000"], ["--messages", "10000"]),
     "import": ("bench_import.py", ["--rows", "20000"], ["--rows", "60000"]),
     "http": ("bench_http.py", ["--requests", "1500", "--firms", "200"], ["--requests", "20000", "--firms", "2000"]),
-    "growth": ("bench_growth.py", ["--sizes", "2000,10000,30000"], ["--sizes", "10000,100000,1000000"]),
+    "scaleout": (
+        "bench_scaleout.py",
+        ["--requests", "1500", "--firms", "200"],
+        ["--requests", "10000", "--firms", "2000"],
+    ),
+    "growth": ("bench_growth.py", ["--sizes", "2000,6000,20000"], ["--sizes", "10000,100000,1000000"]),
 }
 
 
