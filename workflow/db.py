@@ -278,6 +278,16 @@ def _converters(table: sa.Table, dialect: str) -> dict[str, Callable[[Any], Any]
     return out
 
 
+@lru_cache(maxsize=64)
+def _defaults(table: sa.Table) -> dict[str, Any]:
+    """The columns' scalar Python-side defaults, which SQLAlchemy would add to an INSERT that omits them."""
+    return {
+        column.name: column.default.arg  # type: ignore[attr-defined]
+        for column in table.columns
+        if column.default is not None and column.default.is_scalar
+    }
+
+
 @lru_cache(maxsize=256)
 def _insert_sql(table: sa.Table, keys: tuple[str, ...], dialect: str, ignore_key: str | None) -> str:
     names = ", ".join(f'"{k}"' for k in keys)
@@ -383,14 +393,20 @@ class Raw:
         convert = _converters(table, self.dialect)
         return {k: convert[k](v) for k, v in values.items()}
 
+    @staticmethod
+    def _row(table: sa.Table, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {**_defaults(table), **values}
+
     def insert(self, table: sa.Table, values: Mapping[str, Any]) -> int:
-        """Insert one row; returns its id."""
+        """Insert one row (omitted columns take their scalar defaults); returns its id."""
+        values = self._row(table, values)
         sql = _insert_sql(table, tuple(values), self.dialect, None)
         cursor = self.execute_sql(sql, self._bind(table, values))
         return int(cursor.lastrowid if self.sqlite else cursor.fetchone()[0])
 
     def insert_ignore(self, table: sa.Table, values: Mapping[str, Any], *, key: str) -> None:
         """Insert one row unless its unique `key` is there already."""
+        values = self._row(table, values)
         self.execute_sql(_insert_sql(table, tuple(values), self.dialect, key), self._bind(table, values))
 
     def move_and_append(
@@ -406,7 +422,8 @@ class Raw:
         the `append` row and the `extra` rows (each skipped when its unique key column is taken). Returns the
         appended row's id, or None when the UPDATE matched nothing and so nothing was written. In order on
         SQLite; one statement, one round trip, on PostgreSQL."""
-        appended, row = append
+        appended, row = append[0], self._row(*append)
+        extra = [(target, self._row(target, other), key) for target, other, key in extra]
         if self.sqlite:
             if self.update(table, values, where=where) != 1:
                 return None
