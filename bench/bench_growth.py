@@ -37,7 +37,7 @@ def fit(sizes: list[int], seconds: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "growth.png")
+    parser.add_argument("--chart", default=str(ROOT / "docs" / "growth.png"), help="PNG path, or 'none'")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[str, list[float]] = {}
@@ -60,6 +60,9 @@ def main() -> None:
     for label, seconds in results.items():
         cells = " | ".join(f"{t:.3f} s" for t in seconds)
         print(f"| {label} | {cells} | {fit(sizes, seconds):.2f} |")
+    if args.chart == "none":
+        return
+    chart = Path(args.chart)
     try:
         import matplotlib
 
@@ -81,9 +84,9 @@ def main() -> None:
     axes.legend(fontsize=8)
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
-    args.chart.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.chart, dpi=110)
-    print(f"chart: {args.chart.relative_to(ROOT) if args.chart.is_relative_to(ROOT) else args.chart}")
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(chart, dpi=110)
+    print(f"chart: {chart}")
 
 
 if __name__ == "__main__":

@@ -24,19 +24,23 @@ BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
 
 # name: (script, CI-sized arguments, full-sized arguments)
 SUITES: dict[str, tuple[str, list[str], list[str]]] = {
-    "engine": ("bench_engine.py", ["--firms", "150", "--rounds", "3"], ["--firms", "1000", "--rounds", "5"]),
-    "bulk": ("bench_bulk.py", ["--firms", "300"], ["--firms", "1000"]),
-    "sweep": ("bench_sweep.py", ["--firms", "20000"], ["--firms", "1000000"]),
-    "dashboard": ("bench_dashboard.py", ["--firms", "20000", "--runs", "10"], ["--firms", "1000000", "--runs", "30"]),
+    "engine": ("bench_engine.py", ["--firms", "100", "--rounds", "3"], ["--firms", "1000", "--rounds", "5"]),
+    "bulk": ("bench_bulk.py", ["--firms", "200", "--rounds", "1"], ["--firms", "2000", "--rounds", "2"]),
+    "sweep": ("bench_sweep.py", ["--firms", "10000"], ["--firms", "1000000"]),
+    "dashboard": ("bench_dashboard.py", ["--firms", "10000", "--runs", "10"], ["--firms", "1000000", "--runs", "30"]),
     "mail": ("bench_mail.py", ["--messages", "2000"], ["--messages", "10000"]),
-    "import": ("bench_import.py", ["--rows", "20000"], ["--rows", "60000"]),
-    "http": ("bench_http.py", ["--requests", "1500", "--firms", "200"], ["--requests", "20000", "--firms", "2000"]),
+    "import": ("bench_import.py", ["--rows", "10000"], ["--rows", "60000"]),
+    "http": ("bench_http.py", ["--requests", "1000", "--firms", "200"], ["--requests", "10000", "--firms", "2000"]),
     "scaleout": (
         "bench_scaleout.py",
-        ["--requests", "1500", "--firms", "200"],
-        ["--requests", "10000", "--firms", "2000"],
+        ["--requests", "1000", "--firms", "200"],
+        ["--requests", "5000", "--firms", "1000"],
     ),
-    "growth": ("bench_growth.py", ["--sizes", "2000,6000,20000"], ["--sizes", "10000,100000,1000000"]),
+    "growth": (
+        "bench_growth.py",
+        ["--sizes", "2000,5000,12000", "--chart", "none"],
+        ["--sizes", "10000,100000,1000000"],
+    ),
 }
 
 
