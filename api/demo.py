@@ -393,7 +393,7 @@ def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.da
     """Send everything in the outbox — into the .eml folder when no SMTP server is set."""
     engine = make_engine(url)
     sent = 0
-    final = FixedClock.on(until, hour=18)
+    final = FixedClock.on(until + dt.timedelta(days=1), hour=0)
     batch = settings.model_copy(update={"dispatch_batch": 2000})
     while True:
         report = dispatch_once(engine, settings=batch, clock=final, campaign=campaign)
@@ -417,7 +417,7 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
                     password=PASSWORD,
                     role=role,
                     display_name=name,
-                    email=f"{username}@demo.dabiao.local",
+                    email=f"{username}@demo.example.gov.cn",
                     **kw,
                 ),
                 clock=clock,

@@ -17,7 +17,7 @@ from api.demo import PASSWORD
 from workflow.audit import verify_chain
 from workflow.clock import FixedClock
 from workflow.settings import Settings
-from workflow.tables import ENTERPRISES, ESCALATIONS
+from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX
 
 
 def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
@@ -34,10 +34,12 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
     with engine.connect() as conn:
         states = dict(conn.execute(sa.select(ENTERPRISES.c.state, sa.func.count()).group_by(ENTERPRISES.c.state)).all())
         escalated = conn.execute(sa.select(sa.func.count()).select_from(ESCALATIONS)).scalar_one()
+        mail = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
         assert verify_chain(conn).ok
     assert sum(states.values()) == 120
     assert states.get("certified", 0) > 0 and states.get("mobilized", 0) > 0  # some done, some not started
     assert escalated > 0  # key-field firms that missed 2022-12-31 were escalated
+    assert mail.get("sent", 0) > 0 and "failed" not in mail and "pending" not in mail, mail
     mails = sorted((folder / "mail").glob("*.eml"))
     assert mails, "no mail in the .eml folder"
     first = email.message_from_bytes(mails[0].read_bytes())
