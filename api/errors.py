@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -96,6 +98,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(sa.exc.OperationalError)
     @app.exception_handler(sa.exc.InterfaceError)
+    # the same errors straight from the driver, where a hot path uses the raw DBAPI connection
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InterfaceError)
+    @app.exception_handler(sqlite3.OperationalError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
             error_body(

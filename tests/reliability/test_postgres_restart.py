@@ -214,12 +214,15 @@ def test_postgres_restarted_under_load(cluster: Cluster, tmp_path: Path, ledger:
     server_log = log.read()
     log.close()
 
-    assert load.bad == [], load.bad[:3]
+    failed = server_log[server_log.find("Exception in ASGI application") :][:6000]
+    assert load.bad == [], (load.bad[:3], failed)
     assert load.statuses[503] > 0, "no request met the database down: the test did not test anything"
     assert load.statuses[200] > 0
     assert not {s for s in load.statuses if s >= 500} - {503}
     assert load.unanswered == [], load.unanswered[:3]
-    assert "Traceback" not in server_log, server_log[-3000:]
+    # no request ended in an unhandled exception (SQLAlchemy's pool may log, with a traceback, that it could
+    # not reset a connection the restart killed: that is the pool noticing, not a request failing)
+    assert "Exception in ASGI application" not in server_log and " 500 " not in server_log, server_log[-3000:]
     with engine.connect() as conn:
         stored = dict(
             conn.execute(
