@@ -19,15 +19,16 @@ from sqlmodel import Session
 
 from api.commands import deadlines as deadline_commands
 from api.commands import notifications as notification_commands
-from states import STATE_LABELS, TRIGGERS, Role, State, WorkflowError
+from states import TRIGGERS, Role, WorkflowError
 from states.diagram import markdown
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign, CampaignInvalid, load_campaign, sync_districts
 from workflow.clock import Clock, clock_for
 from workflow.db import current_revision, make_engine, migrate
 from workflow.engine import Actor, allowed_triggers, fire, load_firm
+from workflow.queries import firm_detail
 from workflow.settings import Settings
-from workflow.tables import APPLICATIONS, CERTIFICATIONS, DISTRICTS, ENTERPRISES, EVENTS, HAZARDS
+from workflow.tables import DISTRICTS, ENTERPRISES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -259,98 +260,22 @@ def fire_cmd(
 
 
 def firm_view(conn: sa.Connection, firm: sa.Row[Any], *, campaign: Campaign, clock: Clock) -> dict[str, Any]:
-    district = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
-    events = conn.execute(
-        sa.select(
-            EVENTS.c.seq,
-            EVENTS.c.trigger,
-            EVENTS.c.actor,
-            EVENTS.c.role,
-            EVENTS.c.at,
-            EVENTS.c.from_state,
-            EVENTS.c.to_state,
-            EVENTS.c.payload,
-        )
-        .where(EVENTS.c.enterprise_id == firm.id)
-        .order_by(EVENTS.c.seq)
-    ).all()
-    hazards = conn.execute(
-        sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm.id, HAZARDS.c.status == "open").order_by(HAZARDS.c.id)
-    ).all()
-    application = conn.execute(
-        sa.select(APPLICATIONS)
-        .where(APPLICATIONS.c.enterprise_id == firm.id)
-        .order_by(APPLICATIONS.c.id.desc())
-        .limit(1)
-    ).first()
-    certification = conn.execute(
-        sa.select(CERTIFICATIONS)
-        .where(CERTIFICATIONS.c.enterprise_id == firm.id, CERTIFICATIONS.c.revoked_at.is_(None))
-        .order_by(CERTIFICATIONS.c.id.desc())
-        .limit(1)
-    ).first()
-    state = State(firm.state)
-    return {
-        "id": firm.id,
-        "uscc": firm.uscc,
-        "name": firm.name,
-        "district": {"code": firm.district_code, "name": district},
-        "sector": firm.sector,
-        "key_field": firm.key_field,
-        "above_size": firm.above_size,
-        "principal": firm.principal,
-        "phone": firm.phone,
-        "email": firm.email,
-        "state": state.value,
-        "state_label": STATE_LABELS[state][0],
-        "state_since": firm.state_since.isoformat(),
-        "notified_at": firm.notified_at.isoformat() if firm.notified_at else None,
-        "version": firm.version,
-        "open_hazards": [
-            {
-                "id": h.id,
-                "description": h.description,
-                "severity": h.severity,
-                "source": h.source,
-                "deadline": h.deadline.isoformat() if h.deadline else None,
-            }
-            for h in hazards
-        ],
-        "application": None
-        if application is None
-        else {
-            "id": application.id,
-            "status": application.status,
-            "submitted_at": application.submitted_at.isoformat(),
-            "review_score": application.review_score,
-        },
-        "certification": None
-        if certification is None
-        else {
-            "level": certification.level,
-            "score": certification.score,
-            "eligible_level": certification.eligible_level,
-            "certified_at": certification.certified_at.isoformat(),
-        },
-        "allowed_triggers": {
-            role.value: names
-            for role in Role
-            if (names := allowed_triggers(conn, firm=firm, role=role, campaign=campaign, clock=clock))
-        },
-        "events": [
-            {
-                "seq": e.seq,
-                "trigger": e.trigger,
-                "actor": e.actor,
-                "role": e.role,
-                "at": e.at.isoformat(),
-                "from": e.from_state,
-                "to": e.to_state,
-                "payload": e.payload,
-            }
-            for e in events
-        ],
+    """The firm as an administrator sees it: its detail (as the city bureau would), every role's next steps
+    and its events."""
+    view = firm_detail(
+        conn,
+        actor=Actor("admin (command line)", Role.city_bureau),
+        enterprise_id=firm.id,
+        campaign=campaign,
+        clock=clock,
+    )
+    view["allowed_triggers"] = {
+        role.value: names
+        for role in Role
+        if (names := allowed_triggers(conn, firm=firm, role=role, campaign=campaign, clock=clock))
     }
+    view["events"] = [item for item in view["history"] if item["kind"] == "event"]
+    return view
 
 
 @main.command()

@@ -220,6 +220,7 @@ def firm_detail(
         "state": state.value,
         "state_label": STATE_LABELS[state][0],
         "state_since": firm.state_since.isoformat(),
+        "notified_at": firm.notified_at.isoformat() if firm.notified_at else None,
         "version": firm.version,
         "next_deadline": deadline,
         "open_hazards": [_hazard(h) for h in hazards if h.status == "open"],
