@@ -12,6 +12,7 @@ from sqlmodel import Session
 from states import InvalidInput, NotAllowed, Role, UnknownTrigger
 from tests.api_helpers import ELSEWHERE, HOME, World
 from tests.factories import Driver, clock, make_firm
+from workflow import engine as engine_module
 from workflow.audit import verify_chain
 from workflow.bulk import BulkTarget, fire_many
 from workflow.campaign import Campaign
@@ -111,3 +112,52 @@ def test_bulk_notify_over_http_lists_every_firm(world: World) -> None:
     assert (
         world.client.post("/api/bulk/transitions/notify", json=too_many, headers=world.as_("city")).status_code == 422
     )
+
+
+def test_a_firm_refused_after_its_effect_wrote_leaves_nothing_and_the_others_commit(
+    engine: sa.Engine, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    firms = [make_firm(engine, district=HOME) for _ in range(3)]
+    for firm in firms:
+        d = Driver(engine, campaign, firm)
+        d.fire("notify", Role.district_bureau)
+        d.fire("start_self_assessment", Role.enterprise)
+        d.self_assess()
+    unlucky = firms[1]
+    before = snapshot(engine, unlucky)
+    real_hash = engine_module.event_hash
+
+    def refuse_one(prev: str, **event: Any) -> str:  # runs after the application row was inserted
+        if event["enterprise_id"] == unlucky:
+            raise InvalidInput("拒绝 / refused late")
+        return real_hash(prev, **event)
+
+    monkeypatch.setattr(engine_module, "event_hash", refuse_one)
+    outcomes = []
+    for firm in firms:  # the firm role acts on its own firm only: one call each, one firm each
+        with Session(engine) as session:
+            outcomes += fire_many(
+                session,
+                trigger="submit_application",
+                targets=[BulkTarget(firm)],
+                actor=Actor(name="企业", role=Role.enterprise, enterprise_id=firm),
+                campaign=campaign,
+                clock=clock(),
+            )
+    city = Actor(name="市局", role=Role.city_bureau)
+    with Session(engine) as session:  # and in one call of several firms: the others commit together
+        closed = fire_many(
+            session,
+            trigger="close",
+            targets=[BulkTarget(f) for f in firms],
+            actor=city,
+            campaign=campaign,
+            clock=clock(),
+            payload={"reason": "搬迁"},
+        )
+    assert [o.code for o in outcomes] == [None, "invalid_input", None]
+    assert [o.code for o in closed] == [None, "invalid_input", None]
+    assert snapshot(engine, unlucky) == before  # no application, no event, same version
+    assert [snapshot(engine, f)[0] for f in firms] == ["closed", "self_assessing", "closed"]
+    with engine.connect() as conn:
+        assert verify_chain(conn).ok

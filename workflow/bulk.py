@@ -1,9 +1,10 @@
 """Bulk actions: one trigger fired on many firms in one call (a district verifying its applications, the
-city certifying a list), each firm still its own audited transition in its own transaction."""
+city certifying a list), each firm still its own audited transition, all or nothing for that firm."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +14,12 @@ from sqlmodel import Session
 from states import MACHINE, InvalidInput, NotAllowed, Role, WorkflowError
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import held_writer
+from workflow.db import Raw, held_writer
 from workflow.effects import clean_payload
 from workflow.engine import Actor, FireResult, transition
 
 MAX_FIRMS = 5000  # one call; a larger list is sent in parts
+CHUNK = 50  # firms per commit: holds SQLite's write lock for tens of milliseconds at most
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,11 @@ def fire_many(
     clock: Clock,
     payload: Mapping[str, Any] | None = None,
 ) -> list[BulkOutcome]:
-    """Fire `trigger` on every target, in the order given, each as its own transaction (scope, role, state,
-    guards, version check, event, outbox — as `fire`), on one pooled connection held for the whole call.
-    A firm that cannot move is listed with its reason and the rest go on; a firm outside the actor's scope
-    is reported as not found. No firm is ever half-done: its transaction commits whole or not at all.
+    """Fire `trigger` on every target, in the order given, each its own audited transition (scope, role,
+    state, guards, version check, event, outbox — as `fire`) in a savepoint of its own, committed in chunks
+    of CHUNK firms on one pooled connection held for the whole call. A firm that cannot move is listed with
+    its reason and the rest go on; a firm outside the actor's scope is reported as not found. No firm is
+    ever half-done: its writes commit whole or not at all.
 
     Raises (for the whole call, before any firm is touched):
         UnknownTrigger; NotAllowed when the actor's role may never fire this trigger; InvalidInput for bad
@@ -80,23 +83,45 @@ def fire_many(
     ids = [t.enterprise_id for t in targets]
     if len(set(ids)) != len(ids):
         raise InvalidInput("同一企业不能列出两次 / a firm is listed twice")
-    outcomes = []
+    outcomes: list[BulkOutcome] = []
     with held_writer(session) as unit:
-        for target in targets:
-            try:
-                with unit() as raw:
-                    result = transition(
-                        raw,
-                        enterprise_id=target.enterprise_id,
-                        trigger=trigger,
-                        actor=actor,
-                        campaign=campaign,
-                        clock=clock,
-                        data=data,
-                        expected_version=target.version,
-                    )
-            except (WorkflowError, sa.exc.DBAPIError) as error:  # recorded for this firm; the others go on
-                outcomes.append(BulkOutcome(target.enterprise_id, error=error))
-            else:
-                outcomes.append(BulkOutcome(target.enterprise_id, result=result))
+        for start in range(0, len(targets), CHUNK):
+            outcomes += _chunk(unit, targets[start : start + CHUNK], trigger, actor, campaign, clock, data)
     return outcomes
+
+
+def _chunk(
+    unit: Callable[[], AbstractContextManager[Raw]],
+    targets: Sequence[BulkTarget],
+    trigger: str,
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    data: dict[str, Any],
+) -> list[BulkOutcome]:
+    """Up to CHUNK firms in one transaction, each firm's transition in a savepoint of its own: a refused
+    firm's writes are rolled back to its savepoint, the others' commit together (one durable commit for
+    the chunk instead of one per firm). A failed commit fails every firm of the chunk, and none is written."""
+    done: list[BulkOutcome] = []
+    try:
+        with unit() as raw:
+            for target in targets:
+                try:
+                    with raw.savepoint():
+                        result = transition(
+                            raw,
+                            enterprise_id=target.enterprise_id,
+                            trigger=trigger,
+                            actor=actor,
+                            campaign=campaign,
+                            clock=clock,
+                            data=data,
+                            expected_version=target.version,
+                        )
+                except (WorkflowError, sa.exc.DBAPIError) as error:  # recorded for this firm; the others go on
+                    done.append(BulkOutcome(target.enterprise_id, error=error))
+                else:
+                    done.append(BulkOutcome(target.enterprise_id, result=result))
+    except sa.exc.DBAPIError as error:  # the chunk did not commit: nothing of it was written
+        return [BulkOutcome(t.enterprise_id, error=error) for t in targets]
+    return done

@@ -382,6 +382,19 @@ class Raw:
         row: tuple[Any, ...] | None = self.execute(sql, params).fetchone()
         return row
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside the transaction: released on success, rolled back to on any error (the
+        transaction goes on without its writes)."""
+        self.execute_sql("SAVEPOINT unit", ())
+        try:
+            yield
+        except BaseException:
+            self.execute_sql("ROLLBACK TO SAVEPOINT unit", ())
+            self.execute_sql("RELEASE SAVEPOINT unit", ())
+            raise
+        self.execute_sql("RELEASE SAVEPOINT unit", ())
+
     def json_value(self, value: Any) -> Any:
         """A JSON column's value as read through the driver (sqlite3 gives its text, psycopg parses it)."""
         return json.loads(value) if self.sqlite and isinstance(value, str) else value
