@@ -373,7 +373,7 @@ class _Checker:
         if not value:
             return None
         code = uscc.normalize(value)
-        if isinstance(raw, int | float) or _SCIENTIFIC.fullmatch(code):
+        if isinstance(raw, int | float) or (_SCIENTIFIC.fullmatch(code) and uscc.problem(code) is not None):
             self._add(
                 line,
                 "uscc",
