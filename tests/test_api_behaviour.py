@@ -125,6 +125,19 @@ def test_wrong_passwords_are_slowed_down_then_locked(world: World) -> None:
     assert sign_in(world, "wujin", PASSWORD).status_code == 200
 
 
+def test_one_address_guessing_across_accounts_is_locked_out_too(world: World) -> None:
+    context = world.client.app.state.context  # type: ignore[attr-defined]
+    context.settings = context.settings.model_copy(update={"login_source_lock_after": 6})
+    answers = [
+        sign_in(world, name, "Password123!").status_code
+        for name in ("city", "center", "wujin", "liyang", "firm", "nobody")
+    ]
+    assert answers == [401, 401, 401, 401, 401, 423]
+    assert sign_in(world, "expert1", PASSWORD).status_code == 423  # the address waits, whichever account
+    world.clock.advance(dt.timedelta(minutes=16))
+    assert sign_in(world, "expert1", PASSWORD).status_code == 200
+
+
 def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password(world: World) -> None:
     unknown, wrong = sign_in(world, "nobody", "whatever123"), sign_in(world, "city", "whatever123")
     assert unknown.status_code == wrong.status_code == 401

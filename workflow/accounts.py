@@ -147,18 +147,54 @@ def _delay(settings: Settings, failures: int) -> float:
     return float(min(settings.login_delay_seconds * 2 ** (failures - 2), settings.login_delay_max_seconds))
 
 
-def authenticate(session: Session, *, username: str, password: str, clock: Clock, settings: Settings) -> Any:
+def _locked(attempt: Any, now: dt.datetime) -> dt.datetime | None:
+    if attempt is not None and attempt.locked_until is not None and attempt.locked_until > now:
+        return attempt.locked_until  # type: ignore[no-any-return]
+    return None
+
+
+def _count_failure(
+    conn: sa.Connection, *, key: str, attempt: Any, now: dt.datetime, limit: int, settings: Settings
+) -> tuple[int, dt.datetime | None]:
+    """One more failure under `key`; returns (failures so far, locked until) — locked once `limit` is hit.
+    Failures older than the lock period are forgotten."""
+    window = dt.timedelta(minutes=settings.login_lock_minutes)
+    recent = attempt is not None and attempt.last_failure_at is not None and now - attempt.last_failure_at < window
+    failures = (attempt.failures if recent else 0) + 1
+    locked_until = now + window if failures >= limit else None
+    values = {"failures": 0 if locked_until else failures, "last_failure_at": now, "locked_until": locked_until}
+    if attempt is None:
+        conn.execute(sa.insert(LOGIN_ATTEMPTS).values(username=key, **values))
+    else:
+        conn.execute(sa.update(LOGIN_ATTEMPTS).where(LOGIN_ATTEMPTS.c.username == key).values(**values))
+    return failures, locked_until
+
+
+def authenticate(
+    session: Session, *, username: str, password: str, clock: Clock, settings: Settings, source: str | None = None
+) -> Any:
     """The active user with this name and password.
+
+    Failures are counted per account (locked after `login_lock_after`) and, when the caller's address is
+    given as `source`, per address too (locked after `login_source_lock_after`), so one address cannot try
+    one password against many accounts either.
 
     Raises:
         AccountLocked: too many failures lately. LoginFailed: wrong name or password (the same answer for
         both, with how long the caller should wait before answering, to slow guessing down).
     """
     now = clock.now()
+    source_key = f"@{source}"[:80] if source else None
     with write_unit(session) as conn:
-        attempt = conn.execute(sa.select(LOGIN_ATTEMPTS).where(LOGIN_ATTEMPTS.c.username == username)).first()
-        if attempt is not None and attempt.locked_until is not None and attempt.locked_until > now:
-            raise AccountLocked(attempt.locked_until)
+        keys = [username] + ([source_key] if source_key else [])
+        attempts = {
+            row.username: row
+            for row in conn.execute(sa.select(LOGIN_ATTEMPTS).where(LOGIN_ATTEMPTS.c.username.in_(keys)))
+        }
+        for key in keys:
+            until = _locked(attempts.get(key), now)
+            if until is not None:
+                raise AccountLocked(until)
         user = conn.execute(sa.select(USERS).where(USERS.c.username == username, USERS.c.active.is_(True))).first()
         try:
             _HASHER.verify(user.password_hash if user is not None and user.password_hash else _DUMMY_HASH, password)
@@ -166,22 +202,29 @@ def authenticate(session: Session, *, username: str, password: str, clock: Clock
         except (VerificationError, InvalidHashError):
             ok = False
         if ok:
-            if attempt is not None:
+            if username in attempts:
                 conn.execute(sa.delete(LOGIN_ATTEMPTS).where(LOGIN_ATTEMPTS.c.username == username))
             return user
-        failures = (attempt.failures if attempt is not None else 0) + 1
-        locked_until = now + dt.timedelta(minutes=settings.login_lock_minutes)
-        values = {
-            "failures": 0 if failures >= settings.login_lock_after else failures,
-            "last_failure_at": now,
-            "locked_until": locked_until if failures >= settings.login_lock_after else None,
-        }
-        if attempt is None:
-            conn.execute(sa.insert(LOGIN_ATTEMPTS).values(username=username, **values))
-        else:
-            conn.execute(sa.update(LOGIN_ATTEMPTS).where(LOGIN_ATTEMPTS.c.username == username).values(**values))
+        failures, locked_until = _count_failure(
+            conn,
+            key=username,
+            attempt=attempts.get(username),
+            now=now,
+            limit=settings.login_lock_after,
+            settings=settings,
+        )
+        if source_key is not None:
+            _, source_locked = _count_failure(
+                conn,
+                key=source_key,
+                attempt=attempts.get(source_key),
+                now=now,
+                limit=settings.login_source_lock_after,
+                settings=settings,
+            )
+            locked_until = locked_until or source_locked
     # the failure is recorded (committed) before it is reported
-    if failures >= settings.login_lock_after:
+    if locked_until is not None:
         raise AccountLocked(locked_until)
     raise LoginFailed("用户名或密码错误 / wrong username or password", delay_seconds=_delay(settings, failures))
 

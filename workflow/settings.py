@@ -47,7 +47,8 @@ class Settings(BaseSettings):
 
     # accounts: bearer tokens, and slowing down then locking out repeated failed logins
     token_ttl_minutes: int = Field(default=8 * 60, ge=1, le=30 * 24 * 60)
-    login_lock_after: int = Field(default=5, ge=1, le=100)
+    login_lock_after: int = Field(default=5, ge=1, le=100)  # failures per account
+    login_source_lock_after: int = Field(default=30, ge=1, le=10_000)  # failures per address, any accounts
     login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
     login_delay_seconds: float = Field(default=0.5, ge=0, le=10)  # doubled per failure after the first
     login_delay_max_seconds: float = Field(default=4.0, ge=0, le=60)

@@ -72,7 +72,12 @@ async def login(
     def work() -> tuple[str, Any, Any]:
         with Session(context.engine) as session:
             user = authenticate(
-                session, username=username, password=password, clock=context.clock, settings=context.settings
+                session,
+                username=username,
+                password=password,
+                clock=context.clock,
+                settings=context.settings,
+                source=request.client.host if request.client else None,
             )
             token, expires = issue_token(session, user_id=user.id, clock=context.clock, settings=context.settings)
             return token, expires, user

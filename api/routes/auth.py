@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import Session
@@ -21,14 +21,21 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 
 
 @router.post("/auth/token", response_model=TokenRead, dependencies=[PUBLIC])
-async def sign_in(context: ContextDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenRead:
+async def sign_in(
+    request: Request, context: ContextDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> TokenRead:
     """Exchange a username and password for a bearer token. Repeated failures are answered more slowly,
     then the account is locked for a while."""
 
     def work() -> tuple[str, Any]:
         with Session(context.engine) as session:
             user = authenticate(
-                session, username=form.username, password=form.password, clock=context.clock, settings=context.settings
+                session,
+                username=form.username,
+                password=form.password,
+                clock=context.clock,
+                settings=context.settings,
+                source=request.client.host if request.client else None,
             )
             return issue_token(session, user_id=user.id, clock=context.clock, settings=context.settings)
 
