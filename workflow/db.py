@@ -125,16 +125,20 @@ def _driver_transaction(pooled: Any, raw: Raw) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        try:
-            pooled.rollback()
-        except Exception:  # a connection that cannot roll back is not given back to the pool
-            pooled.invalidate()
+        _roll_back(pooled)
         raise
     try:
         pooled.commit()
     except raw.dbapi_error as error:
-        pooled.rollback()
+        _roll_back(pooled)
         raise sa.exc.DBAPIError.instance("COMMIT", (), error, raw.dbapi_error) from error
+
+
+def _roll_back(pooled: Any) -> None:
+    try:
+        pooled.rollback()
+    except Exception:  # a connection that cannot roll back (gone) is not given back to the pool
+        pooled.invalidate()
 
 
 @contextmanager
