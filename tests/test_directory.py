@@ -184,6 +184,14 @@ def test_credit_code_turned_into_a_number_by_excel(tmp_path: Path, campaign: Cam
     ]
 
 
+def test_a_valid_code_that_reads_like_e_notation_is_a_code(tmp_path: Path, campaign: Campaign) -> None:
+    # "9132049163E5625156" looks like Excel's 9.132049163E+5625156 but carries a correct check character
+    (row,) = read_directory(write_csv(tmp_path / "名录.csv", [firm(1, uscc="9132049163E5625156")]), campaign)
+    assert row.uscc == "9132049163E5625156"
+    mangled = write_csv(tmp_path / "坏.csv", [firm(1, uscc="9.13204E+17")])
+    assert "stored as a number by Excel" in rejected(mangled, campaign)[0]
+
+
 # --- mistakes, each with the message a clerk reads ----------------------------------------------
 
 MISTAKES = {
