@@ -53,7 +53,11 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 
 def begin_write(session: Session) -> None:
     """Start the session's transaction as a writer. On SQLite this takes the write lock first, so a
-    read-check-write unit of work never meets a snapshot that went stale under it."""
+    read-check-write unit of work never meets a snapshot that went stale under it. A session already in a
+    transaction keeps it (the caller chose how it began)."""
+    if session.in_transaction():
+        session.connection()
+        return
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
