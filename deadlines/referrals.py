@@ -340,7 +340,7 @@ def propose_referral(
     return int(result.inserted_primary_key[0])
 
 
-def _decide(
+def decide_referral(
     session: Session,
     *,
     referral_id: int,
@@ -412,13 +412,17 @@ def confirm_referral(
     session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
 ) -> None:
     """The city bureau confirms: the referral goes to the local government of the firm's area (outbox)."""
-    _decide(session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=True, note=note)
+    decide_referral(
+        session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=True, note=note
+    )
 
 
 def decline_referral(
     session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
 ) -> None:
-    _decide(session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=False, note=note)
+    decide_referral(
+        session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=False, note=note
+    )
 
 
 def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, clock: Clock) -> None:

@@ -21,7 +21,7 @@ from workflow.campaign import Campaign, Milestone
 from workflow.clock import Clock, today
 from workflow.engine import Actor
 from workflow.facts import DbFacts
-from workflow.queries import FirmFilter, _auditable, _firm_where, _overdue, firm_scope
+from workflow.queries import FirmFilter, auditable_by, firm_scope, firm_where, overdue_clause
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,
@@ -391,7 +391,7 @@ def worklist_counts(conn: sa.Connection, *, actor: Actor) -> dict[str, int]:
             a.c.status.in_(("applied", "verified", "reviewed")),
             sa.or_(
                 sa.and_(a.c.status.in_(("applied", "reviewed")), firm_scope(actor)),
-                sa.and_(a.c.status == "verified", _auditable(actor)),
+                sa.and_(a.c.status == "verified", auditable_by(actor)),
             ),
         )
         .group_by(step)
@@ -576,12 +576,12 @@ def firm_export_rows(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) 
             E.c.above_size,
             E.c.state,
             E.c.state_since,
-            _overdue().label("overdue"),
+            overdue_clause().label("overdue"),
             E.c.principal,
             E.c.phone,
         )
         .join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
-        .where(*_firm_where(actor, filters))
+        .where(*firm_where(actor, filters))
         .order_by(E.c.id)
     )
     yield from conn.execution_options(yield_per=2000).execute(query)

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from states import STATE_LABELS, InvalidInput, OutOfScope, Role, State
+from states import STATE_LABELS, InvalidInput, NotFound, OutOfScope, Role, State
 from workflow.campaign import Campaign
 from workflow.clock import Clock, today
 from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
@@ -42,7 +42,7 @@ def firm_scope(actor: Actor) -> sa.ColumnElement[bool]:
             return sa.false()
 
 
-def _overdue() -> sa.Exists:
+def overdue_clause() -> sa.Exists:
     return (
         sa.select(ESCALATIONS.c.id)
         .where(ESCALATIONS.c.enterprise_id == ENTERPRISES.c.id, ESCALATIONS.c.status == "open")
@@ -70,7 +70,7 @@ class FirmFilter:
             raise InvalidInput("搜索词最多100字 / the search text is limited to 100 characters")
 
 
-def _firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
+def firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = [firm_scope(actor)]
     if f.district:
         where.append(ENTERPRISES.c.district_code == f.district)
@@ -81,7 +81,7 @@ def _firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
     if f.state:
         where.append(ENTERPRISES.c.state == f.state)
     if f.overdue is not None:
-        where.append(_overdue() if f.overdue else ~_overdue())
+        where.append(overdue_clause() if f.overdue else ~overdue_clause())
     if f.q and f.q.strip():
         text = f.q.strip()
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -91,7 +91,7 @@ def _firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
 
 def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dict[str, Any]:
     filters.check()
-    where = _firm_where(actor, filters)
+    where = firm_where(actor, filters)
     total = conn.execute(sa.select(sa.func.count()).select_from(ENTERPRISES).where(*where)).scalar_one()
     rows = conn.execute(
         sa.select(
@@ -106,7 +106,7 @@ def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dic
             ENTERPRISES.c.state,
             ENTERPRISES.c.state_since,
             ENTERPRISES.c.version,
-            _overdue().label("overdue"),
+            overdue_clause().label("overdue"),
         )
         .join(DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code)
         .where(*where)
@@ -254,6 +254,25 @@ def _hazard(h: Any) -> dict[str, Any]:
     }
 
 
+def application_in_scope(conn: sa.Connection, *, actor: Actor, application_id: int) -> Any:
+    """An application the actor may see: its firm is in scope, or the actor is on its review team."""
+    app = conn.execute(sa.select(APPLICATIONS).where(APPLICATIONS.c.id == application_id)).first()
+    if app is None:
+        raise NotFound(f"找不到该申请 / no such application: {application_id}")
+    if actor.role is Role.reviewer:
+        assigned = conn.execute(
+            sa.select(REVIEW_ASSIGNMENTS.c.id).where(
+                REVIEW_ASSIGNMENTS.c.application_id == application_id,
+                REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
+            )
+        ).first()
+        if assigned is None:
+            raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
+    elif not in_scope(actor, load_firm(conn, enterprise_id=app.enterprise_id)):
+        raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
+    return app
+
+
 def hazards_of(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> list[dict[str, Any]]:
     firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
     rows = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == enterprise_id).order_by(HAZARDS.c.id))
@@ -279,7 +298,7 @@ def _application(a: Any) -> dict[str, Any]:
 WORKLISTS = ("verification", "audit", "review", "certification")
 
 
-def _auditable(actor: Actor) -> sa.ColumnElement[bool]:
+def auditable_by(actor: Actor) -> sa.ColumnElement[bool]:
     """Which firms' audits and reviews this official runs: key fields the support center, the rest the district."""
     match actor.role:
         case Role.support_center:
@@ -309,11 +328,14 @@ def worklist(conn: sa.Connection, *, actor: Actor, name: str, clock: Clock, limi
         case "verification":
             since, where = a.c.submitted_at, [a.c.status == "applied", firm_scope(actor)]
         case "audit":
-            since, where = a.c.verified_at, [a.c.status == "verified", a.c.audit_passed_at.is_(None), _auditable(actor)]
+            since, where = (
+                a.c.verified_at,
+                [a.c.status == "verified", a.c.audit_passed_at.is_(None), auditable_by(actor)],
+            )
         case "review":
             since, where = (
                 a.c.audit_passed_at,
-                [a.c.status == "verified", a.c.audit_passed_at.is_not(None), _auditable(actor)],
+                [a.c.status == "verified", a.c.audit_passed_at.is_not(None), auditable_by(actor)],
             )
         case "certification":
             since, where = a.c.reviewed_at, [a.c.status == "reviewed", firm_scope(actor)]

@@ -233,14 +233,14 @@ def register(main: click.Group) -> None:
 
     def _decide(app: App, referral_id: int, *, confirm: bool, role: str, note: str | None, name: str | None,
                 as_of: dt.datetime | None) -> None:  # fmt: skip
-        from deadlines.referrals import confirm_referral, decline_referral
+        from deadlines.referrals import decide_referral
 
         app.require_schema()
-        decide = confirm_referral if confirm else decline_referral
         with Session(app.engine) as session:
-            decide(
+            decide_referral(
                 session,
                 referral_id=referral_id,
+                confirm=confirm,
                 actor=acting(role, district=None, name=name),
                 campaign=app.campaign,
                 clock=app.clock(day_of(as_of)),

@@ -22,8 +22,7 @@ from deadlines.referrals import (
     REFERRAL_HEADERS,
     STATUS_LABELS,
     acknowledge_referral,
-    confirm_referral,
-    decline_referral,
+    decide_referral,
     list_referrals,
     propose_referral,
     referral_cells,
@@ -251,22 +250,14 @@ def decide(
     confirmed one of its area."""
     try:
         match decision, actor.role:
-            case "confirm", Role.city_bureau:
-                confirm_referral(
+            case (("confirm" | "decline"), Role.city_bureau):
+                decide_referral(
                     session,
                     referral_id=referral_id,
                     actor=actor,
                     campaign=context.campaign,
                     clock=context.clock,
-                    note=note or None,
-                )
-            case "decline", Role.city_bureau:
-                decline_referral(
-                    session,
-                    referral_id=referral_id,
-                    actor=actor,
-                    campaign=context.campaign,
-                    clock=context.clock,
+                    confirm=decision == "confirm",
                     note=note or None,
                 )
             case "acknowledge", Role.local_government:

@@ -16,13 +16,12 @@ from api.errors import status_of
 from api.pages.access import OFFICIALS, page
 from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
 from api.pages.render import message, redirect, render
-from api.routes.work import _application_for
 from states import NotAllowed, NotFound, Role, WorkflowError
 from workflow.dashboard import evidence_of
 from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
 from workflow.pool import form_team, record_reviewer_score, record_team_result, team_result
-from workflow.queries import review_assignments_of
+from workflow.queries import application_in_scope, review_assignments_of
 from workflow.tables import REVIEW_ASSIGNMENTS, USERS
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +51,7 @@ def application_page(
 ) -> Response:
     campaign = context.campaign
     with read_unit(session) as conn:
-        app = _application_for(conn, actor=actor, application_id=application_id)
+        app = application_in_scope(conn, actor=actor, application_id=application_id)
         firm = load_firm(conn, enterprise_id=app.enterprise_id)
         files = {f.sha256: f for f in evidence_of(conn, enterprise_id=firm.id)}
         team = team_result(conn, application_id=application_id, campaign=campaign)

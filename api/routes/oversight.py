@@ -11,8 +11,7 @@ from api.deps import ContextDep, SessionDep, allow
 from deadlines.escalations import acknowledge_escalation, list_escalations
 from deadlines.referrals import (
     acknowledge_referral,
-    confirm_referral,
-    decline_referral,
+    decide_referral,
     list_referrals,
     propose_referral,
 )
@@ -127,10 +126,7 @@ def confirm(
     actor: Annotated[Actor, allow(Role.city_bureau, scope="referral")],
 ) -> dict[str, str]:
     """The city bureau confirms: the referral is sent to the local government."""
-    confirm_referral(
-        session, referral_id=referral_id, actor=actor, campaign=context.campaign, clock=context.clock, note=body.note
-    )
-    return {"status": "confirmed"}
+    return _decide(session, context, actor, referral_id, body, confirm=True)
 
 
 @router.post("/referrals/{referral_id}/decline")
@@ -142,10 +138,22 @@ def decline(
     actor: Annotated[Actor, allow(Role.city_bureau, scope="referral")],
 ) -> dict[str, str]:
     """The city bureau declines a proposal (with a note)."""
-    decline_referral(
-        session, referral_id=referral_id, actor=actor, campaign=context.campaign, clock=context.clock, note=body.note
+    return _decide(session, context, actor, referral_id, body, confirm=False)
+
+
+def _decide(
+    session: Any, context: Any, actor: Actor, referral_id: int, body: DecisionCreate, *, confirm: bool
+) -> dict[str, str]:
+    decide_referral(
+        session,
+        referral_id=referral_id,
+        actor=actor,
+        campaign=context.campaign,
+        clock=context.clock,
+        confirm=confirm,
+        note=body.note,
     )
-    return {"status": "declined"}
+    return {"status": "confirmed" if confirm else "declined"}
 
 
 @router.post("/referrals/{referral_id}/acknowledge")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 
 from api.deps import OFFICIALS, ContextDep, SessionDep, allow
@@ -23,9 +22,9 @@ from api.schemas import (
     TransitionResult,
     WorklistPage,
 )
-from states import NotFound, OutOfScope, Role
+from states import Role
 from workflow.db import read_unit
-from workflow.engine import Actor, in_scope, load_firm
+from workflow.engine import Actor
 from workflow.pool import (
     add_consultancy,
     disqualify,
@@ -35,8 +34,7 @@ from workflow.pool import (
     record_team_result,
     team_result,
 )
-from workflow.queries import review_assignments_of, worklist
-from workflow.tables import APPLICATIONS, REVIEW_ASSIGNMENTS
+from workflow.queries import application_in_scope, review_assignments_of, worklist
 
 router = APIRouter(prefix="/api", tags=["work"])
 Organiser = Annotated[Actor, allow(Role.support_center, Role.district_bureau, scope="application")]
@@ -87,24 +85,6 @@ def my_assignments(context: ContextDep, session: SessionDep, actor: Annotated[Ac
         return review_assignments_of(conn, actor=actor, clock=context.clock)
 
 
-def _application_for(conn: sa.Connection, *, actor: Actor, application_id: int) -> Any:
-    app = conn.execute(sa.select(APPLICATIONS).where(APPLICATIONS.c.id == application_id)).first()
-    if app is None:
-        raise NotFound(f"找不到该申请 / no such application: {application_id}")
-    if actor.role is Role.reviewer:
-        assigned = conn.execute(
-            sa.select(REVIEW_ASSIGNMENTS.c.id).where(
-                REVIEW_ASSIGNMENTS.c.application_id == application_id,
-                REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
-            )
-        ).first()
-        if assigned is None:
-            raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
-    elif not in_scope(actor, load_firm(conn, enterprise_id=app.enterprise_id)):
-        raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
-    return app
-
-
 @router.get("/applications/{application_id}", response_model=ApplicationRead)
 def application(
     application_id: int,
@@ -114,7 +94,7 @@ def application(
 ) -> Any:
     """An application with its materials and, for officials and its reviewers, the team's progress."""
     with read_unit(session) as conn:
-        app = _application_for(conn, actor=actor, application_id=application_id)
+        app = application_in_scope(conn, actor=actor, application_id=application_id)
         body = {k: v for k, v in app._asdict().items()}
         if actor.role is not Role.enterprise:
             body["team"] = team_result(conn, application_id=application_id, campaign=context.campaign)
