@@ -20,11 +20,13 @@ from deadlines.sql import (
     concat,
     date_value,
     days_between,
+    insert_counting,
     insert_statement,
     int_value,
     json_object,
     local_date_plus,
     run_insert,
+    run_insert_counts,
     start_of_local_day,
     text_value,
 )
@@ -72,7 +74,6 @@ OUTBOX_COLUMNS = [
 
 AS_OF = sa.bindparam("as_of", type_=sa.Date)
 NOW = sa.bindparam("now", type_=UTCDateTime())
-STEP = sa.bindparam("step", type_=sa.String)  # the step being written
 TOP = sa.bindparam("top", type_=sa.String)  # the highest step the band has reached
 BEFORE = sa.bindparam("before", type_=sa.String)  # a reminder's days before, in its dedupe key
 _EARLIEST_DAY = dt.date(1900, 1, 1)
@@ -294,6 +295,7 @@ class _Statements:
     """One rule's statements over all its subjects (`restrict` None) or over some of them."""
 
     def __init__(self, rule: Rule, dialect: str, restrict: Expr | None) -> None:
+        steps = [step for step, _ in rule.config.ladder.steps()]
         deadline = rule.deadline.value(dialect)
         band = rule.deadline.band()
         banded = [rule.due, *([] if band is None else [band]), *([] if restrict is None else [restrict])]
@@ -356,37 +358,41 @@ class _Statements:
             .where(*banded, E.c.state != "closed"),
         )
 
+        # the subject lacks the highest step of the band: one probe of the unique dedupe key
         lacking = ~sa.exists(
-            sa.select(1).where(
-                X.c.subject_id == rule.subject_id,
-                X.c.rule == rule.name,
-                X.c.step == TOP,
-                X.c.subject_kind == rule.subject_kind,
-            )
+            sa.select(1).where(X.c.dedupe_key == concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", TOP))
         )
         candidates = [*banded, lacking]
-        self.any_candidate = sa.select(sa.exists(sa.select(1).select_from(rule.source).where(*candidates)))
-        self.escalate = insert_statement(
-            dialect,
-            X,
-            ESCALATION_COLUMNS,
-            sa.select(
-                concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", STEP),
-                text_value(rule.name),
-                text_value(rule.subject_kind),
-                rule.subject_id,
-                E.c.id,
-                E.c.district_code,
-                sa.cast(STEP, sa.String),
-                deadline,
-                days_between(dialect, deadline, as_of_value(dialect)),
-                text_value("open"),
-                json_object(dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc}),
-                now,
+        # One INSERT per band writes every step up to the band's highest (lowest first) for each candidate:
+        # the candidates are found once, not once per step. LEFT JOIN keeps the subjects the outer loop.
+        self.escalate = []
+        for k in range(len(steps)):
+            chosen = [sa.select(text_value(step).label("step")) for step in steps[: k + 1]]
+            ladder = (chosen[0] if len(chosen) == 1 else sa.union_all(*chosen)).subquery("ladder")
+            self.escalate.append(
+                insert_counting(
+                    dialect,
+                    X,
+                    ESCALATION_COLUMNS,
+                    sa.select(
+                        concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", ladder.c.step),
+                        text_value(rule.name),
+                        text_value(rule.subject_kind),
+                        rule.subject_id,
+                        E.c.id,
+                        E.c.district_code,
+                        ladder.c.step,
+                        deadline,
+                        days_between(dialect, deadline, as_of_value(dialect)),
+                        text_value("open"),
+                        json_object(dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc}),
+                        now,
+                    )
+                    .select_from(rule.source.outerjoin(ladder, sa.true()))
+                    .where(*candidates),
+                    by="step",
+                )
             )
-            .select_from(rule.source)
-            .where(*candidates),
-        )
 
 
 class PreparedRule:
@@ -498,8 +504,9 @@ class PreparedRule:
     ) -> dict[str, int]:
         """Climb the ladder: each subject gets every step its days overdue have reached, once.
 
-        A subject's steps are written together, lowest first, so one that has its highest reached step
-        has the lower ones too: the sweep asks only for that one (an integer index probe per subject).
+        A subject's steps are written together by one INSERT per band, lowest first, so one that has its
+        highest reached step has the lower ones too: the sweep asks only for that one (a probe of the
+        unique dedupe key per subject).
         `exact`: only subjects reaching a step exactly today."""
         as_of: dt.date = base["as_of"]
         counts = {step: 0 for step, _ in self.ladder}
@@ -512,11 +519,8 @@ class PreparedRule:
             band = self.rule.deadline.params(after, upto)
             if band is None:
                 continue
-            params = {**base, **band, "top": top}
-            if not conn.execute(statements.any_candidate, params).scalar():
-                continue
-            for step, _ in self.ladder[: k + 1]:
-                counts[step] += run_insert(conn, statements.escalate, {**params, "step": step})
+            for step, n in run_insert_counts(conn, statements.escalate[k], {**base, **band, "top": top}).items():
+                counts[step] += n
         return counts
 
 

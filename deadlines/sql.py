@@ -4,6 +4,7 @@ date arithmetic and INSERT … SELECT … ON CONFLICT DO NOTHING."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -89,6 +90,25 @@ def insert_statement(dialect: str, table: sa.Table, columns: list[str], select: 
         .cte("inserted")
     )
     return sa.select(sa.func.count()).select_from(inserted)
+
+
+def insert_counting(dialect: str, table: sa.Table, columns: list[str], select: sa.Select[Any], by: str) -> Any:
+    """Like `insert_statement`, but run with `run_insert_counts` it tells how many new rows each value
+    of the column `by` got (the ladder's steps of one INSERT)."""
+    stmt = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
+    stmt = stmt.from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    if dialect == "sqlite":  # SQLite has no INSERT inside a WITH: the new rows' values come back to count
+        return stmt.returning(table.c[by])
+    inserted = stmt.returning(table.c[by]).cte("inserted")
+    return sa.select(inserted.c[by], sa.func.count()).group_by(inserted.c[by])
+
+
+def run_insert_counts(conn: sa.Connection, stmt: Any, params: dict[str, Any]) -> dict[str, int]:
+    """Run an `insert_counting`; returns the new rows per value."""
+    result = conn.execute(stmt, params)
+    if conn.dialect.name == "sqlite":
+        return dict(Counter(str(value) for (value,) in result))
+    return {str(value): int(n) for value, n in result}
 
 
 def run_insert(conn: sa.Connection, stmt: Any, params: dict[str, Any]) -> int:

@@ -279,7 +279,25 @@ def sweep(
     with sweep_lock(engine):
         with engine.connect() as conn:
             days = days_to_sweep(conn, through=through, again=again)
-        return [
+        reports = [
             sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, full=full and n == 0)
             for n, day in enumerate(days)
         ]
+    if reports:
+        refresh_statistics(engine)
+    return reports
+
+
+SQLITE_ANALYSIS_LIMIT = 1000  # rows sampled per index: estimates enough for the planner, milliseconds at 1M
+
+
+def refresh_statistics(engine: sa.Engine) -> None:
+    """Let SQLite refresh the planner statistics that went stale (`PRAGMA optimize`, sampled): the sweep's
+    rows change the tables' shapes most, and without statistics the planner takes a day's new escalations
+    by their rule (every row of it) instead of by their id range. PostgreSQL's autovacuum does this."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        driver.execute(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")  # type: ignore[union-attr]
+        driver.execute("PRAGMA optimize")  # type: ignore[union-attr]

@@ -414,10 +414,13 @@ class SweepChange(SQLModel, table=True):
     claimed_for: dt.date | None = None
 
 
-# Sweeps ask "has this subject reached this step?" by integers, not by building every dedupe key,
-# and find the subjects a rule still holds open in one index range.
+# Sweeps ask "has this subject reached this step?" through the unique dedupe key (migration 0006 dropped
+# a second (subject_id, rule, step) index: one random index page fewer per escalation row written), and
+# find the subjects a rule still holds open in one index range.
 _escalations = Escalation.__table__  # type: ignore[attr-defined]
-sa.Index("ix_escalations_subject_step", _escalations.c.subject_id, _escalations.c.rule, _escalations.c.step)
 sa.Index("ix_escalations_rule_status", _escalations.c.rule, _escalations.c.status, _escalations.c.subject_id)
+# The service-level rules find the applications whose instant falls in one day by an index range.
+for _instant in ("submitted_at", "verified_at", "audit_passed_at", "reviewed_at"):
+    sa.Index(f"ix_applications_{_instant}", Application.__table__.c[_instant])  # type: ignore[attr-defined]
 # Firms not yet notified are few once mobilization is over; the sweep finds them by this index.
 sa.Index("ix_enterprises_notified_at", Enterprise.__table__.c.notified_at)  # type: ignore[attr-defined]
