@@ -43,6 +43,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def postgres_missing() -> str | None:
+    """Why `postgres_server` can give no server here, or None when it can (a benchmark may then skip it)."""
+    if os.environ.get("DABIAO_BENCH_PG_URL") or (PG_BIN / "initdb").exists():
+        return None
+    return f"no PostgreSQL binaries in {PG_BIN} and DABIAO_BENCH_PG_URL not set"
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server URL (without a database name) that the benchmark may load as it likes:
@@ -51,8 +58,9 @@ def postgres_server() -> Iterator[str]:
     if given:
         yield given.rstrip("/")
         return
-    if not (PG_BIN / "initdb").exists():
-        raise SystemExit(f"no PostgreSQL binaries in {PG_BIN}: set DABIAO_BENCH_PG_URL or DABIAO_BENCH_PG_BIN")
+    missing = postgres_missing()
+    if missing:
+        raise SystemExit(f"{missing}: set DABIAO_BENCH_PG_URL or DABIAO_BENCH_PG_BIN")
     folder = Path(tempfile.mkdtemp(prefix="dabiao-bench-pg-"))
     as_postgres: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root

@@ -26,7 +26,7 @@ BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
 SUITES: dict[str, tuple[str, list[str], list[str]]] = {
     "engine": ("bench_engine.py", ["--firms", "100", "--rounds", "3"], ["--firms", "1000", "--rounds", "5"]),
     "bulk": ("bench_bulk.py", ["--firms", "200", "--rounds", "1"], ["--firms", "2000", "--rounds", "2"]),
-    "sweep": ("bench_sweep.py", ["--firms", "10000"], ["--firms", "1000000"]),
+    "sweep": ("bench_sweep.py", ["--firms", "10000"], ["--firms", "100000,1000000"]),  # SQLite and PostgreSQL
     "dashboard": ("bench_dashboard.py", ["--firms", "10000", "--runs", "10"], ["--firms", "1000000", "--runs", "30"]),
     "mail": ("bench_mail.py", ["--messages", "2000"], ["--messages", "10000"]),
     "import": ("bench_import.py", ["--rows", "10000"], ["--rows", "60000"]),
