@@ -206,14 +206,13 @@ def measure(path: Path, runs: int) -> dict[str, list[float]]:
     from workflow.clock import FixedClock
     from workflow.dashboard import (
         HistoryCache,
-        above_size_counts,
         escalation_counts,
+        firm_counts,
         outbox_health,
         overdue_counts,
         overview,
         read_history,
         referral_counts,
-        stage_counts,
         worklist_counts,
     )
     from workflow.db import make_engine
@@ -248,8 +247,7 @@ def measure(path: Path, runs: int) -> dict[str, list[float]]:
             lambda: overview(conn, campaign=campaign, clock=clock, cache=cache, district="320412"), runs
         )
         parts = {
-            "  stage_counts": lambda: stage_counts(conn),
-            "  above_size_counts": lambda: above_size_counts(conn),
+            "  firm_counts (stages, above-size)": lambda: firm_counts(conn),
             "  read_history": lambda: read_history(conn, before=AS_OF, tz=clock.tz),
             "  overdue + escalations": lambda: (overdue_counts(conn), escalation_counts(conn)),
             "  referrals + outbox": lambda: (referral_counts(conn), outbox_health(conn)),

@@ -73,16 +73,29 @@ def _district(where: list[sa.ColumnElement[bool]], column: Any, district: str | 
         where.append(column == district)
 
 
-def stage_counts(conn: sa.Connection, *, district: str | None = None) -> list[StageCount]:
-    """Firms per district × state × field: one pass over the (district, state, key_field) index."""
+def firm_counts(
+    conn: sa.Connection, *, district: str | None = None
+) -> tuple[list[StageCount], dict[tuple[str, str], int]]:
+    """Firms per district × state × field, and the non-key above-size firms per (district, state), from one
+    pass over the covering (district, state, key_field, above_size) index."""
     where: list[sa.ColumnElement[bool]] = []
     _district(where, E.c.district_code, district)
-    rows = conn.execute(
-        sa.select(E.c.district_code, E.c.state, E.c.key_field, sa.func.count())
+    stages: dict[tuple[str, bool, str], int] = defaultdict(int)
+    above: dict[tuple[str, str], int] = defaultdict(int)
+    for code, state, key_field, above_size, n in conn.execute(
+        sa.select(E.c.district_code, E.c.state, E.c.key_field, E.c.above_size, sa.func.count())
         .where(*where)
-        .group_by(E.c.district_code, E.c.state, E.c.key_field)
-    ).all()
-    return [StageCount(str(r[0]), bool(r[2]), str(r[1]), int(r[3])) for r in rows]
+        .group_by(E.c.district_code, E.c.state, E.c.key_field, E.c.above_size)
+    ):
+        stages[(str(code), bool(key_field), str(state))] += int(n)
+        if not key_field and above_size:
+            above[(str(code), str(state))] += int(n)
+    return [StageCount(code, key, state, n) for (code, key, state), n in stages.items()], dict(above)
+
+
+def stage_counts(conn: sa.Connection, *, district: str | None = None) -> list[StageCount]:
+    """Firms per district × state × field."""
+    return firm_counts(conn, district=district)[0]
 
 
 def _group(applies_to: str) -> sa.ColumnElement[bool]:
@@ -93,18 +106,8 @@ def _group(applies_to: str) -> sa.ColumnElement[bool]:
 
 
 def above_size_counts(conn: sa.Connection, *, district: str | None = None) -> dict[tuple[str, str], int]:
-    """Non-key above-size firms per (district, state), read through the (state, key_field, above_size) index.
-    The district is grouped and filtered as an expression, not as the column: SQLite's planner would
-    otherwise walk the district index and visit every firm's row for `above_size`."""
-    district_expr = E.c.district_code.concat("")
-    where = [_group("non_key_above_size")]
-    _district(where, district_expr, district)
-    rows = conn.execute(
-        sa.select(district_expr.label("district_code"), E.c.state, sa.func.count())
-        .where(*where)
-        .group_by(district_expr, E.c.state)
-    ).all()
-    return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+    """Non-key above-size firms per (district, state)."""
+    return firm_counts(conn, district=district)[1]
 
 
 # ---- the history: when firms started and were certified -----------------------------------------
@@ -459,8 +462,7 @@ def overview(
     """The city's dashboard (district None) or one district's."""
     day = today(clock)
     districts = [d.code for d in campaign.districts if district is None or d.code == district]
-    stages = stage_counts(conn, district=district)
-    above = above_size_counts(conn, district=district)
+    stages, above = firm_counts(conn, district=district)
     history = (
         cache.get(conn, before=day, tz=clock.tz, district=district)
         if cache is not None

@@ -49,7 +49,8 @@ class Enterprise(SQLModel, table=True):
 
     __tablename__ = "enterprises"
     __table_args__ = (
-        sa.Index("ix_enterprises_district_state_key", "district_code", "state", "key_field"),
+        # covering for the dashboards' one pass of counts (migration 0006 added above_size)
+        sa.Index("ix_enterprises_district_state_key_above", "district_code", "state", "key_field", "above_size"),
         sa.Index("ix_enterprises_state_key_above", "state", "key_field", "above_size"),
     )
 

@@ -1,5 +1,5 @@
-"""sweep indexes: the ladder probes the unique dedupe key, the service-level rules find a day's band of
-applications by their instants
+"""sweep and dashboard indexes: the ladder probes the unique dedupe key, the service-level rules find a
+day's band of applications by their instants, the dashboards count firms from one covering index
 
 Revision ID: 0006
 Revises: 0005
@@ -10,6 +10,9 @@ Create Date: 2026-11-30
 * ix_applications_{submitted,verified,audit_passed,reviewed}_at: the service-level rules' day (applications
   whose instant falls in one local day) is an index range instead of a scan of every application in that
   status. Each index changes only when its own instant is set, once per application.
+* ix_enterprises_district_state_key becomes ix_enterprises_district_state_key_above (above_size added):
+  the dashboards' firms per district × state × field and the non-key above-size firms come from one pass
+  over one covering index instead of two queries, the second visiting every firm's row.
 """
 
 from collections.abc import Sequence
@@ -22,6 +25,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INSTANTS = ("submitted_at", "verified_at", "audit_passed_at", "reviewed_at")
+COUNTED = ("district_code", "state", "key_field")
 
 
 def upgrade() -> None:
@@ -30,9 +34,15 @@ def upgrade() -> None:
     with op.batch_alter_table("applications") as batch:
         for column in INSTANTS:
             batch.create_index(f"ix_applications_{column}", [column], unique=False)
+    with op.batch_alter_table("enterprises") as batch:
+        batch.drop_index("ix_enterprises_district_state_key")
+        batch.create_index("ix_enterprises_district_state_key_above", [*COUNTED, "above_size"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("enterprises") as batch:
+        batch.drop_index("ix_enterprises_district_state_key_above")
+        batch.create_index("ix_enterprises_district_state_key", list(COUNTED), unique=False)
     with op.batch_alter_table("applications") as batch:
         for column in INSTANTS:
             batch.drop_index(f"ix_applications_{column}")
