@@ -283,19 +283,27 @@ def sweep(
             sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, full=full and n == 0)
             for n, day in enumerate(days)
         ]
-    if reports:
-        refresh_statistics(engine)
+    if any(report.written for report in reports):
+        refresh_statistics(engine, full=any(report.full for report in reports))
     return reports
 
 
 SQLITE_ANALYSIS_LIMIT = 1000  # rows sampled per index: estimates enough for the planner, milliseconds at 1M
 
 
-def refresh_statistics(engine: sa.Engine) -> None:
-    """Let SQLite refresh the planner statistics that went stale (`PRAGMA optimize`, sampled): the sweep's
-    rows change the tables' shapes most, and without statistics the planner takes a day's new escalations
-    by their rule (every row of it) instead of by their id range. PostgreSQL's autovacuum does this."""
-    if engine.dialect.name != "sqlite":
+def refresh_statistics(engine: sa.Engine, *, full: bool) -> None:
+    """Refresh the planner statistics a sweep that wrote rows made stale: the sweep's rows change the
+    escalations table's shape most. Without them SQLite takes a day's new escalations by their rule (every
+    row of it) instead of by their id range, and PostgreSQL, until autovacuum comes round, anti-joins the
+    whole escalations table instead of probing the dedupe key. SQLite: `PRAGMA optimize`, sampled (it
+    looks only at tables whose statistics went stale); PostgreSQL, after a full day (the first sweep, or
+    the rules changed: most rows at once): `ANALYZE escalations` (a sample), the daily few left to autovacuum."""
+    if engine.dialect.name == "postgresql":
+        if not full:
+            return
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE escalations")
+            conn.commit()
         return
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
