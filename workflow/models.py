@@ -420,8 +420,12 @@ class SweepChange(SQLModel, table=True):
 # find the subjects a rule still holds open in one index range.
 _escalations = Escalation.__table__  # type: ignore[attr-defined]
 sa.Index("ix_escalations_rule_status", _escalations.c.rule, _escalations.c.status, _escalations.c.subject_id)
-# The service-level rules find the applications whose instant falls in one day by an index range.
-for _instant in ("submitted_at", "verified_at", "audit_passed_at", "reviewed_at"):
-    sa.Index(f"ix_applications_{_instant}", Application.__table__.c[_instant])  # type: ignore[attr-defined]
+# The service-level rules find the applications whose instant falls in one day by an index range. Partial
+# (instant set): a new application enters one of them, and each step adds one entry.
+for _set_at in ("submitted_at", "verified_at", "audit_passed_at", "reviewed_at"):
+    _column = Application.__table__.c[_set_at]  # type: ignore[attr-defined]
+    sa.Index(
+        f"ix_applications_{_set_at}", _column, sqlite_where=_column.is_not(None), postgresql_where=_column.is_not(None)
+    )
 # Firms not yet notified are few once mobilization is over; the sweep finds them by this index.
 sa.Index("ix_enterprises_notified_at", Enterprise.__table__.c.notified_at)  # type: ignore[attr-defined]

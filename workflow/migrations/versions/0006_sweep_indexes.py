@@ -9,7 +9,7 @@ Create Date: 2026-11-30
   dedupe key it must keep anyway, so each escalation row costs one random index page fewer to write.
 * ix_applications_{submitted,verified,audit_passed,reviewed}_at: the service-level rules' day (applications
   whose instant falls in one local day) is an index range instead of a scan of every application in that
-  status. Each index changes only when its own instant is set, once per application.
+  status. Each is partial (instant set) and changes only when its own instant is set, once per application.
 * ix_enterprises_district_state_key becomes ix_enterprises_district_state_key_above (above_size added):
   the dashboards' firms per district × state × field and the non-key above-size firms come from one pass
   over one covering index instead of two queries, the second visiting every firm's row.
@@ -17,6 +17,7 @@ Create Date: 2026-11-30
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
@@ -33,7 +34,10 @@ def upgrade() -> None:
         batch.drop_index("ix_escalations_subject_step")
     with op.batch_alter_table("applications") as batch:
         for column in INSTANTS:
-            batch.create_index(f"ix_applications_{column}", [column], unique=False)
+            set_ = sa.column(column).is_not(None)
+            batch.create_index(
+                f"ix_applications_{column}", [column], unique=False, sqlite_where=set_, postgresql_where=set_
+            )
     with op.batch_alter_table("enterprises") as batch:
         batch.drop_index("ix_enterprises_district_state_key")
         batch.create_index("ix_enterprises_district_state_key_above", [*COUNTED, "above_size"], unique=False)
