@@ -141,6 +141,7 @@ class DaysAfter:
 
     def band(self) -> Expr | None:
         return sa.and_(
+            self.instant.is_not(None),  # spelled out: SQLite takes the partial (instant set) index only then
             self.instant >= sa.bindparam("lo", type_=UTCDateTime()),
             self.instant < sa.bindparam("hi", type_=UTCDateTime()),
         )
@@ -314,12 +315,15 @@ class _Statements:
         self.resolve = sa.update(X).where(*resolving, ~still_held).values(status="resolved", resolved_at=now)
 
         with_district = rule.source.join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
+        reminder_key = concat(f"reminder:{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", BEFORE)
+        # a reminder already written is skipped by one probe of the outbox key, before its message is built
+        unsent = ~sa.exists(sa.select(1).where(OUTBOX.c.dedupe_key == reminder_key))
         self.remind = insert_statement(
             dialect,
             OUTBOX,
             OUTBOX_COLUMNS,
             sa.select(
-                concat(f"reminder:{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", BEFORE),
+                reminder_key,
                 text_value("deadline_reminder"),
                 text_value("enterprise"),
                 E.c.id,
@@ -343,7 +347,7 @@ class _Statements:
                 now,
             )
             .select_from(with_district)
-            .where(*banded, E.c.state != "closed"),
+            .where(*banded, E.c.state != "closed", unsent),
         )
 
         # the subject lacks the highest step of the band: one probe of the unique dedupe key
@@ -430,7 +434,6 @@ class PreparedRule:
             .select_from(X.join(E, E.c.id == X.c.enterprise_id).join(DISTRICTS, DISTRICTS.c.code == E.c.district_code))
             .where(X.c.id > sa.bindparam("since_id", type_=sa.Integer), X.c.rule == rule.name, X.c.step == "firm"),
         )
-        self.max_id = sa.select(sa.func.coalesce(sa.func.max(X.c.id), 0))
 
     def apply(
         self,
@@ -441,6 +444,7 @@ class PreparedRule:
         full: bool,
         changes: bool = True,
         resolve: bool = True,
+        since_id: int | None = None,
     ) -> dict[str, int]:
         """Everything the rule does on one day, inside the caller's transaction.
 
@@ -448,9 +452,12 @@ class PreparedRule:
             full: look at every subject (the first sweep, or the rules changed), not only today's.
             changes: whether anything changed since the last sweep (else that pass is skipped).
             resolve: whether the rule holds any unresolved escalation (else resolution is skipped).
+            since_id: the last escalation id before the day began (`last_escalation_id`); the overdue
+                notices go to the rule's firm steps written after it. Asked here when not given.
         """
         base = {"as_of": as_of, "now": now}
-        since_id = int(conn.execute(self.max_id).scalar_one())
+        if since_id is None:
+            since_id = last_escalation_id(conn)
         # (statements, exact): a full day takes every subject at every step it reached; an ordinary day
         # takes every subject whose step is today, and the changed subjects at every step they reached
         passes = [(self.every, not full)]
@@ -510,6 +517,10 @@ class PreparedRule:
             for step, n in run_insert_counts(conn, statements.escalate[k], {**base, **band, "top": top}).items():
                 counts[step] += n
         return counts
+
+
+def last_escalation_id(conn: sa.Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(X.c.id), 0))).scalar_one())
 
 
 def unresolved_rules(conn: sa.Connection, names: list[str]) -> set[str]:

@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deadlines.referrals import PreparedReferrals
-from deadlines.rules import PreparedRule, build_rules, unresolved_rules
+from deadlines.rules import PreparedRule, build_rules, last_escalation_id, unresolved_rules
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
@@ -211,9 +211,16 @@ def sweep_day(
 
     def run_rules(conn: sa.Connection, chosen: list[PreparedRule], claim: Claim) -> dict[str, dict[str, int]]:
         holding = unresolved_rules(conn, [p.rule.name for p in chosen])
+        since_id = last_escalation_id(conn)  # each rule's overdue notices take its own firm steps after this
         done = {
             p.rule.name: p.apply(
-                conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes, resolve=p.rule.name in holding
+                conn,
+                as_of=as_of,
+                now=now,
+                full=claim.full,
+                changes=claim.changes,
+                resolve=p.rule.name in holding,
+                since_id=since_id,
             )
             for p in chosen
         }
