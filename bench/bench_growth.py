@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # what to run at a size, and how to read its seconds from the script's report
 MEASURES: dict[str, tuple[list[str], str, float]] = {
     "import (CSV → fresh SQLite)": (["bench_import.py", "--rows"], r"import \(fresh database\)\s+([\d.]+) s", 1.0),
-    "daily sweep": (["bench_sweep.py", "--firms"], r"daily sweep: ([\d.]+) s", 1.0),
+    "daily sweep": (
+        ["bench_sweep.py", "--backend", "sqlite", "--firms"],
+        r"daily sweep \(the next day[^)]*\): ([\d.]+) s",
+        1.0,
+    ),
     "city dashboard, warm (median)": (
         ["bench_dashboard.py", "--runs", "5", "--firms"],
         r"city dashboard, warm \(history cached\)\s+([\d.]+)ms",
