@@ -100,14 +100,9 @@ def last_finished(conn: sa.Connection) -> dt.date | None:
     return value
 
 
-SQLITE_CACHE_KIB = 64 * 1024  # page cache of a sweeping connection: the escalation and outbox indexes stay hot
-
-
 @contextmanager
 def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":  # set on the driver's connection, outside any transaction
-            conn.connection.driver_connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")  # type: ignore[union-attr]
+    with engine.connect() as conn:  # SQLite: every connection keeps a large page cache (workflow.db)
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
