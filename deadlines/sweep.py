@@ -294,20 +294,16 @@ SQLITE_ANALYSIS_LIMIT = 1000  # rows sampled per index: estimates enough for the
 
 
 def refresh_statistics(engine: sa.Engine, *, full: bool) -> None:
-    """Refresh the planner statistics a sweep that wrote rows made stale: the sweep's rows change the
-    escalations table's shape most. Without them SQLite takes a day's new escalations by their rule (every
-    row of it) instead of by their id range, and PostgreSQL, until autovacuum comes round, anti-joins the
-    whole escalations table instead of probing the dedupe key. SQLite: `PRAGMA optimize`, sampled (it
-    looks only at tables whose statistics went stale); PostgreSQL, after a full day (the first sweep, or
-    the rules changed: most rows at once): `ANALYZE escalations` (a sample), the daily few left to autovacuum."""
-    if engine.dialect.name == "postgresql":
-        if not full:
-            return
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE escalations")
-            conn.commit()
+    """Refresh the planner statistics of the table a sweep grows: escalations. Without them SQLite takes a
+    day's new escalations by their rule (every row of it) instead of by their id range, and PostgreSQL,
+    until autovacuum comes round, anti-joins the whole table instead of probing the dedupe key.
+    SQLite: after every sweep that wrote rows, `ANALYZE escalations` sampled (`analysis_limit`: a few
+    milliseconds at a million rows). PostgreSQL: after a full day (the first sweep, or the rules changed:
+    most rows at once), `ANALYZE escalations` (a sample); the daily few are left to autovacuum."""
+    if engine.dialect.name == "postgresql" and not full:
         return
     with engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        driver.execute(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")  # type: ignore[union-attr]
-        driver.execute("PRAGMA optimize")  # type: ignore[union-attr]
+        if engine.dialect.name == "sqlite":  # a connection setting, outside any transaction
+            conn.connection.driver_connection.execute(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")  # type: ignore[union-attr]
+        conn.exec_driver_sql("ANALYZE escalations")
+        conn.commit()
