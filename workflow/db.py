@@ -240,13 +240,22 @@ def _for_dialect(sql: str, dialect: str) -> str:
     return sql if dialect == "sqlite" else _NAMED.sub(r"%(\1)s", sql)
 
 
+_last_instant: tuple[dt.datetime, str] | None = None  # a fire binds its one `now` five or six times
+
+
 def _sqlite_instant(value: dt.datetime | None) -> str | None:
+    global _last_instant
     if value is None:
         return None
+    last = _last_instant  # one read: another thread may replace it, never half of it
+    if last is not None and last[0] is value:
+        return last[1]
     if value.tzinfo is None:
         raise ValueError("naive datetime: every stored instant must be timezone-aware")
     # SQLAlchemy's SQLite DateTime text, naive UTC, always with microseconds: read back as it writes it
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    text = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    _last_instant = (value, text)
+    return text
 
 
 def _pg_instant(value: dt.datetime | None) -> dt.datetime | None:
