@@ -98,18 +98,6 @@ def stage_counts(conn: sa.Connection, *, district: str | None = None) -> list[St
     return firm_counts(conn, district=district)[0]
 
 
-def _group(applies_to: str) -> sa.ColumnElement[bool]:
-    """The firms a milestone binds, as a WHERE clause."""
-    if applies_to == "key_field":
-        return E.c.key_field.is_(True)
-    return sa.and_(E.c.key_field.is_(False), E.c.above_size.is_(True))
-
-
-def above_size_counts(conn: sa.Connection, *, district: str | None = None) -> dict[tuple[str, str], int]:
-    """Non-key above-size firms per (district, state)."""
-    return firm_counts(conn, district=district)[1]
-
-
 # ---- the history: when firms started and were certified -----------------------------------------
 
 
