@@ -302,8 +302,7 @@ def refresh_statistics(engine: sa.Engine, *, full: bool) -> None:
     most rows at once), `ANALYZE escalations` (a sample); the daily few are left to autovacuum."""
     if engine.dialect.name == "postgresql" and not full:
         return
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":  # a connection setting, outside any transaction
-            conn.connection.driver_connection.execute(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")  # type: ignore[union-attr]
+    with _write(engine) as conn:  # begun as a writer: on SQLite it writes sqlite_stat1 while fires go on
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
         conn.exec_driver_sql("ANALYZE escalations")
-        conn.commit()
