@@ -126,3 +126,34 @@ def test_a_stale_version_writes_nothing(engine: sa.Engine, campaign: Campaign) -
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(EVENTS.c.enterprise_id == firm)).scalar() == 1
         assert isinstance(Raw.of(conn), Raw)
+
+
+def test_a_pooled_connection_whose_ping_fails_oddly_is_replaced_not_handed_up(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL restarting in the middle of the pool's ping: psycopg then fails the ping's clean-up with a
+    ProgrammingError ("can't change 'autocommit' now"). The pool must take that connection for gone and
+    connect afresh, not hand the error up (a request got a 500 from it under a restart)."""
+    import psycopg
+
+    from workflow.db import make_engine
+
+    engine = make_engine(pg_schema_url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")  # one connection now waits in the pool
+        real_ping = type(engine.dialect).do_ping
+        calls = []
+
+        def ping(self: Any, dbapi_connection: Any) -> bool:
+            calls.append(dbapi_connection)
+            if len(calls) == 1:
+                raise psycopg.ProgrammingError("can't change 'autocommit' now: connection in transaction status ACTIVE")
+            return bool(real_ping(self, dbapi_connection))
+
+        monkeypatch.setattr(type(engine.dialect), "do_ping", ping)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 41 + 1").scalar() == 42
+        assert len(calls) == 1  # the failed connection was dropped; the fresh one needs no ping
+    finally:
+        engine.dispose()

@@ -54,7 +54,18 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "handle_error")
+    def _failed_ping_is_a_disconnect(context: sa.engine.ExceptionContext) -> None:
+        """A pre-ping that fails in any way means the pooled connection is gone: the pool then connects
+        afresh (and a database that is down answers 503). When the server goes away in the middle of the
+        ping, psycopg fails SQLAlchemy's clean-up after it with a ProgrammingError ("can't change
+        'autocommit' now"), which the dialect does not take for a disconnect and the request got a 500."""
+        if context.is_pre_ping:
+            context.is_disconnect = True
+
+    return engine
 
 
 def begin_write(session: Session) -> None:
