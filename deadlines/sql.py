@@ -76,30 +76,30 @@ def start_of_local_day(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tz)
 
 
+def _insert_ignoring(dialect: str, table: sa.Table, columns: list[str], select: sa.Select[Any]) -> Any:
+    """INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING in the dialect's own construct."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    return insert(table).from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
 def insert_statement(dialect: str, table: sa.Table, columns: list[str], select: sa.Select[Any]) -> Any:
     """INSERT … SELECT … ON CONFLICT (dedupe_key) DO NOTHING, built once and run with `run_insert`.
     On PostgreSQL it is wrapped to count what RETURNING gives back (psycopg reports no row count for it
     through SQLAlchemy)."""
+    stmt = _insert_ignoring(dialect, table, columns, select)
     if dialect == "sqlite":
-        return sqlite.insert(table).from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    inserted = (
-        postgresql.insert(table)
-        .from_select(columns, select)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.dedupe_key)
-        .cte("inserted")
-    )
+        return stmt
+    inserted = stmt.returning(table.c.dedupe_key).cte("inserted")
     return sa.select(sa.func.count()).select_from(inserted)
 
 
 def insert_counting(dialect: str, table: sa.Table, columns: list[str], select: sa.Select[Any], by: str) -> Any:
     """Like `insert_statement`, but run with `run_insert_counts` it tells how many new rows each value
     of the column `by` got (the ladder's steps of one INSERT)."""
-    stmt = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
-    stmt = stmt.from_select(columns, select).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    stmt = _insert_ignoring(dialect, table, columns, select).returning(table.c[by])
     if dialect == "sqlite":  # SQLite has no INSERT inside a WITH: the new rows' values come back to count
-        return stmt.returning(table.c[by])
-    inserted = stmt.returning(table.c[by]).cte("inserted")
+        return stmt
+    inserted = stmt.cte("inserted")
     return sa.select(inserted.c[by], sa.func.count()).group_by(inserted.c[by])
 
 
