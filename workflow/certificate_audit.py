@@ -95,7 +95,9 @@ def certified_firms(conn: sa.Connection, *, after: int, limit: int) -> list[Cert
     seen: dict[int, CertificateCheck] = {}
     for r in rows:  # the newest current certificate of each firm
         if r.id not in seen:
-            seen[r.id] = CertificateCheck(int(r.id), r.uscc, r.name, r.certificate_no, int(r.application_id), float(r.score))
+            seen[r.id] = CertificateCheck(
+                int(r.id), r.uscc, r.name, r.certificate_no, int(r.application_id), float(r.score)
+            )
     return list(seen.values())
 
 
@@ -127,7 +129,9 @@ def member_scores(conn: sa.Connection, application_ids: Sequence[int]) -> dict[t
     return out
 
 
-def check_team(check: CertificateCheck, assignments: list[Any], scores: dict[tuple[int, int], dict[str, float]]) -> None:
+def check_team(
+    check: CertificateCheck, assignments: list[Any], scores: dict[tuple[int, int], dict[str, float]]
+) -> None:
     members = [a for a in assignments if a.status in ON_TEAM]
     if not members:
         check.missing.append("评审组 / review team")
@@ -154,7 +158,8 @@ def check_draws(check: CertificateCheck, assignments: list[Any]) -> None:
             check.missing.append("抽取评审组的随机种子与候选名单 / the draw's seed and candidates")
         elif len(pool) < len(drawn) or draw(pool, size=len(drawn), seed=int(seed)) != drawn:
             check.missing.append(
-                f"可复核的抽取结果（种子 {seed} 抽不出 {drawn}） / a reproducible draw (seed {seed} does not give {drawn})"
+                f"可复核的抽取结果（种子 {seed} 抽不出 {drawn}） / "
+                f"a reproducible draw (seed {seed} does not give {drawn})"
             )
     if not assignments and "评审组 / review team" not in check.missing:
         check.missing.append("抽取评审组的随机种子与候选名单 / the draw's seed and candidates")

@@ -77,10 +77,14 @@ def parse_prior_level(value: Any) -> int | None:
     word = str(value if value is not None else "").strip().lower()
     if word in _LEVEL_WORDS:
         return _LEVEL_WORDS[word] or None
-    raise InvalidInput(f"原标准化等级须为 一级、二级 或 无，实际为“{value}” / prior_level must be 1, 2 or none, not: {value}")
+    raise InvalidInput(
+        f"原标准化等级须为 一级、二级 或 无，实际为“{value}” / prior_level must be 1, 2 or none, not: {value}"
+    )
 
 
-def check_prior(level: int | None, number: str | None, issued_on: dt.date | None, *, today: dt.date) -> PriorCertificate:
+def check_prior(
+    level: int | None, number: str | None, issued_on: dt.date | None, *, today: dt.date
+) -> PriorCertificate:
     """A level with its certificate number and date of issue, or none with neither; every problem named."""
     number = (number or "").strip() or None
     if level is None:
@@ -101,7 +105,8 @@ def check_prior(level: int | None, number: str | None, issued_on: dt.date | None
         )
     if issued_on is None:
         raise InvalidInput(
-            f"原{PRIOR_LEVELS[level]}标准化证书须填写发证日期 / the earlier level-{level} certificate needs its date of issue"
+            f"原{PRIOR_LEVELS[level]}标准化证书须填写发证日期 / "
+            f"the earlier level-{level} certificate needs its date of issue"
         )
     if issued_on > today:
         raise InvalidInput(
@@ -123,19 +128,28 @@ def parse_date(value: Any, what: str = "原发证日期 / prior_certificate_date
         return dt.date.fromisoformat(text)
     except ValueError:
         zh, _, en = what.partition(" / ")
-        raise InvalidInput(f"{zh}“{value}”须为日期 YYYY-MM-DD / {en or zh} must be a date YYYY-MM-DD, not: {value}") from None
+        raise InvalidInput(
+            f"{zh}“{value}”须为日期 YYYY-MM-DD / {en or zh} must be a date YYYY-MM-DD, not: {value}"
+        ) from None
 
 
 def apply_prior(
-    conn: sa.Connection, *, firm: Any, prior: PriorCertificate, actor: Actor, at: dt.datetime, source: str, campaign: Campaign
+    conn: sa.Connection,
+    *,
+    firm: Any,
+    prior: PriorCertificate,
+    actor: Actor,
+    at: dt.datetime,
+    source: str,
+    campaign: Campaign,
 ) -> bool:
     """Store a firm's earlier-certificate status inside the caller's write transaction, as an event in its
     chain; the current certificate's eligibility follows. Returns False when nothing changed."""
-    same = (
-        firm.prior_certificate_recorded_at is not None
-        and (firm.prior_certificate_level, firm.prior_certificate_no, firm.prior_certificate_date)
-        == (prior.level, prior.number, prior.issued_on)
-    )
+    same = firm.prior_certificate_recorded_at is not None and (
+        firm.prior_certificate_level,
+        firm.prior_certificate_no,
+        firm.prior_certificate_date,
+    ) == (prior.level, prior.number, prior.issued_on)
     if same:
         return False
     conn.execute(
@@ -154,9 +168,7 @@ def apply_prior(
     if current is not None:
         status = prior_certificate_status(recorded=True, level=prior.level)
         eligible = eligible_level(float(current.score), campaign.thresholds, prior_status=status)
-        conn.execute(
-            sa.update(CERTIFICATIONS).where(CERTIFICATIONS.c.id == current.id).values(eligible_level=eligible)
-        )
+        conn.execute(sa.update(CERTIFICATIONS).where(CERTIFICATIONS.c.id == current.id).values(eligible_level=eligible))
     before = None
     if firm.prior_certificate_recorded_at is not None:
         before = PriorCertificate(firm.prior_certificate_level, firm.prior_certificate_no, firm.prior_certificate_date)
@@ -312,7 +324,12 @@ def name_benchmark(
         )
         payload = {"certification_id": int(cert.id), "certificate_no": cert.certificate_no, "score": float(cert.score)}
         event_id = record_event(
-            conn, enterprise_id=firm.id, kind="benchmark_named", actor=actor, at=now, payload={**payload, "reason": text}
+            conn,
+            enterprise_id=firm.id,
+            kind="benchmark_named",
+            actor=actor,
+            at=now,
+            payload={**payload, "reason": text},
         )
     return {"enterprise_id": enterprise_id, "level": "benchmark", "event_id": event_id, **payload}
 

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from states import STATE_LABELS, InvalidInput, NotFound, OutOfScope, Role, State
-from workflow.certificates import prior_of
 from workflow.campaign import Campaign
+from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
 from workflow.tables import (

@@ -114,7 +114,13 @@ def unbenchmark_cmd(app: App, credit_code: str, reason: str, as_of: dt.datetime 
 @as_of_option
 @click.pass_obj
 def prior_cmd(
-    app: App, credit_code: str, level: str, number: str | None, issued_on: str | None, role: str, as_of: dt.datetime | None
+    app: App,
+    credit_code: str,
+    level: str,
+    number: str | None,
+    issued_on: str | None,
+    role: str,
+    as_of: dt.datetime | None,
 ) -> None:
     """Record whether the firm CREDIT_CODE holds an earlier level-1/2 standardization certificate."""
     app.require_schema()

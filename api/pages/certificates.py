@@ -7,7 +7,7 @@ import itertools
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
 from api.deps import ContextDep, SessionDep
 from api.errors import status_of

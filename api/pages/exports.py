@@ -91,7 +91,9 @@ def list_filename(kind: str, as_of: dt.date) -> str:
     return f"{kind}-firms-{as_of:%Y%m%d}.xlsx"
 
 
-def write_published_list(path: Path, *, kind: str, rows: Iterable[Any], campaign: Campaign, as_of: dt.date, by: str) -> int:
+def write_published_list(
+    path: Path, *, kind: str, rows: Iterable[Any], campaign: Campaign, as_of: dt.date, by: str
+) -> int:
     """The 达标企业名单 / 标杆企业名单 the city publishes (rows from `workflow.certificates.published_list`)."""
     title = (
         f"{campaign.campaign.city}安全生产{LIST_TITLES[kind]}（截至{as_of.year}年{as_of.month}月{as_of.day}日，"
@@ -120,7 +122,9 @@ def write_published_list(path: Path, *, kind: str, rows: Iterable[Any], campaign
     )
 
 
-def published_list_response(*, kind: str, rows: Iterable[Any], campaign: Campaign, as_of: dt.date, by: str) -> FileResponse:
+def published_list_response(
+    *, kind: str, rows: Iterable[Any], campaign: Campaign, as_of: dt.date, by: str
+) -> FileResponse:
     """The published list written to a temporary file (rows consumed here), handed out, deleted once sent."""
     handle, name = tempfile.mkstemp(suffix=".xlsx", prefix="dabiao-")
     os.close(handle)
@@ -131,5 +135,8 @@ def published_list_response(*, kind: str, rows: Iterable[Any], campaign: Campaig
         path.unlink(missing_ok=True)
         raise
     return FileResponse(
-        path, media_type=XLSX, filename=list_filename(kind, as_of), background=BackgroundTask(path.unlink, missing_ok=True)
+        path,
+        media_type=XLSX,
+        filename=list_filename(kind, as_of),
+        background=BackgroundTask(path.unlink, missing_ok=True),
     )

@@ -48,14 +48,21 @@ class PriorCertificateBody(BaseModel):
 def benchmark(enterprise_id: int, body: Reason, context: ContextDep, session: SessionDep, actor: CityOnFirm) -> Any:
     """The city bureau names a certified firm 标杆 (score at least the benchmark floor, 75)."""
     return name_benchmark(
-        session, enterprise_id=enterprise_id, reason=body.reason, actor=actor, campaign=context.campaign, clock=context.clock
+        session,
+        enterprise_id=enterprise_id,
+        reason=body.reason,
+        actor=actor,
+        campaign=context.campaign,
+        clock=context.clock,
     )
 
 
 @router.post("/enterprises/{enterprise_id}/benchmark/withdraw")
 def unbenchmark(enterprise_id: int, body: Reason, context: ContextDep, session: SessionDep, actor: CityOnFirm) -> Any:
     """The city bureau takes a firm off the 标杆 list, with a reason (it stays 达标)."""
-    return withdraw_benchmark(session, enterprise_id=enterprise_id, reason=body.reason, actor=actor, clock=context.clock)
+    return withdraw_benchmark(
+        session, enterprise_id=enterprise_id, reason=body.reason, actor=actor, clock=context.clock
+    )
 
 
 @router.put("/enterprises/{enterprise_id}/prior-certificate")

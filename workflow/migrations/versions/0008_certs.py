@@ -33,9 +33,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("benchmark_by", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True))
         batch.create_unique_constraint("uq_certifications_certificate_no", ["certificate_no"])
     with op.batch_alter_table("enterprises") as batch:
-        batch.add_column(
-            sa.Column("prior_certificate_no", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True)
-        )
+        batch.add_column(sa.Column("prior_certificate_no", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True))
         batch.add_column(sa.Column("prior_certificate_date", sa.Date(), nullable=True))
         batch.add_column(
             sa.Column("prior_certificate_recorded_at", workflow.models.UTCDateTime(timezone=True), nullable=True)
