@@ -187,13 +187,15 @@ def test_an_unknown_rule_shows_its_code(renderer: Renderer) -> None:
 
 
 def test_certification_states_level_and_eligibility(renderer: Renderer) -> None:
-    base = SAMPLES["certification"]
+    base = {**SAMPLES["certification"], "prior_level": None}
     compliant = renderer.render(
-        "certification", "zh-CN", {**base, "level": "compliant", "score": 68.5, "eligible_level": None}
+        "certification", "zh-CN", {**base, "score": 68.5, "score_level": None, "prior_certificate": "none"}
     )
     assert "安全生产达标企业" in compliant.subject and "68.5 分" in compliant.text and "标准化" not in compliant.text
-    level2 = renderer.render("certification", "en", {**base, "level": "benchmark", "score": 80, "eligible_level": 2})
-    assert "benchmark enterprise" in level2.subject and "standardization level 2" in level2.text
+    level2 = renderer.render(
+        "certification", "en", {**base, "score": 80, "score_level": 2, "eligible_level": 2, "prior_certificate": "none"}
+    )
+    assert "compliant enterprise" in level2.subject and "newly apply for level 2" in level2.text
 
 
 def test_a_missing_context_key_is_a_render_error_not_a_blank(renderer: Renderer) -> None:
