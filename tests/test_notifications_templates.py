@@ -210,7 +210,8 @@ def test_mail_preview_renders_a_kind_and_lists_kinds_when_unknown() -> None:
     runner = CliRunner()
     preview = runner.invoke(main, ["mail", "preview", "certification", "--lang", "en"])
     assert preview.exit_code == 0, preview.output
-    assert preview.output.startswith("Subject: [Compliance campaign]") and "the score meets the condition for level 1" in preview.output
+    assert preview.output.startswith("Subject: [Compliance campaign]")
+    assert "the score meets the condition for level 1" in preview.output
     html = runner.invoke(main, ["mail", "preview", "district_digest", "--html"])
     assert html.exit_code == 0 and html.output.lstrip().startswith("<!DOCTYPE html>")
     unknown = runner.invoke(main, ["mail", "preview", "no_such_kind"])
