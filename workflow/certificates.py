@@ -435,7 +435,7 @@ def published_list(conn: sa.Connection, *, kind: str, clock: Clock) -> Iterator[
     if kind == "benchmark":
         query = query.where(c.c.level == "benchmark")
     tz = clock.tz
-    for r in conn.execution_options(yield_per=2000).execute(query):
+    for r in conn.execute(query.execution_options(yield_per=2000)):
         yield ListRow(
             certificate_no=r.certificate_no,
             uscc=r.uscc,
