@@ -476,8 +476,12 @@ def test_the_certificate_audit_names_each_firm_lacking_part_of_its_record(world:
         conn.execute(sa.update(EVIDENCE_FILES).where(EVIDENCE_FILES.c.hazard_id == hazard.id).values(hazard_id=None))
         conn.execute(sa.update(HAZARDS).where(HAZARDS.c.id == hazard.id).values(rectification_evidence=None))
 
+        # 标杆 stamped on a certificate without the city's decision (as certification once did at 75)
+        conn.execute(sa.update(CERTIFICATIONS).where(CERTIFICATIONS.c.enterprise_id == away).values(level="benchmark"))
+
     result = run(db, "audit", "certificates")
     assert result.exit_code == 1
+    assert any("列入标杆名单的决定" in line and uscc_of(world.engine, away) in line for line in result.output.splitlines())
     names = {firm: (world.firm(firm, "city")["name"], uscc_of(world.engine, firm)) for firm in (key, other, away)}
     for firm, (name, code) in names.items():
         line = next(line for line in result.output.splitlines() if code in line and "缺少" in line)

@@ -5,6 +5,7 @@ A certificate lacking any of them is named (firm, credit code, what is missing).
 Streamed over the certified firms in chunks; each piece is one small set-based query per chunk (no query per
 firm), in its own function, so a change of the records it reads touches one function:
 
+* `check_benchmark`   — a 标杆 certificate carries the city bureau's decision;
 * `team_members`      — review_assignments of the certified application still on the team;
 * `member_scores`     — reviews of each member (online and on-site parts);
 * `draws`             — each draw's seed and candidate list, redone with `workflow.pool.draw`;
@@ -52,6 +53,8 @@ class CertificateCheck:
     certificate_no: str | None
     application_id: int
     score: float
+    level: str = "compliant"
+    benchmark_at: Any = None
     team: list[dict[str, Any]] = field(default_factory=list)
     draws: list[dict[str, Any]] = field(default_factory=list)
     hazards: list[dict[str, Any]] = field(default_factory=list)
@@ -70,6 +73,7 @@ class CertificateCheck:
             "certificate_no": self.certificate_no,
             "application_id": self.application_id,
             "score": self.score,
+            "level": self.level,
             "team": self.team,
             "draws": self.draws,
             "hazards": self.hazards,
@@ -86,7 +90,9 @@ def certified_firms(conn: sa.Connection, *, after: int, limit: int) -> list[Cert
     """The next chunk of certified firms (by firm id) with their current certificate."""
     c, e = CERTIFICATIONS, ENTERPRISES
     rows = conn.execute(
-        sa.select(e.c.id, e.c.uscc, e.c.name, c.c.certificate_no, c.c.application_id, c.c.score)
+        sa.select(
+            e.c.id, e.c.uscc, e.c.name, c.c.certificate_no, c.c.application_id, c.c.score, c.c.level, c.c.benchmark_at
+        )
         .join(c, c.c.enterprise_id == e.c.id)
         .where(e.c.state == "certified", c.c.revoked_at.is_(None), e.c.id > after)
         .order_by(e.c.id, c.c.id.desc())
@@ -96,9 +102,22 @@ def certified_firms(conn: sa.Connection, *, after: int, limit: int) -> list[Cert
     for r in rows:  # the newest current certificate of each firm
         if r.id not in seen:
             seen[r.id] = CertificateCheck(
-                int(r.id), r.uscc, r.name, r.certificate_no, int(r.application_id), float(r.score)
+                int(r.id),
+                r.uscc,
+                r.name,
+                r.certificate_no,
+                int(r.application_id),
+                float(r.score),
+                level=r.level,
+                benchmark_at=r.benchmark_at,
             )
     return list(seen.values())
+
+
+def check_benchmark(check: CertificateCheck) -> None:
+    """标杆 is the city bureau's decision (确定…标杆企业名单): a 标杆 certificate must carry it."""
+    if check.level == "benchmark" and check.benchmark_at is None:
+        check.missing.append("市应急管理局列入标杆名单的决定 / the city bureau's decision naming it a benchmark firm")
 
 
 def team_members(conn: sa.Connection, application_ids: Sequence[int]) -> dict[int, list[Any]]:
@@ -250,6 +269,7 @@ def check_certificates(conn: sa.Connection, *, chunk: int = CHUNK) -> Iterator[C
         for check in checks:
             if check.certificate_no is None:
                 check.missing.append("证书编号 / certificate number")
+            check_benchmark(check)
             check_team(check, assignments.get(check.application_id, []), scores)
             check_draws(check, assignments.get(check.application_id, []))
             check_hazards(check, hazards.get(check.enterprise_id, []))
