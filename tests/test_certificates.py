@@ -481,7 +481,8 @@ def test_the_certificate_audit_names_each_firm_lacking_part_of_its_record(world:
 
     result = run(db, "audit", "certificates")
     assert result.exit_code == 1
-    assert any("列入标杆名单的决定" in line and uscc_of(world.engine, away) in line for line in result.output.splitlines())
+    lines = result.output.splitlines()
+    assert any("列入标杆名单的决定" in line and uscc_of(world.engine, away) in line for line in lines)
     names = {firm: (world.firm(firm, "city")["name"], uscc_of(world.engine, firm)) for firm in (key, other, away)}
     for firm, (name, code) in names.items():
         line = next(line for line in result.output.splitlines() if code in line and "缺少" in line)
