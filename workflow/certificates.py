@@ -205,7 +205,7 @@ def record_prior_certificate(
     now = clock.now()
     prior = check_prior(parsed, number, parse_date(issued_on), today=now.astimezone(clock.tz).date())
     with write_unit(session) as conn:
-        firm = _firm(conn, enterprise_id, actor)
+        firm = _firm(conn, enterprise_id, actor, lock=True)
         if actor.role not in PRIOR_RECORDERS:
             raise NotAllowed(
                 "原标准化证书情况由市应急管理局或辖区应急管理局录入 / the earlier certificate is recorded by the city "
@@ -263,8 +263,10 @@ def certificate_panel(*, firm: Any, actor: Actor, campaign: Campaign, certificat
 # ---- the city's 标杆 list ------------------------------------------------------------------------
 
 
-def _firm(conn: sa.Connection, enterprise_id: int, actor: Actor) -> Any:
-    firm = conn.execute(sa.select(ENTERPRISES).where(ENTERPRISES.c.id == enterprise_id)).first()
+def _firm(conn: sa.Connection, enterprise_id: int, actor: Actor, *, lock: bool = False) -> Any:
+    """The firm in the actor's scope; `lock` holds its row for the caller's write (PostgreSQL)."""
+    query = sa.select(ENTERPRISES).where(ENTERPRISES.c.id == enterprise_id)
+    firm = conn.execute(query.with_for_update() if lock else query).first()
     if firm is None or not in_scope(actor, firm):
         raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
     return firm
@@ -301,7 +303,7 @@ def name_benchmark(
     text = _reason(reason)
     floor = campaign.thresholds.benchmark
     with write_unit(session) as conn:
-        firm = _firm(conn, enterprise_id, actor)
+        firm = _firm(conn, enterprise_id, actor, lock=True)
         cert = _current_certification(conn, enterprise_id)
         if firm.state != "certified" or cert is None:
             raise InvalidTransition(
@@ -341,7 +343,7 @@ def withdraw_benchmark(
     _city_only(actor)
     text = _reason(reason)
     with write_unit(session) as conn:
-        firm = _firm(conn, enterprise_id, actor)
+        firm = _firm(conn, enterprise_id, actor, lock=True)
         cert = _current_certification(conn, enterprise_id)
         if cert is None or cert.level != "benchmark":
             raise InvalidTransition(f"{firm.name}不在标杆企业名单中 / {firm.name} is not a benchmark firm")
