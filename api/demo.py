@@ -417,7 +417,7 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
                     password=PASSWORD,
                     role=role,
                     display_name=name,
-                    email=f"{username}@demo.example.gov.cn",
+                    email=f"{username}@demo.example.com",
                     **kw,
                 ),
                 clock=clock,

@@ -69,7 +69,7 @@ def test_a_referral_goes_from_district_to_city_to_local_government(engine: sa.En
     assert (mail.audience, mail.district_code, mail.to_address) == (
         "local_government",
         "320412",
-        "zf@wujin.example.gov.cn",
+        "zf@wujin.example.com",
     )
     assert mail.context["grounds"] == "non_participating" and mail.context["note"] == "多次督促无果"
     assert mail.context["district_name"] == "武进区" and mail.dedupe_key == f"referral:{ref}:local_government"

@@ -34,7 +34,12 @@ WORKLIST_LABELS = {
     "review": N_("待组织评审、录入结果"),
     "certification": N_("待认定"),
 }
-STEP_HEADERS = {"firm": N_("已通知企业"), "district": N_("已升级至辖区局"), "city": N_("已升级至市局")}
+STEP_HEADERS = {
+    "firm": N_("已通知企业"),
+    "district": N_("已升级至辖区局"),
+    "center": N_("已交保障中心"),
+    "city": N_("已升级至市局"),
+}
 WORKLISTS_OF = {
     Role.city_bureau: ("certification",),
     Role.support_center: ("audit", "review"),

@@ -116,7 +116,7 @@ def acknowledge(
     request: Request,
     context: ContextDep,
     session: SessionDep,
-    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, scope="escalation")],
+    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, Role.support_center, scope="escalation")],
 ) -> Response:
     """The office an escalation reached takes note of it (it resolves when the firm moves on)."""
     try:
