@@ -116,8 +116,9 @@ def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor
             if actor.district_code != row.district_code:
                 raise OutOfScope(f"找不到该督办事项 / no such escalation: {escalation_id}")
             if row.step in ("city", "center"):
+                office = "city bureau" if row.step == "city" else "support center"
                 raise NotAllowed(
-                    f"该督办事项由{STEP_LABELS[row.step]}签收 / the {row.step} step is acknowledged by that office"
+                    f"已交{STEP_LABELS[row.step]}的督办事项由其签收 / the {office} acknowledges {row.step} steps"
                 )
         if actor.role is Role.support_center and row.step != "center":
             raise NotAllowed("市应急保障中心只签收交其办理的督办事项 / the support center acknowledges its own steps only")

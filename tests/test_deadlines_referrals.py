@@ -228,13 +228,20 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
             }
             for m in range(1, 13)
         ]
-    assert grades == {"non_participating": 1, "overdue": 1, "on_track": 1, "compliant": 0, "benchmark": 1}
+    assert grades == {
+        "referred": 0,
+        "non_participating": 1,
+        "not_started": 0,
+        "on_track": 2,  # started; an overdue hazard is followed by its own escalation, not by the grade
+        "compliant": 0,
+        "benchmark": 1,
+    }
     per_year = campaign.supervision.inspections_per_year
     seen = {firm: sum(firm in month for month in per_month) for firm in (idle, started.id, late.id, certified.id)}
     assert seen == {
         idle: per_year["non_participating"],
         started.id: per_year["on_track"],
-        late.id: per_year["overdue"],
+        late.id: per_year["on_track"],
         certified.id: per_year["benchmark"],
     }
     assert per_month[0][idle] == "non_participating" and next(iter(per_month[0])) == idle  # strictest first
