@@ -121,7 +121,9 @@ def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor
                     f"已交{STEP_LABELS[row.step]}的督办事项由其签收 / the {office} acknowledges {row.step} steps"
                 )
         if actor.role is Role.support_center and row.step != "center":
-            raise NotAllowed("市应急保障中心只签收交其办理的督办事项 / the support center acknowledges its own steps only")
+            raise NotAllowed(
+                "市应急保障中心只签收交其办理的督办事项 / the support center acknowledges its own steps only"
+            )
         if row.status != "open":
             raise InvalidTransition(f"该督办事项已是“{row.status}” / the escalation is already {row.status}")
         conn.execute(

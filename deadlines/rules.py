@@ -331,9 +331,7 @@ class _Statements:
         # A rule without a ladder (a reminder only) holds none: any escalation it has is resolved. A holder
         # step is held while the same office holds the subject; when it moves on, the next office gets its own.
         held = [rule.subject_id == X.c.subject_id, rule.due, *([] if holder is None else [holder == X.c.step])]
-        still_held = (
-            sa.exists(sa.select(1).select_from(rule.source).where(*held)).correlate(X) if steps else sa.false()
-        )
+        still_held = sa.exists(sa.select(1).select_from(rule.source).where(*held)).correlate(X) if steps else sa.false()
         resolving = [X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind]
         if restrict is not None:
             resolving.append(X.c.subject_id.in_(sa.select(rule.subject_id).select_from(rule.source).where(restrict)))

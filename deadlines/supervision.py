@@ -81,9 +81,7 @@ def grade_expression(campaign: Campaign, as_of: dt.date) -> sa.ColumnElement[str
             else sa.and_(E.c.key_field == sa.false(), E.c.above_size == sa.true())
         )
         late.append(group)
-    referred = sa.exists(
-        sa.select(1).where(REFERRALS.c.enterprise_id == E.c.id, REFERRALS.c.status.in_(REFERRED))
-    )
+    referred = sa.exists(sa.select(1).where(REFERRALS.c.enterprise_id == E.c.id, REFERRALS.c.status.in_(REFERRED)))
     whens: list[tuple[Any, str]] = [
         (sa.and_(E.c.state == "certified", level == "benchmark"), "benchmark"),
         (E.c.state == "certified", "compliant"),
@@ -207,9 +205,8 @@ class FirmGrade:
 
 def firm_grade(conn: sa.Connection, *, campaign: Campaign, enterprise_id: int, as_of: dt.date) -> FirmGrade | None:
     """The grade of one firm as of a day; None for a closed or unknown firm."""
-    row = conn.execute(
-        sa.select(grade_expression(campaign, as_of).label("grade")).where(E.c.id == enterprise_id, E.c.state != "closed")
-    ).first()
+    grade = grade_expression(campaign, as_of).label("grade")
+    row = conn.execute(sa.select(grade).where(E.c.id == enterprise_id, E.c.state != "closed")).first()
     if row is None:
         return None
     supervision = campaign.supervision

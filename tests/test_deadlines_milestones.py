@@ -198,9 +198,7 @@ def test_every_rule_over_every_kind_state_and_milestone(engine: sa.Engine, campa
             want = expected(kind, state, day)
             have = frozenset(got.get(firm_id, set()))
             if have != want:
-                wrong.append(
-                    f"{day} {kind}/{state}: missing {sorted(want - have)}, unexpected {sorted(have - want)}"
-                )
+                wrong.append(f"{day} {kind}/{state}: missing {sorted(want - have)}, unexpected {sorted(have - want)}")
         # no mail ever tells a firm it is overdue before its own date, and the nudge never says overdue
         with engine.connect() as conn:
             mails = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.audience == "enterprise")).all()
@@ -222,7 +220,10 @@ def test_an_open_application_follows_the_office_that_holds_it(engine: sa.Engine,
         conn.execute(sa.update(ENTERPRISES).where(ENTERPRISES.c.id == firm_id).values(state="applied"))
         app_id = conn.execute(
             sa.insert(APPLICATIONS).values(
-                enterprise_id=firm_id, status="applied", materials=[], submitted_at=dt.datetime(2023, 12, 20, tzinfo=dt.UTC)
+                enterprise_id=firm_id,
+                status="applied",
+                materials=[],
+                submitted_at=dt.datetime(2023, 12, 20, tzinfo=dt.UTC),
             )
         ).inserted_primary_key[0]
     sweep_on(engine, campaign, D(2024, 1, 1))

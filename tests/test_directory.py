@@ -228,7 +228,8 @@ MISTAKES = {
     ),
     "bad email": (
         {"email": "wang@@163.example.com"},
-        "line 3, column 电子邮箱: 电子邮箱“wang@@163.example.com”格式不正确 / invalid email address: wang@@163.example.com",
+        "line 3, column 电子邮箱: 电子邮箱“wang@@163.example.com”格式不正确 / "
+        "invalid email address: wang@@163.example.com",
     ),
     "name too long": (
         {"name": "常" * 201},

@@ -153,6 +153,8 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
                 "lines": preview,
                 "grades": [(g, GRADE_LABELS[g], grades.get(g, 0)) for g in GRADES],
                 "per_year": campaign.supervision.inspections_per_year,
+                "penalty": campaign.supervision.penalty_scale,
+                "local": campaign.supervision.local,
             }
     names = {d.code: fmt.named(d.name, d.name_en) for d in campaign.districts}
     return render(

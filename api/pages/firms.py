@@ -21,7 +21,9 @@ from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from deadlines.referrals import GROUNDS_LABELS
+from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from workflow.clock import today
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
@@ -187,6 +189,11 @@ def firm_page(
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
         blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
+        grade = (
+            None
+            if actor.role is Role.enterprise
+            else firm_grade(conn, campaign=campaign, enterprise_id=enterprise_id, as_of=today(clock))
+        )
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -233,6 +240,7 @@ def firm_page(
         deadline_rules=DEADLINE_RULES,
         cert_levels=CERT_LEVELS,
         triggers=TRIGGERS,
+        grade=grade,
     )
 
 
