@@ -34,6 +34,13 @@ from workflow.records import FiveImplementations, record_self_assessment, rectif
 from workflow.tables import EVIDENCE_FILES, HAZARDS
 
 router = APIRouter(include_in_schema=False)
+# how a district reaches a firm's principal (对企业主要负责人逐个通知); mail needs an address on file
+NOTIFY_CHANNEL_LABELS = {
+    "mail": N_("电子邮件"),
+    "phone": N_("电话通知（已联系）"),
+    "in_person": N_("当面送达（已送达）"),
+    "letter": N_("书面函件（已送达）"),
+}
 PAGE_SIZE = 50
 EVIDENCE_KINDS = {
     "self_assessment_report": N_("自评报告"),
@@ -206,6 +213,7 @@ def firm_page(
             "needs_reason": "reason" in ALLOWED_KEYS.get(name, ()),
             "takes_findings": "findings" in ALLOWED_KEYS.get(name, ()),
             "takes_materials": "materials" in ALLOWED_KEYS.get(name, ()),
+            "takes_channel": "channel" in ALLOWED_KEYS.get(name, ()),
         }
         for name in detail["allowed_triggers"]
         if name not in NOT_ON_FIRM_PAGE
@@ -241,6 +249,7 @@ def firm_page(
         cert_levels=CERT_LEVELS,
         triggers=TRIGGERS,
         grade=grade,
+        channels=NOTIFY_CHANNEL_LABELS,
     )
 
 
@@ -290,6 +299,7 @@ def transition(
     findings_general: Annotated[str, Form(max_length=20000)] = "",
     findings_major: Annotated[str, Form(max_length=20000)] = "",
     material: Annotated[list[int] | None, Form()] = None,
+    channel: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Fire a trigger from the firm page, with the version the page was drawn at (a change meanwhile is
     refused, as in the API)."""
@@ -299,6 +309,8 @@ def transition(
         payload["reason"] = reason
     if note.strip():
         payload["note"] = note.strip()
+    if "channel" in allowed and channel:
+        payload["channel"] = channel
     findings = findings_from(findings_general, findings_major)
     if "findings" in allowed and findings:
         payload["findings"] = findings
