@@ -109,9 +109,7 @@ def test_grades_come_from_the_firms_own_duties(engine: sa.Engine, campaign: Camp
     assert counts["non_participating"] == 2 and counts["referred"] == 1
 
 
-def test_the_plan_shows_the_grade_and_the_penalty_band_as_local_settings(
-    engine: sa.Engine, campaign: Campaign
-) -> None:
+def test_the_plan_shows_the_grade_and_the_penalty_band_as_local_settings(engine: sa.Engine, campaign: Campaign) -> None:
     idle = firm_in(engine, "key", "mobilized")
     done = firm_in(engine, "key", "certified")
     supervision = campaign.supervision
