@@ -99,12 +99,10 @@ def list_escalations(
 
 def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor, clock: Clock) -> dt.datetime:
     """The office an escalation reached takes note of it: a district bureau its own district's firm and
-    district steps, the support center its own (center) steps, the city bureau any. A resolved escalation
-    needs no acknowledgement."""
-    if actor.role not in (Role.district_bureau, Role.city_bureau, Role.support_center):
-        raise NotAllowed(
-            "只有应急管理部门或市应急保障中心可签收督办事项 / only a bureau or the support center acknowledges"
-        )
+    district steps, the city bureau any (also the steps sent to the support center, which sees them listed).
+    A resolved escalation needs no acknowledgement."""
+    if actor.role not in (Role.district_bureau, Role.city_bureau):
+        raise NotAllowed("只有应急管理部门可签收督办事项 / only a district or the city bureau acknowledges")
     now = clock.now()
     begin_write(session)
     try:
@@ -116,14 +114,10 @@ def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor
             if actor.district_code != row.district_code:
                 raise OutOfScope(f"找不到该督办事项 / no such escalation: {escalation_id}")
             if row.step in ("city", "center"):
-                office = "city bureau" if row.step == "city" else "support center"
+                steps = "city steps" if row.step == "city" else "the steps sent to the support center"
                 raise NotAllowed(
-                    f"已交{STEP_LABELS[row.step]}的督办事项由其签收 / the {office} acknowledges {row.step} steps"
+                    f"已交{STEP_LABELS[row.step]}的督办事项由市应急管理局签收 / the city bureau acknowledges {steps}"
                 )
-        if actor.role is Role.support_center and row.step != "center":
-            raise NotAllowed(
-                "市应急保障中心只签收交其办理的督办事项 / the support center acknowledges its own steps only"
-            )
         if row.status != "open":
             raise InvalidTransition(f"该督办事项已是“{row.status}” / the escalation is already {row.status}")
         conn.execute(

@@ -265,7 +265,7 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
     )  # fmt: skip
     firms = json.loads(listed.output)["firms"]
     assert [f["enterprise_id"] for f in firms] == list(per_month[0])
-    assert firms[0]["grade_label"] == "未启动创建"
+    assert firms[0]["grade_label"] == "逾期未开展创建"
 
 
 def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def acknowledge(
     request: Request,
     context: ContextDep,
     session: SessionDep,
-    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, Role.support_center, scope="escalation")],
+    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, scope="escalation")],
 ) -> Response:
     """The office an escalation reached takes note of it (it resolves when the firm moves on)."""
     try:

@@ -58,7 +58,7 @@ def acknowledge(
     escalation_id: int,
     context: ContextDep,
     session: SessionDep,
-    actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau, Role.support_center, scope="escalation")],
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau, scope="escalation")],
 ) -> dict[str, str]:
     """Acknowledge an escalation (it stays until the firm moves on, then it is resolved)."""
     at = acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
