@@ -375,7 +375,7 @@ def build_demo(
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder) / "directory.csv"
         write_directory(directory, count=firms, seed=seed, campaign=campaign)
-        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(dt.date(2022, 1, 5)))
+        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(START))
     replay = Replay(engine, campaign, settings, seed=seed, until=until)
     logins = _accounts(engine, campaign, replay)
     with engine.connect() as conn:
@@ -411,7 +411,7 @@ def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.da
 
 def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
     logins = Logins()
-    clock = FixedClock.on(dt.date(2022, 1, 5))
+    clock = FixedClock.on(START)
 
     def add(username: str, role: Role, name: str, **kw: Any) -> int:
         with Session(engine) as session:
@@ -457,7 +457,7 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
 
 def _enterprise_logins(engine: sa.Engine, logins: Logins) -> None:
     """Accounts for two firms of 武进区: one certified, one still working."""
-    clock = FixedClock.on(dt.date(2022, 1, 5))
+    clock = FixedClock.on(START)
     with engine.connect() as conn:
         picks = []
         for state in ("certified", "rectifying", "self_assessing"):

@@ -36,7 +36,7 @@ from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, ESCALATIONS, H
 
 E, H, A, X, C = ENTERPRISES, HAZARDS, APPLICATIONS, ESCALATIONS, SWEEP_CHANGES
 UNRESOLVED = ("open", "acknowledged")
-STEPS = ("firm", "district", "city")
+STEPS = ("firm", "district", "center", "city")
 ESCALATION_COLUMNS = [
     "dedupe_key",
     "rule",
