@@ -239,3 +239,30 @@ def test_an_open_application_follows_the_office_that_holds_it(engine: sa.Engine,
             sa.select(ESCALATIONS.c.step, ESCALATIONS.c.status).where(ESCALATIONS.c.rule == "evaluation_end")
         ).all()
     assert sorted((r.step, r.status) for r in rows) == [("center", "open"), ("district", "resolved")]
+
+
+def test_escalations_left_by_the_old_creation_end_rule_are_resolved(engine: sa.Engine, campaign: Campaign) -> None:
+    """A database that escalated firms for not applying by the end of creation: the first sweep on the
+    corrected rules resolves those escalations (the rule now only reminds)."""
+    firm_id = make_firm(engine, key_field=False)
+    with engine.begin() as conn:
+        conn.execute(sa.update(ENTERPRISES).where(ENTERPRISES.c.id == firm_id).values(state="self_assessing"))
+        conn.execute(
+            sa.insert(ESCALATIONS).values(
+                dedupe_key=f"creation_end:enterprise:{firm_id}:district",
+                rule="creation_end",
+                subject_kind="enterprise",
+                subject_id=firm_id,
+                enterprise_id=firm_id,
+                district_code="320412",
+                step="district",
+                deadline=CREATION_END,
+                days_overdue=8,
+                status="open",
+                detail={},
+                created_at=dt.datetime(2023, 11, 8, tzinfo=dt.UTC),
+            )
+        )
+    sweep_on(engine, campaign, D(2023, 11, 9))
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(ESCALATIONS.c.status)).scalars().all() == ["resolved"]
