@@ -216,8 +216,8 @@ def _local_day(value: dt.datetime) -> str:
     return value.astimezone(SHANGHAI).date().isoformat()
 
 
-def stale_reason(firm: Any, grounds: str) -> str:
-    """Why the grounds no longer hold, naming the firm's current state and since when (bilingual)."""
+def stale_reasons(firm: Any, grounds: str) -> tuple[str, str]:
+    """Why the grounds no longer hold, naming the firm's current state and since when (Chinese, English)."""
     state = str(firm.state)
     label = STATE_LABELS[State(state)][0]
     since = _local_day(firm.state_since)
@@ -226,13 +226,17 @@ def stale_reason(firm: Any, grounds: str) -> str:
         cause = "重大隐患已不再逾期未整改" if grounds == "major_hazard_overdue" else "理由已不成立"
         cause_en = "no major hazard is overdue any more" if grounds == "major_hazard_overdue" else "they lapsed"
         return (
-            f"“{ground}”的移交理由已不成立：{cause}（企业当前状态“{label}”，自 {since} 起） / "
-            f"the grounds {grounds} no longer hold: {cause_en} (the firm is {state} since {since})"
+            f"“{ground}”的移交理由已不成立：{cause}（企业当前状态“{label}”，自 {since} 起）",
+            f"the grounds {grounds} no longer hold: {cause_en} (the firm is {state} since {since})",
         )
     return (
-        f"“{ground}”的移交理由已不成立：企业自 {since} 起为“{label}” / "
-        f"the grounds {grounds} no longer hold: the firm is {state} since {since}"
+        f"“{ground}”的移交理由已不成立：企业自 {since} 起为“{label}”",
+        f"the grounds {grounds} no longer hold: the firm is {state} since {since}",
     )
+
+
+def stale_reason(firm: Any, grounds: str) -> str:
+    return " / ".join(stale_reasons(firm, grounds))
 
 
 # ---- the sweep follows the firms -----------------------------------------------------------------
@@ -253,6 +257,7 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
         for ref in stale:
             firm = load_firm(conn, enterprise_id=ref.enterprise_id)
             reason = stale_reason(firm, grounds)
+            reason_zh, reason_en = stale_reasons(firm, grounds)
             done = conn.execute(
                 sa.update(R)
                 .where(R.c.id == ref.id, R.c.status == "proposed")
@@ -268,7 +273,9 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
                 at=now,
                 payload={"referral_id": ref.id, "grounds": grounds, "reason": reason},
             )
-            _note_to_proposer(conn, campaign=campaign, ref=ref, firm=firm, grounds=grounds, reason=reason, now=now)
+            _note_to_proposer(
+                conn, campaign=campaign, ref=ref, firm=firm, grounds=grounds, reasons=(reason_zh, reason_en), now=now
+            )
             withdrawn += 1
         conn.execute(
             sa.update(S)
@@ -283,7 +290,14 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
 
 
 def _note_to_proposer(
-    conn: sa.Connection, *, campaign: Campaign, ref: Any, firm: Any, grounds: str, reason: str, now: dt.datetime
+    conn: sa.Connection,
+    *,
+    campaign: Campaign,
+    ref: Any,
+    firm: Any,
+    grounds: str,
+    reasons: tuple[str, str],
+    now: dt.datetime,
 ) -> None:
     user = None
     if ref.proposer_user_id is not None:
@@ -308,7 +322,8 @@ def _note_to_proposer(
                     "grounds": grounds,
                     "referral_id": ref.id,
                     "proposed_by": ref.proposed_by,
-                    "reason": reason,
+                    "reason": reasons[0],
+                    "reason_en": reasons[1],
                     **({"user_id": user.id} if user is not None else {}),
                 },
                 "status": "pending",

@@ -39,6 +39,7 @@ KINDS: tuple[str, ...] = (
     "deadline_reminder",
     "deadline_overdue",
     "referral",
+    "referral_withdrawn",
     "reviewer_assignment",
     "reviewer_disqualified",
     "district_digest",

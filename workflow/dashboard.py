@@ -49,7 +49,7 @@ FUNNEL: tuple[State, ...] = (
 STARTED_STATES = tuple(s.value for s in FUNNEL if s not in (State.mobilized, State.closed))
 PACE_DAYS = 28  # the current pace is the average day of the last four weeks
 ESCALATION_STEPS = ("firm", "district", "city")
-REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined")
+REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined", "withdrawn")
 OUTBOX_WATCHED = ("pending", "sending", "failed")
 WORKLISTS = ("verification", "audit", "review", "certification")
 

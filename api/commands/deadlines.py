@@ -20,7 +20,8 @@ COUNT_LABELS = {
     "city": "升级·市局",
     "overdue_notices": "逾期通知",
     "resolved": "已解除",
-    "proposed": "提出移交",
+    "suggested": "建议移交（待辖区研判）",
+    "withdrawn": "撤回移交",
 }
 
 
@@ -161,7 +162,7 @@ def register(main: click.Group) -> None:
 
     @referrals.command("list")
     @click.option("--district", default=None)
-    @click.option("--status", type=click.Choice(["proposed", "confirmed", "declined", "acknowledged"]), default=None)
+    @click.option("--status", type=click.Choice(["proposed", "confirmed", "declined", "acknowledged", "withdrawn"]), default=None)
     @click.option("--json", "as_json", is_flag=True)
     @pass_app
     @friendly_errors
@@ -311,7 +312,7 @@ def register(main: click.Group) -> None:
     @referrals.command("export")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx")
     @click.option("--district", default=None)
-    @click.option("--status", type=click.Choice(["proposed", "confirmed", "declined", "acknowledged"]), default=None)
+    @click.option("--status", type=click.Choice(["proposed", "confirmed", "declined", "acknowledged", "withdrawn"]), default=None)
     @pass_app
     @friendly_errors
     def referrals_export(app: App, output: Path, district: str | None, status: str | None) -> None:
