@@ -17,8 +17,17 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from deadlines.sql import concat, insert_statement, json_object, run_insert, text_value
-from states import STATE_LABELS, GuardFailed, InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
-from states import State
+from states import (
+    STATE_LABELS,
+    GuardFailed,
+    InvalidInput,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    OutOfScope,
+    Role,
+    State,
+)
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore

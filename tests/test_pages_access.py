@@ -70,8 +70,9 @@ def csrf_field(html: str) -> str:
     return match.group(1)
 
 
-def add_referrals(world: World) -> dict[str, int]:
-    """A proposed referral in the home district and one elsewhere (as the sweep would propose them)."""
+def add_referrals(world: World, status: str = "confirmed") -> dict[str, int]:
+    """A referral the city confirmed in the home district and one elsewhere (a local government sees only
+    confirmed ones)."""
     ids = {}
     with world.engine.begin() as conn:
         for name, district in (("home_key", HOME), ("away_key", ELSEWHERE)):
@@ -81,7 +82,7 @@ def add_referrals(world: World) -> dict[str, int]:
                     enterprise_id=world.firms[name],
                     district_code=district,
                     grounds="non_participating",
-                    status="proposed",
+                    status=status,
                     detail={},
                     proposed_at=world.clock.now(),
                     proposed_by="test",

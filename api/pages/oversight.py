@@ -18,12 +18,14 @@ from api.pages.render import message, redirect, render
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
 from deadlines.escalations import acknowledge_escalation, list_escalations
 from deadlines.referrals import (
+    DELIVERED,
     GROUNDS_LABELS,
     REFERRAL_HEADERS,
     STATUS_LABELS,
     acknowledge_referral,
     decide_referral,
     list_referrals,
+    list_suggestions,
     propose_referral,
     referral_cells,
 )
@@ -149,11 +151,17 @@ def referral_page(
     code: int = 200,
 ) -> Response:
     rows: list[Any] = []
+    suggestions: list[Any] = []
     try:
         with read_unit(session) as conn:
             rows = _referrals(conn, actor, context.campaign, district, status)
+            if actor.role in OFFICIALS:
+                suggestions = list_suggestions(conn, actor=actor, district=_district_filter(actor, district))
     except InvalidInput as exc:
         error, code = message(request, str(exc)), 422
+    statuses = STATUS_LABELS
+    if actor.role is Role.local_government:  # only what the city confirmed exists for the local government
+        statuses = {k: v for k, v in STATUS_LABELS.items() if k in DELIVERED}
     return render(
         request,
         "referrals.html",
@@ -163,7 +171,9 @@ def referral_page(
         more=len(rows) > LIST_LIMIT,
         params={"district": district or None, "status": status or None},
         grounds=GROUNDS_LABELS,
-        statuses=STATUS_LABELS,
+        statuses=statuses,
+        suggestions=suggestions[:LIST_LIMIT],
+        can_propose=actor.role is Role.district_bureau,
         can_decide=actor.role is Role.city_bureau,
         can_acknowledge=actor.role is Role.local_government,
     )

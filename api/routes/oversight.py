@@ -13,6 +13,7 @@ from deadlines.referrals import (
     acknowledge_referral,
     decide_referral,
     list_referrals,
+    list_suggestions,
     propose_referral,
 )
 from deadlines.supervision import inspection_plan, parse_month
@@ -74,10 +75,24 @@ def referrals(
         return [r.as_json() for r in list_referrals(conn, actor=actor, campaign=context.campaign, status=status)]
 
 
+@router.get("/referrals/suggestions")
+def suggestions(
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau)],
+    status: Annotated[str | None, Query(max_length=12)] = "open",
+    district: Annotated[str | None, Query(max_length=12)] = None,
+) -> list[dict[str, Any]]:
+    """The sweep's candidates for referral, with the grounds and the firm's current state: suggestions to the
+    district, not referrals (a district bureau sees its own, the city all)."""
+    with read_unit(session) as conn:
+        return [s.as_json() for s in list_suggestions(conn, actor=actor, district=district, status=status or None)]
+
+
 @router.get("/worklists/referrals")
 def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) -> list[dict[str, Any]]:
     """Referrals waiting on the caller: the city bureau decides proposals, a local government acknowledges
-    confirmed ones, a district bureau follows its proposals."""
+    confirmed ones, a district bureau weighs the sweep's suggestions (see /api/referrals/suggestions) and
+    follows its proposals."""
     waiting = {
         Role.city_bureau: "proposed",
         Role.support_center: "proposed",

@@ -51,9 +51,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("dedupe_key"),
     )
     with op.batch_alter_table("referral_suggestions", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_referral_suggestions_district_status", ["district_code", "status"], unique=False
-        )
+        batch_op.create_index("ix_referral_suggestions_district_status", ["district_code", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_referral_suggestions_enterprise_id"), ["enterprise_id"], unique=False)
 
     op.create_table(
