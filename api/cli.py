@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from api.commands import campaign as campaign_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import notifications as notification_commands
 from states import TRIGGERS, Role, WorkflowError
@@ -433,6 +434,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 # Command groups of the later packages, registered here and nowhere else.
 notification_commands.register(main)
 deadline_commands.register(main)
+campaign_commands.register(main)
 
 
 @main.group()

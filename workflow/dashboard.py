@@ -22,7 +22,6 @@ from workflow.clock import Clock, today
 from workflow.engine import Actor
 from workflow.facts import DbFacts
 from workflow.queries import FirmFilter, auditable_by, firm_scope, firm_where, overdue_clause
-from workflow.targets import effective_targets
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,
@@ -35,6 +34,7 @@ from workflow.tables import (
     SELF_ASSESSMENT_ITEMS,
     SELF_ASSESSMENTS,
 )
+from workflow.targets import effective_targets
 
 E = ENTERPRISES
 FUNNEL: tuple[State, ...] = (
@@ -512,7 +512,7 @@ def overview(
     end = campaign.phases.evaluation.end
     in_force = effective_targets(conn, campaign=campaign)
     group_of = {True: "key_field", False: "non_key_above_size"}
-    until_of = {m.applies_to: m.date for m in campaign.milestones}
+    until_of: dict[str, dt.date] = {m.applies_to: m.date for m in campaign.milestones}
     targets = []
     for key_field in (True, False):
         group = group_of[key_field]
@@ -523,7 +523,8 @@ def overview(
                 continue
             started = sum(group_count(d.code, group, state) for state in STARTED_STATES)
             pace = _pace(history.left_between((d.code, group), pace_from, day))
-            projected = None if until is None or day > until else started + math.floor(max(pace, 0.0) * (until - day).days)
+            ahead = None if until is None or day > until else (until - day).days
+            projected = None if ahead is None else started + math.floor(max(pace, 0.0) * ahead)
             figures = in_force.get(d.code)
             target = None if figures is None else (figures.key_field if key_field else figures.other)
             source = None if figures is None else figures.source
