@@ -166,8 +166,8 @@ def read_targets(path: Path, *, campaign: Campaign) -> list[tuple[str, int, int]
         raise ImportRejected([Problem(1, "", "文件为空 / the file is empty")])
     absent = [d for d in campaign.districts if d.code not in figures and not any(p.line for p in problems)]
     if absent:
-        missing = "、".join(d.name for d in absent)
-        problems.append(Problem(1, "", f"缺少辖区：{missing} / districts missing from the file: {missing}"))
+        absent_names = "、".join(d.name for d in absent)
+        problems.append(Problem(1, "", f"缺少辖区：{absent_names} / districts missing from the file: {absent_names}"))
     if problems:
         raise ImportRejected(problems)
     return [(code, key, other) for code, (key, other, _line) in figures.items()]
