@@ -49,6 +49,7 @@ NOTICES = {
     "review_recorded": N_("评审结果已录入。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
+    "guidance": N_("派驻与走访记录已保存。"),
 }
 
 
@@ -139,6 +140,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                *([("/guidance", N_("标杆培育"))] if Role(user.role) is Role.city_bureau else []),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.district_bureau:
@@ -148,6 +150,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                ("/guidance", N_("标杆培育")),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.enterprise:
