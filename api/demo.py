@@ -18,6 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from deadlines.referrals import (
+    acknowledge_referral,
+    decide_referral,
+    list_referrals,
+    list_suggestions,
+    propose_referral,
+)
 from deadlines.sweep import sweep
 from notifications.digest import write_digests
 from notifications.dispatch import dispatch_once
@@ -33,6 +40,7 @@ from workflow.pool import form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
 from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
+from workflow.targets import store_targets
 
 PASSWORD = "dabiao-demo-2023"
 START = dt.date(2022, 2, 1)
@@ -333,6 +341,7 @@ class Replay:
             while self.queue and self.queue[0].day <= day:
                 self.act(heapq.heappop(self.queue))
             sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
+            self.referral_office(day)
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
                 write_digests(
                     self.engine,
@@ -344,6 +353,68 @@ class Replay:
                 say(f"  {day}  {self.summary()}")
                 last_report = time.perf_counter()
             day += dt.timedelta(days=1)
+
+    def referral_office(self, day: dt.date) -> None:
+        """The referral procedure, after the day's sweep: on Mondays each district weighs the sweep's
+        suggestions of the past week and proposes most of them; on Thursdays the city decides the proposals
+        (a confirmation on grounds that lapsed is refused, and the sweep withdraws the proposal); on Fridays
+        the local governments acknowledge what was confirmed."""
+        at = FixedClock.on(day, hour=17)
+        weekday = day.weekday()
+        if weekday == 0:
+            for code in (d.code for d in self.campaign.districts):
+                office = self.district_of(code)
+                with self.engine.connect() as conn:
+                    open_ = list_suggestions(conn, actor=office)
+                for s in open_:
+                    if (day - s.suggested_at.astimezone(at.tz).date()).days < 7 or self.rng.random() < 0.25:
+                        continue
+                    with Session(self.engine) as session:
+                        try:
+                            propose_referral(
+                                session,
+                                enterprise_id=s.enterprise_id,
+                                grounds=s.grounds,
+                                actor=office,
+                                campaign=self.campaign,
+                                clock=at,
+                                note="经研判，建议移交属地政府",
+                            )
+                            self.stats["referral_proposed"] = self.stats.get("referral_proposed", 0) + 1
+                        except WorkflowError:
+                            self.stats["refused"] = self.stats.get("refused", 0) + 1
+        elif weekday == 3:
+            city = self.officials["city"]
+            with self.engine.connect() as conn:
+                proposals = list_referrals(conn, actor=city, campaign=self.campaign, status="proposed")
+            for r in proposals:
+                confirm = self.rng.random() < 0.8
+                with Session(self.engine) as session:
+                    try:
+                        decide_referral(
+                            session,
+                            referral_id=r.id,
+                            actor=city,
+                            campaign=self.campaign,
+                            clock=at,
+                            confirm=confirm,
+                            note="核实无误" if confirm else "暂缓移交，继续督促",
+                        )
+                        key = "referral_confirmed" if confirm else "referral_declined"
+                        self.stats[key] = self.stats.get(key, 0) + 1
+                    except WorkflowError:
+                        self.stats["referral_refused"] = self.stats.get("referral_refused", 0) + 1
+        elif weekday == 4:
+            for code in (d.code for d in self.campaign.districts):
+                government = self.officials[f"government:{code}"]
+                with self.engine.connect() as conn:
+                    confirmed = list_referrals(conn, actor=government, campaign=self.campaign, status="confirmed")
+                for r in confirmed:
+                    with Session(self.engine) as session:
+                        acknowledge_referral(session, referral_id=r.id, actor=government, clock=at)
+
+    def district_of(self, code: str) -> Actor:
+        return self.officials[f"district:{code}"]
 
     def summary(self) -> str:
         with self.engine.connect() as conn:
@@ -373,6 +444,7 @@ def build_demo(
         directory = Path(folder) / "directory.csv"
         write_directory(directory, count=firms, seed=seed, campaign=campaign)
         import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(dt.date(2022, 1, 5)))
+    _stand_in_targets(engine, campaign)
     replay = Replay(engine, campaign, settings, seed=seed, until=until)
     logins = _accounts(engine, campaign, replay)
     with engine.connect() as conn:
@@ -387,6 +459,31 @@ def build_demo(
     _enterprise_logins(engine, logins)
     engine.dispose()
     return logins
+
+
+def _stand_in_targets(engine: sa.Engine, campaign: Campaign) -> None:
+    """The campaign file's stand-in targets are for a city-sized directory; the demo's are scaled to its own
+    directory (every firm of the group must start: 需全部开展创建工作), still marked as a stand-in."""
+    e = ENTERPRISES
+    group = sa.case((e.c.key_field.is_(True), "key"), else_="other")
+    with engine.begin() as conn:
+        counts = {
+            (str(code), str(grp)): int(n)
+            for code, grp, n in conn.execute(
+                sa.select(e.c.district_code, group, sa.func.count())
+                .where(sa.or_(e.c.key_field.is_(True), e.c.above_size.is_(True)))
+                .group_by(e.c.district_code, group)
+            )
+        }
+        store_targets(
+            conn,
+            figures=[
+                (d.code, counts.get((d.code, "key"), 0), counts.get((d.code, "other"), 0)) for d in campaign.districts
+            ],
+            source="stand-in",
+            imported_by="demo（按演示名录缩放的示例数值）",
+            at=FixedClock.on(dt.date(2022, 1, 5)).now(),
+        )
 
 
 def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.date) -> int:
@@ -433,7 +530,10 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
         short = SHORT_NAMES.get(d.code, d.code)
         uid = add(short, Role.district_bureau, f"{d.name}应急管理局", district_code=d.code)
         replay.officials[f"district:{d.code}"] = Actor(short, Role.district_bureau, district_code=d.code, user_id=uid)
-        add(f"gov-{short}", Role.local_government, d.local_government, district_code=d.code)
+        uid = add(f"gov-{short}", Role.local_government, d.local_government, district_code=d.code)
+        replay.officials[f"government:{d.code}"] = Actor(
+            f"gov-{short}", Role.local_government, district_code=d.code, user_id=uid
+        )
     logins.add("district_bureau 武进区应急管理局", "wujin", "also liyang, jintan, xinbei, tianning, zhonglou, jingkai")
     logins.add("local_government 武进区人民政府", "gov-wujin", "referrals of its area")
     for n in range(1, 31):

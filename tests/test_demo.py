@@ -17,7 +17,7 @@ from api.demo import PASSWORD
 from workflow.audit import verify_chain
 from workflow.clock import FixedClock
 from workflow.settings import Settings
-from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX
+from workflow.tables import DISTRICT_TARGETS, ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS
 
 
 def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
@@ -36,6 +36,20 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
         escalated = conn.execute(sa.select(sa.func.count()).select_from(ESCALATIONS)).scalar_one()
         mail = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
         assert verify_chain(conn).ok
+        # referrals follow the firm: no proposal waits on a firm that has moved on from non-participation
+        stale = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(REFERRALS.join(ENTERPRISES, ENTERPRISES.c.id == REFERRALS.c.enterprise_id))
+            .where(
+                REFERRALS.c.status == "proposed",
+                REFERRALS.c.grounds == "non_participating",
+                ENTERPRISES.c.state != "mobilized",
+            )
+        ).scalar_one()
+        assert stale == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(DISTRICT_TARGETS)).scalar_one() == 7
+        targets = {r.source for r in conn.execute(sa.select(DISTRICT_TARGETS.c.source))}
+    assert targets == {"stand-in"}  # scaled to the demo's directory, still marked as a stand-in
     assert sum(states.values()) == 120
     assert states.get("certified", 0) > 0 and states.get("mobilized", 0) > 0  # some done, some not started
     assert escalated > 0  # key-field firms that missed 2022-12-31 were escalated
@@ -51,5 +65,8 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
         assert signed.status_code == 200, (username, signed.text)
     token = client.post("/api/auth/token", data={"username": "wujin", "password": PASSWORD}).json()["access_token"]
     listed = client.get("/api/enterprises", headers={"Authorization": f"Bearer {token}"}).json()
+    gov = client.post("/api/auth/token", data={"username": "gov-wujin", "password": PASSWORD}).json()["access_token"]
+    seen = client.get("/api/referrals", headers={"Authorization": f"Bearer {gov}"}).json()
+    assert {r["status"] for r in seen} <= {"confirmed", "acknowledged"}  # only what the city confirmed
     assert listed["total"] > 0 and {item["district_code"] for item in listed["items"]} == {"320412"}
     engine.dispose()
