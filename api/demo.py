@@ -36,6 +36,7 @@ from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
 from workflow.engine import Actor, fire
 from workflow.generator import write_directory
+from workflow.guidance import assign_guide, list_guidance, record_visit
 from workflow.pool import form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
 from workflow.settings import Settings
@@ -60,6 +61,12 @@ HAZARDS_FOUND = [
     ("冲压设备光电保护装置缺失", "general"),
     ("粉尘涉爆区域未定期清扫", "major"),
     ("特种作业人员证书过期", "general"),
+]
+GUIDANCE_NOTES = [
+    "现场指导双重预防机制建设，提出改进意见3条",
+    "督导隐患排查治理台账规范化",
+    "指导应急预案修订并观摩演练",
+    "对照标杆企业要求逐项核查安全生产责任制落实",
 ]
 FINDINGS = ["安全生产责任制未覆盖全员", "应急预案未按规定演练", "隐患排查台账记录不全", "设备设施检维修记录缺失"]
 
@@ -342,6 +349,7 @@ class Replay:
                 self.act(heapq.heappop(self.queue))
             sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
             self.referral_office(day)
+            self.guidance_office(day)
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
                 write_digests(
                     self.engine,
@@ -412,6 +420,57 @@ class Replay:
                 for r in confirmed:
                     with Session(self.engine) as session:
                         acknowledge_referral(session, referral_id=r.id, actor=government, clock=at)
+
+    def guidance_office(self, day: dt.date) -> None:
+        """Benchmark candidates (派驻专家重点指导、监管人员重点督导): on the first of each month from October 2022
+        each district sends an expert to one of its firms in the evaluation and records visits mid-month."""
+        if day < dt.date(2022, 10, 1) or day.day not in (1, 15):
+            return
+        at = FixedClock.on(day, hour=16)
+        for d in self.campaign.districts:
+            office = self.district_of(d.code)
+            if day.day == 1:
+                with self.engine.connect() as conn:
+                    candidate = conn.execute(
+                        sa.select(ENTERPRISES.c.id)
+                        .where(
+                            ENTERPRISES.c.district_code == d.code,
+                            ENTERPRISES.c.state.in_(("applied", "verified", "reviewed", "certified")),
+                        )
+                        .order_by(ENTERPRISES.c.id)
+                        .offset(day.month % 3)
+                        .limit(1)
+                    ).scalar()
+                if candidate is None:
+                    continue
+                kind = "expert" if self.rng.random() < 0.6 else "officer"
+                person = f"{d.name}{'评定专家' if kind == 'expert' else '监管人员'}{self.rng.randint(1, 9)}号"
+                with Session(self.engine) as session:
+                    assign_guide(
+                        session,
+                        enterprise_id=candidate,
+                        person=person,
+                        kind=kind,
+                        from_date=day,
+                        actor=office,
+                        clock=at,
+                    )
+                self.stats["guidance_assigned"] = self.stats.get("guidance_assigned", 0) + 1
+            else:
+                with self.engine.connect() as conn:
+                    assignments = list_guidance(conn, actor=office)
+                for a in assignments:
+                    if a.from_date < day and self.rng.random() < 0.5:
+                        with Session(self.engine) as session:
+                            record_visit(
+                                session,
+                                assignment_id=a.id,
+                                visited_on=day,
+                                note=self.rng.choice(GUIDANCE_NOTES),
+                                actor=office,
+                                clock=at,
+                            )
+                        self.stats["guidance_visit"] = self.stats.get("guidance_visit", 0) + 1
 
     def district_of(self, code: str) -> Actor:
         return self.officials[f"district:{code}"]
