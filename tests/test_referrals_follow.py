@@ -213,4 +213,11 @@ def test_the_district_page_lists_the_sweeps_suggestions_with_the_firms_state(wor
     assert {s["enterprise_id"] for s in listed} == {world.firms["home_key"]}
     assert world.client.get("/api/referrals/suggestions", headers=world.as_("liyang")).json() != listed
     assert world.client.get("/api/referrals/suggestions", headers=world.as_("wujin_gov")).status_code == 403
+    [item] = world.client.get("/api/worklists/referrals", headers=world.as_("wujin")).json()  # waits on the district
+    assert (item["enterprise_id"], item["grounds"], item["state_label"]) == (
+        world.firms["home_key"],
+        "non_participating",
+        MOBILIZED,
+    )
+    assert item["days_waiting"] == 1
     assert world.client.get("/api/referrals", headers=world.as_("city")).json() == []

@@ -92,18 +92,27 @@ def suggestions(
 
 @router.get("/worklists/referrals")
 def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) -> list[dict[str, Any]]:
-    """Referrals waiting on the caller: the city bureau decides proposals, a local government acknowledges
-    confirmed ones, a district bureau weighs the sweep's suggestions (see /api/referrals/suggestions) and
-    follows its proposals."""
+    """What waits on the caller: a district bureau weighs the sweep's suggestions (propose or not), the city
+    bureau decides proposals, a local government acknowledges confirmed referrals."""
+    day = today(context.clock)
+    if actor.role is Role.district_bureau:  # the sweep's suggestions wait on the district's decision
+        with read_unit(session) as conn:
+            suggested = list_suggestions(conn, actor=actor)
+        return [
+            s.as_json()
+            | {
+                "since": s.suggested_at.isoformat(),
+                "days_waiting": (day - s.suggested_at.astimezone(context.clock.tz).date()).days,
+            }
+            for s in suggested
+        ]
     waiting = {
         Role.city_bureau: "proposed",
         Role.support_center: "proposed",
-        Role.district_bureau: "proposed",
         Role.local_government: "confirmed",
     }[actor.role]
     with read_unit(session) as conn:
         items = list_referrals(conn, actor=actor, campaign=context.campaign, status=waiting)
-    day = today(context.clock)
     out = []
     for r in items:
         since = r.decided_at if waiting == "confirmed" and r.decided_at else r.proposed_at
