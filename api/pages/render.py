@@ -51,6 +51,7 @@ NOTICES = {
     "acknowledged": N_("督办事项已签收。"),
     "benchmark": N_("标杆企业名单已更新。"),
     "prior_certificate": N_("原标准化证书情况已录入。"),
+    "guidance": N_("派驻与走访记录已保存。"),
 }
 
 
@@ -141,6 +142,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                *([("/guidance", N_("标杆培育"))] if Role(user.role) is Role.city_bureau else []),
                 ("/outbox", N_("邮件队列")),
             ] + ([("/lists", N_("公布名单"))] if Role(user.role) is Role.city_bureau else [])
         case Role.district_bureau:
@@ -150,6 +152,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                ("/guidance", N_("标杆培育")),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.enterprise:
