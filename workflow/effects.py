@@ -91,6 +91,13 @@ def _materials(value: Any) -> list[dict[str, str]]:
     return out
 
 
+def _combination(value: Any) -> dict[str, Any]:
+    """How a review team's score was combined (written by the evaluator pool's service, never typed)."""
+    if not isinstance(value, dict):
+        raise InvalidInput("combination 须为键值对 / combination must be a JSON object")
+    return value
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "reason": lambda v: _text(v, "reason"),
     "note": lambda v: _text(v, "note"),
@@ -99,6 +106,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "onsite_score": lambda v: _number(v, "onsite_score"),
     "findings": clean_findings,
     "materials": _materials,
+    "combination": _combination,
 }
 
 ALLOWED_KEYS: dict[str, frozenset[str]] = {
@@ -111,7 +119,7 @@ ALLOWED_KEYS: dict[str, frozenset[str]] = {
     "verify": frozenset(),
     "pass_audit": frozenset(),
     "fail_audit": frozenset({"reason", "findings"}),
-    "record_review": frozenset({"score", "online_score", "onsite_score", "findings"}),
+    "record_review": frozenset({"score", "online_score", "onsite_score", "findings", "combination"}),
     "certify": frozenset(),
     "fail_review": frozenset({"findings"}),
     "revoke": frozenset({"reason", "findings"}),
@@ -256,6 +264,7 @@ def _record_review(ctx: Context) -> Effect:
         "part": "team",
         "score": score,
         "findings": ctx.payload.get("findings", []),
+        "sheet": ctx.payload.get("combination"),
         "recorded_at": ctx.now,
     }
     ctx.raw.insert(REVIEWS, review)

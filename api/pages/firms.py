@@ -216,7 +216,9 @@ def firm_page(
         materials=materials,
         actions=actions,
         blocked={name: [message(request, r) for r in reasons] for name, reasons in blocked.items()},
-        can_record_review="record_review" in detail["allowed_triggers"],
+        can_record_review=detail["state"] == "verified"
+        and actor.role in TRIGGERS["record_review"].roles_for(key_field=bool(detail["key_field"]))
+        and "record_review" not in blocked,
         can_propose_referral=actor.role is Role.district_bureau
         and detail["key_field"]
         and detail["state"] not in ("closed", "certified"),
