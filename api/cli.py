@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from api.commands import deadlines as deadline_commands
 from api.commands import notifications as notification_commands
+from api.commands import pool as pool_commands
 from states import TRIGGERS, Role, WorkflowError
 from states.diagram import markdown
 from workflow.audit import verify_chain
@@ -433,6 +434,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 # Command groups of the later packages, registered here and nowhere else.
 notification_commands.register(main)
 deadline_commands.register(main)
+pool_commands.register(main)
 
 
 @main.group()

@@ -11,7 +11,6 @@ from states.definition import TRIGGERS, Role, State, TriggerSpec
 from states.errors import GuardFailed, InvalidTransition, NotAllowed, UnknownTrigger
 from states.guards import GUARDS, Facts
 
-
 TEAM_ONLY_MESSAGE = (
     "评审结果只能由评审组全部成员评分后形成，不能直接录入 / the review result comes only from the review team, "
     "once every member has scored; it cannot be entered directly"
@@ -96,9 +95,7 @@ class CampaignMachine:
             raise NotAllowed(TEAM_ONLY_MESSAGE)
         return spec
 
-    def check(
-        self, *, state: State, trigger: str, role: Role, facts: Facts, team: bool = False
-    ) -> TriggerSpec:
+    def check(self, *, state: State, trigger: str, role: Role, facts: Facts, team: bool = False) -> TriggerSpec:
         """Raise the first reason this trigger cannot fire now; return its spec when it can. `team` is set
         only by the evaluator pool's service when it records a team's combined result.
 

@@ -72,8 +72,8 @@ def fire_many(
     ever half-done: its writes commit whole or not at all.
 
     Raises (for the whole call, before any firm is touched):
-        UnknownTrigger; NotAllowed for a team-only trigger or when the actor's role may never fire it; InvalidInput for bad
-        shared data, an empty or too long list, or a firm listed twice.
+        UnknownTrigger; NotAllowed for a team-only trigger or when the actor's role may never fire it;
+        InvalidInput for bad shared data, an empty or too long list, or a firm listed twice.
     """
     MACHINE.door(trigger)  # a team-only trigger (the review result) is never fired in bulk
     if actor.role not in roles_for(trigger):

@@ -295,8 +295,10 @@ def _certify(ctx: Context) -> Effect:
 def _fail_review(ctx: Context) -> Effect:
     app = ctx.facts.application
     assert app is not None
+    # the team's result holds the findings of the members still on the team (a replaced member's do not count)
     stored = ctx.raw.execute(
-        f"SELECT findings FROM {REVIEWS.name} WHERE application_id = :app_id ORDER BY id", {"app_id": app.id}
+        f"SELECT findings FROM {REVIEWS.name} WHERE application_id = :app_id AND part = 'team' ORDER BY id",
+        {"app_id": app.id},
     ).fetchall()
     batches = [ctx.raw.json_value(row[0]) for row in stored]
     findings = [f for batch in batches for f in (batch or [])] + list(ctx.payload.get("findings", []))

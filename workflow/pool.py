@@ -52,6 +52,12 @@ def _application(conn: sa.Connection, application_id: int) -> Any:
     return app
 
 
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def _organiser_of(firm: Any) -> Role:
     return Role.support_center if firm.key_field else Role.district_bureau
 
@@ -73,7 +79,7 @@ def _check_pool_keeper(actor: Actor) -> None:
         raise NotAllowed("评定人员库由市应急保障中心管理 / the support center keeps the evaluator pool")
 
 
-def _reason(reason: str | None, what: str) -> str:
+def _reason(reason: str | None, what: tuple[str, str]) -> str:
     text = (reason or "").strip()
     if not text:
         raise InvalidInput(f"请填写{what[0]} / {what[1]} is required")
@@ -150,7 +156,7 @@ def _draw_into(
     seed = server_seed()
     team = draw(candidates, size=size, seed=seed)
     now = clock.now()
-    draw_id = int(
+    draw_id = _new_id(
         conn.execute(
             sa.insert(REVIEW_DRAWS).values(
                 application_id=app.id,
@@ -164,7 +170,7 @@ def _draw_into(
                 drawn_at=now,
                 drawn_by=actor.name,
             )
-        ).inserted_primary_key[0]
+        )
     )
     conn.execute(
         sa.insert(REVIEW_ASSIGNMENTS),
@@ -232,14 +238,16 @@ def _draw_into(
 
 
 def _open_team(conn: sa.Connection, application_id: int) -> list[Any]:
-    return conn.execute(
-        sa.select(REVIEW_ASSIGNMENTS)
-        .where(
-            REVIEW_ASSIGNMENTS.c.application_id == application_id,
-            REVIEW_ASSIGNMENTS.c.status.in_(OPEN_ASSIGNMENTS),
-        )
-        .order_by(REVIEW_ASSIGNMENTS.c.id)
-    ).all()
+    return list(
+        conn.execute(
+            sa.select(REVIEW_ASSIGNMENTS)
+            .where(
+                REVIEW_ASSIGNMENTS.c.application_id == application_id,
+                REVIEW_ASSIGNMENTS.c.status.in_(OPEN_ASSIGNMENTS),
+            )
+            .order_by(REVIEW_ASSIGNMENTS.c.id)
+        ).all()
+    )
 
 
 def form_team(
@@ -397,7 +405,7 @@ def _open_work(conn: sa.Connection, reviewer_id: int, *, enterprise_id: int | No
     )
     if enterprise_id is not None:
         query = query.where(APPLICATIONS.c.enterprise_id == enterprise_id)
-    return conn.execute(query).all()
+    return list(conn.execute(query).all())
 
 
 # ---- scoring -------------------------------------------------------------------------------------
@@ -455,7 +463,8 @@ def clean_sheet(sheet: Any, campaign: Campaign) -> dict[str, dict[str, float]]:
             )
         for part in PARTS:
             value = line[part]
-            label, label_en = f"要素 {code} {zh} 的{'线上' if part == 'online' else '现场'}得分", f"{part} score of {code} {en}"
+            label = f"要素 {code} {zh} 的{'线上' if part == 'online' else '现场'}得分"
+            label_en = f"{part} score of {code} {en}"
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise InvalidInput(f"{label}须为数字（不接受文字） / the {label_en} must be a JSON number, not text")
             if not 0 <= value <= full:
@@ -878,7 +887,7 @@ def report_misconduct(
             raise InvalidInput(
                 f"申请 {application_id} 不是{firm.name}的申请 / application {application_id} is not this firm's"
             )
-        report_id = int(
+        report_id = _new_id(
             conn.execute(
                 sa.insert(REVIEWER_REPORTS).values(
                     reviewer_id=reviewer_id,
@@ -890,7 +899,7 @@ def report_misconduct(
                     reported_by=actor.name,
                     reported_at=clock.now(),
                 )
-            ).inserted_primary_key[0]
+            )
         )
     return {"id": report_id, "status": "open"}
 

@@ -47,6 +47,9 @@ NOTICES = {
     "scored": N_("评分已提交。"),
     "team": N_("评审组已抽取。"),
     "review_recorded": N_("评审结果已录入。"),
+    "recused": N_("已申请回避，已另行抽取评定人员。"),
+    "report_filed": N_("违规情况已报告市应急保障中心。"),
+    "report_decided": N_("报告已处理。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
 }
@@ -139,6 +142,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                ("/reviewer-reports", N_("评审专家监督")),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.district_bureau:
@@ -148,6 +152,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                ("/reviewer-reports", N_("评审专家监督")),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.enterprise:

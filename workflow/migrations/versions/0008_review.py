@@ -20,7 +20,7 @@ from alembic import op
 import workflow.models
 
 revision: str = "0008_review"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
