@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from states import Role
 from workflow import uscc
-from workflow.accounts import NewUser, create_user
+from workflow.accounts import NewUser, actor_of, create_user
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
 from workflow.engine import Actor, FireResult, fire, load_firm
@@ -201,7 +201,9 @@ class Driver:
         """The review team's result, the only way to `reviewed`: the server draws the team, every member
         scores a sheet adding up to `score` (online and on site), the organiser records the team's result."""
         application = application_of(self.engine, self.firm_id)
-        members = {a.user_id: a for a in pool_reviewers(self.engine)}
+        pool_reviewers(self.engine)  # at least these; the draw takes from everyone eligible
+        with self.engine.connect() as conn:
+            members = {int(u.id): actor_of(u) for u in conn.execute(sa.select(USERS).where(USERS.c.role == "reviewer"))}
         organiser = actor_for(self.engine, self.auditor(), self.firm_id)
         with Session(self.engine) as session:
             team = form_team(

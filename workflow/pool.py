@@ -284,11 +284,11 @@ def redraw_team(
 ) -> dict[str, Any]:
     """Replace the whole open team by a new draw (with a reason, audited); the old members' scores no
     longer count and none of them is drawn again for this application."""
-    why = _reason(reason, ("重新抽取的理由", "a reason for the redraw"))
     with write_unit(session) as conn:
         app = _application(conn, application_id)
         firm = load_firm(conn, enterprise_id=app.enterprise_id)
         _check_organiser(actor, firm)
+        why = _reason(reason, ("重新抽取的理由", "a reason for the redraw"))
         _under_review(app)
         team = _open_team(conn, application_id)
         if not team:
@@ -364,7 +364,6 @@ def recuse(
 ) -> dict[str, Any]:
     """A drawn reviewer declares a conflict (申请回避), themselves or through the organiser: they leave this
     team, a replacement is drawn, and nothing else happens to them (they stay in the pool)."""
-    why = _reason(reason, ("回避理由", "a reason for the recusal"))
     if actor.role is Role.reviewer:
         if reviewer_id not in (None, actor.user_id):
             raise NotAllowed("评定人员只能为自己申请回避 / a reviewer declares only their own conflict")
@@ -385,6 +384,7 @@ def recuse(
                     f"评定人员 {reviewer_id} 不在申请 {application_id} 的评审组中 / reviewer {reviewer_id} is not "
                     f"on the team of application {application_id}"
                 )
+        why = _reason(reason, ("回避理由", "a reason for the recusal"))
         _under_review(app)
         return _leave_and_replace(
             conn, assignment=member, status="recused", kind="reviewer_recused", reason=why, actor=actor, clock=clock

@@ -133,7 +133,7 @@ def score(
     context: ContextDep,
     session: SessionDep,
     actor: Annotated[Actor, allow(Role.reviewer, scope="application")],
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """A team member's scoring sheet: per outline element an online and an on-site score; with findings."""
     totals = record_reviewer_score(
         session,
