@@ -22,6 +22,7 @@ from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from deadlines.referrals import GROUNDS_LABELS
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from states.machine import TEAM_ONLY_MESSAGE
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
@@ -254,8 +255,9 @@ def refused(
     request: Request, context: Any, session: Session, actor: Actor, enterprise_id: int, exc: WorkflowError
 ) -> Response:
     """A form the service refused: the firm page again, with the service's own message. Records that do not
-    exist (or lie outside the scope) and roles that may not act are the error pages' business."""
-    if isinstance(exc, NotFound | NotAllowed):
+    exist (or lie outside the scope) and roles that may not act are the error pages' business; a review
+    score typed by hand is refused on the firm page with its reason (it comes only from the team)."""
+    if isinstance(exc, NotFound | NotAllowed) and str(exc) != TEAM_ONLY_MESSAGE:
         raise exc
     return firm_page(
         request, context, session, actor, enterprise_id, error=message(request, str(exc)), status=status_of(exc)
