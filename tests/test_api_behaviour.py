@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from states import Role
 from tests.api_helpers import PASSWORD, World
-from tests.test_api_paths import PDF, ok
 from tests.factories import sheet_for
+from tests.test_api_paths import PDF, ok
 from workflow.pool import draw
 from workflow.tables import EVENTS, OUTBOX, REVIEW_ASSIGNMENTS
 
