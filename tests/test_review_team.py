@@ -374,3 +374,19 @@ def test_every_step_of_a_review_is_in_the_chain_and_the_chain_verifies(world: Wo
         assert verify_chain(conn).ok
         firm = conn.execute(sa.select(ENTERPRISES).where(ENTERPRISES.c.id == world.firms["home_key"])).one()
     assert firm.state == "reviewed" and firm.event_count == len(kinds)
+
+
+def test_a_draw_recorded_only_on_its_assignments_is_still_redone(world: World, db_url: str) -> None:
+    """Teams drawn before draws had a record of their own kept the seed and candidates on each assignment."""
+    app_id = audited_application(world)
+    team = draw_team(world, app_id)
+    with world.engine.begin() as conn:
+        conn.execute(sa.update(REVIEW_ASSIGNMENTS).values(draw_id=None))
+        conn.execute(sa.delete(REVIEW_DRAWS))
+    report = json.loads(run(db_url, "pool", "verify-draw", str(app_id), "--json").output)
+    (only,) = report["draws"]
+    assert only["kind"] == "recorded_on_assignments" and only["redone"] == sorted(team) and report["matches"]
+    other = next(s for s in range(1, 100) if draw(only["candidates"], size=3, seed=s) != sorted(team))
+    with world.engine.begin() as conn:  # a seed on the assignments that does not give this team
+        conn.execute(sa.update(REVIEW_ASSIGNMENTS).values(draw_seed=other))
+    assert run(db_url, "pool", "verify-draw", str(app_id)).exit_code == 1

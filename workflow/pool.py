@@ -664,14 +664,41 @@ def verify_draws(conn: sa.Connection, *, application_id: int) -> dict[str, Any]:
         sa.select(REVIEW_DRAWS).where(REVIEW_DRAWS.c.application_id == application_id).order_by(REVIEW_DRAWS.c.id)
     ).all()
     assigned: dict[int, list[int]] = {}
+    legacy: dict[int, Any] = {}  # assignments drawn before draws were recorded on their own: one per seed
     for a in conn.execute(
-        sa.select(REVIEW_ASSIGNMENTS.c.draw_id, REVIEW_ASSIGNMENTS.c.reviewer_id).where(
-            REVIEW_ASSIGNMENTS.c.application_id == application_id
-        )
+        sa.select(REVIEW_ASSIGNMENTS)
+        .where(REVIEW_ASSIGNMENTS.c.application_id == application_id)
+        .order_by(REVIEW_ASSIGNMENTS.c.id)
     ):
         if a.draw_id is not None:
             assigned.setdefault(int(a.draw_id), []).append(int(a.reviewer_id))
+        else:
+            found = legacy.setdefault(int(a.draw_seed), {"pool": a.draw_pool, "team": [], "a": a})
+            found["team"].append(int(a.reviewer_id))
     draws = []
+    for seed, old in legacy.items():
+        candidates, recorded = [int(c) for c in old["pool"]], sorted(old["team"])
+        try:
+            redone = draw(candidates, size=len(recorded), seed=seed)
+        except ValueError:
+            redone = []
+        draws.append(
+            {
+                "draw_id": None,
+                "kind": "recorded_on_assignments",
+                "seed": seed,
+                "size": len(recorded),
+                "candidates": candidates,
+                "team": recorded,
+                "redone": redone,
+                "assigned": recorded,
+                "reason": None,
+                "replaces_reviewer_id": None,
+                "drawn_at": old["a"].assigned_at.isoformat(),
+                "drawn_by": old["a"].assigned_by,
+                "matches": redone == recorded,
+            }
+        )
     for d in rows:
         candidates = [int(c) for c in d.candidates]
         recorded = sorted(int(t) for t in d.team)
