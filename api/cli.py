@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from api.commands import certificates as certificate_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import notifications as notification_commands
 from api.commands import pool as pool_commands
@@ -435,6 +436,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 notification_commands.register(main)
 deadline_commands.register(main)
 pool_commands.register(main)
+certificate_commands.register(main)
 
 
 @main.group()

@@ -24,6 +24,7 @@ from notifications.dispatch import dispatch_once
 from states import Role, WorkflowError
 from workflow.accounts import NewUser, create_user
 from workflow.campaign import Campaign, sync_districts
+from workflow.certificates import name_benchmark, record_prior_certificate
 from workflow.clock import FixedClock
 from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
@@ -32,7 +33,7 @@ from workflow.generator import write_directory
 from workflow.pool import element_points, form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
 from workflow.settings import Settings
-from workflow.tables import APPLICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
 
 PASSWORD = "dabiao-demo-2023"
 START = dt.date(2022, 2, 1)
@@ -79,6 +80,7 @@ class Replay:
     def __init__(self, engine: sa.Engine, campaign: Campaign, settings: Settings, *, seed: int, until: dt.date) -> None:
         self.engine, self.campaign, self.settings, self.until = engine, campaign, settings, until
         self.rng = random.Random(seed)
+        self.cert_rng = random.Random(seed + 8)  # certificate decisions, apart from the firms' own fates
         self.queue: list[Step] = []
         self.counter = itertools.count()
         self.firms: dict[int, Any] = {}
@@ -104,6 +106,11 @@ class Replay:
             if rng.random() < 0.03:
                 notify = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 30))  # late: listed to the district
             self.at(max(notify, START), firm.id, "notify")
+            known = self.cert_rng.random()  # earlier certificates: some held, many recorded none, the rest unknown
+            if known < 0.56:
+                level = (1 if self.cert_rng.random() < 0.2 else 2) if known < 0.06 else None
+                recorded = max(notify, START) + dt.timedelta(days=self.cert_rng.randint(1, 20))
+                self.at(recorded, firm.id, "prior", level=level)
             if rng.random() < 0.01:
                 self.at(dt.date(2022, 4, 1) + dt.timedelta(days=rng.randint(0, 400)), firm.id, "close")
                 continue
@@ -326,10 +333,49 @@ class Replay:
         self.at(self.later(day, 3, 15), firm, "decide")
 
     def _decide(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
-        if not self.fire(firm, "certify", self.officials["city"]) and self.fire(
-            firm, "fail_review", self.officials["city"]
-        ):
+        if self.fire(firm, "certify", self.officials["city"]):
+            self.at(day + dt.timedelta(days=self.cert_rng.randint(5, 20)), firm, "benchmark")
+        elif self.fire(firm, "fail_review", self.officials["city"]):
             self.at(self.later(day, 20, 50), firm, "rectify")
+
+    def _benchmark(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        """The city names about half of the certified firms scoring at least 75 标杆 (its decision)."""
+        with self.engine.connect() as conn:
+            score = conn.execute(
+                sa.select(CERTIFICATIONS.c.score).where(
+                    CERTIFICATIONS.c.enterprise_id == firm, CERTIFICATIONS.c.revoked_at.is_(None)
+                )
+            ).scalar()
+        if score is None or score < self.campaign.thresholds.benchmark or self.cert_rng.random() < 0.5:
+            return
+        with Session(self.engine) as session:
+            name_benchmark(
+                session,
+                enterprise_id=firm,
+                reason="评审得分高，隐患排查治理可作示范",
+                actor=self.officials["city"],
+                campaign=self.campaign,
+                clock=self.clock,
+            )
+        self.stats["benchmark_named"] = self.stats.get("benchmark_named", 0) + 1
+
+    def _prior(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        """The district records whether the firm holds an earlier level-1/2 standardization certificate."""
+        level = data["level"]
+        number = None if level is None else f"苏AQB{320000 + firm % 1000}{'I' * level}{2016 + firm % 5}{firm:05d}"
+        issued = None if level is None else dt.date(2016 + firm % 5, 1 + firm % 12, 1 + firm % 28)
+        with Session(self.engine) as session:
+            record_prior_certificate(
+                session,
+                enterprise_id=firm,
+                level=level or "none",
+                number=number,
+                issued_on=issued,
+                actor=self.district(firm),
+                campaign=self.campaign,
+                clock=self.clock,
+            )
+        self.stats["prior_certificate"] = self.stats.get("prior_certificate", 0) + 1
 
     # ---- the run ------------------------------------------------------------------------------
 

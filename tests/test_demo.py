@@ -17,7 +17,7 @@ from api.demo import PASSWORD
 from workflow.audit import verify_chain
 from workflow.clock import FixedClock
 from workflow.settings import Settings
-from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX
+from workflow.tables import CERTIFICATIONS, ENTERPRISES, ESCALATIONS, EVENTS, OUTBOX
 
 
 def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
@@ -36,6 +36,13 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
         escalated = conn.execute(sa.select(sa.func.count()).select_from(ESCALATIONS)).scalar_one()
         mail = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
         assert verify_chain(conn).ok
+        benchmark = conn.execute(sa.select(CERTIFICATIONS.c.score).where(CERTIFICATIONS.c.level == "benchmark")).all()
+        named = conn.execute(sa.select(sa.func.count()).where(EVENTS.c.trigger == "benchmark_named")).scalar_one()
+        prior = conn.execute(
+            sa.select(sa.func.count()).where(ENTERPRISES.c.prior_certificate_recorded_at.is_not(None))
+        ).scalar_one()
+    assert all(score >= 75 for (score,) in benchmark) and named == len(benchmark)  # the city names 标杆 from 75
+    assert prior > 0  # districts recorded earlier certificates (or that there are none)
     assert sum(states.values()) == 120
     assert states.get("certified", 0) > 0 and states.get("mobilized", 0) > 0  # some done, some not started
     assert escalated > 0  # key-field firms that missed 2022-12-31 were escalated

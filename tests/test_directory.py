@@ -41,6 +41,9 @@ def firm(n: int, **cells: str) -> dict[str, str]:
         "principal": "王建国",
         "phone": "13812345678",
         "email": f"wang{n}@163.com",
+        "prior_level": "",
+        "prior_certificate_no": "",
+        "prior_certificate_date": "",
     }
     row.update(cells)
     return row

@@ -187,13 +187,15 @@ def test_an_unknown_rule_shows_its_code(renderer: Renderer) -> None:
 
 
 def test_certification_states_level_and_eligibility(renderer: Renderer) -> None:
-    base = SAMPLES["certification"]
+    base = {**SAMPLES["certification"], "prior_level": None}
     compliant = renderer.render(
-        "certification", "zh-CN", {**base, "level": "compliant", "score": 68.5, "eligible_level": None}
+        "certification", "zh-CN", {**base, "score": 68.5, "score_level": None, "prior_certificate": "none"}
     )
     assert "安全生产达标企业" in compliant.subject and "68.5 分" in compliant.text and "标准化" not in compliant.text
-    level2 = renderer.render("certification", "en", {**base, "level": "benchmark", "score": 80, "eligible_level": 2})
-    assert "benchmark enterprise" in level2.subject and "standardization level 2" in level2.text
+    level2 = renderer.render(
+        "certification", "en", {**base, "score": 80, "score_level": 2, "eligible_level": 2, "prior_certificate": "none"}
+    )
+    assert "compliant enterprise" in level2.subject and "newly apply for level 2" in level2.text
 
 
 def test_a_missing_context_key_is_a_render_error_not_a_blank(renderer: Renderer) -> None:
@@ -208,7 +210,8 @@ def test_mail_preview_renders_a_kind_and_lists_kinds_when_unknown() -> None:
     runner = CliRunner()
     preview = runner.invoke(main, ["mail", "preview", "certification", "--lang", "en"])
     assert preview.exit_code == 0, preview.output
-    assert preview.output.startswith("Subject: [Compliance campaign]") and "standardization level 1" in preview.output
+    assert preview.output.startswith("Subject: [Compliance campaign]")
+    assert "the score meets the condition for level 1" in preview.output
     html = runner.invoke(main, ["mail", "preview", "district_digest", "--html"])
     assert html.exit_code == 0 and html.output.lstrip().startswith("<!DOCTYPE html>")
     unknown = runner.invoke(main, ["mail", "preview", "no_such_kind"])

@@ -145,6 +145,7 @@ class Campaign(_Strict):
     outline: tuple[OutlineElement, ...] = Field(min_length=1)
     deadlines: Deadlines
     supervision: Supervision
+    certificates: CertificateRules = Field(default_factory=lambda: CertificateRules())
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
@@ -316,6 +317,13 @@ class Supervision(_Strict):
 
     def interval_months(self, grade: str) -> int:
         return 12 // self.inspections_per_year[grade]  # type: ignore[index]
+
+
+class CertificateRules(_Strict):
+    """Certificate numbers and validity: local settings (the plan gives neither)."""
+
+    number_prefix: str = Field(default="CZDB", pattern=r"^[A-Z][A-Z0-9]{1,9}$")  # CZDB-2023-000123
+    validity_years: int = Field(default=3, ge=1, le=10)
 
 
 Campaign.model_rebuild()

@@ -214,11 +214,11 @@ def write_directory(path: Path, *, count: int, seed: int, campaign: Campaign) ->
         sheet = workbook.create_sheet("企业名录")
         sheet.append(header)
         for row in rows:
-            sheet.append([row[f] for f in fields])
+            sheet.append([row.get(f, "") for f in fields])
         workbook.save(path)
         return
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(header)
         for row in rows:
-            writer.writerow([row[f] for f in fields])
+            writer.writerow([row.get(f, "") for f in fields])

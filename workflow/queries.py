@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from states import STATE_LABELS, InvalidInput, NotFound, OutOfScope, Role, State
 from workflow.campaign import Campaign
+from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
 from workflow.tables import (
@@ -232,7 +233,11 @@ def firm_detail(
             "score": certification.score,
             "eligible_level": certification.eligible_level,
             "certified_at": certification.certified_at.isoformat(),
+            "certificate_no": certification.certificate_no,
+            "valid_until": None if certification.valid_until is None else certification.valid_until.isoformat(),
+            "benchmark_at": None if certification.benchmark_at is None else certification.benchmark_at.isoformat(),
         },
+        "prior_certificate": prior_of(firm),
         "allowed_triggers": allowed_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock),
         "history": history,
     }

@@ -23,6 +23,7 @@ from api.pages.render import message, redirect, render
 from deadlines.referrals import GROUNDS_LABELS
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
 from states.machine import TEAM_ONLY_MESSAGE
+from workflow.certificates import certificate_panel
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
@@ -188,6 +189,7 @@ def firm_page(
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
         blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
+        certs = certificate_panel(firm=firm, actor=actor, campaign=campaign, certification=detail["certification"])
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -236,6 +238,7 @@ def firm_page(
         deadline_rules=DEADLINE_RULES,
         cert_levels=CERT_LEVELS,
         triggers=TRIGGERS,
+        certs=certs,
     )
 
 

@@ -2,7 +2,7 @@
 sheet per outline element and the team's combination
 
 Revision ID: 0008_review
-Revises: 0007
+Revises: 0008_certs
 Create Date: 2026-12-01
 
 * review_draws: every draw (a team, a redraw, one replacement) with the seed from `secrets`, the candidate
@@ -20,7 +20,7 @@ from alembic import op
 import workflow.models
 
 revision: str = "0008_review"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008_certs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
