@@ -412,8 +412,10 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
         click.echo(f"  {username:<12} {role}  — {note}")
 
     def mail() -> None:
-        sent = write_mail(url=url, settings=settings, campaign=app.campaign, until=until.date())
+        sent, no_recipient = write_mail(url=url, settings=settings, campaign=app.campaign, until=until.date())
         click.echo(f"邮件已写入 / {sent} messages written to {settings.mail_dir}/ (open them with any mail program)")
+        if no_recipient:
+            click.echo(f"无收件地址、未写入 / {no_recipient} messages had no recipient address and were not written")
 
     if not serve:
         mail()

@@ -1,4 +1,4 @@
-"""`make demo`: a Changzhou-like campaign replayed from 2022-02-01 with simulated firms and officials —
+"""`make demo`: a Changzhou-like campaign replayed from 2022-02-08 with simulated firms and officials —
 transitions through the engine, daily sweeps, digests, review teams and certifications, mail into the
 .eml folder — ready to be served."""
 
@@ -36,7 +36,7 @@ from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
 
 PASSWORD = "dabiao-demo-2023"
-START = dt.date(2022, 2, 1)
+START = dt.date(2022, 2, 8)  # the plan's date (常州市应急管理局 2022年2月8日); 动员部署阶段(2022年2月底前)
 SHORT_NAMES = {
     "320481": "liyang",
     "320413": "jintan",
@@ -102,7 +102,7 @@ class Replay:
         """Each firm's fate: when it is notified and starts, or that it never does."""
         rng = self.rng
         for firm in self.firms.values():
-            notify = dt.date(2022, 1, 10) + dt.timedelta(days=rng.randint(0, 45))
+            notify = START + dt.timedelta(days=rng.randint(0, 20))  # each principal, by the end of February
             if rng.random() < 0.03:
                 notify = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 30))  # late: listed to the district
             self.at(max(notify, START), firm.id, "notify")
@@ -165,7 +165,10 @@ class Replay:
         handler(day, firm, step.data)
 
     def _notify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
-        self.fire(firm, "notify", self.district(firm))
+        self.fire(firm, "notify", self.district(firm), {"channel": data["channel"]} if data else None)
+        if not data and not (self.firms[firm].email or "").strip() and self.rng.random() < 0.9:
+            # no address: the notice is undeliverable (无法送达); most districts phone the principal soon after
+            self.at(self.later(day, 3, 20), firm, "notify", channel="phone")
 
     def _close(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
         self.fire(firm, "close", self.district(firm), {"reason": "企业停产关闭"})
@@ -426,7 +429,7 @@ def build_demo(
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder) / "directory.csv"
         write_directory(directory, count=firms, seed=seed, campaign=campaign)
-        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(dt.date(2022, 1, 5)))
+        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(START))
     replay = Replay(engine, campaign, settings, seed=seed, until=until)
     logins = _accounts(engine, campaign, replay)
     with engine.connect() as conn:
@@ -443,24 +446,26 @@ def build_demo(
     return logins
 
 
-def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.date) -> int:
-    """Send everything in the outbox — into the .eml folder when no SMTP server is set."""
+def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.date) -> tuple[int, int]:
+    """Send everything in the outbox — into the .eml folder when no SMTP server is set. Returns the messages
+    written and, apart, those that had no recipient (nothing was written for them)."""
     engine = make_engine(url)
-    sent = 0
+    sent = no_recipient = 0
     final = FixedClock.on(until + dt.timedelta(days=1), hour=0)
     batch = settings.model_copy(update={"dispatch_batch": 2000})
     while True:
         report = dispatch_once(engine, settings=batch, clock=final, campaign=campaign)
-        sent += report.sent + report.no_recipient
+        sent += report.sent
+        no_recipient += report.no_recipient
         if report.claimed == 0:
             break
     engine.dispose()
-    return sent
+    return sent, no_recipient
 
 
 def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
     logins = Logins()
-    clock = FixedClock.on(dt.date(2022, 1, 5))
+    clock = FixedClock.on(START)
 
     def add(username: str, role: Role, name: str, **kw: Any) -> int:
         with Session(engine) as session:
@@ -471,7 +476,7 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
                     password=PASSWORD,
                     role=role,
                     display_name=name,
-                    email=f"{username}@demo.example.gov.cn",
+                    email=f"{username}@demo.example.com",
                     **kw,
                 ),
                 clock=clock,
@@ -506,7 +511,7 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
 
 def _enterprise_logins(engine: sa.Engine, logins: Logins) -> None:
     """Accounts for two firms of 武进区: one certified, one still working."""
-    clock = FixedClock.on(dt.date(2022, 1, 5))
+    clock = FixedClock.on(START)
     with engine.connect() as conn:
         picks = []
         for state in ("certified", "rectifying", "self_assessing"):

@@ -76,6 +76,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "certificate_revoked": {**_FIRM, "trigger": "revoke", "reason": "发现重大事故隐患未及时报告"},
     "deadline_reminder": {**_FIRM, "rule": "key_field_start", "deadline": "2022-12-31", "days_left": 14},
+    "creation_reminder": {**_FIRM, "rule": "creation_end", "deadline": "2023-10-31", "days_left": 7},
     "deadline_overdue": {**_FIRM, "rule": "hazard_deadline", "deadline": "2022-12-20", "days_overdue": 5},
     "referral": {**_FIRM, "grounds": "non_participating", "note": "经多次督促仍未启动创建"},
     "reviewer_assignment": {

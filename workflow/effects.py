@@ -99,6 +99,16 @@ def _combination(value: Any) -> dict[str, Any]:
     return value
 
 
+NOTIFY_CHANNELS = {"mail": "电子邮件", "phone": "电话", "in_person": "当面送达", "letter": "书面函件"}
+
+
+def _channel(value: Any) -> str:
+    if value not in NOTIFY_CHANNELS:
+        names = "、".join(NOTIFY_CHANNELS.values())
+        raise InvalidInput(f"通知方式须为 {names} 之一 / channel must be one of {', '.join(NOTIFY_CHANNELS)}")
+    return str(value)
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "reason": lambda v: _text(v, "reason"),
     "note": lambda v: _text(v, "note"),
@@ -108,10 +118,11 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "findings": clean_findings,
     "materials": _materials,
     "combination": _combination,
+    "channel": _channel,
 }
 
 ALLOWED_KEYS: dict[str, frozenset[str]] = {
-    "notify": frozenset(),
+    "notify": frozenset({"channel"}),
     "start_self_assessment": frozenset(),
     "report_hazards": frozenset(),
     "finish_rectification": frozenset(),
@@ -229,6 +240,15 @@ def _hazards_from(ctx: Context, findings: list[dict[str, str]], source: str) -> 
 
 
 def _notify(ctx: Context) -> Effect:
+    """对照工业企业名录清单对企业主要负责人逐个通知: by mail to the principal's address, or — recorded by the
+    office — by another channel (phone, in person, letter). A mail with no address to go to reaches nobody:
+    the firm stays un-notified (its mobilization escalation stays open) and is listed to its district as
+    undeliverable (无法送达) until the address is fixed or the firm is notified otherwise."""
+    channel = ctx.payload.get("channel", "mail")
+    if channel != "mail":
+        return Effect(firm_values={"notified_at": ctx.now}, record={"channel": channel})
+    if not (ctx.firm.email or "").strip():
+        return Effect(record={"channel": "mail", "undeliverable": "no_email"})
     return Effect(firm_values={"notified_at": ctx.now}, mails=[Mail("mobilization_notice")])
 
 
