@@ -16,6 +16,7 @@ from api.deps import ContextDep, SessionDep
 from api.errors import status_of
 from api.pages.access import OFFICIALS, page
 from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
+from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.dashboard import evidence_of
@@ -40,6 +41,8 @@ from workflow.queries import application_in_scope, review_assignments_of
 from workflow.tables import REVIEW_ASSIGNMENTS, USERS
 
 router = APIRouter(include_in_schema=False)
+DRAW_KINDS = {"team": N_("组建评审组"), "redraw": N_("重新抽取"), "replacement": N_("替补抽取")}
+REPORT_STATUSES = {"open": N_("待处理"), "dismissed": N_("已驳回"), "disqualified": N_("已取消资格")}
 Organiser = Annotated[Actor, page(Role.support_center, Role.district_bureau, scope="application")]
 
 
@@ -100,6 +103,7 @@ def application_page(
         can_redraw=is_organiser and under_review and bool(team["members"]),
         scored=mine == "done",
         draws=draws,
+        draw_kinds=DRAW_KINDS,
         outline=campaign.outline,
         element_points=element_points(campaign),
         review_rules=campaign.review,
@@ -292,6 +296,7 @@ def reports_page(
         status=status,
         error=error,
         reports=reports,
+        report_statuses=REPORT_STATUSES,
         can_decide=actor.role in (Role.support_center, Role.city_bureau),
     )
 
