@@ -29,9 +29,8 @@ from workflow.campaign import Campaign, CampaignInvalid, load_campaign, sync_dis
 from workflow.clock import Clock, clock_for
 from workflow.db import current_revision, make_engine, migrate
 from workflow.engine import Actor, allowed_triggers, fire, load_firm
-from workflow.queries import firm_detail
+from workflow.queries import firm_detail, state_counts
 from workflow.settings import Settings
-from workflow.tables import DISTRICTS, ENTERPRISES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -315,28 +314,7 @@ def stats(app: App, as_json: bool) -> None:
     """Counts of firms per state × district × field."""
     app.require_schema()
     with app.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                ENTERPRISES.c.district_code,
-                DISTRICTS.c.name,
-                ENTERPRISES.c.key_field,
-                ENTERPRISES.c.state,
-                sa.func.count().label("n"),
-            )
-            .join(DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code)
-            .group_by(ENTERPRISES.c.district_code, DISTRICTS.c.name, ENTERPRISES.c.key_field, ENTERPRISES.c.state)
-            .order_by(ENTERPRISES.c.district_code, ENTERPRISES.c.key_field.desc(), ENTERPRISES.c.state)
-        ).all()
-    cells = [
-        {
-            "district": r.district_code,
-            "district_name": r.name,
-            "key_field": bool(r.key_field),
-            "state": r.state,
-            "count": int(r.n),
-        }
-        for r in rows
-    ]
+        cells = state_counts(conn)
     if as_json:
         _json({"total": sum(c["count"] for c in cells), "cells": cells})
         return
@@ -395,7 +373,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     import shutil
     import time
 
-    from api.demo import PASSWORD, build_demo, write_mail
+    from api.demo import PASSWORD, build_demo, serve_demo, write_mail
 
     started = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
@@ -421,18 +399,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     if not serve:
         mail()
         return
-    import threading
-
-    import uvicorn
-
-    from api.app import create_app
-    from workflow.clock import FixedClock
-
-    # the demo stands on its last replayed day, so deadlines and dashboards read as of that date
-    web = create_app(settings=settings, campaign=app.campaign, clock=FixedClock.on(until.date(), tz=settings.tz))
-    click.echo(f"正在后台写入邮件 / writing the campaign's mail to {settings.mail_dir}/ in the background …")
-    threading.Thread(target=mail, name="demo-mail", daemon=True).start()
-    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning")
+    serve_demo(settings=settings, campaign=app.campaign, until=until.date(), port=port, mail=mail, say=click.echo)
 
 
 # Command groups of the later packages, registered here and nowhere else.
@@ -518,22 +485,11 @@ def users_create(
 @friendly_errors
 def users_list(app: App, as_json: bool) -> None:
     """All accounts with role and scope."""
-    from workflow.tables import USERS
+    from workflow.accounts import list_users
 
     app.require_schema()
     with app.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                USERS.c.id,
-                USERS.c.username,
-                USERS.c.display_name,
-                USERS.c.role,
-                USERS.c.district_code,
-                USERS.c.enterprise_id,
-                USERS.c.active,
-            ).order_by(USERS.c.id)
-        ).all()
-    items = [r._asdict() for r in rows]
+        items = list_users(conn)
     if as_json:
         _json(items)
         return

@@ -9,7 +9,8 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from workflow.tables import OUTBOX, SWEEP_RUNS
+from deadlines.sweep import recent_durations
+from notifications.outbox import counts_of
 
 TRANSITIONS = Counter("dabiao_transitions_total", "Transitions fired through the API", ["trigger"])
 REQUESTS = Histogram(
@@ -35,14 +36,9 @@ class OutboxCollector(Collector):
         family = GaugeMetricFamily("dabiao_outbox_messages", "Outbox messages by status", labels=["status"])
         try:
             with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(OUTBOX.c.status, sa.func.count())
-                    .where(OUTBOX.c.status.in_(("pending", "failed", "no_recipient")))
-                    .group_by(OUTBOX.c.status)
-                ).all()
+                counts = counts_of(conn, ("pending", "failed", "no_recipient"))
         except sa.exc.SQLAlchemyError:
             return
-        counts = {"pending": 0, "failed": 0, "no_recipient": 0} | {r[0]: int(r[1]) for r in rows}
         for status, count in sorted(counts.items()):
             family.add_metric([status], count)
         yield family
@@ -55,13 +51,7 @@ class OutboxCollector(Collector):
     @staticmethod
     def _sweeps(engine: sa.Engine) -> HistogramMetricFamily:
         with engine.connect() as conn:
-            runs = conn.execute(
-                sa.select(SWEEP_RUNS.c.started_at, SWEEP_RUNS.c.finished_at)
-                .where(SWEEP_RUNS.c.finished_at.is_not(None))
-                .order_by(SWEEP_RUNS.c.id.desc())
-                .limit(100)
-            ).all()
-        seconds = [max((r.finished_at - r.started_at).total_seconds(), 0.0) for r in runs]
+            seconds = recent_durations(conn, limit=100)
         buckets = [(str(b), sum(1 for s in seconds if s <= b)) for b in SWEEP_BUCKETS] + [("+Inf", len(seconds))]
         family = HistogramMetricFamily("dabiao_sweep_seconds", "Duration of the latest (up to 100) deadline sweeps")
         family.add_metric([], buckets, sum_value=sum(seconds))

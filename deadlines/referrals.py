@@ -521,6 +521,12 @@ def _referral(conn: sa.Connection, referral_id: int) -> sa.Row[Any]:
     return row
 
 
+def referral_district(conn: sa.Connection, *, referral_id: int) -> str | None:
+    """The district a referral goes to (None for an unknown referral)."""
+    value = conn.execute(sa.select(REFERRALS.c.district_code).where(REFERRALS.c.id == referral_id)).scalar()
+    return None if value is None else str(value)
+
+
 def _note(note: str | None) -> str | None:
     if note is not None and len(note) > 2000:
         raise InvalidInput("说明超过2000字 / the note is longer than 2000 characters")

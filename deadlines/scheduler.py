@@ -31,6 +31,23 @@ log = logging.getLogger("dabiao.scheduler")
 LEADER_LOCK = "scheduler-leader"
 
 
+# Is the leader's advisory lock held by some session? (PostgreSQL keeps a 64-bit key as classid/objid.)
+_LEADER_HELD = sa.text(
+    "WITH k AS (SELECT hashtext(:name || current_schema())::bigint AS v) "
+    "SELECT EXISTS (SELECT 1 FROM pg_locks, k WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+    "AND classid::bigint = ((k.v >> 32) & 4294967295) AND objid::bigint = (k.v & 4294967295))"
+)
+
+
+def leader_held(engine: sa.Engine) -> bool | None:
+    """On PostgreSQL, whether any session (in any process) holds the scheduler's leader lock; None on
+    SQLite, where there is no lock to ask about (the scheduler runs in one process)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        return bool(conn.execute(_LEADER_HELD, {"name": f"dabiao:{LEADER_LOCK}:"}).scalar())
+
+
 class Leadership:
     """Whether this process leads. PostgreSQL: holds a session advisory lock on a connection of its own."""
 

@@ -100,6 +100,17 @@ def last_finished(conn: sa.Connection) -> dt.date | None:
     return value
 
 
+def recent_durations(conn: sa.Connection, *, limit: int = 100) -> list[float]:
+    """How many seconds the latest `limit` finished sweeps took, newest first (for the metrics)."""
+    runs = conn.execute(
+        sa.select(SWEEP_RUNS.c.started_at, SWEEP_RUNS.c.finished_at)
+        .where(SWEEP_RUNS.c.finished_at.is_not(None))
+        .order_by(SWEEP_RUNS.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [max((r.finished_at - r.started_at).total_seconds(), 0.0) for r in runs]
+
+
 @contextmanager
 def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
     with engine.connect() as conn:  # SQLite: every connection keeps a large page cache (workflow.db)

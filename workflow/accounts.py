@@ -47,6 +47,28 @@ class AccountLocked(WorkflowError):
         self.until = until
 
 
+def list_users(conn: sa.Connection) -> list[dict[str, Any]]:
+    """All accounts with role and scope, in the order they were made."""
+    rows = conn.execute(
+        sa.select(
+            USERS.c.id,
+            USERS.c.username,
+            USERS.c.display_name,
+            USERS.c.role,
+            USERS.c.district_code,
+            USERS.c.enterprise_id,
+            USERS.c.active,
+        ).order_by(USERS.c.id)
+    ).all()
+    return [dict(r._asdict()) for r in rows]
+
+
+def user_record(conn: sa.Connection, *, user_id: int | None) -> dict[str, Any]:
+    """One account as stored (the signed-in user's own record)."""
+    row = conn.execute(USERS.select().where(USERS.c.id == user_id)).one()
+    return dict(row._asdict())
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 

@@ -182,6 +182,30 @@ def store_evidence(
     }
 
 
+def materials_of(conn: sa.Connection, *, enterprise_id: int, evidence_ids: list[int]) -> list[dict[str, Any]]:
+    """The firm's own uploaded files among `evidence_ids`, as an application lists its materials (files of
+    other firms are left out)."""
+    files = conn.execute(
+        sa.select(EVIDENCE_FILES).where(
+            EVIDENCE_FILES.c.enterprise_id == enterprise_id, EVIDENCE_FILES.c.id.in_(evidence_ids)
+        )
+    ).all()
+    return [{"sha256": f.sha256, "name": f.filename, "kind": f.kind} for f in files]
+
+
+def rectification_file(conn: sa.Connection, *, hazard_id: int, evidence_id: int) -> str:
+    """The SHA-256 of an uploaded file that may prove a hazard rectified: one of the hazard's firm's own
+    uploads."""
+    sha = conn.execute(
+        sa.select(EVIDENCE_FILES.c.sha256)
+        .join(HAZARDS, HAZARDS.c.enterprise_id == EVIDENCE_FILES.c.enterprise_id)
+        .where(EVIDENCE_FILES.c.id == evidence_id, HAZARDS.c.id == hazard_id)
+    ).scalar()
+    if sha is None:
+        raise InvalidInput("请选择本企业已上传的整改材料 / choose a file this firm uploaded")
+    return str(sha)
+
+
 def open_evidence(conn: sa.Connection, *, evidence_id: int, actor: Actor, data_dir: Path) -> tuple[Any, Path]:
     """The record and stored path of an evidence file the actor may see (its firm is in scope, or the
     actor reviews one of the firm's applications)."""

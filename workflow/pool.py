@@ -656,6 +656,23 @@ def record_team_result(
 # ---- the draw, redone ----------------------------------------------------------------------------
 
 
+def member_names(conn: sa.Connection, *, user_ids: Sequence[int]) -> dict[int, str]:
+    """Display names of a review team's members, by user id."""
+    rows = conn.execute(sa.select(USERS.c.id, USERS.c.display_name).where(USERS.c.id.in_(list(user_ids))))
+    return {int(r.id): r.display_name for r in rows}
+
+
+def assignment_status(conn: sa.Connection, *, application_id: int, reviewer_id: int | None) -> str | None:
+    """The status of a reviewer's assignment to an application (None when not on its team)."""
+    value = conn.execute(
+        sa.select(REVIEW_ASSIGNMENTS.c.status).where(
+            REVIEW_ASSIGNMENTS.c.application_id == application_id,
+            REVIEW_ASSIGNMENTS.c.reviewer_id == (reviewer_id or -1),
+        )
+    ).scalar()
+    return None if value is None else str(value)
+
+
 def verify_draws(conn: sa.Connection, *, application_id: int) -> dict[str, Any]:
     """Every recorded draw of an application redone from its candidates and seed: whether it gives the
     recorded team, and whether the assignments it made are exactly that team."""

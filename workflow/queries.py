@@ -285,6 +285,22 @@ def hazards_of(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> list
     return [_hazard(h) for h in rows]
 
 
+def hazard_firm(conn: sa.Connection, *, hazard_id: int) -> int:
+    """The firm a hazard belongs to."""
+    firm_id = conn.execute(sa.select(HAZARDS.c.enterprise_id).where(HAZARDS.c.id == hazard_id)).scalar()
+    if firm_id is None:
+        raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+    return int(firm_id)
+
+
+def hazard_record(conn: sa.Connection, *, hazard_id: int) -> dict[str, Any]:
+    """One hazard's row as it is stored, read back after a change made by a service that checked scope."""
+    row = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id)).first()
+    if row is None:
+        raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+    return dict(row._asdict())
+
+
 def _application(a: Any) -> dict[str, Any]:
     return {
         "id": a.id,
@@ -454,3 +470,29 @@ def review_assignments_of(conn: sa.Connection, *, actor: Actor, clock: Clock) ->
             for r in rows
         ],
     }
+
+
+def state_counts(conn: sa.Connection) -> list[dict[str, Any]]:
+    """How many firms stand in each state, per district and field (key field first): `dabiao stats`."""
+    rows = conn.execute(
+        sa.select(
+            ENTERPRISES.c.district_code,
+            DISTRICTS.c.name,
+            ENTERPRISES.c.key_field,
+            ENTERPRISES.c.state,
+            sa.func.count().label("n"),
+        )
+        .join(DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code)
+        .group_by(ENTERPRISES.c.district_code, DISTRICTS.c.name, ENTERPRISES.c.key_field, ENTERPRISES.c.state)
+        .order_by(ENTERPRISES.c.district_code, ENTERPRISES.c.key_field.desc(), ENTERPRISES.c.state)
+    ).all()
+    return [
+        {
+            "district": r.district_code,
+            "district_name": r.name,
+            "key_field": bool(r.key_field),
+            "state": r.state,
+            "count": int(r.n),
+        }
+        for r in rows
+    ]

@@ -322,16 +322,13 @@ def register(main: click.Group) -> None:
         app: App, referral_id: int, role: str, district: str | None, name: str | None, as_of: dt.datetime | None
     ) -> None:
         """The local government acknowledges a confirmed referral."""
-        import sqlalchemy as sa
-
-        from deadlines.referrals import acknowledge_referral
-        from workflow.tables import REFERRALS
+        from deadlines.referrals import acknowledge_referral, referral_district
 
         app.require_schema()
         code = _district_code(app, district)
         if code is None:
             with app.engine.connect() as conn:
-                code = conn.execute(sa.select(REFERRALS.c.district_code).where(REFERRALS.c.id == referral_id)).scalar()
+                code = referral_district(conn, referral_id=referral_id)
         with Session(app.engine) as session:
             acknowledge_referral(
                 session,

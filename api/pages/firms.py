@@ -8,7 +8,6 @@ import datetime as dt
 import math
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
@@ -30,12 +29,11 @@ from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, 
 from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
-from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.evidence import KINDS, materials_of, open_evidence, rectification_file, store_evidence
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
-from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
+from workflow.queries import FirmFilter, firm_detail, hazard_firm, hazards_of, list_firms
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
-from workflow.tables import EVIDENCE_FILES, HAZARDS
 
 router = APIRouter(include_in_schema=False)
 # how a district reaches a firm's principal (对企业主要负责人逐个通知); mail needs an address on file
@@ -331,12 +329,7 @@ def transition(
     try:
         if "materials" in allowed:
             with read_unit(session) as conn:
-                files = conn.execute(
-                    sa.select(EVIDENCE_FILES).where(
-                        EVIDENCE_FILES.c.enterprise_id == enterprise_id, EVIDENCE_FILES.c.id.in_(material or [])
-                    )
-                ).all()
-            payload["materials"] = [{"sha256": f.sha256, "name": f.filename, "kind": f.kind} for f in files]
+                payload["materials"] = materials_of(conn, enterprise_id=enterprise_id, evidence_ids=material or [])
         fire(
             session,
             enterprise_id=enterprise_id,
@@ -452,10 +445,7 @@ def new_hazard(
 
 def _hazard_firm(session: Session, hazard_id: int) -> int:
     with read_unit(session) as conn:
-        firm_id = conn.execute(sa.select(HAZARDS.c.enterprise_id).where(HAZARDS.c.id == hazard_id)).scalar()
-    if firm_id is None:
-        raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
-    return int(firm_id)
+        return hazard_firm(conn, hazard_id=hazard_id)
 
 
 @router.post("/hazards/{hazard_id}")
@@ -500,13 +490,7 @@ def rectified(
         sha = None
         if evidence is not None:
             with read_unit(session) as conn:
-                sha = conn.execute(
-                    sa.select(EVIDENCE_FILES.c.sha256)
-                    .join(HAZARDS, HAZARDS.c.enterprise_id == EVIDENCE_FILES.c.enterprise_id)
-                    .where(EVIDENCE_FILES.c.id == evidence, HAZARDS.c.id == hazard_id)
-                ).scalar()
-            if sha is None:
-                raise InvalidInput("请选择本企业已上传的整改材料 / choose a file this firm uploaded")
+                sha = rectification_file(conn, hazard_id=hazard_id, evidence_id=evidence)
         rectify_hazard(session, hazard_id=hazard_id, evidence=sha, actor=actor, clock=context.clock)
     except WorkflowError as exc:
         if isinstance(exc, NotFound | NotAllowed):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -24,10 +23,12 @@ from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
 from workflow.pool import (
     PARTS,
+    assignment_status,
     decide_report,
     element_points,
     form_team,
     list_reports,
+    member_names,
     record_reviewer_score,
     record_team_result,
     recuse,
@@ -38,7 +39,6 @@ from workflow.pool import (
     verify_draws,
 )
 from workflow.queries import application_in_scope, review_assignments_of
-from workflow.tables import REVIEW_ASSIGNMENTS, USERS
 
 router = APIRouter(include_in_schema=False)
 DRAW_KINDS = {"team": N_("组建评审组"), "redraw": N_("重新抽取"), "replacement": N_("替补抽取")}
@@ -73,17 +73,9 @@ def application_page(
         firm = load_firm(conn, enterprise_id=app.enterprise_id)
         files = {f.sha256: f for f in evidence_of(conn, enterprise_id=firm.id)}
         team = team_result(conn, application_id=application_id, campaign=campaign)
-        people = {
-            int(r.id): r.display_name
-            for r in conn.execute(sa.select(USERS.c.id, USERS.c.display_name).where(USERS.c.id.in_(team["members"])))
-        }
+        people = member_names(conn, user_ids=team["members"])
         draws = verify_draws(conn, application_id=application_id)["draws"] if actor.role in OFFICIALS else []
-        mine = conn.execute(
-            sa.select(REVIEW_ASSIGNMENTS.c.status).where(
-                REVIEW_ASSIGNMENTS.c.application_id == application_id,
-                REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
-            )
-        ).scalar()
+        mine = assignment_status(conn, application_id=application_id, reviewer_id=actor.user_id)
     organiser = Role.support_center if firm.key_field else Role.district_bureau
     is_organiser = actor.role is organiser
     under_review = app.status == "verified" and app.audit_passed_at is not None

@@ -12,10 +12,9 @@ from sqlmodel import Session
 
 from api.deps import PUBLIC, ContextDep, SessionDep, allow, bearer
 from api.schemas import TokenRead, UserRead
-from workflow.accounts import LoginFailed, authenticate, issue_token, revoke_token
+from workflow.accounts import LoginFailed, authenticate, issue_token, revoke_token, user_record
 from workflow.db import read_unit
 from workflow.engine import Actor
-from workflow.tables import USERS
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
@@ -62,5 +61,5 @@ def sign_out(
 def me(session: SessionDep, actor: Annotated[Actor, allow(scope="self")]) -> Any:
     """The signed-in account: role and scope."""
     with read_unit(session) as conn:
-        user = conn.execute(USERS.select().where(USERS.c.id == actor.user_id)).one()
-    return UserRead.model_validate(user._asdict())
+        user = user_record(conn, user_id=actor.user_id)
+    return UserRead.model_validate(user)

@@ -26,13 +26,13 @@ from api.schemas import (
     TransitionRequest,
     TransitionResult,
 )
-from states import InvalidInput, Role, VersionConflict
+from states import Role, VersionConflict
 from workflow.db import read_unit
 from workflow.engine import Actor, FireResult, fire
 from workflow.evidence import open_evidence, store_evidence
-from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
+from workflow.idempotency import keep_answer, kept_answer
+from workflow.queries import FirmFilter, firm_detail, hazard_record, hazards_of, list_firms
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
-from workflow.tables import HAZARDS, IDEMPOTENT_REQUESTS
 
 router = APIRouter(prefix="/api", tags=["enterprises"])
 Reader = Annotated[Actor, allow(*FIRM_READERS, scope="enterprise")]
@@ -83,17 +83,9 @@ def _result(r: FireResult) -> dict[str, Any]:
 
 def _replay(session: Any, *, user_id: int, key: str, request_hash: str) -> JSONResponse | None:
     with read_unit(session) as conn:
-        kept = conn.execute(
-            sa.select(IDEMPOTENT_REQUESTS).where(
-                IDEMPOTENT_REQUESTS.c.user_id == user_id, IDEMPOTENT_REQUESTS.c.key == key
-            )
-        ).first()
+        kept = kept_answer(conn, user_id=user_id, key=key, request_hash=request_hash)
     if kept is None:
         return None
-    if kept.request_hash != request_hash:
-        raise InvalidInput(
-            "该 Idempotency-Key 已用于另一个请求 / this Idempotency-Key was used for a different request"
-        )
     return JSONResponse(kept.response, status_code=kept.status_code, headers={"Idempotent-Replayed": "true"})
 
 
@@ -123,16 +115,8 @@ def transition(
             return replay
 
     def keep(conn: sa.Connection, result: FireResult) -> None:
-        conn.execute(
-            sa.insert(IDEMPOTENT_REQUESTS).values(
-                user_id=user_id,
-                key=key,
-                request_hash=request_hash,
-                status_code=200,
-                response=_result(result),
-                created_at=result.at,
-            )
-        )
+        assert key is not None
+        keep_answer(conn, user_id=user_id, key=key, request_hash=request_hash, response=_result(result), at=result.at)
 
     try:
         result = fire(
@@ -190,9 +174,9 @@ def _five(body: HazardCreate | HazardUpdate) -> FiveImplementations:
     )
 
 
-def _hazard(session: Any, hazard_id: int) -> Any:
+def _hazard(session: Any, hazard_id: int) -> dict[str, Any]:
     with read_unit(session) as conn:
-        return conn.execute(sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id)).first()
+        return hazard_record(conn, hazard_id=hazard_id)
 
 
 @router.post("/enterprises/{enterprise_id}/hazards", response_model=HazardRead, status_code=201)
@@ -207,7 +191,7 @@ def new_hazard(enterprise_id: int, body: HazardCreate, context: ContextDep, sess
         actor=actor,
         clock=context.clock,
     )
-    return _hazard(session, hazard_id)._asdict()
+    return _hazard(session, hazard_id)
 
 
 @router.patch("/hazards/{hazard_id}", response_model=HazardRead)
@@ -219,7 +203,7 @@ def change_hazard(
 ) -> Any:
     """Fill in or change a hazard's five implementations."""
     update_hazard(session, hazard_id=hazard_id, implementations=_five(body), actor=actor)
-    return _hazard(session, hazard_id)._asdict()
+    return _hazard(session, hazard_id)
 
 
 @router.post("/hazards/{hazard_id}/rectify", response_model=HazardRead)
@@ -232,7 +216,7 @@ def rectified(
 ) -> Any:
     """Mark a hazard rectified (with the SHA-256 of an uploaded rectification file)."""
     rectify_hazard(session, hazard_id=hazard_id, evidence=body.evidence_sha256, actor=actor, clock=context.clock)
-    return _hazard(session, hazard_id)._asdict()
+    return _hazard(session, hazard_id)
 
 
 @router.post("/enterprises/{enterprise_id}/evidence", response_model=EvidenceRead, status_code=201)

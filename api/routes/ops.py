@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import PUBLIC, ContextDep
 from api.schemas import HealthRead
-from deadlines.scheduler import LEADER_LOCK
-from workflow.tables import OUTBOX
+from deadlines.scheduler import leader_held
+from notifications.outbox import counts_of
 
 router = APIRouter(tags=["operations"])
 
@@ -22,17 +22,12 @@ def healthz(context: ContextDep) -> Any:
     """200 when the database answers; the outbox backlog and (when a scheduler runs) its leader."""
     try:
         with context.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(OUTBOX.c.status, sa.func.count())
-                .where(OUTBOX.c.status.in_(("pending", "failed")))
-                .group_by(OUTBOX.c.status)
-            ).all()
+            counts = counts_of(conn, ("pending", "failed"))
     except sa.exc.SQLAlchemyError:
         body = HealthRead(
             status="unavailable", database=False, scheduler_leader=None, outbox_pending=None, outbox_failed=None
         )
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
-    counts = {r[0]: int(r[1]) for r in rows}
     return HealthRead(
         status="ok",
         database=True,
@@ -42,20 +37,12 @@ def healthz(context: ContextDep) -> Any:
     )
 
 
-# Is the scheduler's advisory lock held by some session? (PostgreSQL keeps a 64-bit key as classid/objid.)
-_LEADER_HELD = sa.text(
-    "WITH k AS (SELECT hashtext(:name || current_schema())::bigint AS v) "
-    "SELECT EXISTS (SELECT 1 FROM pg_locks, k WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-    "AND classid::bigint = ((k.v >> 32) & 4294967295) AND objid::bigint = (k.v & 4294967295))"
-)
-
-
 def scheduler_leader(context: ContextDep) -> bool | None:
     """Whether a scheduler leads: on PostgreSQL whoever holds the leader lock, in any process; on SQLite
     the scheduler running inside this server (None when there is none to ask about)."""
-    if context.engine.dialect.name == "postgresql":
-        with context.engine.connect() as conn:
-            return bool(conn.execute(_LEADER_HELD, {"name": f"dabiao:{LEADER_LOCK}:"}).scalar())
+    held = leader_held(context.engine)
+    if held is not None:
+        return held
     return context.scheduler_running() if context.scheduler_running is not None else None
 
 
