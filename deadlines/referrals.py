@@ -703,6 +703,39 @@ def decline_referral(
     )
 
 
+REFERRAL_STEPS = {"confirm": "confirmed", "decline": "declined", "acknowledge": "acknowledged"}
+
+
+def take_referral_step(
+    session: Session,
+    referral_id: int,
+    step: str,
+    *,
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    note: str | None = None,
+) -> str:
+    """One step on a referral by its name, as the API, the pages and the command line take it: the city
+    bureau confirms or declines a proposal (with a note), the local government acknowledges a confirmed
+    referral of its area. Returns the referral's new status."""
+    if step not in REFERRAL_STEPS:
+        raise NotFound(f"未知操作 / unknown step: {step}")
+    if step == "acknowledge":
+        acknowledge_referral(session, referral_id=referral_id, actor=actor, clock=clock)
+    else:
+        decide_referral(
+            session,
+            referral_id=referral_id,
+            actor=actor,
+            campaign=campaign,
+            clock=clock,
+            confirm=step == "confirm",
+            note=note,
+        )
+    return REFERRAL_STEPS[step]
+
+
 def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, clock: Clock) -> None:
     """The local government of the referral's area acknowledges a confirmed referral."""
     if actor.role is not Role.local_government:

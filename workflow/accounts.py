@@ -265,6 +265,28 @@ def issue_token(session: Session, *, user_id: int, clock: Clock, settings: Setti
     return token, expires
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """A successful sign-in: the bearer token, when it expires, and the user."""
+
+    token: str
+    expires: dt.datetime
+    user: Any
+
+
+def password_sign_in(
+    engine: sa.Engine, username: str, password: str, *, clock: Clock, settings: Settings, source: str | None
+) -> SignedIn:
+    """Check the name and password (`authenticate`: throttled, locked after repeated failures) and issue a
+    token: the one sign-in of the API and the pages."""
+    with Session(engine) as session:
+        user = authenticate(
+            session, username=username, password=password, clock=clock, settings=settings, source=source
+        )
+        token, expires = issue_token(session, user_id=user.id, clock=clock, settings=settings)
+    return SignedIn(token, expires, user)
+
+
 def user_for_token(conn: sa.Connection, *, token: str, clock: Clock) -> Any:
     """The active user a live token belongs to, or None."""
     return conn.execute(

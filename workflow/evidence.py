@@ -20,6 +20,7 @@ from states import InvalidInput, NotFound, OutOfScope, Role
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
 from workflow.engine import Actor, in_scope, load_firm
+from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
 
 KINDS = ("self_assessment_report", "application_material", "hazard_rectification")
@@ -180,6 +181,35 @@ def store_evidence(
         "size": size,
         "kind": kind,
     }
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as a front door received it: for which firm, of which kind, under which name (and, for a
+    rectification file, for which hazard)."""
+
+    enterprise_id: int
+    kind: str
+    filename: str
+    stream: BinaryIO
+    hazard_id: int | None = None
+
+
+def store_upload(session: Session, upload: Upload, *, actor: Actor, settings: Settings, clock: Clock) -> dict[str, Any]:
+    """`store_evidence` with the upload limits and the folder from the settings: what the API and the pages
+    call."""
+    return store_evidence(
+        session,
+        enterprise_id=upload.enterprise_id,
+        kind=upload.kind,
+        filename=upload.filename,
+        stream=upload.stream,
+        actor=actor,
+        data_dir=settings.data_dir,
+        max_bytes=settings.upload_max_bytes,
+        clock=clock,
+        hazard_id=upload.hazard_id,
+    )
 
 
 def materials_of(conn: sa.Connection, *, enterprise_id: int, evidence_ids: list[int]) -> list[dict[str, Any]]:

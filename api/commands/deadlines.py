@@ -266,14 +266,14 @@ def register(main: click.Group) -> None:
 
     def _decide(app: App, referral_id: int, *, confirm: bool, role: str, note: str | None, name: str | None,
                 as_of: dt.datetime | None) -> None:  # fmt: skip
-        from deadlines.referrals import decide_referral
+        from deadlines.referrals import take_referral_step
 
         app.require_schema()
         with Session(app.engine) as session:
-            decide_referral(
+            take_referral_step(
                 session,
-                referral_id=referral_id,
-                confirm=confirm,
+                referral_id,
+                "confirm" if confirm else "decline",
                 actor=acting(role, district=None, name=name),
                 campaign=app.campaign,
                 clock=app.clock(day_of(as_of)),
@@ -322,7 +322,7 @@ def register(main: click.Group) -> None:
         app: App, referral_id: int, role: str, district: str | None, name: str | None, as_of: dt.datetime | None
     ) -> None:
         """The local government acknowledges a confirmed referral."""
-        from deadlines.referrals import acknowledge_referral, referral_district
+        from deadlines.referrals import referral_district, take_referral_step
 
         app.require_schema()
         code = _district_code(app, district)
@@ -330,10 +330,12 @@ def register(main: click.Group) -> None:
             with app.engine.connect() as conn:
                 code = referral_district(conn, referral_id=referral_id)
         with Session(app.engine) as session:
-            acknowledge_referral(
+            take_referral_step(
                 session,
-                referral_id=referral_id,
+                referral_id,
+                "acknowledge",
                 actor=acting(role, district=code, name=name),
+                campaign=app.campaign,
                 clock=app.clock(day_of(as_of)),
             )
         click.echo(f"移交 #{referral_id} 已签收 / referral #{referral_id} acknowledged")

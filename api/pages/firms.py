@@ -29,7 +29,7 @@ from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, 
 from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
-from workflow.evidence import KINDS, materials_of, open_evidence, rectification_file, store_evidence
+from workflow.evidence import KINDS, Upload, materials_of, open_evidence, rectification_file, store_upload
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
 from workflow.queries import FirmFilter, firm_detail, hazard_firm, hazards_of, list_firms
@@ -512,18 +512,9 @@ def upload(
 ) -> Response:
     """Upload a file (checked for size, real type and archive bombs, as through the API)."""
     try:
-        store_evidence(
-            session,
-            enterprise_id=enterprise_id,
-            kind=kind,
-            filename=file.filename or "",
-            stream=file.file,
-            actor=actor,
-            data_dir=context.settings.data_dir,
-            max_bytes=context.settings.upload_max_bytes,
-            clock=context.clock,
-            hazard_id=int(hazard_id) if hazard_id.strip().isdigit() else None,
-        )
+        hazard = int(hazard_id) if hazard_id.strip().isdigit() else None
+        upload = Upload(enterprise_id, kind, file.filename or "", file.file, hazard)
+        store_upload(session, upload, actor=actor, settings=context.settings, clock=context.clock)
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
     return redirect(f"/firms/{enterprise_id}#application", notice="uploaded")

@@ -22,12 +22,11 @@ from deadlines.referrals import (
     GROUNDS_LABELS,
     REFERRAL_HEADERS,
     STATUS_LABELS,
-    acknowledge_referral,
-    decide_referral,
     list_referrals,
     list_suggestions,
     propose_referral,
     referral_cells,
+    take_referral_step,
 )
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
@@ -263,23 +262,9 @@ def decide(
     """The city bureau confirms or declines a proposed referral; the local government acknowledges a
     confirmed one of its area."""
     try:
-        match decision, actor.role:
-            case (("confirm" | "decline"), Role.city_bureau):
-                decide_referral(
-                    session,
-                    referral_id=referral_id,
-                    actor=actor,
-                    campaign=context.campaign,
-                    clock=context.clock,
-                    confirm=decision == "confirm",
-                    note=note or None,
-                )
-            case "acknowledge", Role.local_government:
-                acknowledge_referral(session, referral_id=referral_id, actor=actor, clock=context.clock)
-            case (("confirm" | "decline" | "acknowledge"), _):
-                raise NotAllowed("该角色不能执行此操作 / this role may not take this step")
-            case _:
-                raise NotFound(f"未知操作 / unknown step: {decision}")
+        take_referral_step(
+            session, referral_id, decision, actor=actor, campaign=context.campaign, clock=context.clock, note=note
+        )
     except WorkflowError as exc:
         return _decided(request, context, session, actor, exc)
     return redirect("/referrals", notice="referral")

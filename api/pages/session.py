@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,7 +22,7 @@ from api.pages.access import (
     page,
 )
 from api.pages.render import home_of, message, redirect, render
-from workflow.accounts import AccountLocked, LoginFailed, authenticate, issue_token, revoke_token
+from workflow.accounts import AccountLocked, LoginFailed, SignedIn, password_sign_in, revoke_token
 from workflow.engine import Actor
 
 router = APIRouter(include_in_schema=False)
@@ -69,31 +69,25 @@ async def login(
     HttpOnly cookie."""
     await check_csrf(request, request.cookies.get(LOGIN_COOKIE), "login")
 
-    def work() -> tuple[str, Any, Any]:
-        with Session(context.engine) as session:
-            user = authenticate(
-                session,
-                username=username,
-                password=password,
-                clock=context.clock,
-                settings=context.settings,
-                source=request.client.host if request.client else None,
-            )
-            token, expires = issue_token(session, user_id=user.id, clock=context.clock, settings=context.settings)
-            return token, expires, user
+    source = request.client.host if request.client else None
+
+    def work() -> SignedIn:
+        return password_sign_in(
+            context.engine, username, password, clock=context.clock, settings=context.settings, source=source
+        )
 
     try:
-        token, expires, user = await run_in_threadpool(work)
+        signed = await run_in_threadpool(work)
     except LoginFailed as exc:
         await asyncio.sleep(exc.delay_seconds)
         return _login_form(request, status=401, error=message(request, str(exc)), username=username)
     except AccountLocked as exc:
         return _login_form(request, status=423, error=message(request, str(exc)), username=username)
-    response = RedirectResponse(_safe_next(next) or home_of(user), status_code=303)
-    max_age = int((expires - context.clock.now()).total_seconds())
+    response = RedirectResponse(_safe_next(next) or home_of(signed.user), status_code=303)
+    max_age = int((signed.expires - context.clock.now()).total_seconds())
     response.set_cookie(
         SESSION_COOKIE,
-        token,
+        signed.token,
         max_age=max_age,
         httponly=True,
         samesite="lax",

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlmodel import Session
 
 from api.deps import PUBLIC, ContextDep, SessionDep, allow, bearer
 from api.schemas import TokenRead, UserRead
-from workflow.accounts import LoginFailed, authenticate, issue_token, revoke_token, user_record
+from workflow.accounts import LoginFailed, SignedIn, password_sign_in, revoke_token, user_record
 from workflow.db import read_unit
 from workflow.engine import Actor
 
@@ -26,24 +25,19 @@ async def sign_in(
     """Exchange a username and password for a bearer token. Repeated failures are answered more slowly,
     then the account is locked for a while."""
 
-    def work() -> tuple[str, Any]:
-        with Session(context.engine) as session:
-            user = authenticate(
-                session,
-                username=form.username,
-                password=form.password,
-                clock=context.clock,
-                settings=context.settings,
-                source=request.client.host if request.client else None,
-            )
-            return issue_token(session, user_id=user.id, clock=context.clock, settings=context.settings)
+    source = request.client.host if request.client else None
+
+    def work() -> SignedIn:
+        return password_sign_in(
+            context.engine, form.username, form.password, clock=context.clock, settings=context.settings, source=source
+        )
 
     try:
-        token, expires = await run_in_threadpool(work)
+        signed = await run_in_threadpool(work)
     except LoginFailed as exc:
         await asyncio.sleep(exc.delay_seconds)
         raise
-    return TokenRead(access_token=token, expires_at=expires)
+    return TokenRead(access_token=signed.token, expires_at=signed.expires)
 
 
 @router.post("/auth/logout", status_code=204)

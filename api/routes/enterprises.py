@@ -29,7 +29,7 @@ from api.schemas import (
 from states import Role, VersionConflict
 from workflow.db import read_unit
 from workflow.engine import Actor, FireResult, fire
-from workflow.evidence import open_evidence, store_evidence
+from workflow.evidence import Upload, open_evidence, store_upload
 from workflow.idempotency import keep_answer, kept_answer
 from workflow.queries import FirmFilter, firm_detail, hazard_record, hazards_of, list_firms
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
@@ -230,18 +230,8 @@ def upload(
     hazard_id: Annotated[int | None, Form()] = None,
 ) -> Any:
     """Upload an evidence file; it is checked (size, real type, archive bombs) and stored by SHA-256."""
-    return store_evidence(
-        session,
-        enterprise_id=enterprise_id,
-        kind=kind,
-        filename=file.filename or "",
-        stream=file.file,
-        actor=actor,
-        data_dir=context.settings.data_dir,
-        max_bytes=context.settings.upload_max_bytes,
-        clock=context.clock,
-        hazard_id=hazard_id,
-    )
+    upload = Upload(enterprise_id, kind, file.filename or "", file.file, hazard_id)
+    return store_upload(session, upload, actor=actor, settings=context.settings, clock=context.clock)
 
 
 @router.get("/evidence/{evidence_id}", response_class=FileResponse)

@@ -11,11 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ContextDep, SessionDep, allow
 from deadlines.escalations import acknowledge_escalation, list_escalations
 from deadlines.referrals import (
-    acknowledge_referral,
-    decide_referral,
     list_referrals,
     list_suggestions,
     propose_referral,
+    take_referral_step,
 )
 from deadlines.supervision import inspection_plan, parse_month
 from states import InvalidInput, OutOfScope, Role
@@ -170,16 +169,11 @@ def decline(
 def _decide(
     session: Any, context: Any, actor: Actor, referral_id: int, body: DecisionCreate, *, confirm: bool
 ) -> dict[str, str]:
-    decide_referral(
-        session,
-        referral_id=referral_id,
-        actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
-        confirm=confirm,
-        note=body.note,
+    step = "confirm" if confirm else "decline"
+    status = take_referral_step(
+        session, referral_id, step, actor=actor, campaign=context.campaign, clock=context.clock, note=body.note
     )
-    return {"status": "confirmed" if confirm else "declined"}
+    return {"status": status}
 
 
 @router.post("/referrals/{referral_id}/acknowledge")
@@ -190,8 +184,10 @@ def acknowledge_receipt(
     actor: Annotated[Actor, allow(Role.local_government, scope="referral")],
 ) -> dict[str, str]:
     """The local government acknowledges a confirmed referral of its area."""
-    acknowledge_referral(session, referral_id=referral_id, actor=actor, clock=context.clock)
-    return {"status": "acknowledged"}
+    status = take_referral_step(
+        session, referral_id, "acknowledge", actor=actor, campaign=context.campaign, clock=context.clock
+    )
+    return {"status": status}
 
 
 @router.get("/inspections/plan")
