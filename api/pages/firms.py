@@ -18,10 +18,10 @@ from api.errors import status_of
 from api.pages.access import FIRM_READERS, OFFICIALS, page
 from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
 from api.pages.i18n import N_
-from api.pages.render import message, redirect, render
+from api.pages.render import message, redirect, refusal, render
 from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
-from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from states import TRIGGERS, InvalidInput, Role, State, WorkflowError
 from states.machine import TEAM_ONLY_MESSAGE
 from workflow.certificates import certificate_panel
 from workflow.clock import today
@@ -282,11 +282,11 @@ def refused(
     """A form the service refused: the firm page again, with the service's own message. Records that do not
     exist (or lie outside the scope) and roles that may not act are the error pages' business; a review
     score typed by hand is refused on the firm page with its reason (it comes only from the team)."""
-    if isinstance(exc, NotFound | NotAllowed) and str(exc) != TEAM_ONLY_MESSAGE:
-        raise exc
-    return firm_page(
-        request, context, session, actor, enterprise_id, error=message(request, str(exc)), status=status_of(exc)
-    )
+    if str(exc) == TEAM_ONLY_MESSAGE:
+        error, status = message(request, str(exc)), status_of(exc)
+    else:
+        error, status = refusal(request, exc)
+    return firm_page(request, context, session, actor, enterprise_id, error=error, status=status)
 
 
 def findings_from(general: str, major: str) -> list[dict[str, str]]:
@@ -470,8 +470,7 @@ def change_hazard(
             actor=actor,
         )
     except WorkflowError as exc:
-        if isinstance(exc, NotFound | NotAllowed):
-            raise
+        refusal(request, exc)  # an unknown hazard goes to the error page before its firm is looked up
         return refused(request, context, session, actor, _hazard_firm(session, hazard_id), exc)
     return redirect(f"/firms/{_hazard_firm(session, hazard_id)}#hazards", notice="hazard_saved")
 
@@ -493,8 +492,7 @@ def rectified(
                 sha = rectification_file(conn, hazard_id=hazard_id, evidence_id=evidence)
         rectify_hazard(session, hazard_id=hazard_id, evidence=sha, actor=actor, clock=context.clock)
     except WorkflowError as exc:
-        if isinstance(exc, NotFound | NotAllowed):
-            raise
+        refusal(request, exc)  # an unknown hazard goes to the error page before its firm is looked up
         return refused(request, context, session, actor, _hazard_firm(session, hazard_id), exc)
     return redirect(f"/firms/{_hazard_firm(session, hazard_id)}#hazards", notice="hazard_rectified")
 

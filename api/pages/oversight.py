@@ -9,12 +9,11 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from api.deps import ContextDep, SessionDep
-from api.errors import status_of
 from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
 from api.pages.dashboards import WORKLISTS_OF
 from api.pages.exports import xlsx_response
 from api.pages.firms import refused
-from api.pages.render import message, redirect, render
+from api.pages.render import message, redirect, refusal, render
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
 from deadlines.escalations import acknowledge_escalation, list_escalations
 from deadlines.referrals import (
@@ -28,7 +27,7 @@ from deadlines.referrals import (
     referral_cells,
     take_referral_step,
 )
-from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
+from states import InvalidInput, Role, WorkflowError
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
 from workflow.engine import Actor
@@ -127,10 +126,9 @@ def acknowledge(
     try:
         acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
     except WorkflowError as exc:
-        if isinstance(exc, NotFound | NotAllowed):
-            raise
+        error, code = refusal(request, exc)
         params: dict[str, str | None] = {"district": None, "status": "open", "step": None, "rule": None}
-        return escalation_page(request, session, actor, params, error=message(request, str(exc)), code=status_of(exc))
+        return escalation_page(request, session, actor, params, error=error, code=code)
     return redirect("/escalations", notice="acknowledged")
 
 
@@ -242,11 +240,8 @@ def referral_export(
 
 
 def _decided(request: Request, context: Any, session: Any, actor: Actor, exc: WorkflowError) -> Response:
-    if isinstance(exc, NotFound | NotAllowed):
-        raise exc
-    return referral_page(
-        request, context, session, actor, None, None, error=message(request, str(exc)), code=status_of(exc)
-    )
+    error, code = refusal(request, exc)
+    return referral_page(request, context, session, actor, None, None, error=error, code=code)
 
 
 @router.post("/referrals/{referral_id}/{decision}")
@@ -346,9 +341,8 @@ def visit(
             clock=context.clock,
         )
     except WorkflowError as exc:
-        if isinstance(exc, NotFound | NotAllowed):
-            raise
-        return guidance_page(request, session, actor, None, error=message(request, str(exc)), code=status_of(exc))
+        error, code = refusal(request, exc)
+        return guidance_page(request, session, actor, None, error=error, code=code)
     return redirect("/guidance", notice="guidance")
 
 

@@ -17,9 +17,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import AppContext
+from api.errors import status_of
 from api.pages.access import FLASH_COOKIE, LANG_COOKIE, SESSION_COOKIE, csrf_token
 from api.pages.i18n import LANG_NAMES, LANGS, N_, Formats, bilingual, filters, load_translations, pick_lang
-from states import Role
+from states import NotAllowed, NotFound, Role, WorkflowError
 from workflow.clock import today
 from workflow.dashboard import HistoryCache
 
@@ -126,6 +127,16 @@ def formats_of(request: Request) -> Formats:
 def message(request: Request, text: str) -> str:
     """A service's "中文 / English" message in the request's language."""
     return bilingual(text, lang_of(request))
+
+
+def refusal(request: Request, exc: WorkflowError) -> tuple[str, int]:
+    """How every page shows a service's refusal of a form. A record that does not exist (or lies outside
+    the caller's scope) and a role that may not act are the error pages' business: raised again, with the
+    status api/errors.py gives it. Anything else comes back on the form's page: (the service's message in
+    the request's language, the same status the API answers)."""
+    if isinstance(exc, NotFound | NotAllowed):
+        raise exc
+    return message(request, str(exc)), status_of(exc)
 
 
 def query_url(path: str, **params: Any) -> str:

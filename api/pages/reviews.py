@@ -12,12 +12,11 @@ from fastapi.responses import Response
 from sqlmodel import Session
 
 from api.deps import ContextDep, SessionDep
-from api.errors import status_of
 from api.pages.access import OFFICIALS, page
 from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
 from api.pages.i18n import N_
-from api.pages.render import message, redirect, render
-from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
+from api.pages.render import redirect, refusal, render
+from states import InvalidInput, Role, WorkflowError
 from workflow.dashboard import evidence_of
 from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
@@ -124,11 +123,8 @@ def application(
 def _refused(
     request: Request, context: Any, session: Session, actor: Actor, application_id: int, exc: WorkflowError
 ) -> Response:
-    if isinstance(exc, NotFound | NotAllowed):
-        raise exc
-    return application_page(
-        request, context, session, actor, application_id, error=message(request, str(exc)), status=status_of(exc)
-    )
+    error, status = refusal(request, exc)
+    return application_page(request, context, session, actor, application_id, error=error, status=status)
 
 
 @router.post("/applications/{application_id}/scores")
@@ -321,9 +317,8 @@ def new_reviewer_report(
             clock=context.clock,
         )
     except WorkflowError as exc:
-        if isinstance(exc, NotFound | NotAllowed):
-            raise
-        return reports_page(request, session, actor, error=message(request, str(exc)), status=status_of(exc))
+        error, status = refusal(request, exc)
+        return reports_page(request, session, actor, error=error, status=status)
     return redirect("/reviewer-reports", notice="report_filed")
 
 
@@ -340,7 +335,6 @@ def decide_reviewer_report(
     try:
         decide_report(session, report_id=report_id, decision=decision, note=note, actor=actor, clock=context.clock)
     except WorkflowError as exc:
-        if isinstance(exc, NotFound | NotAllowed):
-            raise
-        return reports_page(request, session, actor, error=message(request, str(exc)), status=status_of(exc))
+        error, status = refusal(request, exc)
+        return reports_page(request, session, actor, error=error, status=status)
     return redirect("/reviewer-reports", notice="report_decided")
