@@ -49,6 +49,7 @@ NOTICES = {
     "review_recorded": N_("评审结果已录入。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
+    "account": N_("账号已更新。"),
 }
 
 
@@ -140,6 +141,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
                 ("/outbox", N_("邮件队列")),
+                *([("/users", N_("账号管理"))] if user.role == Role.city_bureau.value else []),
             ]
         case Role.district_bureau:
             return [
