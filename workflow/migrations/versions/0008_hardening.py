@@ -21,7 +21,7 @@ from alembic import op
 import workflow.models
 
 revision: str = "0008_hardening"
-down_revision: str | None = "0006"  # 0007 once main has it
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
