@@ -235,6 +235,10 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
             "json": {"items": [{"enterprise_id": world.firms["home_other"]}]}
         },
         ("GET", "/api/inspections/plan"): {"params": {"month": "2022-07"}},
+        ("POST", "/api/users/{username}/disable"): {},
+        ("POST", "/api/users/{username}/enable"): {},
+        ("POST", "/api/users/{username}/reset-password"): {"json": {"password": "a long new passphrase"}},
+        ("POST", "/api/users/{username}/revoke-sessions"): {},
     }
     if (method in ("POST", "PATCH", "PUT") or "plan" in route.path) and key not in bodies:
         raise AssertionError(f"add a sample request for {method} {route.path} to this test")
@@ -243,6 +247,7 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
 
 def test_every_route_for_every_role_in_and_out_of_scope(world: World) -> None:
     records = setup_records(world)
+    world.add_user("managed", Role.enterprise, enterprise_id=world.firms["home_other"])  # for /api/users/…
     checked = 0
     for route in all_routes():
         rule = rule_of(route)
@@ -256,6 +261,8 @@ def test_every_route_for_every_role_in_and_out_of_scope(world: World) -> None:
                         continue
                     if "{trigger}" in route.path:
                         params["trigger"] = TRIGGER_FOR[role]
+                    if "{username}" in route.path:
+                        params["username"] = "managed"
                     path = route.path.format(**params)
                     username = records["users"][role]
                     if route.path == "/api/auth/logout":
