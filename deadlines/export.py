@@ -6,11 +6,10 @@ formula and without a visible quote."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-import re
 
 import openpyxl
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell

@@ -122,11 +122,11 @@ def test_login_fields_are_capped_before_any_hashing(world: World, db_url: str, l
     assert (longest or 0) <= 80
     ledger.record(
         "sign-in",
-        "1 MB username and password, 200 kB username, 200 kB password to the API, a 300-character password to "
-        "the page",
+        "1 MB username and password, 200 kB username, 200 kB password to the API, a 300-character password to the page",
         backend=backend_of(db_url),
         tries=4,
-        detail=f"413 for the megabyte; 422 with “at most 80 / 256 characters”, nothing stored or hashed ({took:.2f} s for all three)",
+        detail=f"413 for the megabyte; 422 with “at most 80 / 256 characters”, nothing stored or hashed "
+        f"({took:.2f} s for all three)",
     )
 
 
