@@ -116,7 +116,8 @@ def check_password(password: str, *, username: str) -> None:
     if {lowered, core, lowered.rstrip(extras), lowered.lstrip(extras)} & common:
         raise InvalidInput("密码过于常见，请另选 / the password is too common: choose another")
     name = username.lower()
-    if len(name) >= 3 and (name in lowered or (len(core) >= 3 and core in name)):
+    rest = lowered.replace(name, "").strip(extras) if len(name) >= 3 else lowered
+    if len(rest) < MIN_PASSWORD // 2 or (len(core) >= 3 and core in name):  # the username and a few more
         raise InvalidInput("密码不能由用户名构成 / the password must not be built from the username")
 
 
