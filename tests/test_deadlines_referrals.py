@@ -29,7 +29,7 @@ from tests.factories import make_firm
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
 from workflow.engine import Actor
-from workflow.tables import ESCALATIONS, OUTBOX, REFERRALS
+from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRAL_SUGGESTIONS, REFERRALS
 
 D = dt.date
 CITY = Actor("市局 张科长", Role.city_bureau)
@@ -60,7 +60,7 @@ def test_a_referral_goes_from_district_to_city_to_local_government(engine: sa.En
         propose_referral(
             s, enterprise_id=firm, grounds="non_participating", actor=district(), campaign=campaign, clock=clock
         )
-    with Session(engine) as s, pytest.raises(InvalidTransition, match="only a confirmed referral"):
+    with Session(engine) as s, pytest.raises(OutOfScope):  # a proposal does not exist for the local government
         acknowledge_referral(s, referral_id=ref, actor=local_government(), clock=clock)
     with Session(engine) as s:
         confirm_referral(s, referral_id=ref, actor=CITY, campaign=campaign, clock=clock, note="多次督促无果")
@@ -69,7 +69,7 @@ def test_a_referral_goes_from_district_to_city_to_local_government(engine: sa.En
     assert (mail.audience, mail.district_code, mail.to_address) == (
         "local_government",
         "320412",
-        "zf@wujin.example.gov.cn",
+        "zf@wujin.example.com",
     )
     assert mail.context["grounds"] == "non_participating" and mail.context["note"] == "多次督促无果"
     assert mail.context["district_name"] == "武进区" and mail.dedupe_key == f"referral:{ref}:local_government"
@@ -161,17 +161,28 @@ def test_a_referral_needs_its_grounds(engine: sa.Engine, campaign: Campaign) -> 
         )
 
 
-def test_a_declined_referral_is_not_proposed_again_by_the_sweep(engine: sa.Engine, campaign: Campaign) -> None:
+def test_a_declined_referral_is_not_suggested_again_by_the_sweep(engine: sa.Engine, campaign: Campaign) -> None:
     firm = idle_key_firm(engine, campaign)
     sweep_on(engine, campaign, D(2023, 1, 30))
     with engine.connect() as conn:
-        ref = conn.execute(sa.select(REFERRALS)).one()
-    assert (ref.enterprise_id, ref.grounds, ref.status) == (firm, "non_participating", "proposed")
+        assert conn.execute(sa.select(REFERRALS)).all() == []  # the sweep only suggests
+        suggestion = conn.execute(sa.select(REFERRAL_SUGGESTIONS)).one()
+    assert (suggestion.enterprise_id, suggestion.grounds, suggestion.status) == (firm, "non_participating", "open")
     with Session(engine) as s:
-        decline_referral(s, referral_id=ref.id, actor=CITY, campaign=campaign, clock=FixedClock.on(D(2023, 2, 1)))
+        ref = propose_referral(
+            s,
+            enterprise_id=firm,
+            grounds="non_participating",
+            actor=district(),
+            campaign=campaign,
+            clock=FixedClock.on(D(2023, 1, 31)),
+        )
+    with Session(engine) as s:
+        decline_referral(s, referral_id=ref, actor=CITY, campaign=campaign, clock=FixedClock.on(D(2023, 2, 1)))
     sweep_on(engine, campaign, D(2023, 2, 2))
     with engine.connect() as conn:
         assert conn.execute(sa.select(REFERRALS.c.status)).scalars().all() == ["declined"]
+        assert conn.execute(sa.select(REFERRAL_SUGGESTIONS.c.status)).scalars().all() == ["proposed"]
 
 
 def test_offices_acknowledge_their_escalations(engine: sa.Engine, campaign: Campaign) -> None:
@@ -228,13 +239,20 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
             }
             for m in range(1, 13)
         ]
-    assert grades == {"non_participating": 1, "overdue": 1, "on_track": 1, "compliant": 0, "benchmark": 1}
+    assert grades == {
+        "referred": 0,
+        "non_participating": 1,
+        "not_started": 0,
+        "on_track": 2,  # started; an overdue hazard is followed by its own escalation, not by the grade
+        "compliant": 0,
+        "benchmark": 1,
+    }
     per_year = campaign.supervision.inspections_per_year
     seen = {firm: sum(firm in month for month in per_month) for firm in (idle, started.id, late.id, certified.id)}
     assert seen == {
         idle: per_year["non_participating"],
         started.id: per_year["on_track"],
-        late.id: per_year["overdue"],
+        late.id: per_year["on_track"],
         certified.id: per_year["benchmark"],
     }
     assert per_month[0][idle] == "non_participating" and next(iter(per_month[0])) == idle  # strictest first
@@ -258,12 +276,14 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
     )  # fmt: skip
     firms = json.loads(listed.output)["firms"]
     assert [f["enterprise_id"] for f in firms] == list(per_month[0])
-    assert firms[0]["grade_label"] == "未启动创建"
+    assert firms[0]["grade_label"] == "逾期未开展创建"
 
 
 def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> None:
     url = str(engine.url.render_as_string(hide_password=False))
-    idle_key_firm(engine, campaign, name="@SUM(1)化工有限公司")
+    firm = idle_key_firm(engine, campaign, name="@SUM(1)化工有限公司")
+    with engine.connect() as conn:
+        credit_code = conn.execute(sa.select(ENTERPRISES.c.uscc).where(ENTERPRISES.c.id == firm)).scalar_one()
 
     def run(*args: str) -> str:
         result = CliRunner().invoke(main, ["--database-url", url, *args])
@@ -271,7 +291,7 @@ def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: 
         return result.output
 
     text = run("sweep", "--as-of", "2023-01-30")
-    assert "2023-01-30" in text and "key_field_started" in text and "提出移交 1" in text
+    assert "2023-01-30" in text and "key_field_started" in text and "建议移交（待辖区研判） 1" in text
     assert "swept 2023-01-30: 0 new rows" in run("sweep", "--as-of", "2023-01-30")
     refused = CliRunner().invoke(main, ["--database-url", url, "sweep", "--as-of", "2023-01-01"])
     assert refused.exit_code == 1 and "[sweep_refused]" in refused.output
@@ -279,7 +299,10 @@ def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: 
     assert sorted(e["step"] for e in listed) == ["district", "firm"]
     run("escalations", "ack", str(listed[0]["id"]), "--role", "district_bureau", "--district", "320412")
     assert len(json.loads(run("escalations", "list", "--json", "--status", "acknowledged"))) == 1
+    assert json.loads(run("referrals", "list", "--json")) == []  # a suggestion is not a referral
+    run("referrals", "propose", credit_code, "--grounds", "non_participating", "--as-of", "2023-01-31")
     [ref] = json.loads(run("referrals", "list", "--json"))
+    assert ref["state"] == "mobilized" and ref["state_label"] and ref["state_since"]
     denied = CliRunner().invoke(
         main, ["--database-url", url, "referrals", "confirm", str(ref["id"]), "--role", "district_bureau"]
     )

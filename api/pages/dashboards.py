@@ -34,7 +34,12 @@ WORKLIST_LABELS = {
     "review": N_("待组织评审、录入结果"),
     "certification": N_("待认定"),
 }
-STEP_HEADERS = {"firm": N_("已通知企业"), "district": N_("已升级至辖区局"), "city": N_("已升级至市局")}
+STEP_HEADERS = {
+    "firm": N_("已通知企业"),
+    "district": N_("已升级至辖区局"),
+    "center": N_("已交保障中心"),
+    "city": N_("已升级至市局"),
+}
 WORKLISTS_OF = {
     Role.city_bureau: ("certification",),
     Role.support_center: ("audit", "review"),
@@ -101,10 +106,8 @@ def chart_data(ov: Overview, fmt: Formats, campaign: Any, gettext: Any) -> dict[
     for label, key in (("key", True), ("other", False)):
         rows = [t for t in ov.targets if t.key_field == key and t.district_code is not None]
         targets[label] = {
-            "certified": [
-                {"value": t.certified, "url": _firms_url(district=t.district_code, state="certified", key_field=key)}
-                for t in rows
-            ],
+            # started spans several states: no one list holds exactly these firms (the milestones link the rest)
+            "started": [{"value": t.started, "url": None} for t in rows],
             "target": [t.target for t in rows],
             "projected": [t.projected for t in rows],
         }
@@ -148,6 +151,8 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
                 "lines": preview,
                 "grades": [(g, GRADE_LABELS[g], grades.get(g, 0)) for g in GRADES],
                 "per_year": campaign.supervision.inspections_per_year,
+                "penalty": campaign.supervision.penalty_scale,
+                "local": campaign.supervision.local,
             }
     names = {d.code: fmt.named(d.name, d.name_en) for d in campaign.districts}
     return render(

@@ -21,17 +21,30 @@ from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from deadlines.referrals import GROUNDS_LABELS
+from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from states.machine import TEAM_ONLY_MESSAGE
+from workflow.certificates import certificate_panel
+from workflow.clock import today
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
 from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.guidance import KINDS as GUIDE_KINDS
+from workflow.guidance import list_guidance
 from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
 from workflow.tables import EVIDENCE_FILES, HAZARDS
 
 router = APIRouter(include_in_schema=False)
+# how a district reaches a firm's principal (对企业主要负责人逐个通知); mail needs an address on file
+NOTIFY_CHANNEL_LABELS = {
+    "mail": N_("电子邮件"),
+    "phone": N_("电话通知（已联系）"),
+    "in_person": N_("当面送达（已送达）"),
+    "letter": N_("书面函件（已送达）"),
+}
 PAGE_SIZE = 50
 EVIDENCE_KINDS = {
     "self_assessment_report": N_("自评报告"),
@@ -187,6 +200,15 @@ def firm_page(
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
         blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
+        certs = certificate_panel(firm=firm, actor=actor, campaign=campaign, certification=detail["certification"])
+        grade = (
+            None
+            if actor.role is Role.enterprise
+            else firm_grade(conn, campaign=campaign, enterprise_id=enterprise_id, as_of=today(clock))
+        )
+        guidance = None
+        if actor.role in (Role.city_bureau, Role.district_bureau):
+            guidance = list_guidance(conn, actor=actor, enterprise_id=enterprise_id)
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -199,6 +221,7 @@ def firm_page(
             "needs_reason": "reason" in ALLOWED_KEYS.get(name, ()),
             "takes_findings": "findings" in ALLOWED_KEYS.get(name, ()),
             "takes_materials": "materials" in ALLOWED_KEYS.get(name, ()),
+            "takes_channel": "channel" in ALLOWED_KEYS.get(name, ()),
         }
         for name in detail["allowed_triggers"]
         if name not in NOT_ON_FIRM_PAGE
@@ -216,11 +239,15 @@ def firm_page(
         materials=materials,
         actions=actions,
         blocked={name: [message(request, r) for r in reasons] for name, reasons in blocked.items()},
-        can_record_review="record_review" in detail["allowed_triggers"],
+        can_record_review=detail["state"] == "verified"
+        and actor.role in TRIGGERS["record_review"].roles_for(key_field=bool(detail["key_field"]))
+        and "record_review" not in blocked,
         can_propose_referral=actor.role is Role.district_bureau
         and detail["key_field"]
         and detail["state"] not in ("closed", "certified"),
         referral_grounds=GROUNDS_LABELS,
+        guidance=guidance,
+        guide_kinds=GUIDE_KINDS,
         editable=editable,
         is_firm=actor.role is Role.enterprise,
         outline=campaign.outline,
@@ -233,6 +260,9 @@ def firm_page(
         deadline_rules=DEADLINE_RULES,
         cert_levels=CERT_LEVELS,
         triggers=TRIGGERS,
+        certs=certs,
+        grade=grade,
+        channels=NOTIFY_CHANNEL_LABELS,
     )
 
 
@@ -252,8 +282,9 @@ def refused(
     request: Request, context: Any, session: Session, actor: Actor, enterprise_id: int, exc: WorkflowError
 ) -> Response:
     """A form the service refused: the firm page again, with the service's own message. Records that do not
-    exist (or lie outside the scope) and roles that may not act are the error pages' business."""
-    if isinstance(exc, NotFound | NotAllowed):
+    exist (or lie outside the scope) and roles that may not act are the error pages' business; a review
+    score typed by hand is refused on the firm page with its reason (it comes only from the team)."""
+    if isinstance(exc, NotFound | NotAllowed) and str(exc) != TEAM_ONLY_MESSAGE:
         raise exc
     return firm_page(
         request, context, session, actor, enterprise_id, error=message(request, str(exc)), status=status_of(exc)
@@ -282,6 +313,7 @@ def transition(
     findings_general: Annotated[str, Form(max_length=20000)] = "",
     findings_major: Annotated[str, Form(max_length=20000)] = "",
     material: Annotated[list[int] | None, Form()] = None,
+    channel: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Fire a trigger from the firm page, with the version the page was drawn at (a change meanwhile is
     refused, as in the API)."""
@@ -291,6 +323,8 @@ def transition(
         payload["reason"] = reason
     if note.strip():
         payload["note"] = note.strip()
+    if "channel" in allowed and channel:
+        payload["channel"] = channel
     findings = findings_from(findings_general, findings_major)
     if "findings" in allowed and findings:
         payload["findings"] = findings

@@ -30,6 +30,7 @@ from deadlines.referrals import GROUNDS_LABELS
 from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
 from deadlines.supervision import GRADE_LABELS
 from states import STATE_LABELS, TRIGGERS, State
+from workflow.guidance import KINDS as GUIDE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
@@ -53,7 +54,7 @@ def dynamic_messages() -> list[str]:
     """Chinese labels other packages define as data (they are translated when shown, so extraction cannot
     see them): escalation rules and steps, referral grounds and statuses, supervision grades."""
     out: list[str] = []
-    for labels in (RULE_LABELS, STEP_LABELS, GROUNDS_LABELS, REFERRAL_STATUS_LABELS, GRADE_LABELS):
+    for labels in (RULE_LABELS, STEP_LABELS, GROUNDS_LABELS, REFERRAL_STATUS_LABELS, GRADE_LABELS, GUIDE_KINDS):
         out += [text for text in labels.values() if text not in out]
     return out
 
@@ -85,6 +86,14 @@ def bilingual(message: str, lang: str) -> str:
     if not sep:
         return message
     return zh if lang == "zh-CN" else en
+
+
+# Events of the firm's chain that are not transitions (engine.record_event kinds), as the history names them.
+RECORD_LABELS = {
+    "benchmark_named": ("列入标杆企业名单", "Named a benchmark enterprise"),
+    "benchmark_withdrawn": ("移出标杆企业名单", "Taken off the benchmark list"),
+    "prior_certificate_recorded": ("录入原标准化证书情况", "Earlier certificate recorded"),
+}
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,8 @@ class Formats:
     def trigger(self, value: str) -> str:
         spec = TRIGGERS.get(value)
         if spec is None:
-            return value
+            zh, en = RECORD_LABELS.get(value, (value, value))  # records in the chain that are not transitions
+            return zh if self.lang == "zh-CN" else en
         return spec.label_zh if self.lang == "zh-CN" else spec.label_en
 
     def named(self, zh: str, en: str) -> str:

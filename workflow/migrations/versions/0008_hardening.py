@@ -1,7 +1,7 @@
 """sign-in throttling apart from usernames, and the server's own secret
 
 Revision ID: 0008_hardening
-Revises: 0007
+Revises: 0008_review
 Create Date: 2026-12-01
 
 * login_attempts (one key space shared by usernames and `@<address>` keys, so a username could lock an
@@ -21,7 +21,7 @@ from alembic import op
 import workflow.models
 
 revision: str = "0008_hardening"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008_review"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
