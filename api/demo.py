@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from deadlines.demo import PASSWORD, Logins, build_demo, write_mail
 from workflow.campaign import Campaign
@@ -23,6 +24,7 @@ def serve_demo(
     port: int,
     mail: Callable[[], None],
     say: Callable[[str], None],
+    server_options: dict[str, Any],
 ) -> None:
     """Serve the demo at http://127.0.0.1:PORT while `mail` writes the campaign's mail in the background."""
     import uvicorn
@@ -33,4 +35,4 @@ def serve_demo(
     web = create_app(settings=settings, campaign=campaign, clock=FixedClock.on(until, tz=settings.tz))
     say(f"正在后台写入邮件 / writing the campaign's mail to {settings.mail_dir}/ in the background …")
     threading.Thread(target=mail, name="demo-mail", daemon=True).start()
-    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning", **server_options)

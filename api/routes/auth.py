@@ -9,9 +9,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import PUBLIC, ContextDep, SessionDep, allow, bearer
+from api.deps import PUBLIC, ContextDep, SessionDep, allow, bearer, client_address
 from api.schemas import TokenRead, UserRead
-from workflow.accounts import LoginFailed, SignedIn, password_sign_in, revoke_token, user_record
+from states import Role
+from workflow.accounts import (
+    LoginFailed,
+    SignedIn,
+    password_sign_in,
+    revoke_token,
+    user_record,
+)
 from workflow.db import read_unit
 from workflow.engine import Actor
 
@@ -25,7 +32,7 @@ async def sign_in(
     """Exchange a username and password for a bearer token. Repeated failures are answered more slowly,
     then the account is locked for a while."""
 
-    source = request.client.host if request.client else None
+    source = client_address(request, context.settings)
 
     def work() -> SignedIn:
         return password_sign_in(
@@ -57,3 +64,7 @@ def me(session: SessionDep, actor: Annotated[Actor, allow(scope="self")]) -> Any
     with read_unit(session) as conn:
         user = user_record(conn, user_id=actor.user_id)
     return UserRead.model_validate(user)
+
+
+# Accounts an administrator (the city bureau) manages: the same services as `dabiao users`.
+Admin = Annotated[Actor, allow(Role.city_bureau)]
