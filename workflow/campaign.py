@@ -83,6 +83,19 @@ class ReviewRules(_Strict):
     online_weight: float = Field(ge=0, le=1)
 
 
+class ChecklistItem(_Strict):
+    code: str = Field(pattern=r"^[a-z_]+$")
+    name: str
+    name_en: str
+
+
+class DossierRules(_Strict):
+    """Local settings for a firm's record and dossier (the plan names the materials, not these numbers)."""
+
+    hazard_deadline_max_days: int = Field(default=365, ge=1, le=3650)  # latest deadline after the report day
+    verification_checklist: tuple[ChecklistItem, ...] = ()  # what the district may tick when it verifies
+
+
 class District(_Strict):
     code: str = Field(pattern=r"^\d{6}$")
     name: str
@@ -128,6 +141,7 @@ class Campaign(_Strict):
     outline: tuple[OutlineElement, ...] = Field(min_length=1)
     deadlines: Deadlines
     supervision: Supervision
+    dossier: DossierRules = DossierRules()
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
