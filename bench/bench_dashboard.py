@@ -123,6 +123,10 @@ def build(path: Path, firms: int) -> dict[str, int]:
             FROM enterprises WHERE {where}
             """
         )
+    conn.execute(  # the engine stamps the day a firm left `mobilized`: the start (or close) event's instant
+        "UPDATE enterprises SET left_mobilized_at = (SELECT at FROM events WHERE enterprise_id = enterprises.id "
+        "AND seq = 2) WHERE state <> 'mobilized'"
+    )
     conn.execute(
         """
         INSERT INTO applications (enterprise_id, status, materials, submitted_at, verified_at, audit_passed_at,

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import MACHINE, NotFound, OutOfScope, Role, State, VersionConflict
+from states import MACHINE, TRIGGERS, NotFound, OutOfScope, Role, State, VersionConflict
 from workflow.audit import event_hash
 from workflow.campaign import Campaign
 from workflow.clock import Clock
@@ -208,6 +208,8 @@ def transition(
     }
     if step.dest is not step.source:
         values["state_since"] = now
+        if step.source is State.mobilized:
+            values["left_mobilized_at"] = now
     event_id = raw.move_and_append(
         ENTERPRISES,
         values,
@@ -230,6 +232,61 @@ def transition(
         mails=tuple(m.kind for m in effect.mails),
     )
     return result
+
+
+def record_event(
+    conn: sa.Connection,
+    *,
+    enterprise_id: int,
+    kind: str,
+    actor: Actor,
+    at: dt.datetime,
+    payload: Mapping[str, Any],
+) -> int:
+    """Append a record that is not a transition (a hazard reported, a file uploaded, a team drawn, …) to the
+    firm's hash chain inside the caller's write transaction: the firm stays in its state, its version goes up
+    (its record changed) and `dabiao audit verify` covers the event like any other.
+
+    Args:
+        kind: what happened, in the `trigger` column; never a trigger's name, so a replay of the chain can tell
+            records from transitions.
+    Returns:
+        The event's id.
+    Raises:
+        NotFound when there is no such firm; VersionConflict when the firm changed under the caller.
+    """
+    if kind in TRIGGERS or not 0 < len(kind) <= 40:
+        raise ValueError(f"not a record kind: {kind!r}")
+    firm = conn.execute(
+        sa.select(ENTERPRISES.c.state, ENTERPRISES.c.version, ENTERPRISES.c.event_count, ENTERPRISES.c.chain_head)
+        .where(ENTERPRISES.c.id == enterprise_id)
+        .with_for_update()
+    ).first()
+    if firm is None:
+        raise NotFound(f"找不到该企业 / no such enterprise: {enterprise_id}")
+    event: dict[str, Any] = {
+        "enterprise_id": enterprise_id,
+        "seq": firm.event_count + 1,
+        "trigger": kind,
+        "actor": actor.name,
+        "role": actor.role.value,
+        "at": at,
+        "from_state": firm.state,
+        "to_state": firm.state,
+        "payload": dict(payload),
+    }
+    digest = event_hash(firm.chain_head, **event)
+    moved = conn.execute(
+        sa.update(ENTERPRISES)
+        .where(ENTERPRISES.c.id == enterprise_id, ENTERPRISES.c.version == firm.version)
+        .values(version=firm.version + 1, event_count=event["seq"], chain_head=digest, updated_at=at)
+    )
+    if moved.rowcount != 1:
+        raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")
+    inserted = conn.execute(sa.insert(EVENTS).values(**event, prev_hash=firm.chain_head, hash=digest))
+    new_id = inserted.inserted_primary_key
+    assert new_id is not None
+    return int(new_id[0])
 
 
 def _mail_rows(

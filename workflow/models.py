@@ -70,6 +70,8 @@ class Enterprise(SQLModel, table=True):
     version: int = Field(default=1)
     state_since: dt.datetime = _instant()
     notified_at: dt.datetime | None = _instant(default=None)
+    # when the firm left `mobilized` (started, or closed before starting): the dashboards' history of starts
+    left_mobilized_at: dt.datetime | None = _instant(default=None)
     closed_reason: str | None = None
     event_count: int = Field(default=0)
     chain_head: str = Field(default=GENESIS_HASH, max_length=64)
