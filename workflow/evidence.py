@@ -19,22 +19,11 @@ from sqlmodel import Session
 from states import InvalidInput, NotFound, OutOfScope, Role
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
+from workflow.dossier import DOSSIER_KINDS, KIND_LABELS, KINDS, LEGACY_KINDS  # noqa: F401  (re-exported)
 from workflow.engine import Actor, in_scope, load_firm, record_event
 from workflow.records import CLOSED_STATUSES, hazard_label
 from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
 
-# Kinds of upload. The plan: 提交自评报告、申请材料与佐证材料; a hazard's rectification is proven by its own file.
-KIND_LABELS: dict[str, tuple[str, str]] = {
-    "rectification": ("整改佐证", "rectification file"),  # for one hazard (hazard_id)
-    "self_assessment_report": ("自评报告", "self-assessment report"),
-    "application_form": ("申请表", "application form"),
-    "supporting_material": ("佐证材料", "supporting material"),
-}
-KINDS = tuple(KIND_LABELS)
-# the names earlier versions took, still accepted from clients (stored under the kinds above)
-LEGACY_KINDS = {"hazard_rectification": "rectification", "application_material": "supporting_material"}
-# An application needs one of each of these (自评报告、申请材料); supporting materials are the firm's choice.
-DOSSIER_KINDS = ("self_assessment_report", "application_form")
 CHUNK = 1 << 16
 # office files are zip archives: refuse archives that unpack far beyond what a real document does
 MAX_UNPACKED = 200 * 1024 * 1024

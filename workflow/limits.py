@@ -70,9 +70,7 @@ def check_funds(value: Any) -> Decimal | None:
     except (InvalidOperation, ValueError):
         raise InvalidInput("整改资金须为数字 / funds must be a number") from None
     if not amount.is_finite() or amount < 0 or amount > FUNDS_MAX:
-        raise InvalidInput(
-            f"整改资金须在 0 至 {FUNDS_MAX:,} 元之间 / funds must be between 0 and {FUNDS_MAX:,} yuan"
-        )
+        raise InvalidInput(f"整改资金须在 0 至 {FUNDS_MAX:,} 元之间 / funds must be between 0 and {FUNDS_MAX:,} yuan")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -FUNDS_PLACES and amount != amount.quantize(Decimal("0.01")):
         raise InvalidInput("整改资金最多精确到分（两位小数） / funds have at most two decimal places (fen)")

@@ -50,6 +50,7 @@ def hazard_label(hazard: Any) -> str:
     text = str(hazard.description or "")
     return f" #{hazard.id}“{text[:40]}{'…' if len(text) > 40 else ''}”"
 
+
 # A firm writes its self-assessment and hazards while it is working on compliance.
 EDITABLE_STATES = ("self_assessing", "rectifying")
 
