@@ -21,7 +21,7 @@ from tests.deadline_helpers import (
     sweep_on,
     sweep_runs,
 )
-from tests.factories import make_firm
+from tests.factories import OPINION, make_firm
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, FixedClock
 from workflow.tables import ESCALATIONS, OUTBOX
@@ -177,7 +177,7 @@ def test_service_levels_count_local_days(engine: sa.Engine, campaign: Campaign) 
     with engine.connect() as conn:
         row = conn.execute(sa.select(ESCALATIONS).where(ESCALATIONS.c.subject_id == app)).one()
     assert (row.deadline, row.days_overdue, row.step) == (due, 1, "district")
-    firm.on(due + dt.timedelta(days=1)).fire("verify", Role.district_bureau)
+    firm.on(due + dt.timedelta(days=1)).fire("verify", Role.district_bureau, OPINION)
     sweep_on(engine, campaign, due + dt.timedelta(days=2))
     assert escalation_days(engine)[f"sla_verification:application:{app}:district"][1] == due + dt.timedelta(days=2)
 
