@@ -39,16 +39,16 @@ FUNDS_PLACES = 2
 FUNDS_MAX = Decimal("10000000000")
 
 
-def check_text(field: str, value: str | None, *, label: str | None = None) -> str | None:
-    """The value, or InvalidInput naming the field when it is longer than its limit."""
+def check_text(field: str, value: str | None, *, where: tuple[str, str] = ("", "")) -> str | None:
+    """The value, or InvalidInput naming the field (and where it is: Chinese, English) when it is longer than
+    its limit."""
     if value is None:
         return None
     limit = TEXT_LIMITS[field]
     if len(value) > limit:
         zh, en = FIELD_LABELS[field]
-        where = f"{label} " if label else ""
         raise InvalidInput(
-            f"{where}{zh}超过 {limit} 字（{len(value)} 字） / {where}{en} is longer than {limit} characters "
+            f"{where[0]}{zh}超过 {limit} 字（{len(value)} 字） / {where[1]}{en} is longer than {limit} characters "
             f"({len(value)})"
         )
     return value

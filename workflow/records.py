@@ -114,7 +114,7 @@ def record_self_assessment(
         for code, note in (notes or {}).items():
             if not isinstance(note, str):
                 raise InvalidInput(f"条目 {code} 的说明须为文字 / item {code}: the note must be text")
-            check_text("self_assessment_note", note, label=f"条目 {code} / item {code}:")
+            check_text("self_assessment_note", note, where=(f"条目 {code} 的", f"item {code}: "))
         unknown_notes = sorted(set(notes or {}) - set(scores))
         if unknown_notes:
             raise InvalidInput(
