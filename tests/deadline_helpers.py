@@ -42,6 +42,7 @@ class Firm:
         self.engine = engine
         self.applications: list[int] = []
         self.hazards: list[int] = []
+        self.rectified = False
 
     def on(self, day: dt.date) -> Firm:
         self.driver.clock = FixedClock.on(day)
@@ -60,6 +61,9 @@ class Firm:
         self.driver.self_assess()
 
     def submit(self) -> None:
+        if self.rectified:  # an application needs a self-assessment taken after the last rectification
+            self.driver.self_assess()
+            self.rectified = False
         self.driver.dossier()
         self.fire("submit_application", Role.enterprise)
 
@@ -75,6 +79,7 @@ class Firm:
 
     def rectify(self, hazard_id: int) -> None:
         self.driver.rectify(hazard_id)
+        self.rectified = True
 
 
 def bulk_firms(

@@ -229,7 +229,7 @@ def test_ordinary_days_find_exactly_what_a_full_look_finds(engine: sa.Engine, ca
     moves = {
         D(2023, 1, 3): lambda: late.on(D(2023, 1, 3)).start(),
         D(2023, 1, 5): lambda: firms["unnotified"].on(D(2023, 1, 5)).notify(),
-        D(2023, 1, 9): lambda: firms["hazard"].on(D(2023, 1, 9)).hazard(D(2022, 11, 1), "major"),
+        D(2023, 1, 9): lambda: firms["hazard"].on(D(2023, 1, 9)).hazard(D(2023, 1, 10), "major"),
         D(2023, 1, 12): lambda: late.on(D(2023, 1, 12)).hazard(D(2023, 1, 20)),
         D(2023, 1, 14): lambda: move_deadline(late.hazards[0], D(2022, 12, 1)),
         D(2023, 1, 16): lambda: Firm(engine, campaign, make_firm(engine, key_field=True, district="320402")),
