@@ -19,7 +19,10 @@ from sqlmodel import Session
 from states import InvalidInput, NotFound, OutOfScope, Role
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
-from workflow.dossier import DOSSIER_KINDS, KIND_LABELS, KINDS, LEGACY_KINDS  # noqa: F401  (re-exported)
+from workflow.dossier import DOSSIER_KINDS as DOSSIER_KINDS  # re-exported: the kinds of upload
+from workflow.dossier import KIND_LABELS as KIND_LABELS
+from workflow.dossier import KINDS as KINDS
+from workflow.dossier import LEGACY_KINDS
 from workflow.engine import Actor, in_scope, load_firm, record_event
 from workflow.records import CLOSED_STATUSES, hazard_label
 from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS

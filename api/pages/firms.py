@@ -23,10 +23,10 @@ from deadlines.referrals import GROUNDS_LABELS
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
-from workflow.dossier import DOSSIER_KINDS
+from workflow.dossier import DOSSIER_KINDS, KINDS
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
-from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.evidence import open_evidence, store_evidence
 from workflow.limits import TEXT_LIMITS
 from workflow.queries import FirmFilter, evidence_named, firm_detail, hazard_firm_id, hazards_of, list_firms
 from workflow.records import (
@@ -431,15 +431,12 @@ def _five(
     return FiveImplementations(text(responsible_person), text(measures), amount, day, text(emergency_plan))
 
 
-def _text_field(name: str) -> Any:
-    # the service refuses a text over the shared limit with its own message; the form only caps the body
-    return Annotated[str, Form(max_length=2 * TEXT_LIMITS[name])]
-
-
-Description = _text_field("description")
-Measures = _text_field("measures")
-Plan = _text_field("emergency_plan")
-Person = _text_field("responsible_person")
+# The service refuses a text over the shared limit (workflow.limits) with its own message; the forms only cap
+# the body.
+Description = Annotated[str, Form(max_length=2 * TEXT_LIMITS["description"])]
+Measures = Annotated[str, Form(max_length=2 * TEXT_LIMITS["measures"])]
+Plan = Annotated[str, Form(max_length=2 * TEXT_LIMITS["emergency_plan"])]
+Person = Annotated[str, Form(max_length=2 * TEXT_LIMITS["responsible_person"])]
 
 
 @router.post("/firms/{enterprise_id}/hazards")

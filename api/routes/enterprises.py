@@ -29,8 +29,9 @@ from api.schemas import (
 )
 from states import InvalidInput, Role, VersionConflict
 from workflow.db import read_unit
+from workflow.dossier import KINDS
 from workflow.engine import Actor, FireResult, fire
-from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.evidence import open_evidence, store_evidence
 from workflow.queries import FirmFilter, firm_detail, hazard_in_scope, hazards_of, list_firms
 from workflow.records import (
     FiveImplementations,
