@@ -500,3 +500,25 @@ def test_uploads_and_self_assessments_are_events_with_what_changed(world: World)
     with world.engine.connect() as conn:
         assert verify_chain(conn).ok
         assert conn.execute(sa.select(APPLICATIONS)).first() is None
+
+
+def test_the_bulk_route_refuses_alike(world: World) -> None:
+    home_key, home_other = world.firms["home_key"], world.firms["home_other"]
+    started(world, home_key)
+    started(world, home_other, "firm_other")
+    for firm_id, user in ((home_key, "firm"), (home_other, "firm_other")):
+        ok(upload(world, firm_id, "self_assessment_report", user), 201)
+        ok(upload(world, firm_id, "application_form", user), 201)
+        ok(fire(world, firm_id, "submit_application", user))
+    items = [{"enterprise_id": home_key}, {"enterprise_id": home_other}]
+    refused_all = ok(
+        world.client.post("/api/bulk/transitions/verify", json={"items": items}, headers=world.as_("wujin"))
+    )
+    assert refused_all["fired"] == 0
+    assert [(i["status"], i["error"]["code"]) for i in refused_all["items"]] == [(422, "guard_failed")] * 2
+    assert all("a verification opinion is required" in i["error"]["message"] for i in refused_all["items"])
+    verified = world.client.post(
+        "/api/bulk/transitions/verify", json={"items": items, "data": OPINION}, headers=world.as_("wujin")
+    )
+    assert ok(verified)["fired"] == 2
+    assert world.firm(home_other, "city")["application"]["verification_opinion"] == "材料齐全，与企业实际相符"
