@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from api.commands import certificates as certificate_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import notifications as notification_commands
 from states import TRIGGERS, Role, WorkflowError
@@ -410,8 +411,10 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
         click.echo(f"  {username:<12} {role}  — {note}")
 
     def mail() -> None:
-        sent = write_mail(url=url, settings=settings, campaign=app.campaign, until=until.date())
+        sent, no_recipient = write_mail(url=url, settings=settings, campaign=app.campaign, until=until.date())
         click.echo(f"邮件已写入 / {sent} messages written to {settings.mail_dir}/ (open them with any mail program)")
+        if no_recipient:
+            click.echo(f"无收件地址、未写入 / {no_recipient} messages had no recipient address and were not written")
 
     if not serve:
         mail()
@@ -433,6 +436,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 # Command groups of the later packages, registered here and nowhere else.
 notification_commands.register(main)
 deadline_commands.register(main)
+certificate_commands.register(main)
 
 
 @main.group()

@@ -1,4 +1,4 @@
-"""`make demo`: a Changzhou-like campaign replayed from 2022-02-01 with simulated firms and officials —
+"""`make demo`: a Changzhou-like campaign replayed from 2022-02-08 with simulated firms and officials —
 transitions through the engine, daily sweeps, digests, review teams and certifications, mail into the
 .eml folder — ready to be served."""
 
@@ -25,6 +25,7 @@ from notifications.dispatch import dispatch_once
 from states import Role, WorkflowError
 from workflow.accounts import NewUser, create_user
 from workflow.campaign import Campaign, sync_districts
+from workflow.certificates import name_benchmark, record_prior_certificate
 from workflow.clock import FixedClock
 from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
@@ -41,10 +42,10 @@ from workflow.records import (
     update_hazard,
 )
 from workflow.settings import Settings
-from workflow.tables import APPLICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
 
 PASSWORD = "dabiao-demo-2023"
-START = dt.date(2022, 2, 1)
+START = dt.date(2022, 2, 8)  # the plan's date (常州市应急管理局 2022年2月8日); 动员部署阶段(2022年2月底前)
 SHORT_NAMES = {
     "320481": "liyang",
     "320413": "jintan",
@@ -88,6 +89,7 @@ class Replay:
     def __init__(self, engine: sa.Engine, campaign: Campaign, settings: Settings, *, seed: int, until: dt.date) -> None:
         self.engine, self.campaign, self.settings, self.until = engine, campaign, settings, until
         self.rng = random.Random(seed)
+        self.cert_rng = random.Random(seed + 8)  # certificate decisions, apart from the firms' own fates
         self.queue: list[Step] = []
         self.counter = itertools.count()
         self.firms: dict[int, Any] = {}
@@ -111,10 +113,15 @@ class Replay:
         """Each firm's fate: when it is notified and starts, or that it never does."""
         rng = self.rng
         for firm in self.firms.values():
-            notify = dt.date(2022, 1, 10) + dt.timedelta(days=rng.randint(0, 45))
+            notify = START + dt.timedelta(days=rng.randint(0, 20))  # each principal, by the end of February
             if rng.random() < 0.03:
                 notify = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 30))  # late: listed to the district
             self.at(max(notify, START), firm.id, "notify")
+            known = self.cert_rng.random()  # earlier certificates: some held, many recorded none, the rest unknown
+            if known < 0.56:
+                level = (1 if self.cert_rng.random() < 0.2 else 2) if known < 0.06 else None
+                recorded = max(notify, START) + dt.timedelta(days=self.cert_rng.randint(1, 20))
+                self.at(recorded, firm.id, "prior", level=level)
             if rng.random() < 0.01:
                 self.at(dt.date(2022, 4, 1) + dt.timedelta(days=rng.randint(0, 400)), firm.id, "close")
                 continue
@@ -169,7 +176,10 @@ class Replay:
         handler(day, firm, step.data)
 
     def _notify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
-        self.fire(firm, "notify", self.district(firm))
+        self.fire(firm, "notify", self.district(firm), {"channel": data["channel"]} if data else None)
+        if not data and not (self.firms[firm].email or "").strip() and self.rng.random() < 0.9:
+            # no address: the notice is undeliverable (无法送达); most districts phone the principal soon after
+            self.at(self.later(day, 3, 20), firm, "notify", channel="phone")
 
     def _close(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
         self.fire(firm, "close", self.district(firm), {"reason": "企业停产关闭"})
@@ -417,10 +427,49 @@ class Replay:
         self.at(self.later(day, 3, 15), firm, "decide")
 
     def _decide(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
-        if not self.fire(firm, "certify", self.officials["city"]) and self.fire(
-            firm, "fail_review", self.officials["city"]
-        ):
+        if self.fire(firm, "certify", self.officials["city"]):
+            self.at(day + dt.timedelta(days=self.cert_rng.randint(5, 20)), firm, "benchmark")
+        elif self.fire(firm, "fail_review", self.officials["city"]):
             self.at(self.later(day, 20, 50), firm, "rectify")
+
+    def _benchmark(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        """The city names about half of the certified firms scoring at least 75 标杆 (its decision)."""
+        with self.engine.connect() as conn:
+            score = conn.execute(
+                sa.select(CERTIFICATIONS.c.score).where(
+                    CERTIFICATIONS.c.enterprise_id == firm, CERTIFICATIONS.c.revoked_at.is_(None)
+                )
+            ).scalar()
+        if score is None or score < self.campaign.thresholds.benchmark or self.cert_rng.random() < 0.5:
+            return
+        with Session(self.engine) as session:
+            name_benchmark(
+                session,
+                enterprise_id=firm,
+                reason="评审得分高，隐患排查治理可作示范",
+                actor=self.officials["city"],
+                campaign=self.campaign,
+                clock=self.clock,
+            )
+        self.stats["benchmark_named"] = self.stats.get("benchmark_named", 0) + 1
+
+    def _prior(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        """The district records whether the firm holds an earlier level-1/2 standardization certificate."""
+        level = data["level"]
+        number = None if level is None else f"苏AQB{320000 + firm % 1000}{'I' * level}{2016 + firm % 5}{firm:05d}"
+        issued = None if level is None else dt.date(2016 + firm % 5, 1 + firm % 12, 1 + firm % 28)
+        with Session(self.engine) as session:
+            record_prior_certificate(
+                session,
+                enterprise_id=firm,
+                level=level or "none",
+                number=number,
+                issued_on=issued,
+                actor=self.district(firm),
+                campaign=self.campaign,
+                clock=self.clock,
+            )
+        self.stats["prior_certificate"] = self.stats.get("prior_certificate", 0) + 1
 
     # ---- the run ------------------------------------------------------------------------------
 
@@ -471,7 +520,7 @@ def build_demo(
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder) / "directory.csv"
         write_directory(directory, count=firms, seed=seed, campaign=campaign)
-        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(dt.date(2022, 1, 5)))
+        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(START))
     replay = Replay(engine, campaign, settings, seed=seed, until=until)
     logins = _accounts(engine, campaign, replay)
     with engine.connect() as conn:
@@ -488,24 +537,26 @@ def build_demo(
     return logins
 
 
-def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.date) -> int:
-    """Send everything in the outbox — into the .eml folder when no SMTP server is set."""
+def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.date) -> tuple[int, int]:
+    """Send everything in the outbox — into the .eml folder when no SMTP server is set. Returns the messages
+    written and, apart, those that had no recipient (nothing was written for them)."""
     engine = make_engine(url)
-    sent = 0
+    sent = no_recipient = 0
     final = FixedClock.on(until + dt.timedelta(days=1), hour=0)
     batch = settings.model_copy(update={"dispatch_batch": 2000})
     while True:
         report = dispatch_once(engine, settings=batch, clock=final, campaign=campaign)
-        sent += report.sent + report.no_recipient
+        sent += report.sent
+        no_recipient += report.no_recipient
         if report.claimed == 0:
             break
     engine.dispose()
-    return sent
+    return sent, no_recipient
 
 
 def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
     logins = Logins()
-    clock = FixedClock.on(dt.date(2022, 1, 5))
+    clock = FixedClock.on(START)
 
     def add(username: str, role: Role, name: str, **kw: Any) -> int:
         with Session(engine) as session:
@@ -516,7 +567,7 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
                     password=PASSWORD,
                     role=role,
                     display_name=name,
-                    email=f"{username}@demo.example.gov.cn",
+                    email=f"{username}@demo.example.com",
                     **kw,
                 ),
                 clock=clock,
@@ -551,7 +602,7 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
 
 def _enterprise_logins(engine: sa.Engine, logins: Logins) -> None:
     """Accounts for two firms of 武进区: one certified, one still working."""
-    clock = FixedClock.on(dt.date(2022, 1, 5))
+    clock = FixedClock.on(START)
     with engine.connect() as conn:
         picks = []
         for state in ("certified", "rectifying", "self_assessing"):

@@ -180,6 +180,21 @@ class WorklistPage(BaseModel):
     items: list[WorklistItem]
 
 
+class UndeliverableItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    enterprise_id: int
+    name: str
+    reason: str
+    tried_at: dt.datetime | None
+    days_waiting: int
+
+
+class UndeliverablePage(BaseModel):
+    name: str
+    items: list[UndeliverableItem]
+
+
 class TeamCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -37,7 +37,7 @@ from workflow.settings import DEFAULT_CAMPAIGN, Settings
 from workflow.tables import OUTBOX
 
 NOW = dt.datetime(2022, 7, 1, 4, 0, tzinfo=dt.UTC)
-MAIL_FROM = "dabiao@changzhou.example.gov.cn"
+MAIL_FROM = "dabiao@changzhou.example.com"
 
 
 def free_port() -> int:
@@ -130,7 +130,7 @@ def prepared_messages(rows: list[dict[str, Any]], renderer: Renderer) -> list[tu
             mail_from=MAIL_FROM,
             to=row["to_address"],
             to_name=None,
-            message_id=message_id_for(row["dedupe_key"], "changzhou.example.gov.cn"),
+            message_id=message_id_for(row["dedupe_key"], "changzhou.example.com"),
             date=NOW,
             lang=row["lang"],
             kind=row["kind"],

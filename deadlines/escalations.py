@@ -17,13 +17,13 @@ from workflow.tables import DISTRICTS, ENTERPRISES, ESCALATIONS
 
 X = ESCALATIONS
 STATUSES = ("open", "acknowledged", "resolved")
-STEP_LABELS = {"firm": "企业", "district": "辖区应急管理局", "city": "市应急管理局"}
+STEP_LABELS = {"firm": "企业", "district": "辖区应急管理局", "center": "市应急保障中心", "city": "市应急管理局"}
 RULE_LABELS = {
     "mobilization": "动员通知未发送",
     "key_field_started": "重点领域企业逾期未启动",
     "above_size_started": "规上企业逾期未启动",
-    "creation_end": "创建阶段结束未申请",
-    "evaluation_end": "评审阶段结束未办结",
+    "creation_end": "创建提升阶段结束提醒",
+    "evaluation_end": "考评验收阶段结束未办结",
     "hazard_deadline": "隐患逾期未整改",
     "sla_verification": "核实超时",
     "sla_online_audit": "线上审核超时",
@@ -99,7 +99,8 @@ def list_escalations(
 
 def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor, clock: Clock) -> dt.datetime:
     """The office an escalation reached takes note of it: a district bureau its own district's firm and
-    district steps, the city bureau any. A resolved escalation needs no acknowledgement."""
+    district steps, the city bureau any (also the steps sent to the support center, which sees them listed).
+    A resolved escalation needs no acknowledgement."""
     if actor.role not in (Role.district_bureau, Role.city_bureau):
         raise NotAllowed("只有应急管理部门可签收督办事项 / only a district or the city bureau acknowledges")
     now = clock.now()
@@ -112,8 +113,11 @@ def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor
         if actor.role is Role.district_bureau:
             if actor.district_code != row.district_code:
                 raise OutOfScope(f"找不到该督办事项 / no such escalation: {escalation_id}")
-            if row.step == "city":
-                raise NotAllowed("已升级至市局的督办事项由市应急管理局签收 / the city bureau acknowledges city steps")
+            if row.step in ("city", "center"):
+                steps = "city steps" if row.step == "city" else "the steps sent to the support center"
+                raise NotAllowed(
+                    f"已交{STEP_LABELS[row.step]}的督办事项由市应急管理局签收 / the city bureau acknowledges {steps}"
+                )
         if row.status != "open":
             raise InvalidTransition(f"该督办事项已是“{row.status}” / the escalation is already {row.status}")
         conn.execute(

@@ -36,7 +36,7 @@ from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, ESCALATIONS, H
 
 E, H, A, X, C = ENTERPRISES, HAZARDS, APPLICATIONS, ESCALATIONS, SWEEP_CHANGES
 UNRESOLVED = ("open", "acknowledged")
-STEPS = ("firm", "district", "city")
+STEPS = ("firm", "district", "center", "city")
 ESCALATION_COLUMNS = [
     "dedupe_key",
     "rule",
@@ -168,6 +168,8 @@ class Rule:
     due: Expr
     deadline: Deadline
     config: DeadlineRule
+    reminder_kind: str = "deadline_reminder"
+    holder: Expr | None = None  # the office holding the subject (for a `holder` ladder step)
 
 
 def _flag(column: sa.Column[Any], value: bool) -> Expr:
@@ -179,7 +181,6 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
     cfg = campaign.deadlines.rules
     phases = campaign.phases
     firm_open = E.c.state != "closed"
-    in_campaign = sa.or_(_flag(E.c.key_field, True), _flag(E.c.above_size, True))
     hazards = H.join(E, E.c.id == H.c.enterprise_id)
     applications = A.join(E, E.c.id == A.c.enterprise_id)
     rules = [
@@ -193,6 +194,8 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             cfg.mobilization,
         )
     ]
+    # The only start duties: 2022年底前，全市重点监管领域企业需全部开展创建工作；2023年底前，全市非重点监管
+    # 领域的规模以上企业需全部开展创建工作. Each group is reminded and escalated against its own date only.
     for milestone in campaign.milestones:
         group = (
             _flag(E.c.key_field, True)
@@ -211,15 +214,22 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             )
         )
     rules += [
+        # 创建提升阶段(2022年3月至2023年10月) ends: firms that started and have not applied are reminded
+        # that they may apply. Applying is voluntary (自愿申请、诚信上报), so the rule has no ladder: a nudge,
+        # never an overdue notice.
         Rule(
             "creation_end",
             "enterprise",
             E,
             E.c.id,
-            sa.and_(E.c.state.in_(("mobilized", "self_assessing", "rectifying")), in_campaign),
+            E.c.state.in_(("self_assessing", "rectifying")),
             FixedDeadline(phases.creation.end),
             cfg.creation_end,
+            reminder_kind="creation_reminder",
         ),
+        # 考评验收阶段(2022年6月至2023年12月) ends: every application still open is the duty of the office
+        # holding it — 属地应急管理部门核实; 重点监管领域…由市应急保障中心负责进行线上审核…组织评审组; 非重点监管
+        # 领域企业由辖市(区)应急管理部门…组织评审组; 市应急管理局…确定达标企业.
         Rule(
             "evaluation_end",
             "application",
@@ -228,6 +238,12 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             A.c.status.in_(("applied", "verified", "reviewed")),
             FixedDeadline(phases.evaluation.end),
             cfg.evaluation_end,
+            holder=sa.case(
+                (A.c.status == "applied", "district"),
+                (A.c.status == "reviewed", "city"),
+                (_flag(E.c.key_field, True), "center"),
+                else_="district",
+            ),
         ),
         Rule(
             "hazard_deadline",
@@ -296,7 +312,13 @@ class _Statements:
     """One rule's statements over all its subjects (`restrict` None) or over some of them."""
 
     def __init__(self, rule: Rule, dialect: str, restrict: Expr | None) -> None:
-        steps = [step for step, _ in rule.config.ladder.steps()]
+        steps = [step for step, _ in rule.config.steps()]
+        holder = rule.holder
+
+        def office(step: Expr) -> Expr:
+            """A ladder step as written: the `holder` step becomes the office holding the subject."""
+            return step if holder is None else sa.case((step == "holder", holder), else_=step)
+
         deadline = rule.deadline.value(dialect)
         band = rule.deadline.band()
         banded = [rule.due, *([] if band is None else [band]), *([] if restrict is None else [restrict])]
@@ -306,9 +328,10 @@ class _Statements:
         # row by row with one correlated probe of the subject (a primary-key lookup). No IN over a
         # DISTINCT of escalations: without fresh statistics PostgreSQL ran that as a nested loop that
         # re-read the table per row (quadratic; minutes at 15,000 escalations).
-        still_held = sa.exists(
-            sa.select(1).select_from(rule.source).where(rule.subject_id == X.c.subject_id, rule.due)
-        ).correlate(X)
+        # A rule without a ladder (a reminder only) holds none: any escalation it has is resolved. A holder
+        # step is held while the same office holds the subject; when it moves on, the next office gets its own.
+        held = [rule.subject_id == X.c.subject_id, rule.due, *([] if holder is None else [holder == X.c.step])]
+        still_held = sa.exists(sa.select(1).select_from(rule.source).where(*held)).correlate(X) if steps else sa.false()
         resolving = [X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind]
         if restrict is not None:
             resolving.append(X.c.subject_id.in_(sa.select(rule.subject_id).select_from(rule.source).where(restrict)))
@@ -324,7 +347,7 @@ class _Statements:
             OUTBOX_COLUMNS,
             sa.select(
                 reminder_key,
-                text_value("deadline_reminder"),
+                text_value(rule.reminder_kind),
                 text_value("enterprise"),
                 E.c.id,
                 E.c.district_code,
@@ -352,7 +375,9 @@ class _Statements:
 
         # the subject lacks the highest step of the band: one probe of the unique dedupe key
         lacking = ~sa.exists(
-            sa.select(1).where(X.c.dedupe_key == concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", TOP))
+            sa.select(1).where(
+                X.c.dedupe_key == concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", office(TOP))
+            )
         )
         candidates = [*banded, lacking]
         # One INSERT per band writes every step up to the band's highest (lowest first) for each candidate:
@@ -367,13 +392,13 @@ class _Statements:
                     X,
                     ESCALATION_COLUMNS,
                     sa.select(
-                        concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", ladder.c.step),
+                        concat(f"{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", office(ladder.c.step)),
                         text_value(rule.name),
                         text_value(rule.subject_kind),
                         rule.subject_id,
                         E.c.id,
                         E.c.district_code,
-                        ladder.c.step,
+                        office(ladder.c.step),
                         deadline,
                         days_between(dialect, deadline, as_of_value(dialect)),
                         text_value("open"),
@@ -398,7 +423,7 @@ class PreparedRule:
     def __init__(self, rule: Rule, dialect: str) -> None:
         self.rule = rule
         self.dialect = dialect
-        self.ladder = rule.config.ladder.steps()
+        self.ladder = rule.config.steps()
         self.reminder_days = sorted(rule.config.reminder_days, reverse=True)
         self.every = _Statements(rule, dialect, None)
         self.changed = _Statements(rule, dialect, touched(rule.subject_kind))
@@ -468,11 +493,11 @@ class PreparedRule:
             statements = self.every if full else self.changed
             resolved = max(conn.execute(statements.resolve, base).rowcount, 0)
         reminders = 0
-        steps = {step: 0 for step, _ in self.ladder}
+        steps = {step: 0 for step, _ in self.ladder if step != "holder"}
         for statements, exact in passes:
             reminders += self._remind(conn, statements, base, exact=exact)
             for step, n in self._escalate(conn, statements, base, exact=exact).items():
-                steps[step] += n
+                steps[step] = steps.get(step, 0) + n
         notices = 0
         if steps.get("firm"):
             notices = run_insert(conn, self.overdue, {**base, "since_id": since_id})
@@ -504,7 +529,7 @@ class PreparedRule:
         unique dedupe key per subject).
         `exact`: only subjects reaching a step exactly today."""
         as_of: dt.date = base["as_of"]
-        counts = {step: 0 for step, _ in self.ladder}
+        counts: dict[str, int] = {}
         for k, (top, days) in enumerate(self.ladder):
             upto = as_of - dt.timedelta(days=days)
             higher = self.ladder[k + 1][1] if k + 1 < len(self.ladder) else None
@@ -515,7 +540,7 @@ class PreparedRule:
             if band is None:
                 continue
             for step, n in run_insert_counts(conn, statements.escalate[k], {**base, **band, "top": top}).items():
-                counts[step] += n
+                counts[step] = counts.get(step, 0) + n
         return counts
 
 

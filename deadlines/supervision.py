@@ -1,5 +1,7 @@
-"""Graded supervision (分级监管): each firm's grade from its state and record, the inspections a year the
-campaign sets for that grade, and a district bureau's inspection plan for one month.
+"""Graded supervision (分级分类监管): each firm's grade from its own duties (把企业创建情况作为分级分类监管的重要
+依据), the inspections a year and the penalty scale (检查频次和处罚尺度) the campaign sets for that grade, and a
+district bureau's inspection plan for one month. An office's delay (a verification, audit, review or
+certification waiting on a bureau) never raises a firm's grade.
 
 Inspections of a grade with an interval of n months fall in the months where (firm id + month number)
 is a multiple of n, so a district's load spreads evenly over the year and a plan is the same however
@@ -16,17 +18,21 @@ import sqlalchemy as sa
 
 from states import STATE_LABELS, InvalidInput, State
 from workflow.campaign import Campaign
-from workflow.tables import CERTIFICATIONS, ENTERPRISES, ESCALATIONS, HAZARDS
+from workflow.tables import CERTIFICATIONS, ENTERPRISES, REFERRALS
 
 E = ENTERPRISES
-GRADES = ("non_participating", "overdue", "on_track", "compliant", "benchmark")  # strictest first
+# strictest first
+GRADES = ("referred", "non_participating", "not_started", "on_track", "compliant", "benchmark")
 GRADE_LABELS = {
-    "benchmark": "标杆",
+    "referred": "达标无望（已报送属地政府）",
+    "non_participating": "逾期未开展创建",
+    "not_started": "尚未开展创建",
+    "on_track": "创建中",
     "compliant": "达标",
-    "on_track": "正常推进",
-    "non_participating": "未启动创建",
-    "overdue": "逾期",
+    "benchmark": "标杆",
 }
+LOCAL_SETTING = "本地设置"
+REFERRED = ("confirmed", "acknowledged")  # confirmed by the city: reported to the local government
 PLAN_HEADERS = (
     "序号",
     "统一社会信用代码",
@@ -37,6 +43,8 @@ PLAN_HEADERS = (
     "当前状态",
     "监管等级",
     "检查频次（次/年）",
+    "处罚尺度",
+    "取值依据",
 )
 
 
@@ -52,8 +60,10 @@ def parse_month(text: str) -> dt.date:
 
 def grade_expression(campaign: Campaign, as_of: dt.date) -> sa.ColumnElement[str]:
     """The grade of each firm of ENTERPRISES as of a date, first match wins: a current certificate
-    (benchmark or compliant), still `mobilized` after its group's milestone, an open escalation or a
-    hazard open past its deadline (overdue), else on track."""
+    (benchmark or compliant); a referral the city confirmed (达标无望, 按流程报送属地政府); still `mobilized`
+    after its own group's milestone (non_participating: 对未开展达标创建的企业加大检查频率); still `mobilized`
+    without a duty yet (not_started); else started (on_track). Escalations are not looked at: the officials'
+    time limits are theirs, not the firm's."""
     level = (
         sa.select(CERTIFICATIONS.c.level)
         .where(CERTIFICATIONS.c.enterprise_id == E.c.id, CERTIFICATIONS.c.revoked_at.is_(None))
@@ -63,7 +73,7 @@ def grade_expression(campaign: Campaign, as_of: dt.date) -> sa.ColumnElement[str
     )
     late = []
     for m in campaign.milestones:
-        if as_of <= m.date:
+        if as_of <= m.date:  # 2022年底前 / 2023年底前: the milestone's day itself is still in time
             continue
         group = (
             E.c.key_field == sa.true()
@@ -71,19 +81,15 @@ def grade_expression(campaign: Campaign, as_of: dt.date) -> sa.ColumnElement[str
             else sa.and_(E.c.key_field == sa.false(), E.c.above_size == sa.true())
         )
         late.append(group)
-    open_escalation = sa.exists(
-        sa.select(1).where(ESCALATIONS.c.enterprise_id == E.c.id, ESCALATIONS.c.status.in_(("open", "acknowledged")))
-    )
-    hazard_late = sa.exists(
-        sa.select(1).where(HAZARDS.c.enterprise_id == E.c.id, HAZARDS.c.status == "open", HAZARDS.c.deadline < as_of)
-    )
+    referred = sa.exists(sa.select(1).where(REFERRALS.c.enterprise_id == E.c.id, REFERRALS.c.status.in_(REFERRED)))
     whens: list[tuple[Any, str]] = [
         (sa.and_(E.c.state == "certified", level == "benchmark"), "benchmark"),
         (E.c.state == "certified", "compliant"),
+        (referred, "referred"),
     ]
     if late:
         whens.append((sa.and_(E.c.state == "mobilized", sa.or_(*late)), "non_participating"))
-    whens.append((sa.or_(open_escalation, hazard_late), "overdue"))
+    whens.append((E.c.state == "mobilized", "not_started"))
     return sa.case(*whens, else_="on_track")
 
 
@@ -98,6 +104,9 @@ class PlanLine:
     state: str
     grade: str
     per_year: int
+    penalty_band: str
+    penalty_factor: float
+    local_setting: bool  # frequencies and penalty scale are the campaign's local settings (本地设置)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +127,8 @@ class PlanLine:
             STATE_LABELS[State(self.state)][0],
             GRADE_LABELS[self.grade],
             self.per_year,
+            f"{self.penalty_band}（×{self.penalty_factor:g}）",
+            LOCAL_SETTING if self.local_setting else "正式标准",
         ]
 
 
@@ -146,6 +157,7 @@ def inspection_plan(
         .order_by(rank, graded.c.name, graded.c.id)
     )
     for row in conn.execution_options(yield_per=2000).execute(query):
+        penalty = supervision.penalty_scale[row.grade]
         yield PlanLine(
             enterprise_id=row.id,
             uscc=row.uscc,
@@ -156,6 +168,9 @@ def inspection_plan(
             state=row.state,
             grade=row.grade,
             per_year=int(row.per_year),
+            penalty_band=penalty.band,
+            penalty_factor=penalty.factor,
+            local_setting=supervision.local,
         )
 
 
@@ -170,3 +185,38 @@ def grade_counts(
     sub = inner.subquery()
     rows = conn.execute(sa.select(sub.c.grade, sa.func.count()).group_by(sub.c.grade)).all()
     return {g: 0 for g in GRADES} | {str(g): int(n) for g, n in rows}
+
+
+@dataclass(frozen=True)
+class FirmGrade:
+    """One firm's grade with what it means for supervision (the firm page)."""
+
+    grade: str
+    label: str
+    per_year: int
+    penalty_band: str
+    penalty_band_en: str
+    penalty_factor: float
+    local_setting: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def firm_grade(conn: sa.Connection, *, campaign: Campaign, enterprise_id: int, as_of: dt.date) -> FirmGrade | None:
+    """The grade of one firm as of a day; None for a closed or unknown firm."""
+    grade = grade_expression(campaign, as_of).label("grade")
+    row = conn.execute(sa.select(grade).where(E.c.id == enterprise_id, E.c.state != "closed")).first()
+    if row is None:
+        return None
+    supervision = campaign.supervision
+    penalty = supervision.penalty_scale[row.grade]
+    return FirmGrade(
+        grade=row.grade,
+        label=GRADE_LABELS[row.grade],
+        per_year=supervision.inspections_per_year[row.grade],
+        penalty_band=penalty.band,
+        penalty_band_en=penalty.band_en,
+        penalty_factor=penalty.factor,
+        local_setting=supervision.local,
+    )

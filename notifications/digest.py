@@ -23,7 +23,7 @@ from workflow.tables import APPLICATIONS, ENTERPRISES, ESCALATIONS, OUTBOX, REFE
 DISTRICT_DASHBOARD = "/dashboard/district/{code}"
 CITY_DASHBOARD = "/dashboard/city"
 FIRMS_LISTED = {"district": 20, "city": 10}  # per rule; the rest are counted ("and N more")
-STEP_ORDER = {"firm": 0, "district": 1, "city": 2}
+STEP_ORDER = {"firm": 0, "district": 1, "center": 1, "city": 2}
 
 
 def digest_key(scope: str, day: dt.date, code: str | None = None) -> str:

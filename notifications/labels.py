@@ -19,8 +19,8 @@ RULE_LABELS: dict[str, tuple[str, str]] = {
     "key_field_started": _KEY_FIELD_START,
     "above_size_start": _ABOVE_SIZE_START,
     "above_size_started": _ABOVE_SIZE_START,
-    "creation_end": ("创建提升阶段截止", "End of the creation and improvement phase"),
-    "evaluation_end": ("评定验收阶段截止", "End of the evaluation and acceptance phase"),
+    "creation_end": ("创建提升阶段结束", "End of the creation and improvement phase"),
+    "evaluation_end": ("考评验收阶段截止", "End of the evaluation and acceptance phase"),
     "hazard_deadline": ("隐患整改期限", "Hazard rectification deadline"),
     "sla_verification": ("辖市（区）应急管理局核实时限", "Time limit for verification by the district bureau"),
     "sla_audit": _SLA_AUDIT,
@@ -32,6 +32,7 @@ RULE_LABELS: dict[str, tuple[str, str]] = {
 STEP_LABELS: dict[str, tuple[str, str]] = {
     "firm": ("提醒企业", "reminder to the firm"),
     "district": ("上报辖市（区）应急管理局", "escalated to the district bureau"),
+    "center": ("交市应急保障中心办理", "sent to the city emergency support center"),
     "city": ("上报市应急管理局", "escalated to the city bureau"),
 }
 

@@ -37,6 +37,7 @@ KINDS: tuple[str, ...] = (
     "certification",
     "certificate_revoked",
     "deadline_reminder",
+    "creation_reminder",
     "deadline_overdue",
     "referral",
     "reviewer_assignment",

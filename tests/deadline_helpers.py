@@ -17,7 +17,7 @@ from workflow.clock import SHANGHAI, FixedClock
 from workflow.records import FiveImplementations
 from workflow.tables import APPLICATIONS, ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS, SWEEP_RUNS
 
-DEADLINE_KINDS = ("deadline_reminder", "deadline_overdue", "referral")
+DEADLINE_KINDS = ("deadline_reminder", "creation_reminder", "deadline_overdue", "referral")
 
 
 def sweep_on(engine: sa.Engine, campaign: Campaign, day: dt.date) -> list[SweepReport]:

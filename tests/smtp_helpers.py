@@ -20,7 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from workflow.settings import Settings
 
-MAIL_FROM = "dabiao@changzhou.example.gov.cn"
+MAIL_FROM = "dabiao@changzhou.example.com"
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class SmtpServer:
             "smtp_port": self.port,
             "smtp_timeout_seconds": 5,
             "mail_from": MAIL_FROM,
-            "public_url": "https://dabiao.changzhou.example.gov.cn",
+            "public_url": "https://dabiao.changzhou.example.com",
             **overrides,
         }
         return Settings(**values)

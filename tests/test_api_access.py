@@ -262,6 +262,9 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
             "json": {"items": [{"enterprise_id": world.firms["home_other"]}]}
         },
         ("GET", "/api/inspections/plan"): {"params": {"month": "2022-07"}},
+        ("POST", "/api/enterprises/{enterprise_id}/benchmark"): {"json": {"reason": "示范"}},
+        ("POST", "/api/enterprises/{enterprise_id}/benchmark/withdraw"): {"json": {"reason": "复查"}},
+        ("PUT", "/api/enterprises/{enterprise_id}/prior-certificate"): {"json": {"level": "none"}},
     }
     if (method in ("POST", "PATCH", "PUT") or "plan" in route.path) and key not in bodies:
         raise AssertionError(f"add a sample request for {method} {route.path} to this test")

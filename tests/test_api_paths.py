@@ -129,15 +129,16 @@ def walk_to_certified(
 
 def test_a_key_field_firm_is_certified_through_the_api(world: World) -> None:
     firm_id = world.firms["home_key"]
-    # team score = mean of 0.4 × online + 0.6 × on-site: (80, 92.4, 70) → 80.8 → benchmark, level-2 eligible
+    # team score = mean of 0.4 × online + 0.6 × on-site: (80, 92.4, 70) → 80.8 → 达标 (标杆 is the city's
+    # later decision); no eligibility stated while nobody recorded whether it holds an earlier certificate
     certified = walk_to_certified(world, firm_id, "firm", "center", [(80, 80), (90, 94), (70, 70)])
     assert certified["to_state"] == "certified"
-    assert certified["record"]["level"] == "benchmark"
+    assert certified["record"]["level"] == "compliant"
     assert certified["record"]["score"] == 80.8
-    assert certified["record"]["eligible_level"] == 2
+    assert certified["record"]["eligible_level"] is None
 
     detail = world.firm(firm_id, "firm")
-    assert detail["state"] == "certified" and detail["certification"]["level"] == "benchmark"
+    assert detail["state"] == "certified" and detail["certification"]["level"] == "compliant"
     assert detail["name"] == '常州<武进>&"化工"有限公司'
     events = [h for h in detail["history"] if h["kind"] == "event"]
     assert [(e["trigger"], e["role"]) for e in events] == [
@@ -176,7 +177,7 @@ def test_a_key_field_firm_is_certified_through_the_api(world: World) -> None:
         "reviewer_assignment",
         "certification",
     ]
-    assert (cert.level, cert.score, cert.eligible_level) == ("benchmark", 80.8, 2)
+    assert (cert.level, cert.score, cert.eligible_level) == ("compliant", 80.8, None)
     assert actors == {"wujin", "firm", "center", "city"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,39 +15,96 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.cli import main
 from api.demo import PASSWORD
+from deadlines.supervision import grade_expression
 from workflow.audit import verify_chain
-from workflow.clock import FixedClock
-from workflow.settings import Settings
-from workflow.tables import APPLICATIONS, ENTERPRISES, ESCALATIONS, EVIDENCE_FILES, HAZARDS, OUTBOX
+from workflow.campaign import load_campaign
+from workflow.clock import SHANGHAI, FixedClock
+from workflow.settings import DEFAULT_CAMPAIGN, Settings
+from workflow.tables import (
+    APPLICATIONS,
+    CERTIFICATIONS,
+    ENTERPRISES,
+    ESCALATIONS,
+    EVENTS,
+    EVIDENCE_FILES,
+    HAZARDS,
+    OUTBOX,
+)
+
+D = dt.date
 
 
 def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     result = CliRunner().invoke(
         main,
-        ["demo", "--firms", "120", "--until", "2023-01-20", "--folder", str(folder), "--no-serve"],
+        ["demo", "--firms", "120", "--until", "2024-01-05", "--folder", str(folder), "--no-serve"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert "password for every account: " + PASSWORD in result.output
-    assert "messages written to" in result.output
+    written = int(re.search(r"(\d+) messages written to", result.output).group(1))  # type: ignore[union-attr]
     engine = sa.create_engine(f"sqlite:///{folder / 'dabiao.db'}")
     with engine.connect() as conn:
         states = dict(conn.execute(sa.select(ENTERPRISES.c.state, sa.func.count()).group_by(ENTERPRISES.c.state)).all())
         escalated = conn.execute(sa.select(sa.func.count()).select_from(ESCALATIONS)).scalar_one()
         mail = dict(conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(OUTBOX.c.status)).all())
         assert verify_chain(conn).ok
+        overdue = conn.execute(
+            sa.select(OUTBOX.c.context, OUTBOX.c.created_at, ENTERPRISES.c.key_field, ENTERPRISES.c.above_size)
+            .join(ENTERPRISES, ENTERPRISES.c.id == OUTBOX.c.enterprise_id)
+            .where(OUTBOX.c.kind == "deadline_overdue")
+        ).all()
+        waiting = (
+            conn.execute(
+                sa.select(ENTERPRISES.c.id).where(ENTERPRISES.c.state.in_(("applied", "verified", "reviewed")))
+            )
+            .scalars()
+            .all()
+        )
+        grade = grade_expression(load_campaign(DEFAULT_CAMPAIGN), D(2024, 1, 5)).label("grade")
+        graded = {r.id: r.grade for r in conn.execute(sa.select(ENTERPRISES.c.id, grade))}
+        unreachable = conn.execute(
+            sa.select(ENTERPRISES.c.id, ENTERPRISES.c.notified_at).where(
+                sa.or_(ENTERPRISES.c.email.is_(None), ENTERPRISES.c.email == "")
+            )
+        ).all()
+        notices = conn.execute(
+            sa.select(EVENTS.c.enterprise_id, EVENTS.c.payload).where(EVENTS.c.trigger == "notify")
+        ).all()
+        benchmark = conn.execute(sa.select(CERTIFICATIONS.c.score).where(CERTIFICATIONS.c.level == "benchmark")).all()
+        named = conn.execute(sa.select(sa.func.count()).where(EVENTS.c.trigger == "benchmark_named")).scalar_one()
+        prior = conn.execute(
+            sa.select(sa.func.count()).where(ENTERPRISES.c.prior_certificate_recorded_at.is_not(None))
+        ).scalar_one()
+    assert all(score >= 75 for (score,) in benchmark) and named == len(benchmark)  # the city names 标杆 from 75
+    assert prior > 0  # districts recorded earlier certificates (or that there are none)
     assert sum(states.values()) == 120
+    # the plan's milestones: a non-key firm's only dated duty is to start by 2023-12-31 (above size only);
+    # hazard deadlines are the firm's own (五落实 · 期限) and come after the date they name
+    for context, created_at, key_field, above_size in overdue:
+        day = created_at.replace(tzinfo=dt.UTC).astimezone(SHANGHAI).date()
+        assert D.fromisoformat(context["deadline"][:10]) < day, context
+        if not key_field and context["rule"] != "hazard_deadline":
+            assert day >= D(2024, 1, 1) and above_size and context["rule"] == "above_size_started", context
+    assert any(c["rule"] == "above_size_started" for c, *_ in overdue)  # the demo reaches 2024
+    # a firm waiting on a bureau is never graded as a non-participant
+    assert waiting and {graded[firm] for firm in waiting} == {"on_track"}
+    # a notice without an address reaches nobody: only another channel (the district phoning) notifies
+    by_mail_only = {r.enterprise_id for r in notices if r.payload.get("channel", "mail") == "mail"}
+    phoned = {r.enterprise_id for r in notices if r.payload.get("channel") == "phone"}
+    assert unreachable and all((r.notified_at is not None) == (r.id in phoned) for r in unreachable)
+    assert {r.id for r in unreachable} & by_mail_only
     assert states.get("certified", 0) > 0 and states.get("mobilized", 0) > 0  # some done, some not started
     assert escalated > 0  # key-field firms that missed 2022-12-31 were escalated
     assert mail.get("sent", 0) > 0 and "failed" not in mail and "pending" not in mail, mail
     _every_certified_firm_has_its_dossier_and_evidence(engine, folder / "data")
     mails = sorted((folder / "mail").glob("*.eml"))
-    assert mails, "no mail in the .eml folder"
+    assert mails and len(mails) == written, (len(mails), written)  # "N messages written" counts files written
     first = email.message_from_bytes(mails[0].read_bytes())
     assert first["Message-ID"] and first["Subject"]
     settings = Settings(database_url=f"sqlite:///{folder / 'dabiao.db'}", mail_dir=folder / "mail")
-    client = TestClient(create_app(settings=settings, clock=FixedClock.on(dt.date(2023, 1, 20))))
+    client = TestClient(create_app(settings=settings, clock=FixedClock.on(dt.date(2024, 1, 5))))
     for username in ("city", "center", "wujin", "expert01"):
         signed = client.post("/api/auth/token", data={"username": username, "password": PASSWORD})
         assert signed.status_code == 200, (username, signed.text)

@@ -40,7 +40,10 @@ def firm(n: int, **cells: str) -> dict[str, str]:
         "above_size": "是",
         "principal": "王建国",
         "phone": "13812345678",
-        "email": f"wang{n}@163.com",
+        "email": f"wang{n}@163.example.com",
+        "prior_level": "",
+        "prior_certificate_no": "",
+        "prior_certificate_date": "",
     }
     row.update(cells)
     return row
@@ -147,7 +150,7 @@ def test_each_file_format_imports(kind: str, tmp_path: Path, engine: sa.Engine, 
     assert (pharma["district_code"], pharma["sector"], pharma["key_field"]) == ("320491", "pharmaceutical", True)
     assert chemical["name"] == "常州市测试1号机械有限公司" and chemical["principal"] == "王建国"
     assert (chemical["above_size"], machinery["above_size"]) == (True, False)
-    assert (chemical["email"], machinery["email"], pharma["phone"]) == ("wang1@163.com", None, "")
+    assert (chemical["email"], machinery["email"], pharma["phone"]) == ("wang1@163.example.com", None, "")
     assert (chemical["state"], chemical["version"], chemical["event_count"]) == ("mobilized", 1, 0)
     assert chemical["state_since"] == chemical["created_at"] == chemical["updated_at"] == clock().now()
 
@@ -227,8 +230,9 @@ MISTAKES = {
         "line 3, column 规模以上: 规模以上应填“是”或“否”，实际为“可能” / above_size must be yes or no, not: 可能",
     ),
     "bad email": (
-        {"email": "wang@@163.com"},
-        "line 3, column 电子邮箱: 电子邮箱“wang@@163.com”格式不正确 / invalid email address: wang@@163.com",
+        {"email": "wang@@163.example.com"},
+        "line 3, column 电子邮箱: 电子邮箱“wang@@163.example.com”格式不正确 / "
+        "invalid email address: wang@@163.example.com",
     ),
     "name too long": (
         {"name": "常" * 201},

@@ -55,7 +55,8 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     result = d.fire("certify", Role.city_bureau)
 
     assert result.to_state == "certified"
-    assert result.record["level"] == "benchmark" and result.record["eligible_level"] == 2
+    # 达标 only: 标杆 is the city's decision; no eligibility while nobody recorded an earlier certificate
+    assert result.record["level"] == "compliant" and result.record["eligible_level"] is None
     firm_now = firm_row(engine, firm)
     assert (firm_now.state, firm_now.version, firm_now.event_count) == ("certified", 16, 15)
     events = rows(engine, EVENTS, enterprise_id=firm)
@@ -81,7 +82,7 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     kinds = [m.kind for m in rows(engine, OUTBOX, enterprise_id=firm)]
     assert kinds == ["mobilization_notice", "application_received", "audit_outcome", "certification"]
     cert = rows(engine, CERTIFICATIONS, enterprise_id=firm)[0]
-    assert (cert.level, cert.score, cert.eligible_level) == ("benchmark", 82.5, 2)
+    assert (cert.level, cert.score, cert.eligible_level) == ("compliant", 82.5, None)
     app = rows(engine, APPLICATIONS, enterprise_id=firm)[0]
     assert app.status == "certified"
     assert [(m["name"], m["kind"]) for m in app.materials] == [
@@ -119,37 +120,38 @@ def test_the_event_log_names_who_did_what(engine: sa.Engine, campaign: Campaign)
 
 
 @pytest.mark.parametrize(
-    ("score", "level", "eligible"),
-    [
-        (60.0, "compliant", None),
-        (74.9, "compliant", None),
-        (75.0, "benchmark", 2),
-        (89.9, "benchmark", 2),
-        (90.0, "benchmark", 1),
-        (100.0, "benchmark", 1),
-    ],
+    ("score", "eligible"),
+    # the plan: 评分达到90分以上，方可新申报一级标准化企业；企业评分达到75分以上，方可新申报二级标准化企业
+    [(60.0, None), (74.9, None), (75.0, 2), (89.9, 2), (90.0, 1), (100.0, 1)],
 )
-def test_certification_level_and_eligibility_follow_the_thresholds(
-    engine: sa.Engine, campaign: Campaign, score: float, level: str, eligible: int | None
+def test_certification_records_compliant_and_eligibility_follows_the_thresholds(
+    engine: sa.Engine, campaign: Campaign, score: float, eligible: int | None
 ) -> None:
-    d = Driver(engine, campaign, make_firm(engine, key_field=True))
+    firm = make_firm(engine, key_field=True)
+    with engine.begin() as conn:  # recorded as holding no earlier level-1/2 certificate
+        conn.execute(
+            sa.update(ENTERPRISES)
+            .where(ENTERPRISES.c.id == firm)
+            .values(prior_certificate_recorded_at=dt.datetime.now(dt.UTC))
+        )
+    d = Driver(engine, campaign, firm)
     d.to_reviewed(score)
     result = d.fire("certify", Role.city_bureau)
-    assert (result.record["level"], result.record["eligible_level"]) == (level, eligible)
+    assert (result.record["level"], result.record["eligible_level"]) == ("compliant", eligible)
 
 
 def test_a_firm_with_an_earlier_certificate_gets_no_new_eligibility(engine: sa.Engine, campaign: Campaign) -> None:
     firm = make_firm(engine)
     with engine.begin() as conn:
-        conn.execute(sa.update(ENTERPRISES).where(ENTERPRISES.c.id == firm).values(prior_certificate_level=2))
+        conn.execute(
+            sa.update(ENTERPRISES)
+            .where(ENTERPRISES.c.id == firm)
+            .values(prior_certificate_level=2, prior_certificate_recorded_at=dt.datetime.now(dt.UTC))
+        )
     d = Driver(engine, campaign, firm)
     d.to_reviewed(95)
-    assert d.fire("certify", Role.city_bureau).record == {
-        "application_id": 1,
-        "level": "benchmark",
-        "score": 95.0,
-        "eligible_level": None,
-    }
+    record = d.fire("certify", Role.city_bureau).record
+    assert (record["level"], record["score"], record["eligible_level"]) == ("compliant", 95.0, None)
 
 
 def test_a_review_below_60_cannot_be_certified_and_its_findings_become_hazards(

@@ -23,7 +23,7 @@ from workflow.tables import ESCALATIONS, OUTBOX
 
 DAY = dt.date(2023, 1, 3)
 WUJIN, ZHONGLOU = "320412", "320404"
-PUBLIC_URL = "https://dabiao.changzhou.example.gov.cn"
+PUBLIC_URL = "https://dabiao.changzhou.example.com"
 _subjects = itertools.count(1000)
 
 
@@ -204,7 +204,7 @@ def test_digests_arrive_at_the_bureau_and_the_city(engine: sa.Engine, campaign: 
         report = dispatch_once(engine, settings=mail_settings, clock=morning, campaign=campaign)
 
     assert report.sent == 4  # the two digests, and the applicant's own notice and receipt
-    [bureau] = smtp.inbox.to("yjj@wujin.example.gov.cn")
+    [bureau] = smtp.inbox.to("yjj@wujin.example.com")
     assert bureau.subject == "【达标创建】武进区每日汇总 2023年1月3日：新增逾期 3 项，待办 1 件"
     text = bureau.text().replace("\r\n", "\n")
     assert "■ 重点监管领域企业启动创建：2 项" in text

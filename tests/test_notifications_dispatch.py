@@ -31,7 +31,7 @@ from workflow.clock import SHANGHAI, FixedClock
 from workflow.settings import Settings
 from workflow.tables import ENTERPRISES, OUTBOX
 
-MAIL_DOMAIN = "changzhou.example.gov.cn"
+MAIL_DOMAIN = "changzhou.example.com"
 
 
 @pytest.fixture(autouse=True)
@@ -97,7 +97,7 @@ def rows_by_status(engine: sa.Engine) -> dict[str, int]:
 
 def test_a_transition_mails_each_firm_in_its_own_language(engine: sa.Engine, campaign: Campaign) -> None:
     english = make_firm(engine, name="Changzhou Wujin Fine Chemicals Co., Ltd.", email="ehs@wujin-chem.example.com")
-    chinese = make_firm(engine, name="常州武进精细化工有限公司", email="anquan@wujin-chem.example.cn")
+    chinese = make_firm(engine, name="常州武进精细化工有限公司", email="anquan@wujin-chem.example.com")
     set_lang(engine, english, "en")
     Driver(engine, campaign, english).fire("notify", Role.district_bureau)
     Driver(engine, campaign, chinese).fire("notify", Role.district_bureau)
@@ -118,7 +118,7 @@ def test_a_transition_mails_each_firm_in_its_own_language(engine: sa.Engine, cam
     assert "Notified: 1 July 2022 12:00" in en.text()
     assert "Changzhou Wujin Fine Chemicals Co., Ltd." in en.html()
 
-    [zh] = smtp.inbox.to("anquan@wujin-chem.example.cn")
+    [zh] = smtp.inbox.to("anquan@wujin-chem.example.com")
     assert zh.message["Content-Language"] == "zh-CN"
     assert zh.subject == "【达标创建】请常州武进精细化工有限公司启动安全生产达标企业创建"
     assert "张三同志：" in zh.text() and "所属辖区：武进区" in zh.text()
@@ -189,7 +189,7 @@ def test_officials_get_the_campaign_mailboxes_and_a_firm_without_email_is_record
         report = dispatch_once(engine, settings=smtp.settings(), clock=clock(), campaign=campaign)
 
     assert (report.sent, report.no_recipient) == (2, 1)
-    [bureau] = smtp.inbox.to("yjj@wujin.example.gov.cn")
+    [bureau] = smtp.inbox.to("yjj@wujin.example.com")
     assert bureau.message["To"].addresses[0].display_name == "武进区应急管理局"
     assert bureau.subject == "【达标创建】逾期上报：常州武进机械有限公司“辖市（区）应急管理局核实时限”已逾期11天"
     assert bureau.text().startswith("武进区应急管理局：")

@@ -33,7 +33,7 @@ def read_eml(path: Path) -> EmailMessage:
 
 
 def test_messages_become_eml_files_a_mail_program_opens(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> None:
-    firm = make_firm(engine, name="常州“龙城”<精细化工> & Co", email="anquan@longcheng.example.cn")
+    firm = make_firm(engine, name="常州“龙城”<精细化工> & Co", email="anquan@longcheng.example.com")
     Driver(engine, campaign, firm).fire("notify", Role.district_bureau)
     folder = tmp_path / "mail"
 
@@ -45,7 +45,7 @@ def test_messages_become_eml_files_a_mail_program_opens(engine: sa.Engine, campa
     [path] = folder.iterdir()
     assert path.name == f"2022-07-01-{row.id:06d}-mobilization_notice.eml"
     mail = read_eml(path)
-    assert mail["From"] == MAIL_FROM and mail["To"] == "anquan@longcheng.example.cn"
+    assert mail["From"] == MAIL_FROM and mail["To"] == "anquan@longcheng.example.com"
     assert mail["Subject"] == "【达标创建】请常州“龙城”<精细化工> & Co启动安全生产达标企业创建"
     assert mail["Message-ID"] == row.message_id
     assert mail["Date"].datetime == dt.datetime(2022, 7, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))

@@ -55,7 +55,7 @@ class Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def renderer(campaign: Campaign) -> Renderer:
-    return Renderer(public_url="https://dabiao.example.gov.cn", campaign=campaign)
+    return Renderer(public_url="https://dabiao.example.com", campaign=campaign)
 
 
 def test_every_kind_has_its_six_templates_and_nothing_is_left_over() -> None:
@@ -98,10 +98,10 @@ def test_every_kind_parses_back_from_the_wire_unchanged(renderer: Renderer, kind
     rendered = renderer.render(kind, lang, hostile(copy.deepcopy(SAMPLES[kind])), audience=SAMPLE_AUDIENCE.get(kind))
     data = compose(
         rendered,
-        mail_from="达标 Dabiao <dabiao@changzhou.example.gov.cn>",
-        to="yjj@wujin.example.gov.cn",
+        mail_from="达标 Dabiao <dabiao@changzhou.example.com>",
+        to="yjj@wujin.example.com",
         to_name="武进区应急管理局",
-        message_id="<0123456789abcdef@changzhou.example.gov.cn>",
+        message_id="<0123456789abcdef@changzhou.example.com>",
         date=dt.datetime(2022, 7, 1, 12, tzinfo=SHANGHAI),
         lang=lang,
         kind=kind,
@@ -114,7 +114,7 @@ def test_every_kind_parses_back_from_the_wire_unchanged(renderer: Renderer, kind
     assert parsed["Subject"] == rendered.subject
     assert parsed["From"].addresses[0].display_name == "达标 Dabiao"
     assert parsed["To"].addresses[0].display_name == "武进区应急管理局"
-    assert parsed["Message-ID"] == "<0123456789abcdef@changzhou.example.gov.cn>"
+    assert parsed["Message-ID"] == "<0123456789abcdef@changzhou.example.com>"
     assert parsed["Content-Language"] == lang and parsed["X-Dabiao-Kind"] == kind
     text, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
     assert text is not None and html is not None
@@ -125,16 +125,16 @@ def test_an_internationalised_address_gets_raw_utf8_headers(renderer: Renderer) 
     rendered = renderer.render("application_received", "zh-CN", SAMPLES["application_received"])
     data = compose(
         rendered,
-        mail_from="dabiao@changzhou.example.gov.cn",
-        to="安全科@化工.example.cn",
+        mail_from="dabiao@changzhou.example.com",
+        to="安全科@化工.example.com",
         to_name=None,
-        message_id="<x@changzhou.example.gov.cn>",
+        message_id="<x@changzhou.example.com>",
         date=dt.datetime(2022, 7, 1, 12, tzinfo=SHANGHAI),
         lang="zh-CN",
         kind="application_received",
         outbox_id=1,
     )
-    assert "To: 安全科@化工.example.cn".encode() in data
+    assert "To: 安全科@化工.example.com".encode() in data
     parsed = message_from_bytes(data, policy=policy.default)
     body = parsed.get_body(("plain",))
     assert body is not None and lf(body.get_content()) == rendered.text
@@ -145,10 +145,10 @@ def test_a_name_cannot_add_headers_to_the_message(renderer: Renderer) -> None:
     rendered = renderer.render("application_received", "en", context)
     data = compose(
         rendered,
-        mail_from="dabiao@example.gov.cn",
+        mail_from="dabiao@example.com",
         to="firm@example.com",
         to_name=None,
-        message_id="<x@example.gov.cn>",
+        message_id="<x@example.com>",
         date=dt.datetime(2022, 7, 1, tzinfo=dt.UTC),
         lang="en",
         kind="application_received",
@@ -187,13 +187,15 @@ def test_an_unknown_rule_shows_its_code(renderer: Renderer) -> None:
 
 
 def test_certification_states_level_and_eligibility(renderer: Renderer) -> None:
-    base = SAMPLES["certification"]
+    base = {**SAMPLES["certification"], "prior_level": None}
     compliant = renderer.render(
-        "certification", "zh-CN", {**base, "level": "compliant", "score": 68.5, "eligible_level": None}
+        "certification", "zh-CN", {**base, "score": 68.5, "score_level": None, "prior_certificate": "none"}
     )
     assert "安全生产达标企业" in compliant.subject and "68.5 分" in compliant.text and "标准化" not in compliant.text
-    level2 = renderer.render("certification", "en", {**base, "level": "benchmark", "score": 80, "eligible_level": 2})
-    assert "benchmark enterprise" in level2.subject and "standardization level 2" in level2.text
+    level2 = renderer.render(
+        "certification", "en", {**base, "score": 80, "score_level": 2, "eligible_level": 2, "prior_certificate": "none"}
+    )
+    assert "compliant enterprise" in level2.subject and "newly apply for level 2" in level2.text
 
 
 def test_a_missing_context_key_is_a_render_error_not_a_blank(renderer: Renderer) -> None:
@@ -208,7 +210,8 @@ def test_mail_preview_renders_a_kind_and_lists_kinds_when_unknown() -> None:
     runner = CliRunner()
     preview = runner.invoke(main, ["mail", "preview", "certification", "--lang", "en"])
     assert preview.exit_code == 0, preview.output
-    assert preview.output.startswith("Subject: [Compliance campaign]") and "standardization level 1" in preview.output
+    assert preview.output.startswith("Subject: [Compliance campaign]")
+    assert "the score meets the condition for level 1" in preview.output
     html = runner.invoke(main, ["mail", "preview", "district_digest", "--html"])
     assert html.exit_code == 0 and html.output.lstrip().startswith("<!DOCTYPE html>")
     unknown = runner.invoke(main, ["mail", "preview", "no_such_kind"])

@@ -192,6 +192,8 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
         "/referrals/{referral_id}/{decision}": {"data": {"note": "核查"}},
         "/firms/{enterprise_id}/referral": {"data": {"grounds": "non_participating"}},
         "/escalations/{escalation_id}/acknowledge": {},
+        "/firms/{enterprise_id}/benchmark": {"data": {"reason": "示范"}},
+        "/firms/{enterprise_id}/prior-certificate": {"data": {"level": "none"}},
     }
     if method == "POST" and route.path not in forms:
         raise AssertionError(f"add a sample form for {method} {route.path} to this test")

@@ -142,6 +142,7 @@ class Campaign(_Strict):
     deadlines: Deadlines
     supervision: Supervision
     dossier: DossierRules = DossierRules()
+    certificates: CertificateRules = Field(default_factory=lambda: CertificateRules())
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
@@ -230,16 +231,21 @@ def sync_districts(conn: sa.Connection, campaign: Campaign) -> None:
 
 
 class Ladder(_Strict):
-    """Days overdue at which each step of the escalation ladder is taken; a missing step is skipped."""
+    """Days overdue at which each step of the escalation ladder is taken; a missing step is skipped.
+    `holder` sends the case to the office that holds the subject that day (district bureau, support
+    center or city bureau, as the rule says) instead of climbing; it stands alone."""
 
     firm: int | None = Field(default=None, ge=1)
     district: int | None = Field(default=None, ge=1)
     city: int | None = Field(default=None, ge=1)
+    holder: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _climbs(self) -> Ladder:
         days = [d for d in (self.firm, self.district, self.city) if d is not None]
-        if not days:
+        if self.holder is not None and days:
+            raise ValueError("holder stands alone: leave out firm, district and city")
+        if not days and self.holder is None:
             raise ValueError("the ladder needs at least one step")
         if days != sorted(set(days)):
             raise ValueError("each step must come later than the one below it (firm < district < city)")
@@ -247,20 +253,25 @@ class Ladder(_Strict):
 
     def steps(self) -> list[tuple[str, int]]:
         """(step, days overdue) from the bottom of the ladder up."""
-        pairs = (("firm", self.firm), ("district", self.district), ("city", self.city))
+        pairs = (("holder", self.holder), ("firm", self.firm), ("district", self.district), ("city", self.city))
         return [(step, days) for step, days in pairs if days is not None]
 
 
 class DeadlineRule(_Strict):
     enabled: bool = True
-    ladder: Ladder
+    ladder: Ladder | None = None  # None: reminders only, nobody is ever told the subject is overdue
     reminder_days: tuple[int, ...] = ()  # before the deadline, to the firm; empty for officials' duties
 
     @model_validator(mode="after")
     def _reminders(self) -> DeadlineRule:
         if any(d < 1 for d in self.reminder_days) or len(set(self.reminder_days)) != len(self.reminder_days):
             raise ValueError("reminder_days must be distinct whole days of at least 1")
+        if self.ladder is None and not self.reminder_days:
+            raise ValueError("a rule needs a ladder or reminder_days")
         return self
+
+    def steps(self) -> list[tuple[str, int]]:
+        return [] if self.ladder is None else self.ladder.steps()
 
 
 class ServiceLevel(DeadlineRule):
@@ -270,8 +281,8 @@ class ServiceLevel(DeadlineRule):
 class DeadlineRules(_Strict):
     mobilization: DeadlineRule  # firms not notified when mobilization ends (listed to the district)
     milestones: DeadlineRule  # key-field / non-key above-size firms still `mobilized` after their milestone
-    creation_end: DeadlineRule  # firms in the campaign not yet applied when creation ends
-    evaluation_end: DeadlineRule  # applications not decided when evaluation ends
+    creation_end: DeadlineRule  # started firms not yet applied: reminded before creation ends, never overdue
+    evaluation_end: DeadlineRule  # applications still open when evaluation ends: to the office holding them
     hazard_deadline: DeadlineRule  # each hazard's own deadline (五落实 时限)
     sla_verification: ServiceLevel  # district bureau verifies (核实) after submission
     sla_online_audit: ServiceLevel  # online audit (线上审核) after verification
@@ -292,27 +303,55 @@ class Deadlines(_Strict):
     referral: ReferralRules
 
 
-SupervisionGrade = Literal["benchmark", "compliant", "on_track", "non_participating", "overdue"]
+# A firm's grade comes from its own duties only (the plan: 把企业创建情况作为分级分类监管的重要依据), strictest
+# first: confirmed as having no hope of compliance (referred), required to start and past its deadline
+# without starting (non_participating: 对未开展达标创建的企业加大检查频率), not started but not (yet) required
+# (not_started), started (on_track), certified (compliant), benchmark.
+SupervisionGrade = Literal["referred", "non_participating", "not_started", "on_track", "compliant", "benchmark"]
+
+
+class PenaltyBand(_Strict):
+    """处罚尺度 for a grade: a band an inspector reads (从重 / 一般 / 从轻) and a factor on the discretionary range."""
+
+    band: str = Field(min_length=1)
+    band_en: str = Field(min_length=1)
+    factor: float = Field(gt=0, le=2)
 
 
 class Supervision(_Strict):
-    """Graded supervision (分级监管): inspections a year for each grade; each must divide 12 so
-    inspections fall on whole months."""
+    """Graded supervision (分级分类监管): inspections a year and a penalty scale (处罚尺度) for each grade.
+    The plan asks for both (有针对性地确定执法检查频次和处罚尺度) but sets no numbers: they are local settings
+    (`source = "local"`) until official ones are entered. Inspections a year must divide 12 so they fall on
+    whole months."""
 
+    source: Literal["local", "official"] = "local"
     inspections_per_year: dict[SupervisionGrade, int]
+    penalty_scale: dict[SupervisionGrade, PenaltyBand]
 
     @model_validator(mode="after")
     def _whole_months(self) -> Supervision:
-        missing = sorted(set(SupervisionGrade.__args__) - set(self.inspections_per_year))  # type: ignore[attr-defined]
-        if missing:
-            raise ValueError(f"inspections_per_year: missing {', '.join(missing)}")
+        for name, table in (("inspections_per_year", self.inspections_per_year), ("penalty_scale", self.penalty_scale)):
+            missing = sorted(set(SupervisionGrade.__args__) - set(table))  # type: ignore[attr-defined]
+            if missing:
+                raise ValueError(f"{name}: missing {', '.join(missing)}")
         for grade, n in self.inspections_per_year.items():
             if n not in (1, 2, 3, 4, 6, 12):
                 raise ValueError(f"inspections_per_year.{grade}: {n} does not divide 12 (use 1, 2, 3, 4, 6 or 12)")
         return self
 
+    @property
+    def local(self) -> bool:
+        return self.source == "local"
+
     def interval_months(self, grade: str) -> int:
         return 12 // self.inspections_per_year[grade]  # type: ignore[index]
+
+
+class CertificateRules(_Strict):
+    """Certificate numbers and validity: local settings (the plan gives neither)."""
+
+    number_prefix: str = Field(default="CZDB", pattern=r"^[A-Z][A-Z0-9]{1,9}$")  # CZDB-2023-000123
+    validity_years: int = Field(default=3, ge=1, le=10)
 
 
 Campaign.model_rebuild()

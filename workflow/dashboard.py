@@ -48,7 +48,7 @@ FUNNEL: tuple[State, ...] = (
 )
 STARTED_STATES = tuple(s.value for s in FUNNEL if s not in (State.mobilized, State.closed))
 PACE_DAYS = 28  # the current pace is the average day of the last four weeks
-ESCALATION_STEPS = ("firm", "district", "city")
+ESCALATION_STEPS = ("firm", "district", "center", "city")
 REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined")
 OUTBOX_WATCHED = ("pending", "sending", "failed")
 WORKLISTS = ("verification", "audit", "review", "certification")

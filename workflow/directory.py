@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -16,9 +17,12 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from openpyxl.utils.exceptions import InvalidFileException
 
+from states import InvalidInput, Role
 from workflow import uscc
 from workflow.campaign import Campaign, sync_districts
+from workflow.certificates import PriorCertificate, apply_prior, check_prior, parse_date, parse_prior_level
 from workflow.clock import Clock
+from workflow.engine import Actor
 from workflow.models import Enterprise
 
 CHUNK = 5_000  # rows per lookup / executemany batch
@@ -53,7 +57,18 @@ COLUMNS: tuple[Column, ...] = (
     Column("principal", "主要负责人", "principal", required=True, max_length=_length("principal")),
     Column("phone", "联系电话", "phone", required=False, max_length=_length("phone")),
     Column("email", "电子邮箱", "email", required=False, max_length=_length("email")),
+    # optional: the firm's earlier standardization certificate (原一级、二级安全生产标准化证书)
+    Column("prior_level", "原标准化等级", "prior_level", required=False),
+    Column(
+        "prior_certificate_no",
+        "原证书编号",
+        "prior_certificate_no",
+        required=False,
+        max_length=_length("prior_certificate_no"),
+    ),
+    Column("prior_certificate_date", "原发证日期", "prior_certificate_date", required=False),
 )
+PRIOR_FIELDS = ("prior_level", "prior_certificate_no", "prior_certificate_date")
 _BY_HEADER = {key: c for c in COLUMNS for key in (c.zh, c.en.lower())}
 
 _YES = frozenset({"是", "y", "yes", "true", "1"})
@@ -101,6 +116,7 @@ class ImportReport:
     inserted: int
     updated: int
     unchanged: int
+    prior_recorded: int = 0  # firms whose earlier-certificate status the file recorded or changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +133,7 @@ class DirectoryRow:
     principal: str
     phone: str
     email: str | None
+    prior: PriorCertificate | None = None  # None: the file says nothing about an earlier certificate
 
     def values(self) -> tuple[str, str, str, bool, bool, str, str, str | None]:
         return (
@@ -344,6 +361,7 @@ class _Checker:
         if key_field is None and sector is not None and not texts["key_field"]:
             key_field = sector.key_field  # a blank cell takes the sector's default
         email = self._email(line, texts["email"])
+        prior = self._prior(line, texts, cells)
 
         if len(self.problems) > before:
             return None
@@ -360,7 +378,33 @@ class _Checker:
             principal=texts["principal"],
             phone=texts["phone"],
             email=email,
+            prior=prior,
         )
+
+    def _prior(self, line: int, texts: dict[str, str], cells: Sequence[object]) -> PriorCertificate | None:
+        """The earlier certificate a row states: a level (一级/二级/无) with number and date for 一级/二级."""
+        if not any(texts[f] for f in PRIOR_FIELDS):
+            return None
+        if not texts["prior_level"]:
+            self._add_any(
+                line,
+                PRIOR_FIELDS,
+                "填写了原证书编号或发证日期，但缺少原标准化等级（一级、二级或无） / a prior certificate number or "
+                "date without prior_level (1, 2 or none)",
+            )
+            return None
+        try:
+            level = parse_prior_level(texts["prior_level"])
+            raw_date = self._raw(cells, "prior_certificate_date") if "prior_certificate_date" in self.header else None
+            issued_on = parse_date(raw_date if isinstance(raw_date, dt.date) else texts["prior_certificate_date"])
+            return check_prior(level, texts["prior_certificate_no"], issued_on, today=dt.date.max)
+        except InvalidInput as exc:
+            self._add(line, "prior_level", str(exc))
+            return None
+
+    def _add_any(self, line: int, fields: Sequence[str], message: str) -> None:
+        field = next(f for f in fields if f in self.header)
+        self._add(line, field, message)
 
     def _add(self, line: int, field: str, message: str) -> None:
         self.problems.append(Problem(line, self.header[field][1], message))
@@ -492,7 +536,7 @@ def import_directory(
         .where(t.c.uscc == sa.bindparam("b_uscc"))
         .values({f: sa.bindparam(f"b_{f}") for f in (*DIRECTORY_FIELDS, "updated_at")})
     )
-    inserted = updated = unchanged = done = 0
+    inserted = updated = unchanged = done = prior_recorded = 0
     with engine.connect() as conn:
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
@@ -532,7 +576,29 @@ def import_directory(
                     conn.execute(change, changed)
                 inserted += len(new)
                 updated += len(changed)
+                prior_recorded += _record_priors(conn, chunk, campaign=campaign, at=now)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(rows))
-    return ImportReport(rows=len(rows), inserted=inserted, updated=updated, unchanged=unchanged)
+    return ImportReport(
+        rows=len(rows), inserted=inserted, updated=updated, unchanged=unchanged, prior_recorded=prior_recorded
+    )
+
+
+IMPORTER = Actor(name="directory import", role=Role.city_bureau)
+
+
+def _record_priors(conn: sa.Connection, chunk: list[DirectoryRow], *, campaign: Campaign, at: dt.datetime) -> int:
+    """The earlier certificates the rows state, each change an event in the firm's chain (in the import's
+    transaction); rows that state nothing leave the firm's record as it is."""
+    stated = {row.uscc: row.prior for row in chunk if row.prior is not None}
+    if not stated:
+        return 0
+    firms = conn.execute(sa.select(_enterprises).where(_enterprises.c.uscc.in_(list(stated)))).all()
+    changed = 0
+    for firm in firms:
+        prior = stated[firm.uscc]
+        changed += apply_prior(
+            conn, firm=firm, prior=prior, actor=IMPORTER, at=at, source="directory", campaign=campaign
+        )
+    return changed

@@ -8,13 +8,14 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
 from workflow.db import Raw
 from workflow.dossier import DOSSIER_ITEMS, DOSSIER_KINDS
 from workflow.facts import DbFacts
-from workflow.tables import APPLICATIONS, CERTIFICATIONS, EVIDENCE_FILES, HAZARDS, REVIEWS
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVIDENCE_FILES, HAZARDS, REVIEWS
 
 MAX_TEXT = 2000
 SEVERITIES = ("general", "major")
@@ -105,6 +106,16 @@ def _codes(value: Any, key: str, known: Mapping[str, Any] | None = None) -> list
     return list(dict.fromkeys(value))
 
 
+NOTIFY_CHANNELS = {"mail": "电子邮件", "phone": "电话", "in_person": "当面送达", "letter": "书面函件"}
+
+
+def _channel(value: Any) -> str:
+    if value not in NOTIFY_CHANNELS:
+        names = "、".join(NOTIFY_CHANNELS.values())
+        raise InvalidInput(f"通知方式须为 {names} 之一 / channel must be one of {', '.join(NOTIFY_CHANNELS)}")
+    return str(value)
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "reason": lambda v: _text(v, "reason"),
     "note": lambda v: _text(v, "note"),
@@ -116,10 +127,11 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "opinion": lambda v: _text(v, "opinion"),
     "checklist": lambda v: _codes(v, "checklist"),  # the campaign's items, checked by the effect
     "missing": lambda v: _codes(v, "missing", DOSSIER_ITEMS),
+    "channel": _channel,
 }
 
 ALLOWED_KEYS: dict[str, frozenset[str]] = {
-    "notify": frozenset(),
+    "notify": frozenset({"channel"}),
     "start_self_assessment": frozenset(),
     "report_hazards": frozenset(),
     "finish_rectification": frozenset(),
@@ -156,23 +168,53 @@ def clean_payload(trigger: str, payload: Mapping[str, Any] | None) -> dict[str, 
 
 
 def certification_level(score: float, thresholds: Thresholds) -> str | None:
-    """benchmark (标杆) at or above its threshold, compliant (达标) at or above its own, else None."""
-    if score >= thresholds.benchmark:
-        return "benchmark"
+    """compliant (达标) at or above its threshold, else None. 标杆 is not stamped here: the city bureau names
+    标杆 firms from the certified ones (市应急管理局根据验收结果确定达标企业(评分不得低于60分)与标杆企业名单
+    (评分不得低于75分)); see `workflow.certificates.name_benchmark`."""
     if score >= thresholds.compliant:
         return "compliant"
     return None
 
 
-def eligible_level(score: float, thresholds: Thresholds, *, prior_certificate_level: int | None) -> int | None:
-    """The standardization level a firm without an earlier level-1/2 certificate may newly apply for."""
-    if prior_certificate_level is not None:
-        return None
+def score_level(score: float, thresholds: Thresholds) -> int | None:
+    """The standardization level whose score floor this score reaches (未取得原一级、二级安全生产标准化证书的企业
+    评分达到90分以上，方可新申报一级标准化企业；企业评分达到75分以上，方可新申报二级标准化企业)."""
     if score >= thresholds.level1_eligible:
         return 1
     if score >= thresholds.level2_eligible:
         return 2
     return None
+
+
+def prior_certificate_status(*, recorded: bool, level: int | None) -> str:
+    """held (an earlier level-1/2 certificate is on record), none (recorded as holding none) or unknown
+    (nobody recorded it: the system must not say the firm holds none)."""
+    if level is not None:
+        return "held"
+    return "none" if recorded else "unknown"
+
+
+def eligible_level(score: float, thresholds: Thresholds, *, prior_status: str) -> int | None:
+    """The level a firm may newly apply for (方可新申报), computed only for a firm recorded as holding no earlier
+    level-1/2 certificate; None for a firm that holds one or whose status nobody recorded."""
+    if prior_status != "none":
+        return None
+    return score_level(score, thresholds)
+
+
+def certificate_number(prefix: str, year: int, serial: int) -> str:
+    """PREFIX-YEAR-NNNNNN, e.g. CZDB-2023-000123 (a local setting; the plan gives no format). The serial is
+    the certification's row id, unique by construction."""
+    return f"{prefix}-{year}-{serial:06d}"
+
+
+def valid_until(certified_on: dt.date, years: int) -> dt.date:
+    """The last day of a certificate valid `years` from `certified_on` (local setting)."""
+    try:
+        end = certified_on.replace(year=certified_on.year + years)
+    except ValueError:  # 29 February
+        end = certified_on.replace(year=certified_on.year + years, day=28)
+    return end - dt.timedelta(days=1)
 
 
 # ---- per-trigger effects ------------------------------------------------------------------------
@@ -207,6 +249,15 @@ def _hazards_from(ctx: Context, findings: list[dict[str, str]], source: str) -> 
 
 
 def _notify(ctx: Context) -> Effect:
+    """对照工业企业名录清单对企业主要负责人逐个通知: by mail to the principal's address, or — recorded by the
+    office — by another channel (phone, in person, letter). A mail with no address to go to reaches nobody:
+    the firm stays un-notified (its mobilization escalation stays open) and is listed to its district as
+    undeliverable (无法送达) until the address is fixed or the firm is notified otherwise."""
+    channel = ctx.payload.get("channel", "mail")
+    if channel != "mail":
+        return Effect(firm_values={"notified_at": ctx.now}, record={"channel": channel})
+    if not (ctx.firm.email or "").strip():
+        return Effect(record={"channel": "mail", "undeliverable": "no_email"})
     return Effect(firm_values={"notified_at": ctx.now}, mails=[Mail("mobilization_notice")])
 
 
@@ -312,10 +363,18 @@ def _certify(ctx: Context) -> Effect:
     app = ctx.facts.application
     assert app is not None and app.review_score is not None  # guaranteed by the review_passed guard
     score = float(app.review_score)
-    thresholds = ctx.campaign.thresholds
+    thresholds, rules = ctx.campaign.thresholds, ctx.campaign.certificates
     level = certification_level(score, thresholds)
-    eligible = eligible_level(score, thresholds, prior_certificate_level=ctx.firm.prior_certificate_level)
+    prior = ctx.raw.first(
+        f"SELECT prior_certificate_recorded_at, prior_certificate_level FROM {ENTERPRISES.name} WHERE id = :firm_id",
+        {"firm_id": ctx.firm.id},
+    )
+    assert prior is not None
+    status = prior_certificate_status(recorded=prior[0] is not None, level=prior[1])
+    eligible = eligible_level(score, thresholds, prior_status=status)
     _set_application(ctx, status="certified", decided_at=ctx.now)
+    certified_on = ctx.now.astimezone(ZoneInfo(ctx.campaign.campaign.timezone)).date()
+    until = valid_until(certified_on, rules.validity_years)
     certification = {
         "enterprise_id": ctx.firm.id,
         "application_id": app.id,
@@ -323,10 +382,22 @@ def _certify(ctx: Context) -> Effect:
         "score": score,
         "eligible_level": eligible,
         "certified_at": ctx.now,
+        "valid_until": until,
     }
-    ctx.raw.insert(CERTIFICATIONS, certification)
-    record = {"application_id": int(app.id), "level": level, "score": score, "eligible_level": eligible}
-    return Effect(record=record, mails=[Mail("certification", context=record)])
+    cert_id = ctx.raw.insert(CERTIFICATIONS, certification)
+    number = certificate_number(rules.number_prefix, certified_on.year, cert_id)
+    ctx.raw.update(CERTIFICATIONS, {"certificate_no": number}, where={"id": cert_id})
+    record = {
+        "application_id": int(app.id),
+        "level": level,
+        "score": score,
+        "eligible_level": eligible,
+        "certificate_no": number,
+        "valid_until": until.isoformat(),
+    }
+    mail = {**record, "score_level": score_level(score, thresholds), "prior_certificate": status}
+    mail["prior_level"] = prior[1]
+    return Effect(record=record, mails=[Mail("certification", context=mail)])
 
 
 def _fail_review(ctx: Context) -> Effect:

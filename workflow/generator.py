@@ -65,13 +65,14 @@ _MOBILE_PREFIXES = (
     *("150", "151", "152", "155", "156", "157", "158", "159", "166", "173", "177"),
     *("180", "181", "182", "183", "186", "187", "188", "189", "198", "199"),
 )
+# Synthetic addresses live under reserved domains only (RFC 2606), shaped like the common providers'.
 _MAIL_DOMAINS = (
-    ("163.com", 4),
-    ("qq.com", 4),
-    ("126.com", 2),
-    ("139.com", 1),
-    ("sina.com", 1),
-    ("aliyun.com", 1),
+    ("163.example.com", 4),
+    ("qq.example.com", 4),
+    ("126.example.com", 2),
+    ("139.example.com", 1),
+    ("sina.example.com", 1),
+    ("aliyun.example.com", 1),
 )
 _CORPORATE_LOCAL = ("info", "office", "aq", "anquan", "safety", "admin", "hr")
 
@@ -152,8 +153,8 @@ class _Maker:
     def email(self, pinyin: str) -> str:
         rng = self.rng
         domain = _MAIL_DOMAINS[self._pick(self.domain_cum)][0]
-        if domain == "qq.com":
-            return f"{rng.randrange(10**5, 10**10)}@qq.com"
+        if domain == "qq.example.com":
+            return f"{rng.randrange(10**5, 10**10)}@{domain}"
         roll = rng.random()
         if roll < 0.6:
             local = f"{pinyin}{rng.randrange(10, 10000)}"
@@ -214,11 +215,11 @@ def write_directory(path: Path, *, count: int, seed: int, campaign: Campaign) ->
         sheet = workbook.create_sheet("企业名录")
         sheet.append(header)
         for row in rows:
-            sheet.append([row[f] for f in fields])
+            sheet.append([row.get(f, "") for f in fields])
         workbook.save(path)
         return
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(header)
         for row in rows:
-            writer.writerow([row[f] for f in fields])
+            writer.writerow([row.get(f, "") for f in fields])

@@ -66,6 +66,11 @@ class Enterprise(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)
     lang: str = Field(default="zh-CN", max_length=8)
     prior_certificate_level: int | None = None  # an earlier level-1/2 standardization certificate
+    prior_certificate_no: str | None = Field(default=None, max_length=60)  # 原标准化证书编号
+    prior_certificate_date: dt.date | None = None  # 原标准化证书发证日期
+    # when someone recorded the firm's earlier-certificate status (none held, or level/number/date);
+    # unset: nobody has, and the system does not know whether the firm holds one
+    prior_certificate_recorded_at: dt.datetime | None = _instant(default=None)
     state: str = Field(default="mobilized", max_length=20)
     version: int = Field(default=1)
     state_since: dt.datetime = _instant()
@@ -282,14 +287,19 @@ class Review(SQLModel, table=True):
 
 class Certification(SQLModel, table=True):
     __tablename__ = "certifications"
+    __table_args__ = (sa.UniqueConstraint("certificate_no", name="uq_certifications_certificate_no"),)
 
     id: int | None = Field(default=None, primary_key=True)
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
     application_id: int = Field(foreign_key="applications.id")
-    level: str = Field(max_length=12)  # compliant (达标) / benchmark (标杆)
+    level: str = Field(max_length=12)  # compliant (达标) / benchmark (标杆, named by the city bureau)
     score: float
     eligible_level: int | None = None  # may newly apply for standardization level 1 or 2
     certified_at: dt.datetime = _instant()
+    certificate_no: str | None = Field(default=None, max_length=40)  # e.g. CZDB-2023-000123
+    valid_until: dt.date | None = None  # last day of validity (local setting in the campaign file)
+    benchmark_at: dt.datetime | None = _instant(default=None)  # named 标杆 by the city bureau
+    benchmark_by: str | None = Field(default=None, max_length=80)
     revoked_at: dt.datetime | None = _instant(default=None)
     revoke_reason: str | None = None
 

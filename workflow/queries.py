@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from states import STATE_LABELS, InvalidInput, NotFound, OutOfScope, Role, State
+from states import STATE_LABELS, InvalidInput, NotAllowed, NotFound, OutOfScope, Role, State
 from workflow.campaign import Campaign
+from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
 from workflow.records import OPEN_STATUSES, raising_office
@@ -133,7 +134,9 @@ def firm_in_scope(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> A
 
 
 def next_deadline(firm: Any, *, campaign: Campaign, open_hazard_deadlines: list[dt.date]) -> dict[str, Any] | None:
-    """The next campaign date that binds this firm, from its state and record."""
+    """The next campaign date that binds this firm, from its state and record: its own start duty (only
+    key-field and non-key above-size firms have one), its hazards' deadlines, or the end of evaluation for an
+    open application (the offices' date). The end of the creation phase binds nobody (自愿申请)."""
     state = State(firm.state)
     candidates: list[tuple[dt.date, str]] = []
     if state is State.mobilized:
@@ -141,10 +144,7 @@ def next_deadline(firm: Any, *, campaign: Campaign, open_hazard_deadlines: list[
             applies = firm.key_field if m.applies_to == "key_field" else (not firm.key_field and firm.above_size)
             if applies:
                 candidates.append((m.date, m.id))
-        if not candidates:
-            candidates.append((campaign.phases.creation.end, "creation_end"))
     elif state in (State.self_assessing, State.rectifying):
-        candidates.append((campaign.phases.creation.end, "creation_end"))
         candidates += [(d, "hazard_deadline") for d in open_hazard_deadlines]
     elif state in (State.applied, State.verified, State.reviewed):
         candidates.append((campaign.phases.evaluation.end, "evaluation_end"))
@@ -238,7 +238,11 @@ def firm_detail(
             "score": certification.score,
             "eligible_level": certification.eligible_level,
             "certified_at": certification.certified_at.isoformat(),
+            "certificate_no": certification.certificate_no,
+            "valid_until": None if certification.valid_until is None else certification.valid_until.isoformat(),
+            "benchmark_at": None if certification.benchmark_at is None else certification.benchmark_at.isoformat(),
         },
+        "prior_certificate": prior_of(firm),
         "allowed_triggers": allowed_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock),
         "history": history,
     }
@@ -349,6 +353,54 @@ def auditable_by(actor: Actor) -> sa.ColumnElement[bool]:
             )
         case _:
             return sa.false()
+
+
+def undeliverable_notices(conn: sa.Connection, *, actor: Actor, clock: Clock, limit: int = 200) -> dict[str, Any]:
+    """Firms the mobilization notice cannot reach (无法送达): still `mobilized`, not notified, and no e-mail
+    address for the principal. The district fixes the address or notifies the firm another way (the plan:
+    对照工业企业名录清单对企业主要负责人逐个通知). Oldest first, with whether a notice was already tried."""
+    if actor.role not in (Role.district_bureau, Role.city_bureau):
+        raise NotAllowed("只有应急管理部门负责动员通知 / only the district and city bureaus notify firms")
+    e = ENTERPRISES
+    tried = (
+        sa.select(sa.func.max(EVENTS.c.at))
+        .where(EVENTS.c.enterprise_id == e.c.id, EVENTS.c.trigger == "notify")
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        sa.select(
+            e.c.id.label("enterprise_id"),
+            e.c.uscc,
+            e.c.name,
+            e.c.district_code,
+            e.c.key_field,
+            e.c.version,
+            e.c.principal,
+            e.c.phone,
+            e.c.created_at.label("since"),
+            tried.label("tried_at"),
+        )
+        .where(
+            e.c.state == "mobilized",
+            e.c.notified_at.is_(None),
+            sa.or_(e.c.email.is_(None), sa.func.trim(e.c.email) == ""),
+            firm_scope(actor),
+        )
+        .order_by(e.c.created_at, e.c.id)
+        .limit(limit)
+    ).all()
+    day = today(clock)
+    items = [
+        {
+            **{k: v for k, v in r._asdict().items() if k not in ("since", "tried_at")},
+            "reason": "no_email",
+            "since": r.since.isoformat(),
+            "tried_at": r.tried_at.isoformat() if r.tried_at else None,
+            "days_waiting": (day - r.since.astimezone(clock.tz).date()).days,
+        }
+        for r in rows
+    ]
+    return {"name": "undeliverable", "items": items}
 
 
 def worklist(conn: sa.Connection, *, actor: Actor, name: str, clock: Clock, limit: int = 200) -> dict[str, Any]:

@@ -17,6 +17,7 @@ COUNT_LABELS = {
     "reminders": "提醒",
     "firm": "逾期·企业",
     "district": "升级·辖区",
+    "center": "交办·保障中心",
     "city": "升级·市局",
     "overdue_notices": "逾期通知",
     "resolved": "已解除",
@@ -100,7 +101,7 @@ def register(main: click.Group) -> None:
     @escalations.command("list")
     @click.option("--district", default=None, help="District code or name.")
     @click.option("--status", type=click.Choice(["open", "acknowledged", "resolved"]), default=None)
-    @click.option("--step", type=click.Choice(["firm", "district", "city"]), default=None)
+    @click.option("--step", type=click.Choice(["firm", "district", "center", "city"]), default=None)
     @click.option("--rule", default=None)
     @click.option("--json", "as_json", is_flag=True)
     @pass_app

@@ -34,7 +34,12 @@ WORKLIST_LABELS = {
     "review": N_("待组织评审、录入结果"),
     "certification": N_("待认定"),
 }
-STEP_HEADERS = {"firm": N_("已通知企业"), "district": N_("已升级至辖区局"), "city": N_("已升级至市局")}
+STEP_HEADERS = {
+    "firm": N_("已通知企业"),
+    "district": N_("已升级至辖区局"),
+    "center": N_("已交保障中心"),
+    "city": N_("已升级至市局"),
+}
 WORKLISTS_OF = {
     Role.city_bureau: ("certification",),
     Role.support_center: ("audit", "review"),
@@ -148,6 +153,8 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
                 "lines": preview,
                 "grades": [(g, GRADE_LABELS[g], grades.get(g, 0)) for g in GRADES],
                 "per_year": campaign.supervision.inspections_per_year,
+                "penalty": campaign.supervision.penalty_scale,
+                "local": campaign.supervision.local,
             }
     names = {d.code: fmt.named(d.name, d.name_en) for d in campaign.districts}
     return render(

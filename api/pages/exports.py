@@ -3,6 +3,7 @@ neutralised by `deadlines.export` (the one writer of officials' spreadsheets).""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from deadlines.export import write_xlsx
+from deadlines.export import write_titled_xlsx, write_xlsx
 from states import STATE_LABELS, State
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI
@@ -67,3 +68,75 @@ def firm_cells(rows: Iterable[Any], *, campaign: Campaign) -> Iterator[list[Any]
             r.principal,
             r.phone,
         ]
+
+
+LIST_TITLES = {"certified": "达标企业名单", "benchmark": "标杆企业名单"}
+LIST_HEADERS = (
+    "序号",
+    "证书编号",
+    "统一社会信用代码",
+    "企业名称",
+    "所属辖区",
+    "行业",
+    "重点监管领域",
+    "评审得分",
+    "认定日期",
+    "证书有效期至",
+    "列入标杆名单日期",
+)
+LIST_WIDTHS = (6, 20, 22, 40, 14, 12, 12, 10, 12, 14, 16)
+
+
+def list_filename(kind: str, as_of: dt.date) -> str:
+    return f"{kind}-firms-{as_of:%Y%m%d}.xlsx"
+
+
+def write_published_list(
+    path: Path, *, kind: str, rows: Iterable[Any], campaign: Campaign, as_of: dt.date, by: str
+) -> int:
+    """The 达标企业名单 / 标杆企业名单 the city publishes (rows from `workflow.certificates.published_list`)."""
+    title = (
+        f"{campaign.campaign.city}安全生产{LIST_TITLES[kind]}（截至{as_of.year}年{as_of.month}月{as_of.day}日，"
+        f"{by}导出；评分：达标不低于{campaign.thresholds.compliant:g}分，标杆不低于{campaign.thresholds.benchmark:g}分）"
+    )
+
+    def cells() -> Iterator[list[Any]]:
+        for n, r in enumerate(rows, start=1):
+            sector = campaign.sector(r.sector)
+            yield [
+                n,
+                r.certificate_no or "",
+                r.uscc,
+                r.name,
+                r.district,
+                sector.name if sector else r.sector,
+                "是" if r.key_field else "否",
+                round(r.score, 1),
+                r.certified_on,
+                r.valid_until,
+                r.benchmark_on,
+            ]
+
+    return write_titled_xlsx(
+        path, sheet=LIST_TITLES[kind], title=title, headers=LIST_HEADERS, widths=LIST_WIDTHS, rows=cells()
+    )
+
+
+def published_list_response(
+    *, kind: str, rows: Iterable[Any], campaign: Campaign, as_of: dt.date, by: str
+) -> FileResponse:
+    """The published list written to a temporary file (rows consumed here), handed out, deleted once sent."""
+    handle, name = tempfile.mkstemp(suffix=".xlsx", prefix="dabiao-")
+    os.close(handle)
+    path = Path(name)
+    try:
+        write_published_list(path, kind=kind, rows=rows, campaign=campaign, as_of=as_of, by=by)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(
+        path,
+        media_type=XLSX,
+        filename=list_filename(kind, as_of),
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )

@@ -20,7 +20,10 @@ from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from deadlines.referrals import GROUNDS_LABELS
+from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from workflow.certificates import certificate_panel
+from workflow.clock import today
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.dossier import DOSSIER_KINDS, KINDS
@@ -40,6 +43,13 @@ from workflow.records import (
 )
 
 router = APIRouter(include_in_schema=False)
+# how a district reaches a firm's principal (对企业主要负责人逐个通知); mail needs an address on file
+NOTIFY_CHANNEL_LABELS = {
+    "mail": N_("电子邮件"),
+    "phone": N_("电话通知（已联系）"),
+    "in_person": N_("当面送达（已送达）"),
+    "letter": N_("书面函件（已送达）"),
+}
 PAGE_SIZE = 50
 EVIDENCE_KINDS = {
     "rectification": N_("整改佐证"),
@@ -219,6 +229,12 @@ def firm_page(
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
         blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
+        certs = certificate_panel(firm=firm, actor=actor, campaign=campaign, certification=detail["certification"])
+        grade = (
+            None
+            if actor.role is Role.enterprise
+            else firm_grade(conn, campaign=campaign, enterprise_id=enterprise_id, as_of=today(clock))
+        )
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -241,6 +257,7 @@ def firm_page(
             "takes_materials": "materials" in ALLOWED_KEYS.get(name, ()),
             "takes_opinion": "opinion" in ALLOWED_KEYS.get(name, ()),
             "takes_missing": "missing" in ALLOWED_KEYS.get(name, ()),
+            "takes_channel": "channel" in ALLOWED_KEYS.get(name, ()),
         }
         for name in detail["allowed_triggers"]
         if name not in NOT_ON_FIRM_PAGE
@@ -281,6 +298,9 @@ def firm_page(
         deadline_rules=DEADLINE_RULES,
         cert_levels=CERT_LEVELS,
         triggers=TRIGGERS,
+        certs=certs,
+        grade=grade,
+        channels=NOTIFY_CHANNEL_LABELS,
     )
 
 
@@ -333,6 +353,7 @@ def transition(
     opinion: Annotated[str, Form(max_length=TEXT_LIMITS["opinion"])] = "",
     checklist: Annotated[list[str] | None, Form()] = None,
     missing: Annotated[list[str] | None, Form()] = None,
+    channel: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Fire a trigger from the firm page, with the version the page was drawn at (a change meanwhile is
     refused, as in the API)."""
@@ -342,6 +363,8 @@ def transition(
         payload["reason"] = reason
     if note.strip():
         payload["note"] = note.strip()
+    if "channel" in allowed and channel:
+        payload["channel"] = channel
     findings = findings_from(findings_general, findings_major)
     if "findings" in allowed and findings:
         payload["findings"] = findings

@@ -87,6 +87,14 @@ def bilingual(message: str, lang: str) -> str:
     return zh if lang == "zh-CN" else en
 
 
+# Events of the firm's chain that are not transitions (engine.record_event kinds), as the history names them.
+RECORD_LABELS = {
+    "benchmark_named": ("列入标杆企业名单", "Named a benchmark enterprise"),
+    "benchmark_withdrawn": ("移出标杆企业名单", "Taken off the benchmark list"),
+    "prior_certificate_recorded": ("录入原标准化证书情况", "Earlier certificate recorded"),
+}
+
+
 @dataclass(frozen=True)
 class Formats:
     """Formatting for one language (used as Jinja filters and in page code)."""
@@ -140,7 +148,8 @@ class Formats:
     def trigger(self, value: str) -> str:
         spec = TRIGGERS.get(value)
         if spec is None:
-            return value
+            zh, en = RECORD_LABELS.get(value, (value, value))  # records in the chain that are not transitions
+            return zh if self.lang == "zh-CN" else en
         return spec.label_zh if self.lang == "zh-CN" else spec.label_en
 
     def named(self, zh: str, en: str) -> str:

@@ -31,7 +31,7 @@ from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
 from workflow.engine import Actor
-from workflow.queries import worklist
+from workflow.queries import undeliverable_notices, worklist
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=40)]
@@ -55,6 +55,8 @@ def work(
             name: worklist(conn, actor=actor, name=name, clock=context.clock)["items"]
             for name in WORKLISTS_OF.get(actor.role, ())
         }
+        if actor.role in (Role.district_bureau, Role.city_bureau):
+            lists["undeliverable"] = undeliverable_notices(conn, actor=actor, clock=context.clock)["items"]
     names = {d.code: d for d in context.campaign.districts}
     return render(request, "work.html", lists=lists, districts=names)
 

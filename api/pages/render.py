@@ -49,6 +49,8 @@ NOTICES = {
     "review_recorded": N_("评审结果已录入。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
+    "benchmark": N_("标杆企业名单已更新。"),
+    "prior_certificate": N_("原标准化证书情况已录入。"),
 }
 
 
@@ -140,7 +142,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
                 ("/outbox", N_("邮件队列")),
-            ]
+            ] + ([("/lists", N_("公布名单"))] if Role(user.role) is Role.city_bureau else [])
         case Role.district_bureau:
             return [
                 (f"/districts/{user.district_code}", N_("本辖区总览")),

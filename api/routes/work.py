@@ -20,6 +20,7 @@ from api.schemas import (
     TeamRead,
     TeamResultCreate,
     TransitionResult,
+    UndeliverablePage,
     WorklistPage,
 )
 from states import Role
@@ -34,7 +35,7 @@ from workflow.pool import (
     record_team_result,
     team_result,
 )
-from workflow.queries import application_in_scope, review_assignments_of, worklist
+from workflow.queries import application_in_scope, review_assignments_of, undeliverable_notices, worklist
 
 router = APIRouter(prefix="/api", tags=["work"])
 Organiser = Annotated[Actor, allow(Role.support_center, Role.district_bureau, scope="application")]
@@ -67,6 +68,16 @@ def review_queue(
     """Audited applications: team to form, scores coming in, team result to record."""
     with read_unit(session) as conn:
         return worklist(conn, actor=actor, name="review", clock=context.clock)
+
+
+@router.get("/worklists/undeliverable", response_model=UndeliverablePage)
+def undeliverable_queue(
+    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.district_bureau, Role.city_bureau)]
+) -> Any:
+    """Firms the mobilization notice cannot reach (无法送达: no e-mail address for the principal), oldest first:
+    fix the address, or notify otherwise (`notify` with `{"channel": "phone"}` and the like)."""
+    with read_unit(session) as conn:
+        return undeliverable_notices(conn, actor=actor, clock=context.clock)
 
 
 @router.get("/worklists/certification", response_model=WorklistPage)

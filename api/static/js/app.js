@@ -160,7 +160,14 @@
     });
   }
 
+  function setupPrint() {
+    document.querySelectorAll("button.print-page").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
   onReady(function () {
+    setupPrint();
     setupMenu();
     setupConfirmations();
     setupCharts();
