@@ -89,6 +89,9 @@ class Replay:
     def __init__(self, engine: sa.Engine, campaign: Campaign, settings: Settings, *, seed: int, until: dt.date) -> None:
         self.engine, self.campaign, self.settings, self.until = engine, campaign, settings, until
         self.rng = random.Random(seed)
+        # the dossier's own choices (re-assessments, supporting materials, office decisions) draw from their own
+        # generator, so the campaign's replay keeps its course
+        self.dossier_rng = random.Random(seed + 1)
         self.cert_rng = random.Random(seed + 8)  # certificate decisions, apart from the firms' own fates
         self.queue: list[Step] = []
         self.counter = itertools.count()
@@ -188,11 +191,11 @@ class Replay:
         if self.fire(firm, "start_self_assessment", self.enterprise(firm)):
             self.at(self.later(day, 5, 30), firm, "assess")
 
-    def _self_assess(self, firm: int) -> None:
-        quality = min(1.0, max(0.45, self.rng.gauss(0.82, 0.1)))
+    def _self_assess(self, firm: int, rng: random.Random | None = None) -> None:
+        rng = rng or self.rng
+        quality = min(1.0, max(0.45, rng.gauss(0.82, 0.1)))
         scores = {
-            i.code: round(i.points * min(1.0, quality + self.rng.uniform(-0.1, 0.1)), 1)
-            for i in self.campaign.outline_items
+            i.code: round(i.points * min(1.0, quality + rng.uniform(-0.1, 0.1)), 1) for i in self.campaign.outline_items
         }
         with Session(self.engine) as session:
             record_self_assessment(
@@ -268,9 +271,8 @@ class Replay:
                 conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm, HAZARDS.c.status == status))
             )
 
-    def _rectify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
-        """Each open hazard: its five implementations, a rectification file, rectified. Findings of an audit or
-        a review then wait for the office that raised them."""
+    def _rectify_open(self, day: dt.date, firm: int) -> None:
+        """Each open hazard: its five implementations, a rectification file, rectified."""
         for h in self._hazards(firm, "open"):
             deadline = h.deadline or min(day, h.reported_at.date() + dt.timedelta(days=300))
             five = FiveImplementations("安全科长", "按整改方案落实", 10000.0, deadline, "企业综合应急预案")
@@ -291,17 +293,13 @@ class Replay:
                     )
             except WorkflowError:
                 self.stats["refused"] = self.stats.get("refused", 0) + 1
-        self.rectified.add(firm)
-        if self._hazards(firm, "submitted"):
-            self.at(self.later(day, 3, 12), firm, "accept")
-        elif self.fire(firm, "finish_rectification", self.enterprise(firm)):
-            self.at(max(self.later(day, 10, 60), self.campaign.phases.evaluation.start), firm, "submit")
 
-    def _accept(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
-        """The office that raised the findings accepts the firm's rectifications (now and then sends one back)."""
+    def _decide_findings(self, firm: int) -> bool:
+        """The office that raised the findings accepts the firm's rectifications, now and then sending one back
+        with a note; True when one went back."""
         rejected = False
         for h in self._hazards(firm, "submitted"):
-            accept = self.rng.random() >= 0.1
+            accept = self.dossier_rng.random() >= 0.1
             note = "经核查，整改到位" if accept else "整改佐证不足，请补充整改前后对比照片"
             with Session(self.engine) as session:
                 try:
@@ -313,21 +311,30 @@ class Replay:
             key = "rectification_accepted" if accept else "rectification_rejected"
             self.stats[key] = self.stats.get(key, 0) + 1
             rejected = rejected or not accept
-        if rejected:
-            self.at(self.later(day, 5, 20), firm, "rectify")
-        elif self.fire(firm, "finish_rectification", self.enterprise(firm)):
+        return rejected
+
+    def _rectify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        """The firm rectifies its open hazards; findings of an audit or a review go to the office that raised
+        them, which decides at once in this replay (a rejected one is rectified again with a new file)."""
+        self._rectify_open(day, firm)
+        for _ in range(3):
+            if not self._decide_findings(firm):
+                break
+            self._rectify_open(day, firm)
+        self.rectified.add(firm)
+        if self.fire(firm, "finish_rectification", self.enterprise(firm)):
             self.at(max(self.later(day, 10, 60), self.campaign.phases.evaluation.start), firm, "submit")
 
     def _submit(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
         """The dossier: a self-assessment taken after the last rectification, the self-assessment report and
         the application form, and sometimes supporting materials."""
         if firm in self.rectified:
-            self._self_assess(firm)
+            self._self_assess(firm, self.dossier_rng)
             self.rectified.discard(firm)
         if firm not in self.dossiers:
             self.upload(firm, "self_assessment_report", "自评报告.pdf")
             self.upload(firm, "application_form", "安全生产达标企业申请表.pdf")
-            if self.rng.random() < 0.6:
+            if self.dossier_rng.random() < 0.6:
                 self.upload(firm, "supporting_material", "安全生产责任制文件.pdf")
             self.dossiers.add(firm)
         if self.fire(firm, "submit_application", self.enterprise(firm)):
