@@ -17,9 +17,11 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from api.commands import campaign as campaign_commands
 from api.commands import certificates as certificate_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import notifications as notification_commands
+from api.commands import pool as pool_commands
 from states import TRIGGERS, Role, WorkflowError
 from states.diagram import markdown
 from workflow.audit import verify_chain
@@ -436,7 +438,9 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 # Command groups of the later packages, registered here and nowhere else.
 notification_commands.register(main)
 deadline_commands.register(main)
+pool_commands.register(main)
 certificate_commands.register(main)
+campaign_commands.register(main)
 
 
 @main.group()

@@ -15,9 +15,10 @@ from fastapi.routing import APIRoute
 from api.app import ROUTERS
 from api.deps import Allow, Public
 from states import Role
-from tests.api_helpers import World
+from tests.api_helpers import ELSEWHERE, HOME, World
+from tests.factories import sheet_for
 from tests.test_api_paths import PDF, ok
-from workflow.tables import ESCALATIONS, REFERRALS
+from workflow.tables import ESCALATIONS, GUIDANCE_ASSIGNMENTS, REFERRALS
 
 USERS = {
     Role.city_bureau: "city",
@@ -134,12 +135,18 @@ def setup_records(world: World) -> dict[str, Any]:
         applications[name] = world.firm(firm_id, "city")["application"]["id"]
     ok(world.fire(f["home_key"], "verify", "wujin", {"opinion": "材料齐全"}))
     ok(world.fire(f["home_key"], "pass_audit", "center"))
-    team = ok(
-        c.post(f"/api/applications/{applications['home_key']}/team", json={"seed": 7}, headers=world.as_("center")), 201
-    )
+    team = ok(c.post(f"/api/applications/{applications['home_key']}/team", json={}, headers=world.as_("center")), 201)
     ok(world.fire(f["home_other"], "verify", "wujin", {"opinion": "材料齐全"}))
     ok(world.fire(f["home_other"], "pass_audit", "wujin"))
     names = {v: k for k, v in world.users.items()}
+    report = ok(
+        c.post(
+            "/api/reviewer-reports",
+            json={"reviewer_id": world.users["spare"], "enterprise_id": f["home_key"], "description": "收受咨询费"},
+            headers=world.as_("wujin"),
+        ),
+        201,
+    )
     escalations, referrals = {}, {}
     with world.engine.begin() as conn:
         for side, firm in (("home", "home_other"), ("away", "away_key")):
@@ -181,6 +188,7 @@ def setup_records(world: World) -> dict[str, Any]:
         "applications": applications,
         "spare": world.users["spare"],
         "team_reviewers": team["reviewer_ids"],
+        "report": report["id"],
     }
 
 
@@ -216,6 +224,10 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
             return {"escalation_id": records["escalations"]["home" if inside else "away"]}
         case "referral":
             return {"referral_id": records["referrals"]["home" if inside else "away"]}
+        case "guidance":
+            return {"assignment_id": records["guidance"]["home" if inside else "away"]}
+        case "reviewer_report":
+            return {"report_id": records["report"]} if inside else None
     raise AssertionError(f"no sample records for scope {scope}")
 
 
@@ -227,6 +239,27 @@ TRIGGER_FOR = {
     Role.reviewer: "verify",
     Role.local_government: "verify",
 }
+
+
+def add_guidance(world: World) -> dict[str, int]:
+    """An expert assigned to a firm of the home district and one elsewhere."""
+    ids = {}
+    with world.engine.begin() as conn:
+        for side, name, district in (("home", "home_other", HOME), ("away", "away_key", ELSEWHERE)):
+            result = conn.execute(
+                sa.insert(GUIDANCE_ASSIGNMENTS).values(
+                    enterprise_id=world.firms[name],
+                    district_code=district,
+                    person="王工",
+                    kind="expert",
+                    from_date=dt.date(2022, 6, 1),
+                    assigned_by="test",
+                    assigned_at=world.clock.now(),
+                )
+            )
+            assert result.inserted_primary_key is not None
+            ids[side] = int(result.inserted_primary_key[0])
+    return ids
 
 
 def request_for(route: APIRoute, method: str, username: str, world: World) -> dict[str, Any]:
@@ -246,7 +279,18 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
             "files": {"file": ("材料.pdf", io.BytesIO(PDF), "application/pdf")},
         },
         ("POST", "/api/applications/{application_id}/team"): {"json": {}},
-        ("POST", "/api/applications/{application_id}/reviews"): {"json": {"online_score": 80, "onsite_score": 80}},
+        ("POST", "/api/applications/{application_id}/reviews"): {"json": {"sheet": sheet_for(world.campaign, 80)}},
+        ("POST", "/api/applications/{application_id}/team/redraw"): {"json": {"reason": ""}},  # refused: no reason
+        ("POST", "/api/applications/{application_id}/recusals"): {"json": {"reason": ""}},  # refused: no reason
+        ("POST", "/api/reviewers/{reviewer_id}/employer"): {"json": {"enterprise_id": world.firms["away_other"]}},
+        ("POST", "/api/reviewer-reports"): {
+            "json": {
+                "reviewer_id": world.users["spare"],
+                "enterprise_id": world.firms["home_other"],
+                "description": "x",
+            }
+        },
+        ("POST", "/api/reviewer-reports/{report_id}/decision"): {"json": {"decision": "dismiss", "note": "查无实据"}},
         ("POST", "/api/applications/{application_id}/review-result"): {"json": {}},
         ("POST", "/api/reviewers/{reviewer_id}/consultancies"): {"json": {"enterprise_id": world.firms["away_other"]}},
         ("POST", "/api/reviewers/{reviewer_id}/disqualify"): {"json": {"reason": "替企业代写材料"}},
@@ -258,6 +302,10 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
         ("POST", "/api/referrals/{referral_id}/confirm"): {"json": {}},
         ("POST", "/api/referrals/{referral_id}/decline"): {"json": {}},
         ("POST", "/api/referrals/{referral_id}/acknowledge"): {},
+        ("POST", "/api/enterprises/{enterprise_id}/guidance"): {
+            "json": {"person": "王工", "kind": "expert", "from_date": "2022-06-01"}
+        },
+        ("POST", "/api/guidance/{assignment_id}/visits"): {"json": {"visited_on": "2022-06-15", "note": "现场指导"}},
         ("POST", "/api/bulk/transitions/{trigger}"): {
             "json": {"items": [{"enterprise_id": world.firms["home_other"]}]}
         },
@@ -273,6 +321,7 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
 
 def test_every_route_for_every_role_in_and_out_of_scope(world: World) -> None:
     records = setup_records(world)
+    records["guidance"] = add_guidance(world)
     checked = 0
     for route in all_routes():
         rule = rule_of(route)

@@ -18,7 +18,7 @@ from api.pages import ROUTERS
 from api.pages.access import LOGIN_COOKIE, SESSION_COOKIE, Page, PagePublic, csrf_token
 from states import Role
 from tests.api_helpers import ELSEWHERE, HOME, PASSWORD, World
-from tests.test_api_access import setup_records
+from tests.test_api_access import add_guidance, setup_records
 from tests.test_api_paths import PDF
 from workflow.tables import ESCALATIONS, EVENTS, REFERRALS
 
@@ -70,8 +70,9 @@ def csrf_field(html: str) -> str:
     return match.group(1)
 
 
-def add_referrals(world: World) -> dict[str, int]:
-    """A proposed referral in the home district and one elsewhere (as the sweep would propose them)."""
+def add_referrals(world: World, status: str = "confirmed") -> dict[str, int]:
+    """A referral the city confirmed in the home district and one elsewhere (a local government sees only
+    confirmed ones)."""
     ids = {}
     with world.engine.begin() as conn:
         for name, district in (("home_key", HOME), ("away_key", ELSEWHERE)):
@@ -81,7 +82,7 @@ def add_referrals(world: World) -> dict[str, int]:
                     enterprise_id=world.firms[name],
                     district_code=district,
                     grounds="non_participating",
-                    status="proposed",
+                    status=status,
                     detail={},
                     proposed_at=world.clock.now(),
                     proposed_by="test",
@@ -132,10 +133,16 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
         if role is Role.city_bureau:
             return {"escalation_id": records["escalations"]["home_key"]} if inside else None
         return {"escalation_id": records["escalations"]["home_key" if inside else "away_key"]}
+    if scope == "reviewer_report":
+        return {"report_id": records["report"]} if inside else None
     if scope == "referral":
         if role is Role.city_bureau:
             return {"referral_id": records["referrals"]["home_key"]} if inside else None
         return {"referral_id": records["referrals"]["home_key" if inside else "away_key"]}
+    if scope == "guidance":
+        if role is Role.city_bureau:
+            return {"assignment_id": records["guidance"]["home"]} if inside else None
+        return {"assignment_id": records["guidance"]["home" if inside else "away"]}
     firm_in = {Role.district_bureau: "home_other", Role.enterprise: "home_key"}.get(role, "home_key")
     firm_out = {
         Role.district_bureau: "away_key",
@@ -186,14 +193,24 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
             "data": {"kind": "application_material"},
             "files": {"file": ("材料.pdf", io.BytesIO(PDF), "application/pdf")},
         },
-        "/applications/{application_id}/scores": {"data": {"online_score": "80", "onsite_score": "80"}},
+        "/applications/{application_id}/scores": {
+            "data": {f"{part}_{e.code}": "1" for e in world.campaign.outline for part in ("online", "on_site")}
+        },
         "/applications/{application_id}/team": {},
+        "/applications/{application_id}/redraw": {"data": {"reason": ""}},  # refused: no reason
+        "/applications/{application_id}/recusal": {"data": {"reason": ""}},  # refused: no reason
+        "/reviewer-reports": {
+            "data": {"reviewer_id": str(world.users["spare"]), "enterprise_id": str(world.firms["home_other"])}
+        },
+        "/reviewer-reports/{report_id}/decision": {"data": {"decision": "dismiss", "note": "查无实据"}},
         "/applications/{application_id}/review-result": {"data": {"version": "1"}},
         "/referrals/{referral_id}/{decision}": {"data": {"note": "核查"}},
         "/firms/{enterprise_id}/referral": {"data": {"grounds": "non_participating"}},
         "/escalations/{escalation_id}/acknowledge": {},
         "/firms/{enterprise_id}/benchmark": {"data": {"reason": "示范"}},
         "/firms/{enterprise_id}/prior-certificate": {"data": {"level": "none"}},
+        "/firms/{enterprise_id}/guidance": {"data": {"person": "王工", "kind": "expert", "from_date": "2022-06-01"}},
+        "/guidance/{assignment_id}/visits": {"data": {"visited_on": "2022-06-15", "note": "现场指导"}},
     }
     if method == "POST" and route.path not in forms:
         raise AssertionError(f"add a sample form for {method} {route.path} to this test")
@@ -210,6 +227,7 @@ def test_every_page_for_every_role_in_and_out_of_scope(world: World) -> None:
     records = setup_records(world)
     records["referrals"] = add_referrals(world)
     records["escalations"] = add_escalations(world)
+    records["guidance"] = add_guidance(world)
     users = records["users"]
     browsers = {role: Browser(world, users[role]) for role in Role}
     checked = 0

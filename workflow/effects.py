@@ -106,6 +106,13 @@ def _codes(value: Any, key: str, known: Mapping[str, Any] | None = None) -> list
     return list(dict.fromkeys(value))
 
 
+def _combination(value: Any) -> dict[str, Any]:
+    """How a review team's score was combined (written by the evaluator pool's service, never typed)."""
+    if not isinstance(value, dict):
+        raise InvalidInput("combination 须为键值对 / combination must be a JSON object")
+    return value
+
+
 NOTIFY_CHANNELS = {"mail": "电子邮件", "phone": "电话", "in_person": "当面送达", "letter": "书面函件"}
 
 
@@ -127,6 +134,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "opinion": lambda v: _text(v, "opinion"),
     "checklist": lambda v: _codes(v, "checklist"),  # the campaign's items, checked by the effect
     "missing": lambda v: _codes(v, "missing", DOSSIER_ITEMS),
+    "combination": _combination,
     "channel": _channel,
 }
 
@@ -140,7 +148,7 @@ ALLOWED_KEYS: dict[str, frozenset[str]] = {
     "verify": frozenset({"opinion", "checklist"}),
     "pass_audit": frozenset(),
     "fail_audit": frozenset({"reason", "findings"}),
-    "record_review": frozenset({"score", "online_score", "onsite_score", "findings"}),
+    "record_review": frozenset({"score", "online_score", "onsite_score", "findings", "combination"}),
     "certify": frozenset(),
     "fail_review": frozenset({"findings"}),
     "revoke": frozenset({"reason", "findings"}),
@@ -353,6 +361,7 @@ def _record_review(ctx: Context) -> Effect:
         "part": "team",
         "score": score,
         "findings": ctx.payload.get("findings", []),
+        "sheet": ctx.payload.get("combination"),
         "recorded_at": ctx.now,
     }
     ctx.raw.insert(REVIEWS, review)
@@ -403,8 +412,10 @@ def _certify(ctx: Context) -> Effect:
 def _fail_review(ctx: Context) -> Effect:
     app = ctx.facts.application
     assert app is not None
+    # the team's result holds the findings of the members still on the team (a replaced member's do not count)
     stored = ctx.raw.execute(
-        f"SELECT findings FROM {REVIEWS.name} WHERE application_id = :app_id ORDER BY id", {"app_id": app.id}
+        f"SELECT findings FROM {REVIEWS.name} WHERE application_id = :app_id AND part = 'team' ORDER BY id",
+        {"app_id": app.id},
     ).fetchall()
     batches = [ctx.raw.json_value(row[0]) for row in stored]
     findings = [f for batch in batches for f in (batch or [])] + list(ctx.payload.get("findings", []))

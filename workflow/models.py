@@ -167,6 +167,46 @@ class ReviewAssignment(SQLModel, table=True):
     assigned_by: str = Field(max_length=80)
     replaced_at: dt.datetime | None = _instant(default=None)
     replaced_reason: str | None = None
+    draw_id: int | None = Field(default=None, foreign_key="review_draws.id")  # the draw that put them on the team
+
+
+class ReviewDraw(SQLModel, table=True):
+    """One draw by the server (a team, a full redraw, or one replacement): the seed from `secrets`, the
+    candidate list it drew from and the team it gave, so anyone can redo it."""
+
+    __tablename__ = "review_draws"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    kind: str = Field(max_length=12)  # team / redraw / replacement
+    seed: int
+    size: int
+    candidates: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    team: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    reason: str | None = None  # a redraw's or a replacement's reason
+    replaces_reviewer_id: int | None = Field(default=None, foreign_key="users.id")
+    drawn_at: dt.datetime = _instant()
+    drawn_by: str = Field(max_length=80)
+
+
+class ReviewerReport(SQLModel, table=True):
+    """A suspected reviewer misconduct reported by a district bureau (加强对评审专家的监督管理), reviewed by the
+    support center: dismissed with a note, or the reviewer disqualified."""
+
+    __tablename__ = "reviewer_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reviewer_id: int = Field(foreign_key="users.id", index=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id")
+    application_id: int | None = Field(default=None, foreign_key="applications.id")
+    district_code: str = Field(max_length=6)
+    description: str
+    status: str = Field(default="open", max_length=12)  # open / dismissed / disqualified
+    reported_by: str = Field(max_length=80)
+    reported_at: dt.datetime = _instant()
+    decided_by: str | None = Field(default=None, max_length=80)
+    decided_at: dt.datetime | None = _instant(default=None)
+    decision_note: str | None = None
 
 
 class EvidenceFile(SQLModel, table=True):
@@ -282,6 +322,8 @@ class Review(SQLModel, table=True):
     part: str = Field(default="team", max_length=10)  # online / on_site / team
     score: float
     findings: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    # a member's part: the score per outline element; the team's row: how the members' scores were combined
+    sheet: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     recorded_at: dt.datetime = _instant()
 
 
@@ -393,7 +435,7 @@ class Referral(SQLModel, table=True):
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
     district_code: str = Field(max_length=12)
     grounds: str = Field(max_length=40)  # non_participating / failed_review_twice / major_hazard_overdue
-    status: str = Field(default="proposed", max_length=12)  # proposed / confirmed / declined / acknowledged
+    status: str = Field(default="proposed", max_length=12)  # proposed/confirmed/declined/acknowledged/withdrawn
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     proposed_at: dt.datetime = _instant()
     proposed_by: str = Field(max_length=80)
@@ -402,6 +444,72 @@ class Referral(SQLModel, table=True):
     decision_note: str | None = None
     acknowledged_at: dt.datetime | None = _instant(default=None)
     acknowledged_by: str | None = Field(default=None, max_length=80)
+    proposer_user_id: int | None = Field(default=None, foreign_key="users.id")  # gets the withdrawal note
+    withdrawn_at: dt.datetime | None = _instant(default=None)
+    withdrawal_reason: str | None = None
+
+
+class ReferralSuggestion(SQLModel, table=True):
+    """A key-field firm whose grounds for referral hold, suggested by the sweep to its district: an item of
+    the district's worklist, not a referral (only the district proposes one)."""
+
+    __tablename__ = "referral_suggestions"
+    __table_args__ = (sa.Index("ix_referral_suggestions_district_status", "district_code", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    district_code: str = Field(max_length=12)
+    grounds: str = Field(max_length=40)
+    status: str = Field(default="open", max_length=12)  # open / proposed / lapsed
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    suggested_at: dt.datetime = _instant()
+    closed_at: dt.datetime | None = _instant(default=None)
+
+
+class DistrictTarget(SQLModel, table=True):
+    """A district's target for firms *starting* the creation work (附件2), imported from the official
+    figures; it wins over the campaign file's figures."""
+
+    __tablename__ = "district_targets"
+
+    district_code: str = Field(foreign_key="districts.code", primary_key=True, max_length=12)
+    key_field_started: int
+    other_started: int
+    source: str = Field(max_length=40)  # 附件2 for the official figures
+    file_name: str = Field(default="", max_length=200)
+    imported_by: str = Field(max_length=80)
+    imported_at: dt.datetime = _instant()
+
+
+class GuidanceAssignment(SQLModel, table=True):
+    """An expert sent to guide, or an officer sent to supervise, a benchmark candidate (派驻专家重点指导、
+    监管人员重点督导)."""
+
+    __tablename__ = "guidance_assignments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    district_code: str = Field(max_length=12, index=True)
+    person: str = Field(max_length=80)
+    kind: str = Field(max_length=12)  # expert / officer
+    from_date: dt.date
+    assigned_by: str = Field(max_length=80)
+    assigned_at: dt.datetime = _instant()
+
+
+class GuidanceVisit(SQLModel, table=True):
+    """A visit of an assigned expert or officer to the firm."""
+
+    __tablename__ = "guidance_visits"
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="guidance_assignments.id", index=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    visited_on: dt.date
+    note: str
+    recorded_by: str = Field(max_length=80)
+    recorded_at: dt.datetime = _instant()
 
 
 class SweepRun(SQLModel, table=True):

@@ -22,6 +22,7 @@ from api.pages.render import message, redirect, render
 from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from states.machine import TEAM_ONLY_MESSAGE
 from workflow.certificates import certificate_panel
 from workflow.clock import today
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
@@ -30,6 +31,8 @@ from workflow.dossier import DOSSIER_KINDS, KINDS
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
 from workflow.evidence import open_evidence, store_evidence
+from workflow.guidance import KINDS as GUIDE_KINDS
+from workflow.guidance import list_guidance
 from workflow.limits import TEXT_LIMITS
 from workflow.queries import FirmFilter, evidence_named, firm_detail, hazard_firm_id, hazards_of, list_firms
 from workflow.records import (
@@ -235,6 +238,9 @@ def firm_page(
             if actor.role is Role.enterprise
             else firm_grade(conn, campaign=campaign, enterprise_id=enterprise_id, as_of=today(clock))
         )
+        guidance = None
+        if actor.role in (Role.city_bureau, Role.district_bureau):
+            guidance = list_guidance(conn, actor=actor, enterprise_id=enterprise_id)
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -275,11 +281,15 @@ def firm_page(
         materials=materials,
         actions=actions,
         blocked={name: [message(request, r) for r in reasons] for name, reasons in blocked.items()},
-        can_record_review="record_review" in detail["allowed_triggers"],
+        can_record_review=detail["state"] == "verified"
+        and actor.role in TRIGGERS["record_review"].roles_for(key_field=bool(detail["key_field"]))
+        and "record_review" not in blocked,
         can_propose_referral=actor.role is Role.district_bureau
         and detail["key_field"]
         and detail["state"] not in ("closed", "certified"),
         referral_grounds=GROUNDS_LABELS,
+        guidance=guidance,
+        guide_kinds=GUIDE_KINDS,
         editable=editable,
         decidable=decidable,
         checklist=campaign.dossier.verification_checklist,
@@ -320,8 +330,9 @@ def refused(
     request: Request, context: Any, session: Session, actor: Actor, enterprise_id: int, exc: WorkflowError
 ) -> Response:
     """A form the service refused: the firm page again, with the service's own message. Records that do not
-    exist (or lie outside the scope) and roles that may not act are the error pages' business."""
-    if isinstance(exc, NotFound | NotAllowed):
+    exist (or lie outside the scope) and roles that may not act are the error pages' business; a review
+    score typed by hand is refused on the firm page with its reason (it comes only from the team)."""
+    if isinstance(exc, NotFound | NotAllowed) and str(exc) != TEAM_ONLY_MESSAGE:
         raise exc
     return firm_page(
         request, context, session, actor, enterprise_id, error=message(request, str(exc)), status=status_of(exc)

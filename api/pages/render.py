@@ -47,10 +47,14 @@ NOTICES = {
     "scored": N_("评分已提交。"),
     "team": N_("评审组已抽取。"),
     "review_recorded": N_("评审结果已录入。"),
+    "recused": N_("已申请回避，已另行抽取评定人员。"),
+    "report_filed": N_("违规情况已报告市应急保障中心。"),
+    "report_decided": N_("报告已处理。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
     "benchmark": N_("标杆企业名单已更新。"),
     "prior_certificate": N_("原标准化证书情况已录入。"),
+    "guidance": N_("派驻与走访记录已保存。"),
 }
 
 
@@ -141,6 +145,8 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                *([("/guidance", N_("标杆培育"))] if Role(user.role) is Role.city_bureau else []),
+                ("/reviewer-reports", N_("评审专家监督")),
                 ("/outbox", N_("邮件队列")),
             ] + ([("/lists", N_("公布名单"))] if Role(user.role) is Role.city_bureau else [])
         case Role.district_bureau:
@@ -150,6 +156,8 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                ("/guidance", N_("标杆培育")),
+                ("/reviewer-reports", N_("评审专家监督")),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.enterprise:

@@ -2,7 +2,7 @@
 checklist, what a returned application lacked; upload kinds renamed
 
 Revision ID: 0008_dossier
-Revises: 0008_certs
+Revises: 0008_review
 Create Date: 2026-12-01
 
 Hazards keep the id of the rectification file that closed them and the office's decision (accept or reject,
@@ -19,7 +19,7 @@ from alembic import op
 import workflow.models
 
 revision: str = "0008_dossier"
-down_revision: str | None = "0008_certs"  # after the certificates migration (both were written on 0007)
+down_revision: str | None = "0008_review"  # after the certificates, referrals and review migrations
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
