@@ -24,11 +24,12 @@ from api.commands import notifications as notification_commands
 from api.commands import pool as pool_commands
 from states import TRIGGERS, Role, WorkflowError
 from states.diagram import markdown
+from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign, CampaignInvalid, load_campaign, sync_districts
 from workflow.clock import Clock, clock_for
 from workflow.db import current_revision, make_engine, migrate
-from workflow.engine import Actor, allowed_triggers, fire, load_firm
+from workflow.engine import allowed_triggers, fire, load_firm
 from workflow.queries import firm_detail
 from workflow.settings import Settings
 from workflow.tables import DISTRICTS, ENTERPRISES

@@ -30,12 +30,13 @@ from notifications.digest import write_digests
 from notifications.dispatch import dispatch_once
 from states import Role, WorkflowError
 from workflow.accounts import NewUser, create_user
+from workflow.actors import Actor
 from workflow.campaign import Campaign, sync_districts
 from workflow.certificates import name_benchmark, record_prior_certificate
 from workflow.clock import FixedClock
 from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
-from workflow.engine import Actor, fire
+from workflow.engine import fire
 from workflow.generator import write_directory
 from workflow.guidance import assign_guide, list_guidance, record_visit
 from workflow.pool import element_points, form_team, record_reviewer_score, record_team_result

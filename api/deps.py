@@ -14,10 +14,10 @@ from starlette.exceptions import HTTPException
 
 from states import NotAllowed, Role
 from workflow.accounts import actor_of, user_for_token
+from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.settings import Settings
 
 

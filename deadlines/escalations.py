@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
+from workflow.actors import Actor, scope
 from workflow.clock import Clock
 from workflow.db import begin_write
-from workflow.engine import Actor
 from workflow.tables import DISTRICTS, ENTERPRISES, ESCALATIONS
 
 X = ESCALATIONS
@@ -33,13 +33,11 @@ RULE_LABELS = {
 
 
 def _scope(actor: Actor) -> sa.ColumnElement[bool]:
-    match actor.role:
-        case Role.city_bureau | Role.support_center:
-            return sa.true()
-        case Role.district_bureau if actor.district_code:
-            return X.c.district_code == actor.district_code
-        case _:
-            raise NotAllowed("无权查看督办事项 / this role may not see escalations")
+    if actor.role in (Role.city_bureau, Role.support_center) or (
+        actor.role is Role.district_bureau and actor.district_code
+    ):
+        return scope(actor, "escalation")
+    raise NotAllowed("无权查看督办事项 / this role may not see escalations")
 
 
 def list_escalations(

@@ -28,10 +28,11 @@ from states import (
     Role,
     State,
 )
+from workflow.actors import Actor, scope
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
-from workflow.engine import Actor, load_firm, record_event
+from workflow.engine import load_firm, record_event
 from workflow.models import UTCDateTime
 from workflow.tables import (
     APPLICATIONS,
@@ -386,12 +387,10 @@ class ReferralRead:
 def _visible(actor: Actor) -> sa.ColumnElement[bool]:
     match actor.role:
         case Role.city_bureau | Role.support_center:
-            return sa.true()
-        case Role.district_bureau if actor.district_code:
-            return R.c.district_code == actor.district_code
-        case Role.local_government if actor.district_code:
+            return scope(actor, "referral")
+        case Role.district_bureau | Role.local_government if actor.district_code:
             # only what the city confirmed reaches the local government, whatever it filters by
-            return sa.and_(R.c.district_code == actor.district_code, R.c.status.in_(DELIVERED))
+            return scope(actor, "referral")
         case _:
             raise NotAllowed("无权查看移交名单 / this role may not see referrals")
 
@@ -481,9 +480,11 @@ def list_suggestions(
     """The sweep's suggestions (open ones by default): a district bureau sees its own, the city all."""
     match actor.role:
         case Role.city_bureau | Role.support_center:
-            where: list[sa.ColumnElement[bool]] = [] if not district else [S.c.district_code == district]
+            where: list[sa.ColumnElement[bool]] = [scope(actor, "referral_suggestion")]
+            if district:
+                where.append(S.c.district_code == district)
         case Role.district_bureau if actor.district_code:
-            where = [S.c.district_code == actor.district_code]
+            where = [scope(actor, "referral_suggestion")]
         case _:
             raise NotAllowed("无权查看移交建议 / this role may not see referral suggestions")
     if status:

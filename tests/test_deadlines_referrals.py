@@ -26,10 +26,10 @@ from deadlines.supervision import grade_counts, inspection_plan
 from states import InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role
 from tests.deadline_helpers import Firm, sweep_on
 from tests.factories import make_firm
+from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.certificates import name_benchmark
 from workflow.clock import FixedClock
-from workflow.engine import Actor
 from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRAL_SUGGESTIONS, REFERRALS
 
 D = dt.date

@@ -25,9 +25,9 @@ from tests.deadline_helpers import (
     sweep_runs,
 )
 from tests.factories import make_firm
+from workflow.actors import Actor
 from workflow.campaign import Campaign, DeadlineRule
 from workflow.clock import FixedClock
-from workflow.engine import Actor
 from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS
 
 FIRST, LAST = dt.date(2022, 2, 8), dt.date(2024, 1, 31)

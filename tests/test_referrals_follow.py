@@ -20,10 +20,10 @@ from tests.deadline_helpers import Firm, sweep_on
 from tests.factories import make_firm
 from tests.test_pages_access import Browser
 from workflow.accounts import NewUser, create_user
+from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
-from workflow.engine import Actor
 from workflow.tables import EVENTS, OUTBOX, REFERRAL_SUGGESTIONS, REFERRALS
 
 D = dt.date

@@ -15,9 +15,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session
 
 from states import InvalidInput, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.clock import Clock
 from workflow.db import write_unit
-from workflow.engine import Actor
 from workflow.settings import Settings
 from workflow.tables import API_TOKENS, DISTRICTS, ENTERPRISES, LOGIN_ATTEMPTS, REVIEWER_PROFILES, USERS
 

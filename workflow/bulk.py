@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import MACHINE, InvalidInput, NotAllowed, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.db import Raw, held_writer
 from workflow.effects import clean_payload
-from workflow.engine import Actor, FireResult, transition
+from workflow.engine import FireResult, transition
 
 MAX_FIRMS = 5000  # one call; a larger list is sent in parts
 CHUNK = 50  # firms per commit: holds SQLite's write lock for tens of milliseconds at most

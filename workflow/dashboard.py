@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from states import GUARDS, TRIGGERS, Role, State
+from workflow.actors import Actor, auditable_by, firm_scope
 from workflow.campaign import OFFICIAL_TARGETS, Campaign, Milestone
 from workflow.clock import Clock, today
-from workflow.engine import Actor
 from workflow.facts import DbFacts
-from workflow.queries import FirmFilter, auditable_by, firm_scope, firm_where, overdue_clause
+from workflow.queries import FirmFilter, firm_where, overdue_clause
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,

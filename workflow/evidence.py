@@ -16,11 +16,12 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import InvalidInput, NotFound, OutOfScope, Role
+from states import InvalidInput, NotFound, OutOfScope
+from workflow.actors import Actor, in_scope, visible
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
-from workflow.engine import Actor, in_scope, load_firm
-from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
+from workflow.engine import load_firm
+from workflow.tables import EVIDENCE_FILES, HAZARDS
 
 KINDS = ("self_assessment_report", "application_material", "hazard_rectification")
 CHUNK = 1 << 16
@@ -188,21 +189,6 @@ def open_evidence(conn: sa.Connection, *, evidence_id: int, actor: Actor, data_d
     row = conn.execute(sa.select(EVIDENCE_FILES).where(EVIDENCE_FILES.c.id == evidence_id)).first()
     if row is None:
         raise NotFound(f"找不到该材料 / no such evidence: {evidence_id}")
-    firm = load_firm(conn, enterprise_id=row.enterprise_id)
-    allowed = in_scope(actor, firm)
-    if actor.role is Role.reviewer:
-        allowed = (
-            conn.execute(
-                sa.select(REVIEW_ASSIGNMENTS.c.id)
-                .join(APPLICATIONS, APPLICATIONS.c.id == REVIEW_ASSIGNMENTS.c.application_id)
-                .where(
-                    APPLICATIONS.c.enterprise_id == firm.id,
-                    REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
-                    REVIEW_ASSIGNMENTS.c.status.in_(("active", "done")),
-                )
-            ).first()
-            is not None
-        )
-    if not allowed or actor.role is Role.local_government:
+    if not visible(conn, actor, "evidence", evidence_id):
         raise OutOfScope(f"找不到该材料 / no such evidence: {evidence_id}")
     return row, data_dir / "evidence" / row.sha256[:2] / row.sha256

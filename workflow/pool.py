@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
+from workflow.actors import Actor, in_scope, scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.db import insert_ignore, read_unit, write_unit
 from workflow.effects import clean_findings
-from workflow.engine import Actor, FireResult, fire, in_scope, load_firm, record_event
+from workflow.engine import FireResult, fire, load_firm, record_event
 from workflow.tables import (
     API_TOKENS,
     APPLICATIONS,
@@ -941,8 +942,7 @@ def list_reports(conn: sa.Connection, *, actor: Actor, status: str | None = None
         .join(ENTERPRISES, ENTERPRISES.c.id == REVIEWER_REPORTS.c.enterprise_id)
         .order_by(REVIEWER_REPORTS.c.id)
     )
-    if actor.role is Role.district_bureau:
-        query = query.where(REVIEWER_REPORTS.c.district_code == (actor.district_code or ""))
+    query = query.where(scope(actor, "reviewer_report"))
     if status:
         query = query.where(REVIEWER_REPORTS.c.status == status)
     return [

@@ -9,11 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from states import STATE_LABELS, InvalidInput, NotAllowed, NotFound, OutOfScope, Role, State
+from states import STATE_LABELS, InvalidInput, NotAllowed, Role, State
+from workflow.actors import Actor, auditable_by, firm_scope, require, require_firm
 from workflow.campaign import Campaign
 from workflow.certificates import prior_of
 from workflow.clock import Clock, today
-from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
+from workflow.engine import allowed_triggers, load_firm
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,
@@ -28,19 +29,6 @@ from workflow.tables import (
 )
 
 MAX_PAGE_SIZE = 200
-
-
-def firm_scope(actor: Actor) -> sa.ColumnElement[bool]:
-    """The firms an actor may see, as a WHERE clause on `enterprises`."""
-    match actor.role:
-        case Role.city_bureau | Role.support_center:
-            return sa.true()
-        case Role.district_bureau:
-            return ENTERPRISES.c.district_code == (actor.district_code or "")
-        case Role.enterprise:
-            return ENTERPRISES.c.id == (actor.enterprise_id or -1)
-        case _:
-            return sa.false()
 
 
 def overdue_clause() -> sa.Exists:
@@ -126,10 +114,7 @@ def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dic
 
 
 def firm_in_scope(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> Any:
-    firm = load_firm(conn, enterprise_id=enterprise_id)
-    if not in_scope(actor, firm):
-        raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
-    return firm
+    return require_firm(conn, actor, load_firm(conn, enterprise_id=enterprise_id))
 
 
 def next_deadline(firm: Any, *, campaign: Campaign, open_hazard_deadlines: list[dt.date]) -> dict[str, Any] | None:
@@ -260,23 +245,7 @@ def _hazard(h: Any) -> dict[str, Any]:
 
 def application_in_scope(conn: sa.Connection, *, actor: Actor, application_id: int) -> Any:
     """An application the actor may see: its firm is in scope, or the actor is on its review team."""
-    app = conn.execute(sa.select(APPLICATIONS).where(APPLICATIONS.c.id == application_id)).first()
-    if app is None:
-        raise NotFound(f"找不到该申请 / no such application: {application_id}")
-    if actor.role is Role.reviewer:
-        assigned = conn.execute(
-            sa.select(REVIEW_ASSIGNMENTS.c.id).where(
-                REVIEW_ASSIGNMENTS.c.application_id == application_id,
-                REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
-                # a member who stepped aside, was removed or disqualified no longer reads it
-                REVIEW_ASSIGNMENTS.c.status.in_(("active", "done")),
-            )
-        ).first()
-        if assigned is None:
-            raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
-    elif not in_scope(actor, load_firm(conn, enterprise_id=app.enterprise_id)):
-        raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
-    return app
+    return require(conn, actor, "application", application_id)
 
 
 def hazards_of(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> list[dict[str, Any]]:
@@ -302,19 +271,6 @@ def _application(a: Any) -> dict[str, Any]:
 # ---- worklists -----------------------------------------------------------------------------------
 
 WORKLISTS = ("verification", "audit", "review", "certification")
-
-
-def auditable_by(actor: Actor) -> sa.ColumnElement[bool]:
-    """Which firms' audits and reviews this official runs: key fields the support center, the rest the district."""
-    match actor.role:
-        case Role.support_center:
-            return ENTERPRISES.c.key_field.is_(True)
-        case Role.district_bureau:
-            return sa.and_(
-                ENTERPRISES.c.key_field.is_(False), ENTERPRISES.c.district_code == (actor.district_code or "")
-            )
-        case _:
-            return sa.false()
 
 
 def undeliverable_notices(conn: sa.Connection, *, actor: Actor, clock: Clock, limit: int = 200) -> dict[str, Any]:

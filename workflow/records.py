@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import InvalidInput, InvalidTransition, NotFound, OutOfScope
+from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.db import write_unit
-from workflow.engine import Actor, in_scope, load_firm
+from workflow.engine import load_firm
 from workflow.tables import HAZARDS, SELF_ASSESSMENT_ITEMS, SELF_ASSESSMENTS
 
 # A firm writes its self-assessment and hazards while it is working on compliance.

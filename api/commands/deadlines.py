@@ -39,7 +39,8 @@ def register(main: click.Group) -> None:
     """Add this module's commands to the `dabiao` group."""
     from api.cli import App, as_of_option, friendly_errors, pass_app
     from deadlines.escalations import RULE_LABELS, acknowledge_escalation, list_escalations
-    from workflow.engine import Actor, load_firm
+    from workflow.actors import Actor
+    from workflow.engine import load_firm
 
     def day_of(value: dt.datetime | None) -> dt.date | None:
         return value.date() if value else None

@@ -27,7 +27,8 @@ def register(main: click.Group) -> None:
     """Add the `pool` group to the `dabiao` group."""
     from api.cli import as_of_option, friendly_errors, pass_app
     from workflow import pool
-    from workflow.engine import Actor, load_firm
+    from workflow.actors import Actor
+    from workflow.engine import load_firm
     from workflow.queries import application_in_scope
 
     def day(value: dt.datetime | None) -> dt.date | None:

@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from api.deps import ContextDep, SessionDep
 from states import NotAllowed, Role
 from workflow.accounts import actor_of, user_for_token
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor
 
 SESSION_COOKIE = "dabiao_session"
 LOGIN_COOKIE = "dabiao_login"  # a nonce for the sign-in form's CSRF token, before there is a session

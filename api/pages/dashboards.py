@@ -18,10 +18,10 @@ from api.pages.render import formats_of, gettext_of, pages_of, query_url, render
 from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
 from deadlines.supervision import GRADE_LABELS, GRADES, PLAN_HEADERS, grade_counts, inspection_plan, parse_month
 from states import OutOfScope, Role
+from workflow.actors import Actor
 from workflow.clock import today
 from workflow.dashboard import ESCALATION_STEPS, FUNNEL, REFERRAL_STATUSES, Overview, overview, worklist_counts
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.queries import worklist
 
 router = APIRouter(include_in_schema=False)

@@ -30,9 +30,9 @@ from deadlines.referrals import (
     referral_cells,
 )
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
 from workflow.queries import undeliverable_notices, worklist

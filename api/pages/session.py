@@ -23,7 +23,7 @@ from api.pages.access import (
 )
 from api.pages.render import home_of, message, redirect, render
 from workflow.accounts import AccountLocked, LoginFailed, authenticate, issue_token, revoke_token
-from workflow.engine import Actor
+from workflow.actors import Actor
 
 router = APIRouter(include_in_schema=False)
 

@@ -13,8 +13,8 @@ from sqlmodel import Session
 from api.deps import PUBLIC, ContextDep, SessionDep, allow, bearer
 from api.schemas import TokenRead, UserRead
 from workflow.accounts import LoginFailed, authenticate, issue_token, revoke_token
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.tables import USERS
 
 router = APIRouter(prefix="/api", tags=["accounts"])

@@ -19,9 +19,9 @@ from deadlines.referrals import (
 )
 from deadlines.supervision import inspection_plan, parse_month
 from states import InvalidInput, OutOfScope, Role
+from workflow.actors import Actor
 from workflow.clock import today
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.guidance import assign_guide, list_guidance, record_visit
 
 router = APIRouter(prefix="/api", tags=["oversight"])
