@@ -193,8 +193,11 @@ def review_assignment_scope(actor: Actor) -> sa.ColumnElement[bool]:
 
 
 def review_draw_scope(actor: Actor) -> sa.ColumnElement[bool]:
-    """Review draws (the server's random draws of a team): the offices of the firm's scope."""
-    if actor.role in (Role.reviewer, Role.enterprise, Role.local_government):
+    """Review draws (the server's random draws of a team): the offices of the firm's scope, and the members
+    of the team (who may check the draw that chose them)."""
+    if actor.role is Role.reviewer:
+        return _reads_application(actor, REVIEW_DRAWS.c.application_id)
+    if actor.role in (Role.enterprise, Role.local_government):
         return sa.false()
     return (
         sa.select(APPLICATIONS.c.id)
