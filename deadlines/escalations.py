@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
-from workflow.actors import Actor, scope
+from states import InvalidInput, InvalidTransition, NotAllowed, Role
+from workflow.actors import Actor, require, scope
 from workflow.clock import Clock
 from workflow.db import begin_write
 from workflow.tables import DISTRICTS, ENTERPRISES, ESCALATIONS
@@ -105,17 +105,12 @@ def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor
     begin_write(session)
     try:
         conn = session.connection()
-        row = conn.execute(sa.select(X).where(X.c.id == escalation_id)).first()
-        if row is None:
-            raise NotFound(f"找不到该督办事项 / no such escalation: {escalation_id}")
-        if actor.role is Role.district_bureau:
-            if actor.district_code != row.district_code:
-                raise OutOfScope(f"找不到该督办事项 / no such escalation: {escalation_id}")
-            if row.step in ("city", "center"):
-                steps = "city steps" if row.step == "city" else "the steps sent to the support center"
-                raise NotAllowed(
-                    f"已交{STEP_LABELS[row.step]}的督办事项由市应急管理局签收 / the city bureau acknowledges {steps}"
-                )
+        row = require(conn, actor, "escalation", escalation_id)
+        if actor.role is Role.district_bureau and row.step in ("city", "center"):
+            steps = "city steps" if row.step == "city" else "the steps sent to the support center"
+            raise NotAllowed(
+                f"已交{STEP_LABELS[row.step]}的督办事项由市应急管理局签收 / the city bureau acknowledges {steps}"
+            )
         if row.status != "open":
             raise InvalidTransition(f"该督办事项已是“{row.status}” / the escalation is already {row.status}")
         conn.execute(

@@ -23,12 +23,10 @@ from states import (
     InvalidInput,
     InvalidTransition,
     NotAllowed,
-    NotFound,
-    OutOfScope,
     Role,
     State,
 )
-from workflow.actors import Actor, scope
+from workflow.actors import DELIVERED_REFERRALS, Actor, require, require_firm, scope
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
@@ -62,7 +60,7 @@ STATUS_LABELS = {
 }
 ACTIVE = ("proposed", "confirmed", "acknowledged")
 # What a local government ever sees: referrals the city has confirmed.
-DELIVERED = ("confirmed", "acknowledged")
+DELIVERED = DELIVERED_REFERRALS  # what the local government sees (workflow.actors)
 SUGGESTION_LABELS = {"open": "待辖区研判", "proposed": "已提出移交", "lapsed": "理由已不成立"}
 SWEEP_ACTOR = Actor("逾期扫描 / deadline sweep", Role.city_bureau)
 COLUMNS = ["dedupe_key", "enterprise_id", "district_code", "grounds", "status", "detail", "suggested_at"]
@@ -515,13 +513,6 @@ def list_suggestions(
     ]
 
 
-def _referral(conn: sa.Connection, referral_id: int) -> sa.Row[Any]:
-    row = conn.execute(sa.select(R).where(R.c.id == referral_id)).first()
-    if row is None:
-        raise NotFound(f"找不到该移交记录 / no such referral: {referral_id}")
-    return row
-
-
 def _note(note: str | None) -> str | None:
     if note is not None and len(note) > 2000:
         raise InvalidInput("说明超过2000字 / the note is longer than 2000 characters")
@@ -549,9 +540,7 @@ def propose_referral(
     begin_write(session)
     try:
         conn = session.connection()
-        firm = load_firm(conn, enterprise_id=enterprise_id)
-        if actor.district_code != firm.district_code:
-            raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+        firm = require_firm(conn, actor, load_firm(conn, enterprise_id=enterprise_id))
         if not firm.key_field:
             raise InvalidInput("只有重点监管领域企业可移交属地政府 / only key-field firms are referred")
         if not grounds_hold(conn, campaign=campaign, firm_id=firm.id, grounds=grounds, as_of=as_of):
@@ -619,7 +608,7 @@ def decide_referral(
     begin_write(session)
     try:
         conn = session.connection()
-        ref = _referral(conn, referral_id)
+        ref = require(conn, actor, "referral", referral_id)
         if ref.status != "proposed":
             raise InvalidTransition(
                 f"该移交已是“{STATUS_LABELS.get(ref.status, ref.status)}”，不能再决定 / the referral is {ref.status}"
@@ -706,10 +695,8 @@ def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, cl
     begin_write(session)
     try:
         conn = session.connection()
-        ref = _referral(conn, referral_id)
-        if actor.district_code != ref.district_code or ref.status not in DELIVERED:
-            # a proposal the city has not confirmed (or declined) does not exist for the local government
-            raise OutOfScope(f"找不到该移交记录 / no such referral: {referral_id}")
+        # a proposal the city has not confirmed (or declined) does not exist for the local government
+        ref = require(conn, actor, "referral", referral_id)
         if ref.status != "confirmed":
             raise InvalidTransition(
                 f"只能签收已确认的移交（当前：{STATUS_LABELS.get(ref.status, ref.status)}） / "

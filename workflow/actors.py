@@ -295,3 +295,15 @@ def require_firm(conn: sa.Connection, actor: Actor, firm: Any) -> Any:
     if actor.role is Role.local_government and visible(conn, actor, "firm", firm.id):
         return firm
     raise OutOfScope(f"找不到该企业 / no such enterprise: {firm.id}")
+
+
+def district_in_scope(actor: Actor, district_code: str) -> bool:
+    """Whether the actor may look at a whole district (its dashboard, its inspection plan): the city and the
+    center any, a district bureau and a local government their own."""
+    match actor.role:
+        case Role.city_bureau | Role.support_center:
+            return True
+        case Role.district_bureau | Role.local_government:
+            return actor.district_code is not None and actor.district_code == district_code
+        case _:
+            return False

@@ -19,7 +19,7 @@ from deadlines.referrals import (
 )
 from deadlines.supervision import inspection_plan, parse_month
 from states import InvalidInput, OutOfScope, Role
-from workflow.actors import Actor
+from workflow.actors import Actor, district_in_scope
 from workflow.clock import today
 from workflow.db import read_unit
 from workflow.guidance import assign_guide, list_guidance, record_visit
@@ -206,7 +206,7 @@ def plan(
     code = district if actor.role is Role.city_bureau else actor.district_code
     if code is None:
         raise InvalidInput("请指定辖区 / name the district")
-    if actor.role is Role.district_bureau and district not in (None, actor.district_code):
+    if district is not None and not district_in_scope(actor, district):
         raise OutOfScope(f"找不到该辖区 / no such district: {district}")
     first = parse_month(month)
     with read_unit(session) as conn:
