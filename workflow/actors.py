@@ -307,3 +307,11 @@ def district_in_scope(actor: Actor, district_code: str) -> bool:
             return actor.district_code is not None and actor.district_code == district_code
         case _:
             return False
+
+
+def require_firm_records(actor: Actor, firm: Any) -> Any:
+    """The firm row already loaded, if the actor may see its records (hazards, applications, evidence …):
+    OutOfScope otherwise (`firm_records`; the local government sees none)."""
+    if not in_scope(actor, firm):
+        raise OutOfScope(f"找不到该企业 / no such enterprise: {firm.id}")
+    return firm
