@@ -30,7 +30,8 @@ from states import (
 )
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
-from workflow.db import begin_write, insert_ignore
+from workflow.db import begin_write
+from workflow.driver import insert_ignore
 from workflow.engine import Actor, load_firm, record_event
 from workflow.models import UTCDateTime
 from workflow.tables import (

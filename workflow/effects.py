@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
-from workflow.db import Raw
+from workflow.driver import Raw
 from workflow.facts import DbFacts
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVIDENCE_FILES, HAZARDS, REVIEWS
 

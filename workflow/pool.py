@@ -22,7 +22,8 @@ from sqlmodel import Session
 from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import insert_ignore, read_unit, write_unit
+from workflow.db import read_unit, write_unit
+from workflow.driver import insert_ignore
 from workflow.effects import clean_findings
 from workflow.engine import Actor, FireResult, fire, in_scope, load_firm, record_event
 from workflow.tables import (

@@ -26,11 +26,11 @@ from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, Wo
 from states.machine import TEAM_ONLY_MESSAGE
 from workflow.certificates import certificate_panel
 from workflow.clock import today
-from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
 from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.firm_page import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
 from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms

@@ -19,9 +19,9 @@ from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
-from workflow.dashboard import evidence_of
 from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
+from workflow.firm_page import evidence_of
 from workflow.pool import (
     PARTS,
     decide_report,
