@@ -12,7 +12,8 @@ Units of work — how a transaction is opened, one way per need:
   `workflow.bulk` (many fires on one held connection) — a test keeps everyone else out. They run at the
   driver (`workflow.driver.Raw`) without the Session's bookkeeping, which costs more than a fire's own
   statements; a session already in a transaction, or bound to a connection, gets an ordinary `write_unit`.
-- Migrations and scripts use `engine.begin()` / `engine.connect()` as SQLAlchemy gives them.
+- Migrations and scripts use `engine.begin()` / `engine.connect()` as SQLAlchemy gives them;
+  `database_answers(engine)` is the health check's one query.
 
 Module state: `_WRITERS`, a weak cache of each engine's writer variant (`sqlite_begin="IMMEDIATE"`), which
 goes with its engine.
@@ -243,3 +244,13 @@ def current_revision(engine: sa.Engine) -> str | None:
             return None
         value = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         return str(value) if value is not None else None
+
+
+def database_answers(engine: sa.Engine) -> bool:
+    """Does the database answer a query now?"""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(1))
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from api.commands.base import App, friendly_errors, pass_app
+from api.commands.serve import uvicorn_options
 
 
 @click.command()
@@ -32,7 +33,13 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     folder.mkdir(parents=True)
     url = f"sqlite:///{folder / 'dabiao.db'}"
     settings = app.settings.model_copy(
-        update={"database_url": url, "mail_dir": folder / "mail", "data_dir": folder / "data", "smtp_host": None}
+        update={
+            "database_url": url,
+            "mail_dir": folder / "mail",
+            "data_dir": folder / "data",
+            "smtp_host": None,
+            "cookie_secure": False,  # the demo serves plain http on 127.0.0.1
+        }
     )
     logins = build_demo(
         url=url, settings=settings, campaign=app.campaign, firms=firms, until=until.date(), seed=seed, say=click.echo
@@ -62,4 +69,4 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     web = create_app(settings=settings, campaign=app.campaign, clock=FixedClock.on(until.date(), tz=settings.tz))
     click.echo(f"正在后台写入邮件 / writing the campaign's mail to {settings.mail_dir}/ in the background …")
     threading.Thread(target=mail, name="demo-mail", daemon=True).start()
-    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(settings))

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from api.commands.base import App, friendly_errors, pass_app
+
+
+def uvicorn_options(settings: Any) -> dict[str, Any]:
+    """No `server` header; X-Forwarded-For believed only from DABIAO_TRUSTED_PROXIES (uvicorn would trust
+    127.0.0.1 by default)."""
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    return {"server_header": False, "proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
 
 
 @click.command()
@@ -39,20 +48,28 @@ def serve(app: App, host: str, port: int, workers: int, with_scheduler: bool | N
             )
         os.environ["DABIAO_DATABASE_URL"] = app.settings.database_url
         os.environ["DABIAO_CAMPAIGN_FILE"] = str(app.settings.campaign_file)
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            **uvicorn_options(app.settings),
+        )
         return
     from api.app import create_app
 
     web = create_app(settings=app.settings, campaign=app.campaign, engine=app.engine)
     if not with_scheduler:
-        uvicorn.run(web, host=host, port=port, log_level="info")
+        uvicorn.run(web, host=host, port=port, log_level="info", **uvicorn_options(app.settings))
         return
     from deadlines.scheduler import start_background
 
     scheduler, jobs = start_background(app.engine, campaign=app.campaign, settings=app.settings)
     web.state.context.scheduler_running = lambda: bool(scheduler.running)
     try:
-        uvicorn.run(web, host=host, port=port, log_level="info")
+        uvicorn.run(web, host=host, port=port, log_level="info", **uvicorn_options(app.settings))
     finally:
         scheduler.shutdown(wait=False)
         jobs.leadership.release()

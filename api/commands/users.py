@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -111,3 +112,36 @@ def users_list(app: App, as_json: bool) -> None:
     for u in items:
         scope = u["district_code"] or (f"firm {u['enterprise_id']}" if u["enterprise_id"] else "")
         click.echo(f"{u['id']:>5} {u['username']:<24} {u['role']:<17} {scope}")
+
+
+def _account_command(name: str, doc: str) -> Any:
+    @users.command(name, help=doc)
+    @click.argument("username")
+    @click.option("--password-stdin", is_flag=True, help="reset-password: read the new password from standard input.")
+    @pass_app
+    @friendly_errors
+    def command(app: App, username: str, password_stdin: bool) -> None:
+        from workflow.accounts import reset_password, revoke_sessions, set_active
+
+        app.require_schema()
+        with Session(app.engine) as session:
+            if name in ("disable", "enable"):
+                change = set_active(session, username=username, active=name == "enable", clock=app.clock(None))
+            elif name == "reset-password":
+                if password_stdin:
+                    password = sys.stdin.readline().rstrip("\n")
+                else:
+                    password = click.prompt("新密码 / new password", hide_input=True, confirmation_prompt=True)
+                change = reset_password(session, username=username, password=password, clock=app.clock(None))
+            else:
+                change = revoke_sessions(session, username=username, clock=app.clock(None))
+        state = "启用 / enabled" if change.active else "停用 / disabled"
+        click.echo(f"{change.username}: {state}; {change.revoked} 个令牌或会话已撤销 / tokens or sessions revoked")
+
+    return command
+
+
+_account_command("disable", "Switch an account off: it cannot sign in; every token and session it has dies now.")
+_account_command("enable", "Switch an account back on.")
+_account_command("reset-password", "Set a new password (checked like a new one); every session of the account dies.")
+_account_command("revoke-sessions", "Sign an account out everywhere: revoke every token and page session it has.")
