@@ -29,7 +29,8 @@ from states import (
 from workflow.actors import DELIVERED_REFERRALS, Actor, require, require_firm, scope
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
-from workflow.db import begin_write, insert_ignore
+from workflow.db import begin_write
+from workflow.driver import insert_ignore
 from workflow.engine import load_firm, record_event
 from workflow.models import UTCDateTime
 from workflow.tables import (

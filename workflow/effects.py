@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
-from workflow.db import Raw
 from workflow.dossier import DOSSIER_ITEMS, DOSSIER_KINDS
+from workflow.driver import Raw
 from workflow.facts import DbFacts
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVIDENCE_FILES, HAZARDS, REVIEWS
 

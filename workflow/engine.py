@@ -15,7 +15,8 @@ from workflow.actors import Actor, in_scope
 from workflow.audit import event_hash
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import Raw, hot_write_unit
+from workflow.db import _engine_unit
+from workflow.driver import Raw
 from workflow.effects import EFFECTS, Context, Mail, clean_payload
 from workflow.facts import PREFETCH_COLUMNS, DbFacts
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
@@ -112,7 +113,7 @@ def fire(
     """
     MACHINE.door(trigger, team=team)
     data = clean_payload(trigger, payload)
-    with hot_write_unit(session, with_connection=also is not None) as (raw, conn):
+    with _engine_unit(session, with_connection=also is not None) as (raw, conn):
         result = transition(
             raw,
             enterprise_id=enterprise_id,

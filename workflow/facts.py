@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from workflow.campaign import Campaign
-from workflow.db import Raw
 from workflow.dossier import DOSSIER_KINDS, KIND_LABELS
+from workflow.driver import Raw
 from workflow.tables import HAZARDS, OPEN_APPLICATION_STATUSES
 
 # A hazard lacks one of the five implementations (五落实) when any of these is missing.
@@ -32,7 +32,7 @@ def five_implementations_missing() -> sa.ColumnElement[bool]:
     return _FIVE
 
 
-# The facts' queries, written once for the driver (`workflow.db.Raw`); `_FIVE` spelled out in SQL.
+# The facts' queries, written once for the driver (`workflow.driver.Raw`); `_FIVE` spelled out in SQL.
 _HAZARD_COUNTS = (
     "SELECT count(CASE WHEN status IN ('open', 'submitted') THEN 1 END), "
     "count(CASE WHEN responsible_person IS NULL OR responsible_person = '' OR measures IS NULL OR measures = '' "

@@ -23,7 +23,8 @@ from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfS
 from workflow.actors import Actor, in_scope, scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import insert_ignore, read_unit, write_unit
+from workflow.db import read_unit, write_unit
+from workflow.driver import insert_ignore
 from workflow.effects import clean_findings
 from workflow.engine import FireResult, fire, load_firm, record_event
 from workflow.tables import (

@@ -27,7 +27,7 @@ from workflow.clock import today
 from workflow.engine import load_firm
 
 if TYPE_CHECKING:
-    from api.cli import App
+    from api.commands.base import App
 
 CLI_ACTOR = "admin (command line)"
 

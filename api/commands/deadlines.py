@@ -37,7 +37,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the `dabiao` group."""
-    from api.cli import App, as_of_option, friendly_errors, pass_app
+    from api.commands.base import App, as_of_option, friendly_errors, pass_app
     from deadlines.escalations import RULE_LABELS, acknowledge_escalation, list_escalations
     from workflow.actors import Actor
     from workflow.engine import load_firm

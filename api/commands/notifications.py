@@ -18,7 +18,7 @@ from notifications.render import KINDS, Renderer
 from notifications.samples import SAMPLE_AUDIENCE, SAMPLES
 
 if TYPE_CHECKING:
-    from api.cli import App
+    from api.commands.base import App
 
 
 def _json(data: Any) -> None:

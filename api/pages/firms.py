@@ -26,12 +26,12 @@ from states.machine import TEAM_ONLY_MESSAGE
 from workflow.actors import Actor
 from workflow.certificates import certificate_panel
 from workflow.clock import today
-from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.dossier import DOSSIER_KINDS, KINDS
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import fire, load_firm
 from workflow.evidence import open_evidence, store_evidence
+from workflow.firm_page import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
 from workflow.limits import TEXT_LIMITS

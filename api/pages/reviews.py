@@ -20,9 +20,9 @@ from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.actors import Actor
-from workflow.dashboard import evidence_of
 from workflow.db import read_unit
 from workflow.engine import load_firm
+from workflow.firm_page import evidence_of
 from workflow.pool import (
     PARTS,
     decide_report,
