@@ -38,6 +38,7 @@ from workflow.directory import import_directory
 from workflow.engine import Actor, fire
 from workflow.generator import write_directory
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.models import HazardStatus, ReferralStatus, ReviewAssignmentStatus
 from workflow.pool import element_points, form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
 from workflow.settings import Settings
@@ -241,7 +242,7 @@ class Replay:
             hazards = [
                 h
                 for h in conn.execute(
-                    sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm, HAZARDS.c.status == "open")
+                    sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm, HAZARDS.c.status == HazardStatus.open)
                 )
             ]
         for h in hazards:
@@ -317,7 +318,8 @@ class Replay:
                 r.reviewer_id
                 for r in conn.execute(
                     sa.select(REVIEW_ASSIGNMENTS.c.reviewer_id).where(
-                        REVIEW_ASSIGNMENTS.c.application_id == application, REVIEW_ASSIGNMENTS.c.status == "active"
+                        REVIEW_ASSIGNMENTS.c.application_id == application,
+                        REVIEW_ASSIGNMENTS.c.status == ReviewAssignmentStatus.active,
                     )
                 )
             ]
@@ -451,7 +453,7 @@ class Replay:
         elif weekday == 3:
             city = self.officials["city"]
             with self.engine.connect() as conn:
-                proposals = list_referrals(conn, actor=city, campaign=self.campaign, status="proposed")
+                proposals = list_referrals(conn, actor=city, campaign=self.campaign, status=ReferralStatus.proposed)
             for r in proposals:
                 confirm = self.rng.random() < 0.8
                 with Session(self.engine) as session:
@@ -473,7 +475,9 @@ class Replay:
             for code in (d.code for d in self.campaign.districts):
                 government = self.officials[f"government:{code}"]
                 with self.engine.connect() as conn:
-                    confirmed = list_referrals(conn, actor=government, campaign=self.campaign, status="confirmed")
+                    confirmed = list_referrals(
+                        conn, actor=government, campaign=self.campaign, status=ReferralStatus.confirmed
+                    )
                 for r in confirmed:
                     with Session(self.engine) as session:
                         acknowledge_referral(session, referral_id=r.id, actor=government, clock=at)

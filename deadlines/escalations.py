@@ -13,10 +13,11 @@ from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfS
 from workflow.clock import Clock
 from workflow.db import begin_write
 from workflow.engine import Actor
+from workflow.models import EscalationStatus
 from workflow.tables import DISTRICTS, ENTERPRISES, ESCALATIONS
 
 X = ESCALATIONS
-STATUSES = ("open", "acknowledged", "resolved")
+STATUSES = tuple(s.value for s in EscalationStatus)
 STEP_LABELS = {"firm": "企业", "district": "辖区应急管理局", "center": "市应急保障中心", "city": "市应急管理局"}
 RULE_LABELS = {
     "mobilization": "动员通知未发送",
@@ -118,12 +119,12 @@ def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor
                 raise NotAllowed(
                     f"已交{STEP_LABELS[row.step]}的督办事项由市应急管理局签收 / the city bureau acknowledges {steps}"
                 )
-        if row.status != "open":
+        if row.status != EscalationStatus.open:
             raise InvalidTransition(f"该督办事项已是“{row.status}” / the escalation is already {row.status}")
         conn.execute(
             sa.update(X)
-            .where(X.c.id == row.id, X.c.status == "open")
-            .values(status="acknowledged", acknowledged_at=now, acknowledged_by=actor.name)
+            .where(X.c.id == row.id, X.c.status == EscalationStatus.open)
+            .values(status=EscalationStatus.acknowledged, acknowledged_at=now, acknowledged_by=actor.name)
         )
         session.commit()
     except BaseException:

@@ -32,7 +32,14 @@ from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
 from workflow.engine import Actor, load_firm, record_event
-from workflow.models import UTCDateTime
+from workflow.models import (
+    ApplicationStatus,
+    HazardStatus,
+    OutboxStatus,
+    ReferralStatus,
+    ReferralSuggestionStatus,
+    UTCDateTime,
+)
 from workflow.tables import (
     APPLICATIONS,
     DISTRICTS,
@@ -59,9 +66,9 @@ STATUS_LABELS = {
     "acknowledged": "属地已签收",
     "withdrawn": "已撤回",
 }
-ACTIVE = ("proposed", "confirmed", "acknowledged")
+ACTIVE = (ReferralStatus.proposed, ReferralStatus.confirmed, ReferralStatus.acknowledged)
 # What a local government ever sees: referrals the city has confirmed.
-DELIVERED = ("confirmed", "acknowledged")
+DELIVERED = (ReferralStatus.confirmed, ReferralStatus.acknowledged)
 SUGGESTION_LABELS = {"open": "待辖区研判", "proposed": "已提出移交", "lapsed": "理由已不成立"}
 SWEEP_ACTOR = Actor("逾期扫描 / deadline sweep", Role.city_bureau)
 COLUMNS = ["dedupe_key", "enterprise_id", "district_code", "grounds", "status", "detail", "suggested_at"]
@@ -83,7 +90,7 @@ def _no_active_referral() -> sa.ColumnElement[bool]:
 def _failed_reviews(campaign: Campaign) -> sa.Subquery:
     return (
         sa.select(APPLICATIONS.c.enterprise_id.label("enterprise_id"))
-        .where(APPLICATIONS.c.status == "review_failed")
+        .where(APPLICATIONS.c.status == ApplicationStatus.review_failed)
         .group_by(APPLICATIONS.c.enterprise_id)
         .having(sa.func.count() >= campaign.deadlines.referral.failed_reviews)
         .subquery()
@@ -96,7 +103,7 @@ def _overdue_major_hazards(lo: Any, hi: Any) -> sa.Subquery:
         sa.select(HAZARDS.c.enterprise_id.label("enterprise_id"), sa.func.min(HAZARDS.c.id).label("hazard_id"))
         .where(
             HAZARDS.c.severity == "major",
-            HAZARDS.c.status == "open",
+            HAZARDS.c.status == HazardStatus.open,
             HAZARDS.c.deadline > lo,
             HAZARDS.c.deadline <= hi,
         )
@@ -260,7 +267,7 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
         stale = conn.execute(
             sa.select(R.c.id, R.c.enterprise_id, R.c.district_code, R.c.proposed_by, R.c.proposer_user_id)
             .join(E, E.c.id == R.c.enterprise_id)
-            .where(R.c.status == "proposed", R.c.grounds == grounds, ~holds)
+            .where(R.c.status == ReferralStatus.proposed, R.c.grounds == grounds, ~holds)
             .order_by(R.c.id)
         ).all()
         for ref in stale:
@@ -269,8 +276,8 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
             reason_zh, reason_en = stale_reasons(firm, grounds)
             done = conn.execute(
                 sa.update(R)
-                .where(R.c.id == ref.id, R.c.status == "proposed")
-                .values(status="withdrawn", withdrawn_at=now, withdrawal_reason=reason)
+                .where(R.c.id == ref.id, R.c.status == ReferralStatus.proposed)
+                .values(status=ReferralStatus.withdrawn, withdrawn_at=now, withdrawal_reason=reason)
             ).rowcount
             if not done:
                 continue
@@ -289,11 +296,11 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
         conn.execute(
             sa.update(S)
             .where(
-                S.c.status == "open",
+                S.c.status == ReferralSuggestionStatus.open,
                 S.c.grounds == grounds,
                 S.c.enterprise_id.in_(sa.select(E.c.id).where(E.c.id == S.c.enterprise_id, ~holds)),
             )
-            .values(status="lapsed", closed_at=now)
+            .values(status=ReferralSuggestionStatus.lapsed, closed_at=now)
         )
     return {"withdrawn": withdrawn}
 
@@ -335,7 +342,7 @@ def _note_to_proposer(
                     "reason_en": reasons[1],
                     **({"user_id": user.id} if user is not None else {}),
                 },
-                "status": "pending",
+                "status": OutboxStatus.pending,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -572,7 +579,7 @@ def propose_referral(
                 enterprise_id=firm.id,
                 district_code=firm.district_code,
                 grounds=grounds,
-                status="proposed",
+                status=ReferralStatus.proposed,
                 detail={"enterprise_name": firm.name, "uscc": firm.uscc, "as_of": as_of.isoformat(), "note": note},
                 proposed_at=now,
                 proposed_by=actor.name,
@@ -583,8 +590,8 @@ def propose_referral(
         referral_id = int(result.inserted_primary_key[0])
         conn.execute(
             sa.update(S)
-            .where(S.c.enterprise_id == firm.id, S.c.grounds == grounds, S.c.status == "open")
-            .values(status="proposed", closed_at=now)
+            .where(S.c.enterprise_id == firm.id, S.c.grounds == grounds, S.c.status == ReferralSuggestionStatus.open)
+            .values(status=ReferralSuggestionStatus.proposed, closed_at=now)
         )
         record_event(
             conn,
@@ -619,7 +626,7 @@ def decide_referral(
     try:
         conn = session.connection()
         ref = _referral(conn, referral_id)
-        if ref.status != "proposed":
+        if ref.status != ReferralStatus.proposed:
             raise InvalidTransition(
                 f"该移交已是“{STATUS_LABELS.get(ref.status, ref.status)}”，不能再决定 / the referral is {ref.status}"
             )
@@ -637,9 +644,9 @@ def decide_referral(
         )
         conn.execute(
             sa.update(R)
-            .where(R.c.id == ref.id, R.c.status == "proposed")
+            .where(R.c.id == ref.id, R.c.status == ReferralStatus.proposed)
             .values(
-                status="confirmed" if confirm else "declined",
+                status=ReferralStatus.confirmed if confirm else ReferralStatus.declined,
                 decided_at=now,
                 decided_by=actor.name,
                 decision_note=note,
@@ -666,7 +673,7 @@ def decide_referral(
                             "grounds": ref.grounds,
                             "note": note,
                         },
-                        "status": "pending",
+                        "status": OutboxStatus.pending,
                         "attempts": 0,
                         "next_attempt_at": now,
                         "created_at": now,
@@ -709,15 +716,15 @@ def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, cl
         if actor.district_code != ref.district_code or ref.status not in DELIVERED:
             # a proposal the city has not confirmed (or declined) does not exist for the local government
             raise OutOfScope(f"找不到该移交记录 / no such referral: {referral_id}")
-        if ref.status != "confirmed":
+        if ref.status != ReferralStatus.confirmed:
             raise InvalidTransition(
                 f"只能签收已确认的移交（当前：{STATUS_LABELS.get(ref.status, ref.status)}） / "
                 f"only a confirmed referral can be acknowledged (it is {ref.status})"
             )
         conn.execute(
             sa.update(R)
-            .where(R.c.id == ref.id, R.c.status == "confirmed")
-            .values(status="acknowledged", acknowledged_at=now, acknowledged_by=actor.name)
+            .where(R.c.id == ref.id, R.c.status == ReferralStatus.confirmed)
+            .values(status=ReferralStatus.acknowledged, acknowledged_at=now, acknowledged_by=actor.name)
         )
         record_event(
             conn,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from states import STATE_LABELS, InvalidInput, State
 from workflow.campaign import Campaign
+from workflow.models import ReferralStatus
 from workflow.tables import CERTIFICATIONS, ENTERPRISES, REFERRALS
 
 E = ENTERPRISES
@@ -32,7 +33,10 @@ GRADE_LABELS = {
     "benchmark": "标杆",
 }
 LOCAL_SETTING = "本地设置"
-REFERRED = ("confirmed", "acknowledged")  # confirmed by the city: reported to the local government
+REFERRED = (
+    ReferralStatus.confirmed,
+    ReferralStatus.acknowledged,
+)  # confirmed by the city: reported to the local government
 PLAN_HEADERS = (
     "序号",
     "统一社会信用代码",

@@ -32,6 +32,7 @@ from deadlines.rules import PreparedRule, build_rules, last_escalation_id, unres
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
+from workflow.models import SweepRunStatus
 from workflow.tables import SWEEP_CHANGES, SWEEP_RUNS
 
 
@@ -94,7 +95,9 @@ def sweep_lock(engine: sa.Engine) -> Iterator[None]:
 
 
 def last_finished(conn: sa.Connection) -> dt.date | None:
-    value = conn.execute(sa.select(sa.func.max(SWEEP_RUNS.c.as_of)).where(SWEEP_RUNS.c.status == "finished")).scalar()
+    value = conn.execute(
+        sa.select(sa.func.max(SWEEP_RUNS.c.as_of)).where(SWEEP_RUNS.c.status == SweepRunStatus.finished)
+    ).scalar()
     if isinstance(value, str):  # SQLite hands back an aggregate's date as text
         return dt.date.fromisoformat(value)
     return value
@@ -131,7 +134,7 @@ def _claim(conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, owner: str,
     """Record that `as_of` is being swept and take the changes recorded since the last sweep."""
     last = conn.execute(
         sa.select(SWEEP_RUNS.c.as_of, SWEEP_RUNS.c.config)
-        .where(SWEEP_RUNS.c.status == "finished")
+        .where(SWEEP_RUNS.c.status == SweepRunStatus.finished)
         .order_by(SWEEP_RUNS.c.as_of.desc())
         .limit(1)
     ).first()
@@ -152,7 +155,13 @@ def _claim(conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, owner: str,
     if row is None:
         conn.execute(
             sa.insert(SWEEP_RUNS).values(
-                as_of=as_of, status="running", runs=1, owner=owner, config=config, counts={}, started_at=now
+                as_of=as_of,
+                status=SweepRunStatus.running,
+                runs=1,
+                owner=owner,
+                config=config,
+                counts={},
+                started_at=now,
             )
         )
         return Claim(runs=1, full=full, changes=changes)
@@ -228,7 +237,9 @@ def sweep_day(
         _add_counts(conn, as_of=as_of, counts={"referrals": counts})
         conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for <= as_of))
         conn.execute(
-            sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of).values(status="finished", finished_at=clock.now())
+            sa.update(SWEEP_RUNS)
+            .where(SWEEP_RUNS.c.as_of == as_of)
+            .values(status=SweepRunStatus.finished, finished_at=clock.now())
         )
         return counts
 

@@ -17,6 +17,7 @@ from workflow.clock import Clock
 from workflow.db import Raw, hot_write_unit
 from workflow.effects import EFFECTS, Context, Mail, clean_payload
 from workflow.facts import PREFETCH_COLUMNS, DbFacts
+from workflow.models import OutboxStatus
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
 
 
@@ -320,7 +321,7 @@ def _mail_rows(
                 "to_address": firm.email,
                 "lang": firm.lang,
                 "context": {**base, **mail.context},
-                "status": "pending",
+                "status": OutboxStatus.pending,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,

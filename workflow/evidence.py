@@ -20,6 +20,7 @@ from states import InvalidInput, NotFound, OutOfScope, Role
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
 from workflow.engine import Actor, in_scope, load_firm
+from workflow.models import ReviewAssignmentStatus
 from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
 
 KINDS = ("self_assessment_report", "application_material", "hazard_rectification")
@@ -198,7 +199,7 @@ def open_evidence(conn: sa.Connection, *, evidence_id: int, actor: Actor, data_d
                 .where(
                     APPLICATIONS.c.enterprise_id == firm.id,
                     REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
-                    REVIEW_ASSIGNMENTS.c.status.in_(("active", "done")),
+                    REVIEW_ASSIGNMENTS.c.status.in_((ReviewAssignmentStatus.active, ReviewAssignmentStatus.done)),
                 )
             ).first()
             is not None

@@ -16,6 +16,7 @@ from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.db import write_unit
 from workflow.engine import Actor, in_scope, load_firm
+from workflow.models import HazardStatus
 from workflow.tables import HAZARDS, SELF_ASSESSMENT_ITEMS, SELF_ASSESSMENTS
 
 # A firm writes its self-assessment and hazards while it is working on compliance.
@@ -160,7 +161,7 @@ def report_hazard(
                 source="self",
                 description=description.strip(),
                 severity=severity,
-                status="open",
+                status=HazardStatus.open,
                 reported_at=clock.now(),
                 **values,
             )
@@ -195,10 +196,10 @@ def rectify_hazard(session: Session, *, hazard_id: int, evidence: str | None, ac
         )
         if not five.complete:
             raise InvalidInput("“五落实”未填写完整，不能标记为已整改 / fill in all five implementations first")
-        if hazard.status != "open":
+        if hazard.status != HazardStatus.open:
             raise InvalidInput("该隐患已整改 / the hazard is already rectified")
         conn.execute(
             sa.update(HAZARDS)
             .where(HAZARDS.c.id == hazard_id)
-            .values(status="rectified", rectified_at=clock.now(), rectification_evidence=evidence)
+            .values(status=HazardStatus.rectified, rectified_at=clock.now(), rectification_evidence=evidence)
         )

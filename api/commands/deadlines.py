@@ -12,8 +12,9 @@ import click
 from sqlmodel import Session
 
 from states import Role
+from workflow.models import ReferralStatus
 
-REFERRAL_STATUS_CHOICE = click.Choice(["proposed", "confirmed", "declined", "acknowledged", "withdrawn"])
+REFERRAL_STATUS_CHOICE = click.Choice([s.value for s in ReferralStatus])
 COUNT_LABELS = {
     "reminders": "提醒",
     "firm": "逾期·企业",

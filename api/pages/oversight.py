@@ -35,6 +35,7 @@ from workflow.db import read_unit
 from workflow.engine import Actor
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.models import EscalationStatus
 from workflow.queries import undeliverable_notices, worklist
 
 router = APIRouter(include_in_schema=False)
@@ -130,7 +131,7 @@ def acknowledge(
     except WorkflowError as exc:
         if isinstance(exc, NotFound | NotAllowed):
             raise
-        params: dict[str, str | None] = {"district": None, "status": "open", "step": None, "rule": None}
+        params: dict[str, str | None] = {"district": None, "status": EscalationStatus.open, "step": None, "rule": None}
         return escalation_page(request, session, actor, params, error=message(request, str(exc)), code=status_of(exc))
     return redirect("/escalations", notice="acknowledged")
 

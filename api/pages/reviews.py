@@ -22,6 +22,7 @@ from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.dashboard import evidence_of
 from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
+from workflow.models import ApplicationStatus, ReviewAssignmentStatus
 from workflow.pool import (
     PARTS,
     decide_report,
@@ -86,7 +87,7 @@ def application_page(
         ).scalar()
     organiser = Role.support_center if firm.key_field else Role.district_bureau
     is_organiser = actor.role is organiser
-    under_review = app.status == "verified" and app.audit_passed_at is not None
+    under_review = app.status == ApplicationStatus.verified and app.audit_passed_at is not None
     return render(
         request,
         "application.html",
@@ -98,10 +99,12 @@ def application_page(
         materials=[(m, files.get(m.get("sha256"))) for m in app.materials or []],
         team=team,
         people=people,
-        can_score=actor.role is Role.reviewer and mine == "active" and app.status == "verified",
+        can_score=actor.role is Role.reviewer
+        and mine == ReviewAssignmentStatus.active
+        and app.status == ApplicationStatus.verified,
         can_recuse=actor.role is Role.reviewer and mine in ("active", "done") and under_review,
         can_redraw=is_organiser and under_review and bool(team["members"]),
-        scored=mine == "done",
+        scored=mine == ReviewAssignmentStatus.done,
         draws=draws,
         draw_kinds=DRAW_KINDS,
         outline=campaign.outline,

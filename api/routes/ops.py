@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import PUBLIC, ContextDep
 from api.schemas import HealthRead
 from deadlines.scheduler import LEADER_LOCK
+from workflow.models import OutboxStatus
 from workflow.tables import OUTBOX
 
 router = APIRouter(tags=["operations"])
@@ -24,7 +25,7 @@ def healthz(context: ContextDep) -> Any:
         with context.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(OUTBOX.c.status, sa.func.count())
-                .where(OUTBOX.c.status.in_(("pending", "failed")))
+                .where(OUTBOX.c.status.in_((OutboxStatus.pending, OutboxStatus.failed)))
                 .group_by(OUTBOX.c.status)
             ).all()
     except sa.exc.SQLAlchemyError:
