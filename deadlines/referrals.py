@@ -28,10 +28,12 @@ from states import (
     Role,
     State,
 )
+from workflow import labels
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
 from workflow.engine import Actor, load_firm, record_event
+from workflow.labels import zh
 from workflow.models import (
     ApplicationStatus,
     HazardStatus,
@@ -54,18 +56,8 @@ from workflow.tables import (
 
 E, R, C, S = ENTERPRISES, REFERRALS, SWEEP_CHANGES, REFERRAL_SUGGESTIONS
 GROUNDS = ("non_participating", "failed_review_twice", "major_hazard_overdue")
-GROUNDS_LABELS = {
-    "non_participating": "逾期未启动创建",
-    "failed_review_twice": "两次评审未通过",
-    "major_hazard_overdue": "重大隐患逾期未整改",
-}
-STATUS_LABELS = {
-    "proposed": "已提出",
-    "confirmed": "已确认移交",
-    "declined": "未予确认",
-    "acknowledged": "属地已签收",
-    "withdrawn": "已撤回",
-}
+GROUNDS_LABELS = zh(labels.GROUNDS)
+STATUS_LABELS = zh(labels.REFERRAL_STATUSES)
 ACTIVE = (ReferralStatus.proposed, ReferralStatus.confirmed, ReferralStatus.acknowledged)
 # What a local government ever sees: referrals the city has confirmed.
 DELIVERED = (ReferralStatus.confirmed, ReferralStatus.acknowledged)

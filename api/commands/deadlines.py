@@ -75,7 +75,7 @@ def register(main: click.Group) -> None:
             click.echo(f"{report.as_of} 扫描完成{again} / swept {report.as_of}: {report.written} new rows")
             for rule, counts in report.rules.items():
                 if len(reports) == 1 or any(counts.values()):
-                    label = RULE_LABELS.get(rule, "移交属地政府" if rule == "referrals" else rule)
+                    label = RULE_LABELS.get(rule, rule)
                     click.echo(f"  {label} ({rule}): {_counts(counts)}")
 
     @main.command("scheduler")

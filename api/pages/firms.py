@@ -24,6 +24,7 @@ from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
 from states.machine import TEAM_ONLY_MESSAGE
+from workflow import labels
 from workflow.certificates import certificate_panel
 from workflow.clock import today
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
@@ -33,6 +34,7 @@ from workflow.engine import Actor, fire, load_firm
 from workflow.evidence import KINDS, open_evidence, store_evidence
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
+from workflow.labels import RULES, UPLOAD_KINDS, zh
 from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
 from workflow.tables import EVIDENCE_FILES, HAZARDS
@@ -46,31 +48,17 @@ NOTIFY_CHANNEL_LABELS = {
     "letter": N_("书面函件（已送达）"),
 }
 PAGE_SIZE = 50
-EVIDENCE_KINDS = {
-    "self_assessment_report": N_("自评报告"),
-    "application_material": N_("申请材料"),
-    "hazard_rectification": N_("隐患整改材料"),
-}
-SEVERITIES = {"general": N_("一般隐患"), "major": N_("重大隐患")}
-HAZARD_SOURCES = {"self": N_("企业自查"), "audit": N_("线上审核"), "review": N_("评审"), "revocation": N_("撤销认定")}
-HAZARD_STATUSES = {"open": N_("未整改"), "rectified": N_("已整改")}
-APPLICATION_STATUSES = {
-    "applied": N_("待核实"),
-    "verified": N_("已核实，审核评审中"),
-    "reviewed": N_("已评审，待认定"),
-    "certified": N_("已认定达标"),
-    "returned": N_("已退回"),
-    "audit_failed": N_("线上审核未通过"),
-    "review_failed": N_("评审未通过"),
-    "closed": N_("已关闭"),
-}
-DEADLINE_RULES = {
-    "key_field_started": N_("重点领域企业启动创建期限"),
-    "above_size_started": N_("规上企业启动创建期限"),
-    "creation_end": N_("创建阶段结束"),
-    "evaluation_end": N_("评审验收阶段结束"),
-    "hazard_deadline": N_("隐患整改时限"),
-}
+EVIDENCE_KINDS = zh(UPLOAD_KINDS)
+SEVERITIES = zh(labels.SEVERITIES)
+HAZARD_SOURCES = zh(labels.HAZARD_SOURCES)
+HAZARD_STATUSES = zh(labels.HAZARD_STATUSES)
+APPLICATION_STATUSES = zh(labels.APPLICATION_STATUSES)
+DEADLINE_RULES = zh(
+    {
+        r: RULES[r]
+        for r in ("key_field_started", "above_size_started", "creation_end", "evaluation_end", "hazard_deadline")
+    }
+)
 CERT_LEVELS = {"compliant": N_("达标"), "benchmark": N_("标杆")}
 # Recording the team's review score is done on the application page, from the reviewers' scores.
 NOT_ON_FIRM_PAGE = ("record_review",)

@@ -16,7 +16,7 @@ from api.pages.exports import xlsx_response
 from api.pages.firms import refused
 from api.pages.render import message, redirect, render
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
-from deadlines.escalations import acknowledge_escalation, list_escalations
+from deadlines.escalations import STEP_LABELS, acknowledge_escalation, list_escalations
 from deadlines.referrals import (
     DELIVERED,
     GROUNDS_LABELS,
@@ -98,6 +98,7 @@ def escalation_page(
         more=len(rows) > LIST_LIMIT,
         params=params,
         statuses=ESCALATION_STATUSES,
+        step_labels=STEP_LABELS,
         can_acknowledge=actor.role in (Role.city_bureau, Role.district_bureau),
     )
 

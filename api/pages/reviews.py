@@ -16,12 +16,13 @@ from api.deps import ContextDep, SessionDep
 from api.errors import status_of
 from api.pages.access import OFFICIALS, page
 from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
-from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
+from workflow import labels
 from workflow.dashboard import evidence_of
 from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
+from workflow.labels import zh
 from workflow.models import ApplicationStatus, ReviewAssignmentStatus
 from workflow.pool import (
     PARTS,
@@ -42,8 +43,8 @@ from workflow.queries import application_in_scope, review_assignments_of
 from workflow.tables import REVIEW_ASSIGNMENTS, USERS
 
 router = APIRouter(include_in_schema=False)
-DRAW_KINDS = {"team": N_("组建评审组"), "redraw": N_("重新抽取"), "replacement": N_("替补抽取")}
-REPORT_STATUSES = {"open": N_("待处理"), "dismissed": N_("已驳回"), "disqualified": N_("已取消资格")}
+DRAW_KINDS = zh(labels.DRAW_KINDS)
+REPORT_STATUSES = zh(labels.REPORT_STATUSES)
 Organiser = Annotated[Actor, page(Role.support_center, Role.district_bureau, scope="application")]
 
 
