@@ -33,6 +33,7 @@ from workflow.accounts import NewUser, create_user
 from workflow.campaign import Campaign, sync_districts
 from workflow.certificates import name_benchmark, record_prior_certificate
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
 from workflow.engine import Actor, fire
@@ -406,16 +407,12 @@ class Replay:
             self.clock.at = dt.datetime.combine(day, dt.time(10), self.clock.tz)
             while self.queue and self.queue[0].day <= day:
                 self.act(heapq.heappop(self.queue))
-            sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
+            sweep(self.engine, context=Context(self.campaign, FixedClock.on(day, hour=23), self.settings), through=day)
             self.referral_office(day)
             self.guidance_office(day)
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
-                write_digests(
-                    self.engine,
-                    campaign=self.campaign,
-                    settings=self.settings,
-                    clock=FixedClock.on(day + dt.timedelta(days=1), hour=8),
-                )
+                morning = FixedClock.on(day + dt.timedelta(days=1), hour=8)
+                write_digests(self.engine, context=Context(self.campaign, morning, self.settings))
             if time.perf_counter() - last_report > 5 or day == self.until:
                 say(f"  {day}  {self.summary()}")
                 last_report = time.perf_counter()
@@ -443,8 +440,7 @@ class Replay:
                                 enterprise_id=s.enterprise_id,
                                 grounds=s.grounds,
                                 actor=office,
-                                campaign=self.campaign,
-                                clock=at,
+                                context=Context(self.campaign, at, self.settings),
                                 note="经研判，建议移交属地政府",
                             )
                             self.stats["referral_proposed"] = self.stats.get("referral_proposed", 0) + 1
@@ -462,8 +458,7 @@ class Replay:
                             session,
                             referral_id=r.id,
                             actor=city,
-                            campaign=self.campaign,
-                            clock=at,
+                            context=Context(self.campaign, at, self.settings),
                             confirm=confirm,
                             note="核实无误" if confirm else "暂缓移交，继续督促",
                         )

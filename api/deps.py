@@ -16,6 +16,7 @@ from states import NotAllowed, Role
 from workflow.accounts import actor_of, user_for_token
 from workflow.campaign import Campaign
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import read_unit
 from workflow.engine import Actor
 from workflow.settings import Settings
@@ -28,6 +29,11 @@ class AppContext:
     engine: sa.Engine
     clock: Clock
     scheduler_running: Callable[[], bool] | None = None  # set when `dabiao serve` runs the scheduler in-process
+
+    @property
+    def service(self) -> Context:
+        """The campaign, clock and settings as the one value service functions take."""
+        return Context(self.campaign, self.clock, self.settings)
 
 
 def get_context(request: Request) -> AppContext:

@@ -31,6 +31,7 @@ from states import (
 from workflow import labels
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
+from workflow.context import Context
 from workflow.db import begin_write, insert_ignore
 from workflow.engine import Actor, load_firm, record_event
 from workflow.labels import zh
@@ -532,11 +533,11 @@ def propose_referral(
     enterprise_id: int,
     grounds: str,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     note: str | None = None,
 ) -> int:
     """A district bureau proposes a key-field firm of its own district; the grounds must hold today."""
+    campaign, clock = context.campaign, context.clock
     if actor.role is not Role.district_bureau:
         raise NotAllowed("只有辖市（区）应急管理局可提出移交 / only a district bureau proposes a referral")
     if grounds not in GROUNDS:
@@ -605,11 +606,11 @@ def decide_referral(
     *,
     referral_id: int,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     confirm: bool,
     note: str | None,
 ) -> None:
+    campaign, clock = context.campaign, context.clock
     if actor.role is not Role.city_bureau:
         raise NotAllowed("只有市应急管理局可确认或不予确认移交 / only the city bureau decides a referral")
     note = _note(note)
@@ -680,20 +681,16 @@ def decide_referral(
 
 
 def confirm_referral(
-    session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
+    session: Session, *, referral_id: int, actor: Actor, context: Context, note: str | None = None
 ) -> None:
     """The city bureau confirms: the referral goes to the local government of the firm's area (outbox)."""
-    decide_referral(
-        session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=True, note=note
-    )
+    decide_referral(session, referral_id=referral_id, actor=actor, context=context, confirm=True, note=note)
 
 
 def decline_referral(
-    session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
+    session: Session, *, referral_id: int, actor: Actor, context: Context, note: str | None = None
 ) -> None:
-    decide_referral(
-        session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=False, note=note
-    )
+    decide_referral(session, referral_id=referral_id, actor=actor, context=context, confirm=False, note=note)
 
 
 def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, clock: Clock) -> None:

@@ -31,7 +31,8 @@ from deadlines.referrals import PreparedReferrals, follow_firms
 from deadlines.rules import PreparedRule, build_rules, last_escalation_id, unresolved_rules
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
-from workflow.clock import Clock, SystemClock, today
+from workflow.clock import Clock
+from workflow.context import Context
 from workflow.models import SweepRunStatus
 from workflow.tables import SWEEP_CHANGES, SWEEP_RUNS
 
@@ -200,14 +201,13 @@ def prepare(engine: sa.Engine, campaign: Campaign, clock: Clock) -> tuple[list[P
     return rules, referrals
 
 
-def sweep_day(
-    engine: sa.Engine, *, campaign: Campaign, as_of: dt.date, clock: Clock, owner: str, full: bool = False
-) -> SweepReport:
+def sweep_day(engine: sa.Engine, *, context: Context, as_of: dt.date, owner: str, full: bool = False) -> SweepReport:
     """Apply every rule as of `as_of`. The caller holds the sweep lock.
 
     An ordinary day (today's steps and what changed: little work) is one transaction, claim included.
     A full day (the first sweep, rules changed, or `full`) commits the claim, then each rule on its own,
     so SQLite's single write lock is never held for the whole of a long sweep."""
+    campaign, clock = context.campaign, context.clock
     now = clock.now()
     rules, referrals = prepare(engine, campaign, clock)
     config = rules_fingerprint(campaign, clock)
@@ -278,23 +278,23 @@ def days_to_sweep(conn: sa.Connection, *, through: dt.date, again: bool) -> list
 def sweep(
     engine: sa.Engine,
     *,
-    campaign: Campaign,
+    context: Context,
     through: dt.date,
-    clock: Clock,
     again: bool = True,
     full: bool = False,
     owner: str | None = None,
 ) -> list[SweepReport]:
     """Sweep every day not yet swept up to `through` (catching up a gap day by day, in order). `full`
     makes the first of those days look at every subject."""
-    if through > today(SystemClock(clock.tz)):
+    # Real time, not the context's clock (a replay's clock may stand anywhere): no day is swept before it comes.
+    if through > dt.datetime.now(dt.UTC).astimezone(context.clock.tz).date():
         raise SweepRefused(f"{through} 尚未到来，不能提前扫描 / {through} is in the future")
     owner = owner or owner_name()
     with sweep_lock(engine):
         with engine.connect() as conn:
             days = days_to_sweep(conn, through=through, again=again)
         reports = [
-            sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, full=full and n == 0)
+            sweep_day(engine, context=context, as_of=day, owner=owner, full=full and n == 0)
             for n, day in enumerate(days)
         ]
     if any(report.written for report in reports):

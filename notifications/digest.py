@@ -13,11 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from workflow.campaign import Campaign
-from workflow.clock import Clock, today
+from workflow.clock import today
+from workflow.context import Context
 from workflow.db import begin_write
 from workflow.models import ApplicationStatus, EscalationStatus, OutboxStatus, ReferralStatus
-from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS
 
 # Where the dashboards live under settings.public_url (the API serves them).
@@ -49,9 +48,10 @@ class _Escalated:
         return self.created_at > bound
 
 
-def write_digests(engine: sa.Engine, *, campaign: Campaign, settings: Settings, clock: Clock) -> int:
+def write_digests(engine: sa.Engine, *, context: Context) -> int:
     """Write today's digest outbox rows (at most one per district bureau and one for the city; a district
     with nothing new and nothing waiting gets none). Returns how many rows were written."""
+    campaign, settings, clock = context.campaign, context.settings, context.clock
     now = clock.now()
     day = today(clock)
     start_of_day = dt.datetime.combine(day, dt.time(0), clock.tz).astimezone(dt.UTC)

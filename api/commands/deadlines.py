@@ -12,6 +12,7 @@ import click
 from sqlmodel import Session
 
 from states import Role
+from workflow.context import Context
 from workflow.models import ReferralStatus
 
 REFERRAL_STATUS_CHOICE = click.Choice([s.value for s in ReferralStatus])
@@ -65,7 +66,9 @@ def register(main: click.Group) -> None:
         app.require_schema()
         clock = app.clock(day_of(as_of))
         through = day_of(as_of) or clock.now().astimezone(clock.tz).date()
-        reports = sweep(app.engine, campaign=app.campaign, through=through, clock=clock, again=True, full=full)
+        reports = sweep(
+            app.engine, context=Context(app.campaign, clock, app.settings), through=through, again=True, full=full
+        )
         if as_json:
             _echo_json([r.as_json() for r in reports])
             return
@@ -259,8 +262,7 @@ def register(main: click.Group) -> None:
                 enterprise_id=firm.id,
                 grounds=grounds,
                 actor=actor,
-                campaign=app.campaign,
-                clock=app.clock(day_of(as_of)),
+                context=Context(app.campaign, app.clock(day_of(as_of)), app.settings),
                 note=note,
             )
         click.echo(f"已提出移交 #{referral_id} / referral #{referral_id} proposed: {firm.name}")
@@ -276,8 +278,7 @@ def register(main: click.Group) -> None:
                 referral_id=referral_id,
                 confirm=confirm,
                 actor=acting(role, district=None, name=name),
-                campaign=app.campaign,
-                clock=app.clock(day_of(as_of)),
+                context=Context(app.campaign, app.clock(day_of(as_of)), app.settings),
                 note=note,
             )
 

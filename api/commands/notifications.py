@@ -16,6 +16,7 @@ from notifications.dispatch import dispatch_once
 from notifications.outbox import STATUSES, OutboxError, failed_ids, list_messages, retry_message
 from notifications.render import KINDS, Renderer
 from notifications.samples import SAMPLE_AUDIENCE, SAMPLES
+from workflow.context import Context
 from workflow.models import OutboxStatus
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def digest_cmd(app: App, as_of: dt.datetime | None) -> None:
     """Write today's digests for the district bureaus and the city (sent by the next dispatch)."""
     app.require_schema()
     clock = app.clock(as_of.date() if as_of else None)
-    written = write_digests(app.engine, campaign=app.campaign, settings=app.settings, clock=clock)
+    written = write_digests(app.engine, context=Context(app.campaign, clock, app.settings))
     click.echo(f"已生成 {written} 份汇总 / wrote {written} digest(s); `dabiao dispatch` sends them")
 
 

@@ -216,8 +216,7 @@ def propose(
             enterprise_id=enterprise_id,
             grounds=grounds,
             actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
+            context=context.service,
             note=note or None,
         )
     except WorkflowError as exc:
@@ -271,8 +270,7 @@ def decide(
                     session,
                     referral_id=referral_id,
                     actor=actor,
-                    campaign=context.campaign,
-                    clock=context.clock,
+                    context=context.service,
                     confirm=decision == "confirm",
                     note=note or None,
                 )

@@ -137,8 +137,7 @@ def propose(
         enterprise_id=body.enterprise_id,
         grounds=body.grounds,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         note=body.note,
     )
     return {"id": referral_id}
@@ -175,8 +174,7 @@ def _decide(
         session,
         referral_id=referral_id,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         confirm=confirm,
         note=body.note,
     )
