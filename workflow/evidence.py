@@ -19,11 +19,15 @@ from sqlmodel import Session
 from states import InvalidInput, NotFound, OutOfScope, Role
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
-from workflow.engine import Actor, in_scope, load_firm
-from workflow.models import ReviewAssignmentStatus
+from workflow.dossier import DOSSIER_KINDS as DOSSIER_KINDS  # re-exported: the kinds of upload
+from workflow.dossier import KIND_LABELS as KIND_LABELS
+from workflow.dossier import KINDS as KINDS
+from workflow.dossier import LEGACY_KINDS
+from workflow.engine import Actor, in_scope, load_firm, record_event
+from workflow.models import HazardStatus, ReviewAssignmentStatus
+from workflow.records import CLOSED_STATUSES, hazard_label
 from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
 
-KINDS = ("self_assessment_report", "application_material", "hazard_rectification")
 CHUNK = 1 << 16
 # office files are zip archives: refuse archives that unpack far beyond what a real document does
 MAX_UNPACKED = 200 * 1024 * 1024
@@ -57,8 +61,25 @@ def safe_filename(name: str) -> str:
     return base[-200:]
 
 
+# An office file is an OOXML package: [Content_Types].xml, and the main part of its type declared there.
+OOXML_MAIN = {
+    "word/document.xml": ("wordprocessingml.document.main+xml", OOXML["word/"]),
+    "xl/workbook.xml": ("spreadsheetml.sheet.main+xml", OOXML["xl/"]),
+    "ppt/presentation.xml": ("presentationml.presentation.main+xml", OOXML["ppt/"]),
+}
+PDF_TAIL = 1024  # a PDF ends with %%EOF (and perhaps a line break) within its last bytes
+
+
+def _pdf_ends(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - PDF_TAIL, 0))
+        return b"%%EOF" in handle.read()
+
+
 def _sniff(path: Path, head: bytes) -> FileType:
     if head.startswith(b"%PDF-"):
+        if not _pdf_ends(path):
+            raise InvalidInput("PDF 文件不完整（缺少 %%EOF 结尾）/ the PDF is incomplete: it has no %%EOF trailer")
         return PDF
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
@@ -76,13 +97,20 @@ def _sniff(path: Path, head: bytes) -> FileType:
                     raise InvalidInput(
                         "压缩内容异常（疑似压缩炸弹），已拒收 / the archive unpacks abnormally (zip bomb?)"
                     )
-                names = [m.filename for m in members]
-        except zipfile.BadZipFile:
+                names = {m.filename for m in members}
+                types = b""
+                if "[Content_Types].xml" in names and archive.getinfo("[Content_Types].xml").file_size < 1 << 20:
+                    types = archive.read("[Content_Types].xml")
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError):
             raise InvalidInput("文件已损坏，无法打开 / the file is damaged") from None
-        if "[Content_Types].xml" in names:
-            for prefix, kind in OOXML.items():
-                if any(n.startswith(prefix) for n in names):
-                    return kind
+        for main, (declared, kind) in OOXML_MAIN.items():
+            if main in names and declared.encode() in types:
+                return kind
+        if types:
+            raise InvalidInput(
+                "Office 文件结构不完整（缺少正文部件），已拒收 / the office file lacks its main part "
+                f"({', '.join(OOXML_MAIN)})"
+            )
     raise InvalidInput(f"只接受以下文件类型：{ALLOWED} / only these file types are accepted: {ALLOWED}")
 
 
@@ -106,9 +134,17 @@ def store_evidence(
     clock: Clock,
     hazard_id: int | None = None,
 ) -> dict[str, Any]:
-    """Check and keep an uploaded file; returns its record (id, sha256, name, type, size)."""
+    """Check and keep an uploaded file; returns its record (id, sha256, name, type, size, kind, hazard).
+    A rectification file names its hazard (of this firm, still open); the upload is an event in the firm's
+    chain."""
+    kind = LEGACY_KINDS.get(kind, kind)
     if kind not in KINDS:
         raise InvalidInput(f"材料类别须为 {', '.join(KINDS)} / kind must be one of {', '.join(KINDS)}")
+    if kind == "rectification" and hazard_id is None:
+        raise InvalidInput("整改佐证须注明对应的隐患 / a rectification file must name its hazard")
+    if kind != "rectification" and hazard_id is not None:
+        zh, en = KIND_LABELS[kind]
+        raise InvalidInput(f"只有整改佐证对应隐患，{zh}不对应隐患 / only rectification files name a hazard, not a {en}")
     name = safe_filename(filename)
     suffix = os.path.splitext(name)[1].lower()
     with read_unit(session) as conn:  # refuse out-of-scope callers before reading their bytes
@@ -150,14 +186,18 @@ def store_evidence(
         raise
     with write_unit(session) as conn:
         _firm_for_upload(conn, enterprise_id=enterprise_id, actor=actor)
-        if (
-            hazard_id is not None
-            and conn.execute(
-                sa.select(HAZARDS.c.id).where(HAZARDS.c.id == hazard_id, HAZARDS.c.enterprise_id == enterprise_id)
+        if hazard_id is not None:
+            hazard = conn.execute(
+                sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id, HAZARDS.c.enterprise_id == enterprise_id)
             ).first()
-            is None
-        ):
-            raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+            if hazard is None:
+                raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+            if hazard.status in CLOSED_STATUSES or hazard.status == HazardStatus.submitted:
+                raise InvalidInput(
+                    f"隐患{hazard_label(hazard)}已提交或完成整改，不能再添加整改佐证 / hazard "
+                    f"{hazard_label(hazard)} is already rectified or awaiting acceptance: no more files for it"
+                )
+        now = clock.now()
         result = conn.execute(
             sa.insert(EVIDENCE_FILES).values(
                 sha256=sha,
@@ -167,12 +207,26 @@ def store_evidence(
                 content_type=detected.content_type,
                 size=size,
                 hazard_id=hazard_id,
-                uploaded_at=clock.now(),
+                uploaded_at=now,
                 uploaded_by=actor.name,
             )
         )
         assert result.inserted_primary_key is not None
         evidence_id = int(result.inserted_primary_key[0])
+        record_event(
+            conn,
+            enterprise_id=enterprise_id,
+            kind="evidence_uploaded",
+            actor=actor,
+            at=now,
+            payload={
+                "evidence_id": evidence_id,
+                "sha256": sha,
+                "kind": kind,
+                "filename": name,
+                "hazard_id": hazard_id,
+            },
+        )
     return {
         "id": evidence_id,
         "sha256": sha,
@@ -180,6 +234,7 @@ def store_evidence(
         "content_type": detected.content_type,
         "size": size,
         "kind": kind,
+        "hazard_id": hazard_id,
     }
 
 

@@ -103,7 +103,9 @@ APPLICATION_STATUSES: dict[str, Label] = {
 
 HAZARD_STATUSES: dict[str, Label] = {
     "open": Label("未整改", "Open"),
+    "submitted": Label("整改已提交，待验收", "Rectification submitted, awaiting acceptance"),
     "rectified": Label("已整改", "Rectified"),
+    "accepted": Label("整改已验收", "Rectification accepted"),
 }
 
 SEVERITIES: dict[str, Label] = {
@@ -120,9 +122,10 @@ HAZARD_SOURCES: dict[str, Label] = {
 
 # what a firm uploads (evidence files)
 UPLOAD_KINDS: dict[str, Label] = {
+    "rectification": Label("整改佐证", "Rectification file"),
     "self_assessment_report": Label("自评报告", "Self-assessment report"),
-    "application_material": Label("申请材料", "Application material"),
-    "hazard_rectification": Label("隐患整改材料", "Rectification evidence"),
+    "application_form": Label("申请表", "Application form"),
+    "supporting_material": Label("佐证材料", "Supporting material"),
 }
 
 REPORT_STATUSES: dict[str, Label] = {

@@ -115,15 +115,29 @@ class ApiToken(SQLModel, table=True):
     revoked_at: dt.datetime | None = _instant(default=None)
 
 
-class LoginAttempt(SQLModel, table=True):
-    """Failed logins per account, so repeated guessing is slowed down and then locked out for a while."""
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins, counted in three scopes kept apart by their columns: `pair` (one account from one
+    address: growing delays, then that address is locked out of that account), `address` (every account
+    from one address: a budget) and `account` (one account from every address: locked only after many
+    failures from many addresses, and then only for addresses that failed). No username can name an address."""
 
-    __tablename__ = "login_attempts"
+    __tablename__ = "login_throttles"
 
-    username: str = Field(primary_key=True, max_length=80)
+    scope: str = Field(primary_key=True, max_length=8)  # pair / address / account
+    username: str = Field(primary_key=True, max_length=80)  # "" for scope address
+    address: str = Field(primary_key=True, max_length=64)  # "" for scope account
     failures: int = 0
     last_failure_at: dt.datetime | None = _instant(default=None)
     locked_until: dt.datetime | None = _instant(default=None)
+
+
+class ServerSecret(SQLModel, table=True):
+    """A random secret the server makes for itself on first use (the sign-in form's nonce is signed with it)."""
+
+    __tablename__ = "server_secrets"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=128)
 
 
 class ReviewerProfile(SQLModel, table=True):
@@ -244,7 +258,7 @@ class EvidenceFile(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(max_length=64, index=True)
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
-    kind: str = Field(max_length=30)  # self_assessment_report / application_material / hazard_rectification
+    kind: str = Field(max_length=30)  # rectification / self_assessment_report / application_form / supporting_material
     filename: str = Field(max_length=200)
     content_type: str = Field(max_length=100)
     size: int
@@ -291,6 +305,7 @@ class HazardStatus(StrEnum):
     """Where a hazard's rectification stands."""
 
     open = "open"
+    submitted = "submitted"  # rectified, awaiting acceptance by the office that raised the finding
     rectified = "rectified"
     accepted = "accepted"
 
@@ -318,6 +333,10 @@ class Hazard(SQLModel, table=True):
     reported_at: dt.datetime = _instant()
     rectified_at: dt.datetime | None = _instant(default=None)
     rectification_evidence: str | None = Field(default=None, max_length=64)
+    rectification_evidence_id: int | None = None  # the evidence_files row of kind rectification
+    decided_at: dt.datetime | None = _instant(default=None)  # the raising office accepted or rejected
+    decided_by: str | None = Field(default=None, max_length=80)
+    decision_note: str | None = None
 
 
 class ApplicationStatus(StrEnum):
@@ -352,6 +371,9 @@ class Application(SQLModel, table=True):
     review_score: float | None = None
     decided_at: dt.datetime | None = _instant(default=None)
     outcome_reason: str | None = None
+    verification_opinion: str | None = None  # 核实意见
+    verification_checklist: list[str] | None = Field(default=None, sa_type=sa.JSON)  # the items checked
+    missing: list[str] | None = Field(default=None, sa_type=sa.JSON)  # dossier items a return names
 
 
 class Review(SQLModel, table=True):
