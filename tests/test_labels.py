@@ -89,3 +89,29 @@ def test_the_catalogue_gives_one_english_name_to_each_chinese_name_it_shows_on_p
     for entry in labels.translated():
         english.setdefault(entry.zh, set()).add(entry.en)
     assert {zh: en for zh, en in english.items() if len(en) > 1} == {}
+
+
+# The statuses as the tables store them (the enums must not change a stored value: no migration).
+STORED = {
+    "ReviewAssignmentStatus": {"active", "done", "replaced", "recused", "conflict"},
+    "ReviewDrawKind": {"team", "redraw", "replacement"},
+    "ReviewerReportStatus": {"open", "dismissed", "disqualified"},
+    "HazardStatus": {"open", "submitted", "rectified", "accepted"},
+    "ApplicationStatus": {
+        "applied", "verified", "reviewed", "certified", "returned", "audit_failed", "review_failed", "closed"
+    },
+    "OutboxStatus": {"pending", "sending", "sent", "failed", "no_recipient"},
+    "EscalationStatus": {"open", "acknowledged", "resolved"},
+    "ReferralStatus": {"proposed", "confirmed", "declined", "acknowledged", "withdrawn"},
+    "ReferralSuggestionStatus": {"open", "proposed", "lapsed"},
+    "SweepRunStatus": {"running", "finished"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(STORED))
+def test_each_status_enum_holds_the_stored_values(name: str) -> None:
+    from workflow import models
+
+    enum = getattr(models, name)
+    assert {member.value for member in enum} == STORED[name]
+    assert all(member == member.value and f"{member}" == member.value for member in enum)

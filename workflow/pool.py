@@ -559,7 +559,9 @@ def record_reviewer_score(
             ],
         )
         conn.execute(
-            sa.update(REVIEW_ASSIGNMENTS).where(REVIEW_ASSIGNMENTS.c.id == assignment.id).values(status="done")
+            sa.update(REVIEW_ASSIGNMENTS)
+            .where(REVIEW_ASSIGNMENTS.c.id == assignment.id)
+            .values(status=ReviewAssignmentStatus.done)
         )
         record_event(
             conn,
