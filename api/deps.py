@@ -18,6 +18,7 @@ from workflow.accounts import actor_of, user_for_token
 from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import read_unit
 from workflow.settings import Settings
 
@@ -29,6 +30,11 @@ class AppContext:
     engine: sa.Engine
     clock: Clock
     scheduler_running: Callable[[], bool] | None = None  # set when `dabiao serve` runs the scheduler in-process
+
+    @property
+    def service(self) -> Context:
+        """The campaign, clock and settings as the one value service functions take."""
+        return Context(self.campaign, self.clock, self.settings)
 
 
 def client_address(request: Request, settings: Settings) -> str | None:

@@ -20,6 +20,7 @@ from states import State
 from workflow.actors import Actor, auditable_by, firm_scope
 from workflow.campaign import OFFICIAL_TARGETS, Campaign, Milestone
 from workflow.clock import Clock, today
+from workflow.models import ApplicationStatus, EscalationStatus, OutboxStatus, ReferralStatus
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,
@@ -44,8 +45,14 @@ FUNNEL: tuple[State, ...] = (
 STARTED_STATES = tuple(s.value for s in FUNNEL if s not in (State.mobilized, State.closed))
 PACE_DAYS = 28  # the current pace is the average day of the last four weeks
 ESCALATION_STEPS = ("firm", "district", "center", "city")
-REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined", "withdrawn")
-OUTBOX_WATCHED = ("pending", "sending", "failed")
+REFERRAL_STATUSES = (
+    ReferralStatus.proposed,
+    ReferralStatus.confirmed,
+    ReferralStatus.acknowledged,
+    ReferralStatus.declined,
+    ReferralStatus.withdrawn,
+)
+OUTBOX_WATCHED = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.failed)
 WORKLISTS = ("verification", "audit", "review", "certification")
 
 
@@ -281,7 +288,7 @@ def _project(remaining: int, pace: float, day: dt.date, until: dt.date) -> tuple
 
 def overdue_counts(conn: sa.Connection, *, district: str | None = None) -> dict[str, int]:
     """Firms with an open escalation, per district (what the firm list's `overdue` filter finds)."""
-    where = [ESCALATIONS.c.status == "open"]
+    where = [ESCALATIONS.c.status == EscalationStatus.open]
     _district(where, ESCALATIONS.c.district_code, district)
     rows = conn.execute(
         sa.select(ESCALATIONS.c.district_code, sa.func.count(sa.distinct(ESCALATIONS.c.enterprise_id)))
@@ -293,7 +300,7 @@ def overdue_counts(conn: sa.Connection, *, district: str | None = None) -> dict[
 
 def escalation_counts(conn: sa.Connection, *, district: str | None = None) -> dict[tuple[str, str], int]:
     """Open escalations per (district, step of the ladder)."""
-    where = [ESCALATIONS.c.status == "open"]
+    where = [ESCALATIONS.c.status == EscalationStatus.open]
     _district(where, ESCALATIONS.c.district_code, district)
     rows = conn.execute(
         sa.select(ESCALATIONS.c.district_code, ESCALATIONS.c.step, sa.func.count())
@@ -331,7 +338,7 @@ def outbox_health(conn: sa.Connection, *, district: str | None = None) -> Outbox
         .group_by(OUTBOX.c.status)
     ).all()
     counts = dict.fromkeys(OUTBOX_WATCHED, 0) | {str(r[0]): int(r[1]) for r in rows}
-    oldest = next((r[2] for r in rows if r[0] == "pending"), None)
+    oldest = next((r[2] for r in rows if r[0] == OutboxStatus.pending), None)
     if isinstance(oldest, str):  # SQLite hands min() of a column back untyped
         oldest = dt.datetime.fromisoformat(oldest).replace(tzinfo=dt.UTC)
     return OutboxHealth(counts=counts, oldest_pending=oldest)
@@ -370,19 +377,19 @@ def worklist_counts(conn: sa.Connection, *, actor: Actor) -> dict[str, int]:
     a = APPLICATIONS
     audited = a.c.audit_passed_at.is_not(None)
     step = sa.case(
-        (a.c.status == "applied", "verification"),
-        (sa.and_(a.c.status == "verified", ~audited), "audit"),
-        (a.c.status == "verified", "review"),
+        (a.c.status == ApplicationStatus.applied, "verification"),
+        (sa.and_(a.c.status == ApplicationStatus.verified, ~audited), "audit"),
+        (a.c.status == ApplicationStatus.verified, "review"),
         else_="certification",
     )
     rows = conn.execute(
         sa.select(step.label("step"), sa.func.count())
         .select_from(a.join(E, E.c.id == a.c.enterprise_id))
         .where(
-            a.c.status.in_(("applied", "verified", "reviewed")),
+            a.c.status.in_((ApplicationStatus.applied, ApplicationStatus.verified, ApplicationStatus.reviewed)),
             sa.or_(
-                sa.and_(a.c.status.in_(("applied", "reviewed")), firm_scope(actor)),
-                sa.and_(a.c.status == "verified", auditable_by(actor)),
+                sa.and_(a.c.status.in_((ApplicationStatus.applied, ApplicationStatus.reviewed)), firm_scope(actor)),
+                sa.and_(a.c.status == ApplicationStatus.verified, auditable_by(actor)),
             ),
         )
         .group_by(step)

@@ -19,6 +19,7 @@ from workflow.db import _engine_unit
 from workflow.driver import Raw
 from workflow.effects import EFFECTS, Context, Mail, clean_payload
 from workflow.facts import PREFETCH_COLUMNS, DbFacts
+from workflow.models import OutboxStatus
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
 
 
@@ -293,7 +294,7 @@ def _mail_rows(
                 "to_address": firm.email,
                 "lang": firm.lang,
                 "context": {**base, **mail.context},
-                "status": "pending",
+                "status": OutboxStatus.pending,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,

@@ -25,6 +25,7 @@ from workflow.dossier import KIND_LABELS as KIND_LABELS
 from workflow.dossier import KINDS as KINDS
 from workflow.dossier import LEGACY_KINDS
 from workflow.engine import load_firm, record_event
+from workflow.models import HazardStatus
 from workflow.records import CLOSED_STATUSES, hazard_label
 from workflow.tables import EVIDENCE_FILES, HAZARDS
 
@@ -192,7 +193,7 @@ def store_evidence(
             ).first()
             if hazard is None:
                 raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
-            if hazard.status in CLOSED_STATUSES or hazard.status == "submitted":
+            if hazard.status in CLOSED_STATUSES or hazard.status == HazardStatus.submitted:
                 raise InvalidInput(
                     f"隐患{hazard_label(hazard)}已提交或完成整改，不能再添加整改佐证 / hazard "
                     f"{hazard_label(hazard)} is already rectified or awaiting acceptance: no more files for it"

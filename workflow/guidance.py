@@ -13,14 +13,16 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import STATE_LABELS, InvalidInput, NotAllowed, NotFound, Role, State
+from workflow import labels
 from workflow.actors import Actor, require_firm, scope
 from workflow.clock import Clock
 from workflow.db import begin_write
 from workflow.engine import load_firm, record_event
+from workflow.labels import zh
 from workflow.tables import ENTERPRISES, GUIDANCE_ASSIGNMENTS, GUIDANCE_VISITS
 
 A, V, E = GUIDANCE_ASSIGNMENTS, GUIDANCE_VISITS, ENTERPRISES
-KINDS = {"expert": "派驻专家（重点指导）", "officer": "监管人员（重点督导）"}
+KINDS = zh(labels.GUIDE_KINDS)
 # Guidance builds on the firm's own creation work (在企业达标创建基础上): a firm that has not started, or is
 # closed, is no benchmark candidate.
 NOT_CANDIDATES = ("mobilized", "closed")

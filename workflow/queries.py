@@ -15,6 +15,7 @@ from workflow.campaign import Campaign
 from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.engine import allowed_triggers, load_firm
+from workflow.models import ApplicationStatus, EscalationStatus, HazardStatus, ReviewAssignmentStatus
 from workflow.records import OPEN_STATUSES, raising_office
 from workflow.tables import (
     APPLICATIONS,
@@ -35,7 +36,7 @@ MAX_PAGE_SIZE = 200
 def overdue_clause() -> sa.Exists:
     return (
         sa.select(ESCALATIONS.c.id)
-        .where(ESCALATIONS.c.enterprise_id == ENTERPRISES.c.id, ESCALATIONS.c.status == "open")
+        .where(ESCALATIONS.c.enterprise_id == ENTERPRISES.c.id, ESCALATIONS.c.status == EscalationStatus.open)
         .exists()
     )
 
@@ -161,7 +162,7 @@ def firm_detail(
     evidence = conn.execute(
         sa.select(EVIDENCE_FILES).where(EVIDENCE_FILES.c.enterprise_id == firm.id).order_by(EVIDENCE_FILES.c.id)
     ).all()
-    open_deadlines = [h.deadline for h in hazards if h.status == "open" and h.deadline is not None]
+    open_deadlines = [h.deadline for h in hazards if h.status == HazardStatus.open and h.deadline is not None]
     deadline = next_deadline(firm, campaign=campaign, open_hazard_deadlines=open_deadlines)
     if deadline is not None:
         deadline["days_left"] = (dt.date.fromisoformat(deadline["date"]) - today(clock)).days
@@ -366,7 +367,9 @@ def worklist(conn: sa.Connection, *, actor: Actor, name: str, clock: Clock, limi
     a = APPLICATIONS
     active_team = (
         sa.select(sa.func.count())
-        .where(REVIEW_ASSIGNMENTS.c.application_id == a.c.id, REVIEW_ASSIGNMENTS.c.status == "active")
+        .where(
+            REVIEW_ASSIGNMENTS.c.application_id == a.c.id, REVIEW_ASSIGNMENTS.c.status == ReviewAssignmentStatus.active
+        )
         .scalar_subquery()
     )
     scored = (
@@ -376,19 +379,19 @@ def worklist(conn: sa.Connection, *, actor: Actor, name: str, clock: Clock, limi
     )
     match name:
         case "verification":
-            since, where = a.c.submitted_at, [a.c.status == "applied", firm_scope(actor)]
+            since, where = a.c.submitted_at, [a.c.status == ApplicationStatus.applied, firm_scope(actor)]
         case "audit":
             since, where = (
                 a.c.verified_at,
-                [a.c.status == "verified", a.c.audit_passed_at.is_(None), auditable_by(actor)],
+                [a.c.status == ApplicationStatus.verified, a.c.audit_passed_at.is_(None), auditable_by(actor)],
             )
         case "review":
             since, where = (
                 a.c.audit_passed_at,
-                [a.c.status == "verified", a.c.audit_passed_at.is_not(None), auditable_by(actor)],
+                [a.c.status == ApplicationStatus.verified, a.c.audit_passed_at.is_not(None), auditable_by(actor)],
             )
         case "certification":
-            since, where = a.c.reviewed_at, [a.c.status == "reviewed", firm_scope(actor)]
+            since, where = a.c.reviewed_at, [a.c.status == ApplicationStatus.reviewed, firm_scope(actor)]
         case _:
             raise InvalidInput(f"未知工作清单 {name} / unknown worklist: {name}; one of {', '.join(WORKLISTS)}")
     rows = conn.execute(
@@ -435,7 +438,10 @@ def review_assignments_of(conn: sa.Connection, *, actor: Actor, clock: Clock) ->
         )
         .join(APPLICATIONS, APPLICATIONS.c.id == REVIEW_ASSIGNMENTS.c.application_id)
         .join(ENTERPRISES, ENTERPRISES.c.id == APPLICATIONS.c.enterprise_id)
-        .where(REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1), REVIEW_ASSIGNMENTS.c.status == "active")
+        .where(
+            REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
+            REVIEW_ASSIGNMENTS.c.status == ReviewAssignmentStatus.active,
+        )
         .order_by(REVIEW_ASSIGNMENTS.c.assigned_at, REVIEW_ASSIGNMENTS.c.id)
     ).all()
     day = today(clock)

@@ -12,8 +12,10 @@ import click
 from sqlmodel import Session
 
 from states import Role
+from workflow.context import Context
+from workflow.models import ReferralStatus
 
-REFERRAL_STATUS_CHOICE = click.Choice(["proposed", "confirmed", "declined", "acknowledged", "withdrawn"])
+REFERRAL_STATUS_CHOICE = click.Choice([s.value for s in ReferralStatus])
 COUNT_LABELS = {
     "reminders": "提醒",
     "firm": "逾期·企业",
@@ -65,7 +67,9 @@ def register(main: click.Group) -> None:
         app.require_schema()
         clock = app.clock(day_of(as_of))
         through = day_of(as_of) or clock.now().astimezone(clock.tz).date()
-        reports = sweep(app.engine, campaign=app.campaign, through=through, clock=clock, again=True, full=full)
+        reports = sweep(
+            app.engine, context=Context(app.campaign, clock, app.settings), through=through, again=True, full=full
+        )
         if as_json:
             _echo_json([r.as_json() for r in reports])
             return
@@ -75,7 +79,7 @@ def register(main: click.Group) -> None:
             click.echo(f"{report.as_of} 扫描完成{again} / swept {report.as_of}: {report.written} new rows")
             for rule, counts in report.rules.items():
                 if len(reports) == 1 or any(counts.values()):
-                    label = RULE_LABELS.get(rule, "移交属地政府" if rule == "referrals" else rule)
+                    label = RULE_LABELS.get(rule, rule)
                     click.echo(f"  {label} ({rule}): {_counts(counts)}")
 
     @main.command("scheduler")
@@ -259,8 +263,7 @@ def register(main: click.Group) -> None:
                 enterprise_id=firm.id,
                 grounds=grounds,
                 actor=actor,
-                campaign=app.campaign,
-                clock=app.clock(day_of(as_of)),
+                context=Context(app.campaign, app.clock(day_of(as_of)), app.settings),
                 note=note,
             )
         click.echo(f"已提出移交 #{referral_id} / referral #{referral_id} proposed: {firm.name}")
@@ -276,8 +279,7 @@ def register(main: click.Group) -> None:
                 referral_id=referral_id,
                 confirm=confirm,
                 actor=acting(role, district=None, name=name),
-                campaign=app.campaign,
-                clock=app.clock(day_of(as_of)),
+                context=Context(app.campaign, app.clock(day_of(as_of)), app.settings),
                 note=note,
             )
 
