@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from deadlines.sweep import recent_durations
 from notifications.outbox import counts_of
+from workflow.models import OutboxStatus
 
 TRANSITIONS = Counter("dabiao_transitions_total", "Transitions fired through the API", ["trigger"])
 REQUESTS = Histogram(
@@ -45,7 +46,7 @@ class OutboxCollector(Collector):
         family = GaugeMetricFamily("dabiao_outbox_messages", "Outbox messages by status", labels=["status"])
         try:
             with engine.connect() as conn:
-                counts = counts_of(conn, ("pending", "failed", "no_recipient"))
+                counts = counts_of(conn, (OutboxStatus.pending, OutboxStatus.failed, OutboxStatus.no_recipient))
         except sa.exc.SQLAlchemyError:
             return
         for status, count in sorted(counts.items()):

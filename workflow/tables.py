@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from workflow import models
+from workflow.models import ApplicationStatus
 
 
 def _t(model: type) -> sa.Table:
@@ -41,6 +42,6 @@ GUIDANCE_ASSIGNMENTS = _t(models.GuidanceAssignment)
 GUIDANCE_VISITS = _t(models.GuidanceVisit)
 
 # Applications still moving through the evaluation (not returned, failed, certified or closed).
-OPEN_APPLICATION_STATUSES = ("applied", "verified", "reviewed")
+OPEN_APPLICATION_STATUSES = (ApplicationStatus.applied, ApplicationStatus.verified, ApplicationStatus.reviewed)
 SWEEP_RUNS = _t(models.SweepRun)
 SWEEP_CHANGES = _t(models.SweepChange)

@@ -15,7 +15,7 @@ from api.pages.exports import xlsx_response
 from api.pages.firms import refused
 from api.pages.render import message, redirect, refusal, render
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
-from deadlines.escalations import acknowledge_escalation, list_escalations
+from deadlines.escalations import STEP_LABELS, acknowledge_escalation, list_escalations
 from deadlines.referrals import (
     DELIVERED,
     GROUNDS_LABELS,
@@ -28,11 +28,12 @@ from deadlines.referrals import (
     take_referral_step,
 )
 from states import InvalidInput, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.models import EscalationStatus
 from workflow.queries import undeliverable_notices, worklist
 
 router = APIRouter(include_in_schema=False)
@@ -95,6 +96,7 @@ def escalation_page(
         more=len(rows) > LIST_LIMIT,
         params=params,
         statuses=ESCALATION_STATUSES,
+        step_labels=STEP_LABELS,
         can_acknowledge=actor.role in (Role.city_bureau, Role.district_bureau),
     )
 
@@ -127,7 +129,7 @@ def acknowledge(
         acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
     except WorkflowError as exc:
         error, code = refusal(request, exc)
-        params: dict[str, str | None] = {"district": None, "status": "open", "step": None, "rule": None}
+        params: dict[str, str | None] = {"district": None, "status": EscalationStatus.open, "step": None, "rule": None}
         return escalation_page(request, session, actor, params, error=error, code=code)
     return redirect("/escalations", notice="acknowledged")
 
@@ -211,8 +213,7 @@ def propose(
             enterprise_id=enterprise_id,
             grounds=grounds,
             actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
+            context=context.service,
             note=note or None,
         )
     except WorkflowError as exc:
@@ -257,9 +258,7 @@ def decide(
     """The city bureau confirms or declines a proposed referral; the local government acknowledges a
     confirmed one of its area."""
     try:
-        take_referral_step(
-            session, referral_id, decision, actor=actor, campaign=context.campaign, clock=context.clock, note=note
-        )
+        take_referral_step(session, referral_id, decision, actor=actor, context=context.service, note=note)
     except WorkflowError as exc:
         return _decided(request, context, session, actor, exc)
     return redirect("/referrals", notice="referral")

@@ -19,8 +19,8 @@ from workflow.accounts import (
     revoke_token,
     user_record,
 )
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 

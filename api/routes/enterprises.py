@@ -28,9 +28,10 @@ from api.schemas import (
     TransitionResult,
 )
 from states import Role, VersionConflict
+from workflow.actors import Actor
 from workflow.db import read_unit
 from workflow.dossier import KINDS
-from workflow.engine import Actor, FireResult, fire
+from workflow.engine import FireResult, fire
 from workflow.evidence import Upload, open_evidence, store_upload
 from workflow.idempotency import keep_answer, kept_answer
 from workflow.queries import FirmFilter, firm_detail, hazard_in_scope, hazards_of, list_firms

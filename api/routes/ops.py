@@ -16,8 +16,9 @@ from api.schemas import HealthRead, UpRead
 from deadlines.scheduler import leader_held
 from notifications.outbox import counts_of
 from states import Role
+from workflow.actors import Actor
 from workflow.db import database_answers
-from workflow.engine import Actor
+from workflow.models import OutboxStatus
 
 CITY = (Role.city_bureau, Role.support_center)
 
@@ -43,7 +44,7 @@ def health(context: ContextDep, actor: Annotated[Actor, allow(*CITY)]) -> Any:
     """The database, the scheduler's leader and the outbox backlog (city bureau and support centre)."""
     try:
         with context.engine.connect() as conn:
-            counts = counts_of(conn, ("pending", "failed"))
+            counts = counts_of(conn, (OutboxStatus.pending, OutboxStatus.failed))
     except sa.exc.SQLAlchemyError:
         body = HealthRead(
             status="unavailable", database=False, scheduler_leader=None, outbox_pending=None, outbox_failed=None

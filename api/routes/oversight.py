@@ -18,10 +18,11 @@ from deadlines.referrals import (
 )
 from deadlines.supervision import inspection_plan, parse_month
 from states import InvalidInput, OutOfScope, Role
+from workflow.actors import Actor, district_in_scope
 from workflow.clock import today
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.models import EscalationStatus, ReferralStatus
 
 router = APIRouter(prefix="/api", tags=["oversight"])
 Overseer = Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau, Role.local_government)]
@@ -64,7 +65,7 @@ def acknowledge(
 ) -> dict[str, str]:
     """Acknowledge an escalation (it stays until the firm moves on, then it is resolved)."""
     at = acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
-    return {"status": "acknowledged", "acknowledged_at": at.isoformat()}
+    return {"status": EscalationStatus.acknowledged, "acknowledged_at": at.isoformat()}
 
 
 @router.get("/referrals")
@@ -106,15 +107,15 @@ def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) ->
             for s in suggested
         ]
     waiting = {
-        Role.city_bureau: "proposed",
-        Role.support_center: "proposed",
-        Role.local_government: "confirmed",
+        Role.city_bureau: ReferralStatus.proposed,
+        Role.support_center: ReferralStatus.proposed,
+        Role.local_government: ReferralStatus.confirmed,
     }[actor.role]
     with read_unit(session) as conn:
         items = list_referrals(conn, actor=actor, campaign=context.campaign, status=waiting)
     out = []
     for r in items:
-        since = r.decided_at if waiting == "confirmed" and r.decided_at else r.proposed_at
+        since = r.decided_at if waiting == ReferralStatus.confirmed and r.decided_at else r.proposed_at
         out.append(
             r.as_json()
             | {"since": since.isoformat(), "days_waiting": (day - since.astimezone(context.clock.tz).date()).days}
@@ -135,8 +136,7 @@ def propose(
         enterprise_id=body.enterprise_id,
         grounds=body.grounds,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         note=body.note,
     )
     return {"id": referral_id}
@@ -170,9 +170,7 @@ def _decide(
     session: Any, context: Any, actor: Actor, referral_id: int, body: DecisionCreate, *, confirm: bool
 ) -> dict[str, str]:
     step = "confirm" if confirm else "decline"
-    status = take_referral_step(
-        session, referral_id, step, actor=actor, campaign=context.campaign, clock=context.clock, note=body.note
-    )
+    status = take_referral_step(session, referral_id, step, actor=actor, context=context.service, note=body.note)
     return {"status": status}
 
 
@@ -184,9 +182,7 @@ def acknowledge_receipt(
     actor: Annotated[Actor, allow(Role.local_government, scope="referral")],
 ) -> dict[str, str]:
     """The local government acknowledges a confirmed referral of its area."""
-    status = take_referral_step(
-        session, referral_id, "acknowledge", actor=actor, campaign=context.campaign, clock=context.clock
-    )
+    status = take_referral_step(session, referral_id, "acknowledge", actor=actor, context=context.service)
     return {"status": status}
 
 
@@ -202,7 +198,7 @@ def plan(
     code = district if actor.role is Role.city_bureau else actor.district_code
     if code is None:
         raise InvalidInput("请指定辖区 / name the district")
-    if actor.role is Role.district_bureau and district not in (None, actor.district_code):
+    if district is not None and not district_in_scope(actor, district):
         raise OutOfScope(f"找不到该辖区 / no such district: {district}")
     first = parse_month(month)
     with read_unit(session) as conn:
