@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from api.commands import certificates as certificate_commands
 from api.commands import deadlines as deadline_commands
+from api.commands import inspections as inspection_commands
 from api.commands import notifications as notification_commands
 from states import TRIGGERS, Role, WorkflowError
 from states.diagram import markdown
@@ -437,6 +438,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 notification_commands.register(main)
 deadline_commands.register(main)
 certificate_commands.register(main)
+inspection_commands.register(main)
 
 
 @main.group()
