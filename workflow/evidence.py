@@ -22,7 +22,7 @@ from workflow.db import read_unit, write_unit
 from workflow.engine import Actor, in_scope, load_firm
 from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
 
-KINDS = ("self_assessment_report", "application_material", "hazard_rectification")
+KINDS = ("self_assessment_report", "application_material", "hazard_rectification", "inspection")
 CHUNK = 1 << 16
 # office files are zip archives: refuse archives that unpack far beyond what a real document does
 MAX_UNPACKED = 200 * 1024 * 1024
