@@ -412,12 +412,10 @@ def plan_worklist(
     code = _district(campaign, district)
     _require_district(actor, code)
     day = today(clock)
-    this_month = day.replace(day=1)
     done = _done_in(conn, district=code, month=month)
     over = day > _month_end(month)
-    lines = inspection_plan(
-        conn, campaign=campaign, district=code, month=month, as_of=day if month == this_month else None
-    )
+    # the plan as printed on the month's first day: the list does not shift under the district mid-month
+    lines = inspection_plan(conn, campaign=campaign, district=code, month=month)
     for line in lines:
         hit = done.get(line.enterprise_id)
         if hit is not None:
@@ -500,28 +498,87 @@ def plan_report(
     clock: Clock,
     district: str | None = None,
 ) -> PlanReport:
-    """Planned against done for a month, per district and grade (the whole city, or one district)."""
+    """Planned against done for a month, per district and grade (the whole city, or one district), counted in
+    the database: the plan's rule (grade on the month's first day, its interval) and an inspection or patrol of
+    the firm in that month."""
     codes = [_district(campaign, district)] if district else [d.code for d in campaign.districts]
     if actor.role is Role.district_bureau and district is None:
         codes = [str(actor.district_code)]
     for code in codes:
         _require_district(actor, code)
+    supervision = campaign.supervision
+    E = ENTERPRISES
+    grade = grade_expression(campaign, month).label("grade")
+    graded = (
+        sa.select(E.c.id, E.c.district_code, grade)
+        .where(E.c.state != "closed", E.c.district_code.in_(codes))
+        .subquery()
+    )
+    interval = sa.case(*((graded.c.grade == g, supervision.interval_months(g)) for g in GRADES), else_=1)
+    in_month = sa.and_(
+        INSPECTIONS.c.held_on >= month, INSPECTIONS.c.held_on <= _month_end(month), INSPECTIONS.c.kind.in_(PLAN_KINDS)
+    )
+    done = sa.exists(sa.select(1).where(INSPECTIONS.c.enterprise_id == graded.c.id, in_month))
+    planned = conn.execute(
+        sa.select(
+            graded.c.district_code,
+            graded.c.grade,
+            sa.func.count(),
+            sa.func.sum(sa.case((done, 1), else_=0)),
+        )
+        .where((graded.c.id + _month_number(month)) % interval == 0)
+        .group_by(graded.c.district_code, graded.c.grade)
+    ).all()
+    unplanned = conn.execute(
+        sa.select(
+            INSPECTIONS.c.district_code, INSPECTIONS.c.grade, sa.func.count(sa.distinct(INSPECTIONS.c.enterprise_id))
+        )
+        .where(in_month, INSPECTIONS.c.plan_month.is_(None), INSPECTIONS.c.district_code.in_(codes))
+        .group_by(INSPECTIONS.c.district_code, INSPECTIONS.c.grade)
+    ).all()
+    over = today(clock) > _month_end(month)
+    rows: dict[tuple[str, str], ReportRow] = {}
+
+    def row(code: str, g: str) -> ReportRow:
+        if (code, g) not in rows:
+            rows[(code, g)] = ReportRow(code, campaign.district(code).name, g)  # type: ignore[union-attr]
+        return rows[(code, g)]
+
+    for code, g, n, n_done in planned:
+        r = row(code, g)
+        r.planned, r.done = int(n), int(n_done or 0)
+        r.overdue = r.planned - r.done if over else 0
+    for code, g, n in unplanned:
+        row(code, g).unplanned += int(n)
+    order = {c: i for i, c in enumerate(codes)}
+    rank = {g: i for i, g in enumerate(GRADES)}
     report = PlanReport(month=month)
-    for code in codes:
-        name = campaign.district(code).name  # type: ignore[union-attr]
-        rows = {g: ReportRow(code, name, g) for g in GRADES}
-        planned_ids: set[int] = set()
-        for item in plan_worklist(conn, campaign=campaign, district=code, month=month, actor=actor, clock=clock):
-            row = rows[item.line.grade]
-            planned_ids.add(item.line.enterprise_id)
-            row.planned += 1
-            row.done += item.status == "done"
-            row.overdue += item.status == "overdue"
-        for firm_id, hit in _done_in(conn, district=code, month=month).items():
-            if firm_id not in planned_ids:
-                rows[hit.grade if hit.grade in rows else "on_track"].unplanned += 1
-        report.rows.extend(r for r in rows.values() if r.planned or r.unplanned)
+    report.rows = sorted(rows.values(), key=lambda r: (order[r.district_code], rank.get(r.grade, 99)))
     return report
+
+
+def supervision_figures(
+    conn: sa.Connection, *, campaign: Campaign, actor: Actor, clock: Clock, district: str | None
+) -> dict[str, Any] | None:
+    """What the dashboards show of supervision carried out: the share of this month's and last month's plans
+    done (per district for the city), and trained firms against the directory."""
+    from workflow.trainings import training_reach
+
+    if actor.role not in (Role.city_bureau, Role.support_center, Role.district_bureau):
+        return None
+    this_month = today(clock).replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    months = []
+    for month in (last_month, this_month):
+        report = plan_report(conn, campaign=campaign, month=month, actor=actor, clock=clock, district=district)
+        codes = list(dict.fromkeys(r.district_code for r in report.rows))
+        per_district = []
+        for code in codes:
+            total = report.totals(code)
+            total.district_name = campaign.district(code).name  # type: ignore[union-attr]
+            per_district.append(total)
+        months.append({"month": month, "total": report.totals(), "districts": per_district})
+    return {"months": months, "reach": training_reach(conn, actor=actor, district=district)}
 
 
 def more_inspections_due(
@@ -587,15 +644,3 @@ def _months_back(day: dt.date, months: int) -> dt.date:
     year, month = divmod(n, 12)
     last = _month_end(dt.date(year, month + 1, 1)).day
     return dt.date(year, month + 1, min(day.day, last))
-
-
-def city_plan_share(
-    conn: sa.Connection, *, campaign: Campaign, month: dt.date, actor: Actor, clock: Clock
-) -> dict[str, Any]:
-    """The share of the month's plans carried out, per district and for the city (the dashboards)."""
-    report = plan_report(conn, campaign=campaign, month=month, actor=actor, clock=clock)
-    codes = dict.fromkeys(r.district_code for r in report.rows)
-    districts = [report.totals(code) for code in codes]
-    for d in districts:
-        d.district_name = campaign.district(d.district_code).name  # type: ignore[union-attr]
-    return {"month": month, "total": report.totals(), "districts": districts}

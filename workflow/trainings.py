@@ -124,6 +124,37 @@ def record_training(
     }
 
 
+def attendees_from_lines(conn: sa.Connection, *, lines: list[str], actor: Actor) -> dict[int, int]:
+    """Firms typed one a line as a credit code (统一社会信用代码), optionally followed by `:people` (1 if not);
+    refuses, by name, codes that are not firms of the actor's district."""
+    wanted: dict[str, int] = {}
+    for line in lines:
+        code, _, people = line.replace("：", ":").partition(":")
+        code = code.strip().upper()
+        if not code:
+            continue
+        count = people.strip()
+        if count and not count.isdigit():
+            raise InvalidInput(f"“{line}”的人数须为数字 / “{line}”: people must be a number")
+        wanted[code] = wanted.get(code, 0) + (int(count) if count else 1)
+    if not wanted:
+        raise InvalidInput("请至少填写一家参加的企业 / name at least one firm that attended")
+    found = {
+        r.uscc: r
+        for r in conn.execute(
+            sa.select(ENTERPRISES.c.id, ENTERPRISES.c.uscc, ENTERPRISES.c.district_code).where(
+                ENTERPRISES.c.uscc.in_(list(wanted))
+            )
+        )
+    }
+    unknown = [c for c in wanted if c not in found or found[c].district_code != actor.district_code]
+    if unknown:
+        raise InvalidInput(
+            f"本辖区没有这些企业：{'、'.join(unknown)} / no such firms in this district: {', '.join(unknown)}"
+        )
+    return {found[c].id: n for c, n in wanted.items()}
+
+
 def trainings_of(conn: sa.Connection, *, enterprise_id: int, actor: Actor) -> list[dict[str, Any]]:
     """The sessions and briefings a firm attended, newest first."""
     firm = load_firm(conn, enterprise_id=enterprise_id)

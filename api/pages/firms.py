@@ -33,6 +33,7 @@ from workflow.evidence import KINDS, open_evidence, store_evidence
 from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
 from workflow.tables import EVIDENCE_FILES, HAZARDS
+from workflow.trainings import trainings_of
 
 router = APIRouter(include_in_schema=False)
 # how a district reaches a firm's principal (对企业主要负责人逐个通知); mail needs an address on file
@@ -47,9 +48,16 @@ EVIDENCE_KINDS = {
     "self_assessment_report": N_("自评报告"),
     "application_material": N_("申请材料"),
     "hazard_rectification": N_("隐患整改材料"),
+    "inspection": N_("检查照片或文件"),
 }
 SEVERITIES = {"general": N_("一般隐患"), "major": N_("重大隐患")}
-HAZARD_SOURCES = {"self": N_("企业自查"), "audit": N_("线上审核"), "review": N_("评审"), "revocation": N_("撤销认定")}
+HAZARD_SOURCES = {
+    "self": N_("企业自查"),
+    "audit": N_("线上审核"),
+    "review": N_("评审"),
+    "revocation": N_("撤销认定"),
+    "inspection": N_("监管检查"),
+}
 HAZARD_STATUSES = {"open": N_("未整改"), "rectified": N_("已整改")}
 APPLICATION_STATUSES = {
     "applied": N_("待核实"),
@@ -196,6 +204,7 @@ def firm_page(
         hazards = hazards_of(conn, actor=actor, enterprise_id=enterprise_id)
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
+        attended = trainings_of(conn, enterprise_id=enterprise_id, actor=actor)
         blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
         certs = certificate_panel(firm=firm, actor=actor, campaign=campaign, certification=detail["certification"])
         grade = (
@@ -228,6 +237,7 @@ def firm_page(
         firm=detail,
         sector=campaign.sector(detail["sector"]),
         hazards=hazards,
+        attended=attended,
         assessment=assessment,
         evidence=evidence,
         materials=materials,

@@ -51,6 +51,8 @@ NOTICES = {
     "acknowledged": N_("督办事项已签收。"),
     "benchmark": N_("标杆企业名单已更新。"),
     "prior_certificate": N_("原标准化证书情况已录入。"),
+    "inspection": N_("检查记录已保存。"),
+    "training": N_("培训记录已保存。"),
 }
 
 
