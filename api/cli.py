@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from api.commands import campaign as campaign_commands
 from api.commands import certificates as certificate_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import inspections as inspection_commands
@@ -439,6 +440,7 @@ notification_commands.register(main)
 deadline_commands.register(main)
 certificate_commands.register(main)
 inspection_commands.register(main)
+campaign_commands.register(main)
 
 
 @main.group()

@@ -18,6 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from deadlines.referrals import (
+    acknowledge_referral,
+    decide_referral,
+    list_referrals,
+    list_suggestions,
+    propose_referral,
+)
 from deadlines.sweep import sweep
 from notifications.digest import write_digests
 from notifications.dispatch import dispatch_once
@@ -30,10 +37,12 @@ from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
 from workflow.engine import Actor, fire
 from workflow.generator import write_directory
+from workflow.guidance import assign_guide, list_guidance, record_visit
 from workflow.pool import form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
 from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
+from workflow.targets import store_targets
 
 PASSWORD = "dabiao-demo-2023"
 START = dt.date(2022, 2, 8)  # the plan's date (常州市应急管理局 2022年2月8日); 动员部署阶段(2022年2月底前)
@@ -53,6 +62,12 @@ HAZARDS_FOUND = [
     ("冲压设备光电保护装置缺失", "general"),
     ("粉尘涉爆区域未定期清扫", "major"),
     ("特种作业人员证书过期", "general"),
+]
+GUIDANCE_NOTES = [
+    "现场指导双重预防机制建设，提出改进意见3条",
+    "督导隐患排查治理台账规范化",
+    "指导应急预案修订并观摩演练",
+    "对照标杆企业要求逐项核查安全生产责任制落实",
 ]
 FINDINGS = ["安全生产责任制未覆盖全员", "应急预案未按规定演练", "隐患排查台账记录不全", "设备设施检维修记录缺失"]
 
@@ -382,6 +397,8 @@ class Replay:
             while self.queue and self.queue[0].day <= day:
                 self.act(heapq.heappop(self.queue))
             sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
+            self.referral_office(day)
+            self.guidance_office(day)
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
                 write_digests(
                     self.engine,
@@ -393,6 +410,119 @@ class Replay:
                 say(f"  {day}  {self.summary()}")
                 last_report = time.perf_counter()
             day += dt.timedelta(days=1)
+
+    def referral_office(self, day: dt.date) -> None:
+        """The referral procedure, after the day's sweep: on Mondays each district weighs the sweep's
+        suggestions of the past week and proposes most of them; on Thursdays the city decides the proposals
+        (a confirmation on grounds that lapsed is refused, and the sweep withdraws the proposal); on Fridays
+        the local governments acknowledge what was confirmed."""
+        at = FixedClock.on(day, hour=17)
+        weekday = day.weekday()
+        if weekday == 0:
+            for code in (d.code for d in self.campaign.districts):
+                office = self.district_of(code)
+                with self.engine.connect() as conn:
+                    open_ = list_suggestions(conn, actor=office)
+                for s in open_:
+                    if (day - s.suggested_at.astimezone(at.tz).date()).days < 7 or self.rng.random() < 0.25:
+                        continue
+                    with Session(self.engine) as session:
+                        try:
+                            propose_referral(
+                                session,
+                                enterprise_id=s.enterprise_id,
+                                grounds=s.grounds,
+                                actor=office,
+                                campaign=self.campaign,
+                                clock=at,
+                                note="经研判，建议移交属地政府",
+                            )
+                            self.stats["referral_proposed"] = self.stats.get("referral_proposed", 0) + 1
+                        except WorkflowError:
+                            self.stats["refused"] = self.stats.get("refused", 0) + 1
+        elif weekday == 3:
+            city = self.officials["city"]
+            with self.engine.connect() as conn:
+                proposals = list_referrals(conn, actor=city, campaign=self.campaign, status="proposed")
+            for r in proposals:
+                confirm = self.rng.random() < 0.8
+                with Session(self.engine) as session:
+                    try:
+                        decide_referral(
+                            session,
+                            referral_id=r.id,
+                            actor=city,
+                            campaign=self.campaign,
+                            clock=at,
+                            confirm=confirm,
+                            note="核实无误" if confirm else "暂缓移交，继续督促",
+                        )
+                        key = "referral_confirmed" if confirm else "referral_declined"
+                        self.stats[key] = self.stats.get(key, 0) + 1
+                    except WorkflowError:
+                        self.stats["referral_refused"] = self.stats.get("referral_refused", 0) + 1
+        elif weekday == 4:
+            for code in (d.code for d in self.campaign.districts):
+                government = self.officials[f"government:{code}"]
+                with self.engine.connect() as conn:
+                    confirmed = list_referrals(conn, actor=government, campaign=self.campaign, status="confirmed")
+                for r in confirmed:
+                    with Session(self.engine) as session:
+                        acknowledge_referral(session, referral_id=r.id, actor=government, clock=at)
+
+    def guidance_office(self, day: dt.date) -> None:
+        """Benchmark candidates (派驻专家重点指导、监管人员重点督导): on the first of each month from October 2022
+        each district sends an expert to one of its firms in the evaluation and records visits mid-month."""
+        if day < dt.date(2022, 10, 1) or day.day not in (1, 15):
+            return
+        at = FixedClock.on(day, hour=16)
+        for d in self.campaign.districts:
+            office = self.district_of(d.code)
+            if day.day == 1:
+                with self.engine.connect() as conn:
+                    candidate = conn.execute(
+                        sa.select(ENTERPRISES.c.id)
+                        .where(
+                            ENTERPRISES.c.district_code == d.code,
+                            ENTERPRISES.c.state.in_(("applied", "verified", "reviewed", "certified")),
+                        )
+                        .order_by(ENTERPRISES.c.id)
+                        .offset(day.month % 3)
+                        .limit(1)
+                    ).scalar()
+                if candidate is None:
+                    continue
+                kind = "expert" if self.rng.random() < 0.6 else "officer"
+                person = f"{d.name}{'评定专家' if kind == 'expert' else '监管人员'}{self.rng.randint(1, 9)}号"
+                with Session(self.engine) as session:
+                    assign_guide(
+                        session,
+                        enterprise_id=candidate,
+                        person=person,
+                        kind=kind,
+                        from_date=day,
+                        actor=office,
+                        clock=at,
+                    )
+                self.stats["guidance_assigned"] = self.stats.get("guidance_assigned", 0) + 1
+            else:
+                with self.engine.connect() as conn:
+                    assignments = list_guidance(conn, actor=office)
+                for a in assignments:
+                    if a.from_date < day and self.rng.random() < 0.5:
+                        with Session(self.engine) as session:
+                            record_visit(
+                                session,
+                                assignment_id=a.id,
+                                visited_on=day,
+                                note=self.rng.choice(GUIDANCE_NOTES),
+                                actor=office,
+                                clock=at,
+                            )
+                        self.stats["guidance_visit"] = self.stats.get("guidance_visit", 0) + 1
+
+    def district_of(self, code: str) -> Actor:
+        return self.officials[f"district:{code}"]
 
     def summary(self) -> str:
         with self.engine.connect() as conn:
@@ -422,6 +552,7 @@ def build_demo(
         directory = Path(folder) / "directory.csv"
         write_directory(directory, count=firms, seed=seed, campaign=campaign)
         import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(START))
+    _stand_in_targets(engine, campaign)
     replay = Replay(engine, campaign, settings, seed=seed, until=until)
     logins = _accounts(engine, campaign, replay)
     with engine.connect() as conn:
@@ -436,6 +567,31 @@ def build_demo(
     _enterprise_logins(engine, logins)
     engine.dispose()
     return logins
+
+
+def _stand_in_targets(engine: sa.Engine, campaign: Campaign) -> None:
+    """The campaign file's stand-in targets are for a city-sized directory; the demo's are scaled to its own
+    directory (every firm of the group must start: 需全部开展创建工作), still marked as a stand-in."""
+    e = ENTERPRISES
+    group = sa.case((e.c.key_field.is_(True), "key"), else_="other")
+    with engine.begin() as conn:
+        counts = {
+            (str(code), str(grp)): int(n)
+            for code, grp, n in conn.execute(
+                sa.select(e.c.district_code, group, sa.func.count())
+                .where(sa.or_(e.c.key_field.is_(True), e.c.above_size.is_(True)))
+                .group_by(e.c.district_code, group)
+            )
+        }
+        store_targets(
+            conn,
+            figures=[
+                (d.code, counts.get((d.code, "key"), 0), counts.get((d.code, "other"), 0)) for d in campaign.districts
+            ],
+            source="stand-in",
+            imported_by="demo（按演示名录缩放的示例数值）",
+            at=FixedClock.on(START).now(),
+        )
 
 
 def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.date) -> tuple[int, int]:
@@ -484,7 +640,10 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
         short = SHORT_NAMES.get(d.code, d.code)
         uid = add(short, Role.district_bureau, f"{d.name}应急管理局", district_code=d.code)
         replay.officials[f"district:{d.code}"] = Actor(short, Role.district_bureau, district_code=d.code, user_id=uid)
-        add(f"gov-{short}", Role.local_government, d.local_government, district_code=d.code)
+        uid = add(f"gov-{short}", Role.local_government, d.local_government, district_code=d.code)
+        replay.officials[f"government:{d.code}"] = Actor(
+            f"gov-{short}", Role.local_government, district_code=d.code, user_id=uid
+        )
     logins.add("district_bureau 武进区应急管理局", "wujin", "also liyang, jintan, xinbei, tianning, zhonglou, jingkai")
     logins.add("local_government 武进区人民政府", "gov-wujin", "referrals of its area")
     for n in range(1, 31):

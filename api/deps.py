@@ -63,7 +63,7 @@ class Allow:
     Every route carries one (a test walks the route table and fails on a route without it)."""
 
     roles: frozenset[Role] | None  # None: anyone signed in
-    scope: str = "none"  # none / self / enterprise / hazard / application / evidence / reviewer
+    scope: str = "none"  # none / self / enterprise / hazard / application / evidence / reviewer / guidance
 
     def __call__(
         self, context: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(bearer)]

@@ -21,7 +21,9 @@ from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
 from workflow.campaign import Campaign
 from workflow.clock import Clock, today
 from workflow.db import write_unit
-from workflow.engine import Actor, in_scope, load_firm, record_event
+from workflow.engine import Actor, in_scope, load_firm
+from workflow.guidance import visit_assignment
+from workflow.supervision_records import Finding, write_record
 from workflow.tables import ENTERPRISES, EVIDENCE_FILES, HAZARDS, INSPECTION_FINDINGS, INSPECTIONS
 
 # 线下检查（抽查）/ 线上巡查 / 重点指导: guidance of benchmark candidates (派驻专家重点指导、监管人员重点督导)
@@ -37,17 +39,8 @@ PLAN_KINDS = ("onsite", "online")
 MIN_ONSITE_INSPECTORS = 2
 RECORDERS = (Role.district_bureau,)
 READERS = (Role.city_bureau, Role.support_center, Role.district_bureau, Role.enterprise)
-HAZARD_SOURCE = "inspection"  # a finding of the district bureau's inspection, closed by that bureau
 MAX_TEXT = 4000
 STATUS_LABELS = {"done": ("已完成", "done"), "planned": ("待检查", "planned"), "overdue": ("逾期未检查", "overdue")}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A finding of an inspection: it becomes a hazard of the firm with the five implementations to fill."""
-
-    description: str
-    severity: str = "general"
 
 
 def _text(name: str, value: str | None, *, required: bool = False, limit: int = MAX_TEXT) -> str | None:
@@ -128,13 +121,15 @@ def record_inspection(
     penalty_decision: str | None = None,
     legal_basis: str | None = None,
     evidence_ids: Sequence[int] = (),
+    guidance_assignment_id: int | None = None,
     actor: Actor,
     campaign: Campaign,
     clock: Clock,
 ) -> dict[str, Any]:
     """A district bureau records an inspection, patrol or guidance visit of one of its firms: each finding
     becomes a hazard raised by the bureau (`source = "inspection"`), a penalty decision carries its legal basis
-    and the penalty band of the firm's grade. Returns the record."""
+    and the penalty band of the firm's grade. A guidance visit belongs to an expert's or officer's assignment
+    (派驻专家重点指导、监管人员重点督导) and is the same record the guidance register lists. Returns the record."""
     with write_unit(session) as conn:
         firm = load_firm(conn, enterprise_id=enterprise_id)
         if not in_scope(actor, firm):
@@ -159,7 +154,20 @@ def record_inspection(
             )
         if firm.state == "closed":
             raise InvalidInput(f"企业“{firm.name}”已关闭 / the firm {firm.name} is closed")
-        people = _inspectors(kind, inspectors)
+        people = list(inspectors)
+        if kind == "guidance":
+            if guidance_assignment_id is None:
+                raise InvalidInput(
+                    "重点指导须选择派驻的专家或监管人员 / "
+                    "a guidance visit belongs to an expert's or officer's assignment"
+                )
+            assignment = visit_assignment(
+                conn, assignment_id=guidance_assignment_id, enterprise_id=enterprise_id, visited_on=held_on, today=day
+            )
+            people = [assignment.person, *people]
+        elif guidance_assignment_id is not None:
+            raise InvalidInput("只有重点指导记录属于派驻安排 / only a guidance visit belongs to an assignment")
+        people = _inspectors(kind, people)
         items = _items(campaign, kind, items_checked)
         text = _text("检查情况", summary)
         decision = _text("处罚决定", penalty_decision)
@@ -201,73 +209,33 @@ def record_inspection(
             if kind in PLAN_KINDS and planned_in(conn, campaign=campaign, enterprise_id=enterprise_id, month=month)
             else None
         )
-        now = clock.now()
-        inserted = conn.execute(
-            sa.insert(INSPECTIONS).values(
-                enterprise_id=enterprise_id,
-                district_code=firm.district_code,
-                kind=kind,
-                held_on=held_on,
-                inspectors=people,
-                items_checked=items,
-                summary=text,
-                grade=grade.grade,
-                plan_month=plan_month,
-                penalty_decision=decision,
-                legal_basis=basis,
-                penalty_band=grade.penalty_band if decision else None,
-                penalty_factor=grade.penalty_factor if decision else None,
-                evidence_ids=evidence,
-                recorded_by=actor.name,
-                recorded_at=now,
-            )
-        )
-        assert inserted.inserted_primary_key is not None
-        inspection_id = int(inserted.inserted_primary_key[0])
-        hazard_ids: list[int] = []
-        for problem in problems:
-            row = conn.execute(
-                sa.insert(HAZARDS).values(
-                    enterprise_id=enterprise_id,
-                    source=HAZARD_SOURCE,
-                    description=problem.description,
-                    severity=problem.severity,
-                    status="open",
-                    reported_at=now,
-                )
-            )
-            assert row.inserted_primary_key is not None
-            hazard_ids.append(int(row.inserted_primary_key[0]))
-        if hazard_ids:
-            conn.execute(
-                sa.insert(INSPECTION_FINDINGS), [{"inspection_id": inspection_id, "hazard_id": h} for h in hazard_ids]
-            )
-        payload: dict[str, Any] = {
-            "inspection_id": inspection_id,
-            "kind": kind,
-            "held_on": held_on.isoformat(),
-            "inspectors": people,
-            "items_checked": items,
-            "grade": grade.grade,
-            "plan_month": plan_month.isoformat() if plan_month else None,
-            "findings": [
-                {"hazard_id": h, "description": p.description, "severity": p.severity}
-                for h, p in zip(hazard_ids, problems, strict=True)
-            ],
-            "evidence_ids": evidence,
-        }
-        if text:
-            payload["summary"] = text
+        penalty = None
         if decision:
-            payload["penalty"] = {
+            penalty = {
                 "decision": decision,
                 "legal_basis": basis,
                 "band": grade.penalty_band,
                 "factor": grade.penalty_factor,
                 "local_setting": grade.local_setting,
             }
-        record_event(conn, enterprise_id=enterprise_id, kind=f"inspection_{kind}", actor=actor, at=now, payload=payload)
-    return {**payload, "enterprise_id": enterprise_id, "hazard_ids": hazard_ids}
+        return write_record(
+            conn,
+            enterprise_id=enterprise_id,
+            district_code=firm.district_code,
+            kind=kind,
+            held_on=held_on,
+            inspectors=people,
+            items_checked=items,
+            summary=text,
+            grade=grade.grade,
+            plan_month=plan_month,
+            penalty=penalty,
+            evidence_ids=evidence,
+            findings=problems,
+            guidance_assignment_id=guidance_assignment_id,
+            actor=actor,
+            now=clock.now(),
+        )
 
 
 def _inspection(row: Any, findings: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:

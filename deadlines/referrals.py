@@ -1,6 +1,11 @@
-"""Referral to the local government (属地政府) of key-field firms with no hope of compliance: proposed by
-the district (by the sweep when the campaign's grounds hold, or by hand), confirmed or declined by the
-city bureau, acknowledged by the local government. Each step is recorded on the referral."""
+"""Referral to the local government (属地政府) of key-field firms with no hope of compliance. The plan:
+要结合"危污乱散低"出清提升行动，将达标无望的重点监管领域企业名单按流程报送属地政府 — the districts (各地) report.
+
+The sweep only *suggests* candidates to their district (a worklist item, `referral_suggestions`); a referral
+exists once a district bureau proposes it; the city bureau confirms or declines it; only confirmed ones reach
+the local government, which acknowledges them. A proposal whose firm has moved on (started, applied, been
+certified or closed) is withdrawn by the sweep, and a confirmation whose grounds no longer hold is refused.
+Each step is recorded on the referral and as an event in the firm's hash chain."""
 
 from __future__ import annotations
 
@@ -12,25 +17,56 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from deadlines.sql import concat, insert_statement, json_object, run_insert, text_value
-from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
+from states import (
+    STATE_LABELS,
+    GuardFailed,
+    InvalidInput,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    OutOfScope,
+    Role,
+    State,
+)
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
 from workflow.db import begin_write, insert_ignore
-from workflow.engine import Actor, load_firm
+from workflow.engine import Actor, load_firm, record_event
 from workflow.models import UTCDateTime
-from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, HAZARDS, OUTBOX, REFERRALS, SWEEP_CHANGES
+from workflow.tables import (
+    APPLICATIONS,
+    DISTRICTS,
+    ENTERPRISES,
+    HAZARDS,
+    OUTBOX,
+    REFERRAL_SUGGESTIONS,
+    REFERRALS,
+    SWEEP_CHANGES,
+    USERS,
+)
 
-E, R, C = ENTERPRISES, REFERRALS, SWEEP_CHANGES
+E, R, C, S = ENTERPRISES, REFERRALS, SWEEP_CHANGES, REFERRAL_SUGGESTIONS
 GROUNDS = ("non_participating", "failed_review_twice", "major_hazard_overdue")
 GROUNDS_LABELS = {
     "non_participating": "逾期未启动创建",
     "failed_review_twice": "两次评审未通过",
     "major_hazard_overdue": "重大隐患逾期未整改",
 }
-STATUS_LABELS = {"proposed": "已提出", "confirmed": "已确认移交", "declined": "未予确认", "acknowledged": "属地已签收"}
+STATUS_LABELS = {
+    "proposed": "已提出",
+    "confirmed": "已确认移交",
+    "declined": "未予确认",
+    "acknowledged": "属地已签收",
+    "withdrawn": "已撤回",
+}
 ACTIVE = ("proposed", "confirmed", "acknowledged")
-SWEEP_PROPOSER = "逾期扫描（代辖区）/ sweep on behalf of the district"
-COLUMNS = ["dedupe_key", "enterprise_id", "district_code", "grounds", "status", "detail", "proposed_at", "proposed_by"]
+# What a local government ever sees: referrals the city has confirmed.
+DELIVERED = ("confirmed", "acknowledged")
+SUGGESTION_LABELS = {"open": "待辖区研判", "proposed": "已提出移交", "lapsed": "理由已不成立"}
+SWEEP_ACTOR = Actor("逾期扫描 / deadline sweep", Role.city_bureau)
+COLUMNS = ["dedupe_key", "enterprise_id", "district_code", "grounds", "status", "detail", "suggested_at"]
+# A firm in the evaluation (applied, verified, reviewed), certified or closed has moved on from every ground.
+MOVED_ON = ("applied", "verified", "reviewed", "certified", "closed")
 
 
 # ---- the grounds, as SQL over the record ---------------------------------------------------------
@@ -89,10 +125,10 @@ def _touched_firms() -> sa.ColumnElement[bool]:
 
 
 class PreparedReferrals:
-    """The sweep's referral proposals, built once: on behalf of each district, every key-field firm whose
-    grounds hold today and which has no referral under way. One referral per firm and grounds (and
-    hazard) ever: a declined one stays declined. Like the rules, an ordinary day looks only at firms whose
-    grounds start to hold today by the calendar, and at firms that changed."""
+    """The sweep's referral suggestions, built once: for each district, every key-field firm whose grounds
+    hold today and which has no referral under way — a worklist item of the district, never a referral.
+    One suggestion per firm and grounds (and hazard) ever. Like the rules, an ordinary day looks only at
+    firms whose grounds start to hold today by the calendar, and at firms that changed."""
 
     def __init__(self, campaign: Campaign, dialect: str) -> None:
         self.milestone = _key_milestone(campaign)
@@ -102,45 +138,36 @@ class PreparedReferrals:
         now = sa.bindparam("now", type_=UTCDateTime())
         as_of_text = as_of if dialect == "sqlite" else sa.cast(as_of, sa.Date)
 
-        def propose(grounds: str, key: Any, source: sa.FromClause, *where: Any, **extra: Any) -> tuple[Any, Any]:
+        def suggest(grounds: str, key: Any, source: sa.FromClause, *where: Any, **extra: Any) -> tuple[Any, Any]:
             detail = json_object(dialect, {"enterprise_name": E.c.name, "uscc": E.c.uscc, "as_of": as_of_text, **extra})
             select = (
-                sa.select(
-                    key,
-                    E.c.id,
-                    E.c.district_code,
-                    text_value(grounds),
-                    text_value("proposed"),
-                    detail,
-                    now,
-                    text_value(SWEEP_PROPOSER),
-                )
+                sa.select(key, E.c.id, E.c.district_code, text_value(grounds), text_value("open"), detail, now)
                 .select_from(source)
                 .where(*_key_field_firm_open(), _no_active_referral(), *where)
             )
-            every = insert_statement(dialect, R, COLUMNS, select)
-            changed = insert_statement(dialect, R, COLUMNS, select.where(_touched_firms()))
+            every = insert_statement(dialect, S, COLUMNS, select)
+            changed = insert_statement(dialect, S, COLUMNS, select.where(_touched_firms()))
             return every, changed
 
-        self.non_participating = propose(
+        self.non_participating = suggest(
             "non_participating",
-            concat("referral:non_participating:enterprise:", E.c.id),
+            concat("suggestion:non_participating:enterprise:", E.c.id),
             E,
             E.c.state == "mobilized",
         )
         failed = _failed_reviews(campaign)
-        self.failed_reviews = propose(
+        self.failed_reviews = suggest(
             "failed_review_twice",
-            concat("referral:failed_review_twice:enterprise:", E.c.id),
+            concat("suggestion:failed_review_twice:enterprise:", E.c.id),
             E.join(failed, failed.c.enterprise_id == E.c.id),
-            E.c.id.is_not(None),
+            E.c.state.not_in(MOVED_ON),
         )
         hazards = _overdue_major_hazards(sa.bindparam("lo", type_=sa.Date), sa.bindparam("hi", type_=sa.Date))
-        self.major_hazards = propose(
+        self.major_hazards = suggest(
             "major_hazard_overdue",
-            concat("referral:major_hazard_overdue:hazard:", hazards.c.hazard_id),
+            concat("suggestion:major_hazard_overdue:hazard:", hazards.c.hazard_id),
             E.join(hazards, hazards.c.enterprise_id == E.c.id),
-            E.c.id.is_not(None),
+            E.c.state.not_in(MOVED_ON),
             hazard_id=hazards.c.hazard_id,
         )
 
@@ -168,22 +195,154 @@ class PreparedReferrals:
         return sum(run_insert(conn, stmt, p) for stmt, p in runs)
 
 
-def grounds_hold(conn: sa.Connection, *, campaign: Campaign, firm_id: int, grounds: str, as_of: dt.date) -> bool:
-    """Whether the campaign's grounds hold for this firm today (a district proposing by hand)."""
-    base = sa.select(E.c.id).where(E.c.id == firm_id, *_key_field_firm_open())
+def _holds(campaign: Campaign, grounds: str, as_of: dt.date) -> sa.ColumnElement[bool]:
+    """Whether the grounds hold today, over a row of `enterprises`: the firm is a key-field firm still in the
+    campaign that has not moved on (started, for non-participation; applied, been certified or closed, for
+    every ground), and the ground itself holds."""
+    base = [*_key_field_firm_open()]
     if grounds == "non_participating":
         milestone = _key_milestone(campaign)
         if milestone is None or as_of <= milestone:
-            return False
-        query = base.where(E.c.state == "mobilized")
-    elif grounds == "failed_review_twice":
+            return sa.false()
+        return sa.and_(*base, E.c.state == "mobilized")
+    if grounds == "failed_review_twice":
         failed = _failed_reviews(campaign)
-        query = base.join(failed, failed.c.enterprise_id == E.c.id)
-    else:
+        return sa.and_(*base, E.c.state.not_in(MOVED_ON), E.c.id.in_(sa.select(failed.c.enterprise_id)))
+    if grounds == "major_hazard_overdue":
         limit = campaign.deadlines.referral.major_hazard_overdue_days
         hazards = _overdue_major_hazards(dt.date(1900, 1, 1), as_of - dt.timedelta(days=limit + 1))
-        query = base.join(hazards, hazards.c.enterprise_id == E.c.id)
+        return sa.and_(*base, E.c.state.not_in(MOVED_ON), E.c.id.in_(sa.select(hazards.c.enterprise_id)))
+    raise InvalidInput(f"移交理由须为 {', '.join(GROUNDS)} 之一 / grounds must be one of {', '.join(GROUNDS)}")
+
+
+def grounds_hold(conn: sa.Connection, *, campaign: Campaign, firm_id: int, grounds: str, as_of: dt.date) -> bool:
+    """Whether the campaign's grounds hold for this firm today."""
+    query = sa.select(E.c.id).where(E.c.id == firm_id, _holds(campaign, grounds, as_of))
     return conn.execute(query).first() is not None
+
+
+def _local_day(value: dt.datetime) -> str:
+    return value.astimezone(SHANGHAI).date().isoformat()
+
+
+def stale_reasons(firm: Any, grounds: str) -> tuple[str, str]:
+    """Why the grounds no longer hold, naming the firm's current state and since when (Chinese, English)."""
+    state = str(firm.state)
+    label = STATE_LABELS[State(state)][0]
+    since = _local_day(firm.state_since)
+    ground = GROUNDS_LABELS.get(grounds, grounds)
+    if state == "mobilized" or (grounds != "non_participating" and state not in MOVED_ON):
+        cause = "重大隐患已不再逾期未整改" if grounds == "major_hazard_overdue" else "理由已不成立"
+        cause_en = "no major hazard is overdue any more" if grounds == "major_hazard_overdue" else "they lapsed"
+        return (
+            f"“{ground}”的移交理由已不成立：{cause}（企业当前状态“{label}”，自 {since} 起）",
+            f"the grounds {grounds} no longer hold: {cause_en} (the firm is {state} since {since})",
+        )
+    return (
+        f"“{ground}”的移交理由已不成立：企业自 {since} 起为“{label}”",
+        f"the grounds {grounds} no longer hold: the firm is {state} since {since}",
+    )
+
+
+def stale_reason(firm: Any, grounds: str) -> str:
+    return " / ".join(stale_reasons(firm, grounds))
+
+
+# ---- the sweep follows the firms -----------------------------------------------------------------
+
+
+def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now: dt.datetime) -> dict[str, int]:
+    """The sweep's second half: proposals whose grounds no longer hold are withdrawn (an event in the firm's
+    chain and a note to the proposer), and open suggestions whose grounds no longer hold lapse."""
+    withdrawn = 0
+    for grounds in GROUNDS:
+        holds = _holds(campaign, grounds, as_of)
+        stale = conn.execute(
+            sa.select(R.c.id, R.c.enterprise_id, R.c.district_code, R.c.proposed_by, R.c.proposer_user_id)
+            .join(E, E.c.id == R.c.enterprise_id)
+            .where(R.c.status == "proposed", R.c.grounds == grounds, ~holds)
+            .order_by(R.c.id)
+        ).all()
+        for ref in stale:
+            firm = load_firm(conn, enterprise_id=ref.enterprise_id)
+            reason = stale_reason(firm, grounds)
+            reason_zh, reason_en = stale_reasons(firm, grounds)
+            done = conn.execute(
+                sa.update(R)
+                .where(R.c.id == ref.id, R.c.status == "proposed")
+                .values(status="withdrawn", withdrawn_at=now, withdrawal_reason=reason)
+            ).rowcount
+            if not done:
+                continue
+            record_event(
+                conn,
+                enterprise_id=firm.id,
+                kind="referral_withdrawn",
+                actor=SWEEP_ACTOR,
+                at=now,
+                payload={"referral_id": ref.id, "grounds": grounds, "reason": reason},
+            )
+            _note_to_proposer(
+                conn, campaign=campaign, ref=ref, firm=firm, grounds=grounds, reasons=(reason_zh, reason_en), now=now
+            )
+            withdrawn += 1
+        conn.execute(
+            sa.update(S)
+            .where(
+                S.c.status == "open",
+                S.c.grounds == grounds,
+                S.c.enterprise_id.in_(sa.select(E.c.id).where(E.c.id == S.c.enterprise_id, ~holds)),
+            )
+            .values(status="lapsed", closed_at=now)
+        )
+    return {"withdrawn": withdrawn}
+
+
+def _note_to_proposer(
+    conn: sa.Connection,
+    *,
+    campaign: Campaign,
+    ref: Any,
+    firm: Any,
+    grounds: str,
+    reasons: tuple[str, str],
+    now: dt.datetime,
+) -> None:
+    user = None
+    if ref.proposer_user_id is not None:
+        user = conn.execute(sa.select(USERS.c.id, USERS.c.lang).where(USERS.c.id == ref.proposer_user_id)).first()
+    district = campaign.district(ref.district_code)
+    insert_ignore(
+        conn,
+        OUTBOX,
+        [
+            {
+                "dedupe_key": f"referral:{ref.id}:withdrawn",
+                "kind": "referral_withdrawn",
+                "audience": "user" if user is not None else "district_bureau",
+                "enterprise_id": firm.id,
+                "district_code": ref.district_code,
+                "to_address": None,
+                "lang": user.lang if user is not None else "zh-CN",
+                "context": {
+                    "enterprise_name": firm.name,
+                    "uscc": firm.uscc,
+                    "district_name": district.name if district else ref.district_code,
+                    "grounds": grounds,
+                    "referral_id": ref.id,
+                    "proposed_by": ref.proposed_by,
+                    "reason": reasons[0],
+                    "reason_en": reasons[1],
+                    **({"user_id": user.id} if user is not None else {}),
+                },
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        ],
+        key="dedupe_key",
+    )
 
 
 # ---- the steps people take ------------------------------------------------------------------------
@@ -207,11 +366,20 @@ class ReferralRead:
     decision_note: str | None
     acknowledged_at: dt.datetime | None
     acknowledged_by: str | None
+    state: str  # the firm's current state, and since when
+    state_since: dt.datetime
+    withdrawn_at: dt.datetime | None = None
+    withdrawal_reason: str | None = None
+
+    @property
+    def state_label(self) -> str:
+        return STATE_LABELS[State(self.state)][0]
 
     def as_json(self) -> dict[str, Any]:
         out = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in self.__dict__.items()}
         out["grounds_label"] = GROUNDS_LABELS.get(self.grounds, self.grounds)
         out["status_label"] = STATUS_LABELS.get(self.status, self.status)
+        out["state_label"] = self.state_label
         return out
 
 
@@ -219,8 +387,11 @@ def _visible(actor: Actor) -> sa.ColumnElement[bool]:
     match actor.role:
         case Role.city_bureau | Role.support_center:
             return sa.true()
-        case Role.district_bureau | Role.local_government if actor.district_code:
+        case Role.district_bureau if actor.district_code:
             return R.c.district_code == actor.district_code
+        case Role.local_government if actor.district_code:
+            # only what the city confirmed reaches the local government, whatever it filters by
+            return sa.and_(R.c.district_code == actor.district_code, R.c.status.in_(DELIVERED))
         case _:
             raise NotAllowed("无权查看移交名单 / this role may not see referrals")
 
@@ -234,7 +405,14 @@ def list_referrals(
     status: str | None = None,
 ) -> list[ReferralRead]:
     query = (
-        sa.select(R, E.c.uscc, E.c.name.label("enterprise_name"), DISTRICTS.c.name.label("district_name"))
+        sa.select(
+            R,
+            E.c.uscc,
+            E.c.name.label("enterprise_name"),
+            E.c.state.label("firm_state"),
+            E.c.state_since,
+            DISTRICTS.c.name.label("district_name"),
+        )
         .join(E, E.c.id == R.c.enterprise_id)
         .join(DISTRICTS, DISTRICTS.c.code == R.c.district_code)
         .where(_visible(actor))
@@ -265,9 +443,75 @@ def list_referrals(
                 decision_note=row.decision_note,
                 acknowledged_at=row.acknowledged_at,
                 acknowledged_by=row.acknowledged_by,
+                state=row.firm_state,
+                state_since=row.state_since,
+                withdrawn_at=row.withdrawn_at,
+                withdrawal_reason=row.withdrawal_reason,
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class SuggestionRead:
+    """A candidate the sweep suggests to the district: the grounds and the firm's current state."""
+
+    id: int
+    enterprise_id: int
+    uscc: str
+    enterprise_name: str
+    district_code: str
+    grounds: str
+    status: str
+    suggested_at: dt.datetime
+    state: str
+    state_since: dt.datetime
+
+    def as_json(self) -> dict[str, Any]:
+        out = {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in self.__dict__.items()}
+        out["grounds_label"] = GROUNDS_LABELS.get(self.grounds, self.grounds)
+        out["status_label"] = SUGGESTION_LABELS.get(self.status, self.status)
+        out["state_label"] = STATE_LABELS[State(self.state)][0]
+        return out
+
+
+def list_suggestions(
+    conn: sa.Connection, *, actor: Actor, district: str | None = None, status: str | None = "open", limit: int = 500
+) -> list[SuggestionRead]:
+    """The sweep's suggestions (open ones by default): a district bureau sees its own, the city all."""
+    match actor.role:
+        case Role.city_bureau | Role.support_center:
+            where: list[sa.ColumnElement[bool]] = [] if not district else [S.c.district_code == district]
+        case Role.district_bureau if actor.district_code:
+            where = [S.c.district_code == actor.district_code]
+        case _:
+            raise NotAllowed("无权查看移交建议 / this role may not see referral suggestions")
+    if status:
+        if status not in SUGGESTION_LABELS:
+            raise InvalidInput(f"未知状态 {status} / unknown status: {status}")
+        where.append(S.c.status == status)
+    rows = conn.execute(
+        sa.select(S, E.c.uscc, E.c.name.label("enterprise_name"), E.c.state.label("firm_state"), E.c.state_since)
+        .join(E, E.c.id == S.c.enterprise_id)
+        .where(*where)
+        .order_by(S.c.suggested_at, S.c.id)
+        .limit(limit)
+    )
+    return [
+        SuggestionRead(
+            id=r.id,
+            enterprise_id=r.enterprise_id,
+            uscc=r.uscc,
+            enterprise_name=r.enterprise_name,
+            district_code=r.district_code,
+            grounds=r.grounds,
+            status=r.status,
+            suggested_at=r.suggested_at,
+            state=r.firm_state,
+            state_since=r.state_since,
+        )
+        for r in rows
+    ]
 
 
 def _referral(conn: sa.Connection, referral_id: int) -> sa.Row[Any]:
@@ -310,9 +554,11 @@ def propose_referral(
         if not firm.key_field:
             raise InvalidInput("只有重点监管领域企业可移交属地政府 / only key-field firms are referred")
         if not grounds_hold(conn, campaign=campaign, firm_id=firm.id, grounds=grounds, as_of=as_of):
+            label = STATE_LABELS[State(firm.state)][0]
             raise InvalidInput(
-                f"该企业目前不符合“{GROUNDS_LABELS[grounds]}”的移交条件 / "
-                f"the grounds {grounds} do not hold for this firm"
+                f"该企业目前不符合“{GROUNDS_LABELS[grounds]}”的移交条件（当前状态“{label}”，"
+                f"自 {_local_day(firm.state_since)} 起） / the grounds {grounds} do not hold for this firm "
+                f"(it is {firm.state} since {_local_day(firm.state_since)})"
             )
         active = conn.execute(sa.select(R.c.id).where(R.c.enterprise_id == firm.id, R.c.status.in_(ACTIVE))).scalar()
         if active is not None:
@@ -330,14 +576,29 @@ def propose_referral(
                 detail={"enterprise_name": firm.name, "uscc": firm.uscc, "as_of": as_of.isoformat(), "note": note},
                 proposed_at=now,
                 proposed_by=actor.name,
+                proposer_user_id=actor.user_id,
             )
+        )
+        assert result.inserted_primary_key is not None
+        referral_id = int(result.inserted_primary_key[0])
+        conn.execute(
+            sa.update(S)
+            .where(S.c.enterprise_id == firm.id, S.c.grounds == grounds, S.c.status == "open")
+            .values(status="proposed", closed_at=now)
+        )
+        record_event(
+            conn,
+            enterprise_id=firm.id,
+            kind="referral_proposed",
+            actor=actor,
+            at=now,
+            payload={"referral_id": referral_id, "grounds": grounds, "note": note},
         )
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    assert result.inserted_primary_key is not None
-    return int(result.inserted_primary_key[0])
+    return referral_id
 
 
 def decide_referral(
@@ -362,6 +623,18 @@ def decide_referral(
             raise InvalidTransition(
                 f"该移交已是“{STATUS_LABELS.get(ref.status, ref.status)}”，不能再决定 / the referral is {ref.status}"
             )
+        firm = load_firm(conn, enterprise_id=ref.enterprise_id)
+        as_of = now.astimezone(clock.tz).date()
+        if confirm and not grounds_hold(conn, campaign=campaign, firm_id=firm.id, grounds=ref.grounds, as_of=as_of):
+            raise GuardFailed("referral_grounds", "不能确认移交 / cannot confirm: " + stale_reason(firm, ref.grounds))
+        record_event(
+            conn,
+            enterprise_id=firm.id,
+            kind="referral_confirmed" if confirm else "referral_declined",
+            actor=actor,
+            at=now,
+            payload={"referral_id": ref.id, "grounds": ref.grounds, "note": note},
+        )
         conn.execute(
             sa.update(R)
             .where(R.c.id == ref.id, R.c.status == "proposed")
@@ -373,7 +646,6 @@ def decide_referral(
             )
         )
         if confirm:
-            firm = load_firm(conn, enterprise_id=ref.enterprise_id)
             district = campaign.district(ref.district_code)
             insert_ignore(
                 conn,
@@ -434,7 +706,8 @@ def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, cl
     try:
         conn = session.connection()
         ref = _referral(conn, referral_id)
-        if actor.district_code != ref.district_code:
+        if actor.district_code != ref.district_code or ref.status not in DELIVERED:
+            # a proposal the city has not confirmed (or declined) does not exist for the local government
             raise OutOfScope(f"找不到该移交记录 / no such referral: {referral_id}")
         if ref.status != "confirmed":
             raise InvalidTransition(
@@ -445,6 +718,14 @@ def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, cl
             sa.update(R)
             .where(R.c.id == ref.id, R.c.status == "confirmed")
             .values(status="acknowledged", acknowledged_at=now, acknowledged_by=actor.name)
+        )
+        record_event(
+            conn,
+            enterprise_id=ref.enterprise_id,
+            kind="referral_acknowledged",
+            actor=actor,
+            at=now,
+            payload={"referral_id": ref.id, "grounds": ref.grounds},
         )
         session.commit()
     except BaseException:
@@ -467,6 +748,10 @@ REFERRAL_HEADERS = (
     "决定说明",
     "签收时间",
     "签收人",
+    "企业当前状态",
+    "当前状态起始",
+    "撤回时间",
+    "撤回原因",
 )
 
 
@@ -489,4 +774,8 @@ def referral_cells(n: int, r: ReferralRead) -> list[Any]:
         r.decision_note or "",
         local(r.acknowledged_at),
         r.acknowledged_by or "",
+        r.state_label,
+        local(r.state_since),
+        local(r.withdrawn_at),
+        r.withdrawal_reason or "",
     ]

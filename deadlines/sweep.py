@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from deadlines.referrals import PreparedReferrals
+from deadlines.referrals import PreparedReferrals, follow_firms
 from deadlines.rules import PreparedRule, build_rules, last_escalation_id, unresolved_rules
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
@@ -223,7 +223,8 @@ def sweep_day(
         return done
 
     def finish(conn: sa.Connection, claim: Claim) -> dict[str, int]:
-        counts = {"proposed": referrals.apply(conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes)}
+        counts = {"suggested": referrals.apply(conn, as_of=as_of, now=now, full=claim.full, changes=claim.changes)}
+        counts |= follow_firms(conn, campaign=campaign, as_of=as_of, now=now)
         _add_counts(conn, as_of=as_of, counts={"referrals": counts})
         conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for <= as_of))
         conn.execute(

@@ -40,6 +40,7 @@ KINDS: tuple[str, ...] = (
     "creation_reminder",
     "deadline_overdue",
     "referral",
+    "referral_withdrawn",
     "reviewer_assignment",
     "reviewer_disqualified",
     "district_digest",

@@ -79,6 +79,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "creation_reminder": {**_FIRM, "rule": "creation_end", "deadline": "2023-10-31", "days_left": 7},
     "deadline_overdue": {**_FIRM, "rule": "hazard_deadline", "deadline": "2022-12-20", "days_overdue": 5},
     "referral": {**_FIRM, "grounds": "non_participating", "note": "经多次督促仍未启动创建"},
+    "referral_withdrawn": {
+        **_FIRM,
+        "grounds": "non_participating",
+        "referral_id": 7,
+        "proposed_by": "武进区应急管理局 李股长",
+        "reason": "“逾期未启动创建”的移交理由已不成立：企业自 2023-02-03 起为“自评中”",
+        "reason_en": "the grounds non_participating no longer hold: the firm is self_assessing since 2023-02-03",
+    },
     "reviewer_assignment": {
         "reviewer_name": "李明",
         "enterprise_name": _FIRM["enterprise_name"],
@@ -125,6 +133,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
 # Who each kind is addressed to when the writer does not say (previews, tests).
 SAMPLE_AUDIENCE: dict[str, str] = {
     "referral": "local_government",
+    "referral_withdrawn": "district_bureau",
     "reviewer_assignment": "reviewer",
     "reviewer_disqualified": "reviewer",
     "district_digest": "district_bureau",

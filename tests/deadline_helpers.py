@@ -16,7 +16,15 @@ from workflow import uscc
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, FixedClock
 from workflow.records import FiveImplementations, rectify_hazard
-from workflow.tables import APPLICATIONS, ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS, SWEEP_RUNS
+from workflow.tables import (
+    APPLICATIONS,
+    ENTERPRISES,
+    ESCALATIONS,
+    OUTBOX,
+    REFERRAL_SUGGESTIONS,
+    REFERRALS,
+    SWEEP_RUNS,
+)
 
 DEADLINE_KINDS = ("deadline_reminder", "creation_reminder", "deadline_overdue", "referral")
 
@@ -138,9 +146,10 @@ def escalation_days(engine: sa.Engine) -> dict[str, tuple[dt.date | None, dt.dat
 
 
 def referral_days(engine: sa.Engine) -> dict[str, tuple[dt.date | None, str]]:
+    """The sweep's referral suggestions to the districts: the day each was made, and where it stands."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(REFERRALS)).all()
-    return {r.dedupe_key: (local_day(r.proposed_at), r.status) for r in rows}
+        rows = conn.execute(sa.select(REFERRAL_SUGGESTIONS)).all()
+    return {r.dedupe_key: (local_day(r.suggested_at), r.status) for r in rows}
 
 
 def snapshot(engine: sa.Engine, *, with_times: bool = True) -> dict[str, list[tuple[Any, ...]]]:
@@ -150,7 +159,7 @@ def snapshot(engine: sa.Engine, *, with_times: bool = True) -> dict[str, list[tu
         out = conn.execute(
             sa.select(OUTBOX).where(OUTBOX.c.kind.in_(DEADLINE_KINDS)).order_by(OUTBOX.c.dedupe_key)
         ).all()
-        ref = conn.execute(sa.select(REFERRALS).order_by(REFERRALS.c.dedupe_key)).all()
+        ref = conn.execute(sa.select(REFERRAL_SUGGESTIONS).order_by(REFERRAL_SUGGESTIONS.c.dedupe_key)).all()
     return {
         "escalations": [
             (
@@ -185,7 +194,7 @@ def snapshot(engine: sa.Engine, *, with_times: bool = True) -> dict[str, list[tu
             for r in out
         ],
         "referrals": [
-            (r.dedupe_key, r.enterprise_id, r.grounds, r.status, r.detail, *((r.proposed_at,) if with_times else ()))
+            (r.dedupe_key, r.enterprise_id, r.grounds, r.status, r.detail, *((r.suggested_at,) if with_times else ()))
             for r in ref
         ],
     }
@@ -202,6 +211,7 @@ def forget_sweeps(engine: sa.Engine) -> None:
         conn.execute(sa.delete(OUTBOX).where(OUTBOX.c.kind.in_(DEADLINE_KINDS)))
         conn.execute(sa.delete(ESCALATIONS))
         conn.execute(sa.delete(REFERRALS))
+        conn.execute(sa.delete(REFERRAL_SUGGESTIONS))
         conn.execute(sa.delete(SWEEP_RUNS))
 
 

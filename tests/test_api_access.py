@@ -15,9 +15,9 @@ from fastapi.routing import APIRoute
 from api.app import ROUTERS
 from api.deps import Allow, Public
 from states import Role
-from tests.api_helpers import World
+from tests.api_helpers import ELSEWHERE, HOME, World
 from tests.test_api_paths import PDF, ok
-from workflow.tables import ESCALATIONS, REFERRALS
+from workflow.tables import ESCALATIONS, GUIDANCE_ASSIGNMENTS, REFERRALS
 
 USERS = {
     Role.city_bureau: "city",
@@ -191,6 +191,8 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
             return {"escalation_id": records["escalations"]["home" if inside else "away"]}
         case "referral":
             return {"referral_id": records["referrals"]["home" if inside else "away"]}
+        case "guidance":
+            return {"assignment_id": records["guidance"]["home" if inside else "away"]}
     raise AssertionError(f"no sample records for scope {scope}")
 
 
@@ -202,6 +204,27 @@ TRIGGER_FOR = {
     Role.reviewer: "verify",
     Role.local_government: "verify",
 }
+
+
+def add_guidance(world: World) -> dict[str, int]:
+    """An expert assigned to a firm of the home district and one elsewhere."""
+    ids = {}
+    with world.engine.begin() as conn:
+        for side, name, district in (("home", "home_other", HOME), ("away", "away_key", ELSEWHERE)):
+            result = conn.execute(
+                sa.insert(GUIDANCE_ASSIGNMENTS).values(
+                    enterprise_id=world.firms[name],
+                    district_code=district,
+                    person="王工",
+                    kind="expert",
+                    from_date=dt.date(2022, 6, 1),
+                    assigned_by="test",
+                    assigned_at=world.clock.now(),
+                )
+            )
+            assert result.inserted_primary_key is not None
+            ids[side] = int(result.inserted_primary_key[0])
+    return ids
 
 
 def request_for(route: APIRoute, method: str, username: str, world: World) -> dict[str, Any]:
@@ -231,6 +254,10 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
         ("POST", "/api/referrals/{referral_id}/confirm"): {"json": {}},
         ("POST", "/api/referrals/{referral_id}/decline"): {"json": {}},
         ("POST", "/api/referrals/{referral_id}/acknowledge"): {},
+        ("POST", "/api/enterprises/{enterprise_id}/guidance"): {
+            "json": {"person": "王工", "kind": "expert", "from_date": "2022-06-01"}
+        },
+        ("POST", "/api/guidance/{assignment_id}/visits"): {"json": {"visited_on": "2022-06-15", "note": "现场指导"}},
         ("POST", "/api/bulk/transitions/{trigger}"): {
             "json": {"items": [{"enterprise_id": world.firms["home_other"]}]}
         },
@@ -255,6 +282,7 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
 
 def test_every_route_for_every_role_in_and_out_of_scope(world: World) -> None:
     records = setup_records(world)
+    records["guidance"] = add_guidance(world)
     checked = 0
     for route in all_routes():
         rule = rule_of(route)

@@ -29,7 +29,7 @@ from tests.factories import make_firm
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
 from workflow.engine import Actor
-from workflow.tables import ESCALATIONS, OUTBOX, REFERRALS
+from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRAL_SUGGESTIONS, REFERRALS
 
 D = dt.date
 CITY = Actor("市局 张科长", Role.city_bureau)
@@ -60,7 +60,7 @@ def test_a_referral_goes_from_district_to_city_to_local_government(engine: sa.En
         propose_referral(
             s, enterprise_id=firm, grounds="non_participating", actor=district(), campaign=campaign, clock=clock
         )
-    with Session(engine) as s, pytest.raises(InvalidTransition, match="only a confirmed referral"):
+    with Session(engine) as s, pytest.raises(OutOfScope):  # a proposal does not exist for the local government
         acknowledge_referral(s, referral_id=ref, actor=local_government(), clock=clock)
     with Session(engine) as s:
         confirm_referral(s, referral_id=ref, actor=CITY, campaign=campaign, clock=clock, note="多次督促无果")
@@ -161,17 +161,28 @@ def test_a_referral_needs_its_grounds(engine: sa.Engine, campaign: Campaign) -> 
         )
 
 
-def test_a_declined_referral_is_not_proposed_again_by_the_sweep(engine: sa.Engine, campaign: Campaign) -> None:
+def test_a_declined_referral_is_not_suggested_again_by_the_sweep(engine: sa.Engine, campaign: Campaign) -> None:
     firm = idle_key_firm(engine, campaign)
     sweep_on(engine, campaign, D(2023, 1, 30))
     with engine.connect() as conn:
-        ref = conn.execute(sa.select(REFERRALS)).one()
-    assert (ref.enterprise_id, ref.grounds, ref.status) == (firm, "non_participating", "proposed")
+        assert conn.execute(sa.select(REFERRALS)).all() == []  # the sweep only suggests
+        suggestion = conn.execute(sa.select(REFERRAL_SUGGESTIONS)).one()
+    assert (suggestion.enterprise_id, suggestion.grounds, suggestion.status) == (firm, "non_participating", "open")
     with Session(engine) as s:
-        decline_referral(s, referral_id=ref.id, actor=CITY, campaign=campaign, clock=FixedClock.on(D(2023, 2, 1)))
+        ref = propose_referral(
+            s,
+            enterprise_id=firm,
+            grounds="non_participating",
+            actor=district(),
+            campaign=campaign,
+            clock=FixedClock.on(D(2023, 1, 31)),
+        )
+    with Session(engine) as s:
+        decline_referral(s, referral_id=ref, actor=CITY, campaign=campaign, clock=FixedClock.on(D(2023, 2, 1)))
     sweep_on(engine, campaign, D(2023, 2, 2))
     with engine.connect() as conn:
         assert conn.execute(sa.select(REFERRALS.c.status)).scalars().all() == ["declined"]
+        assert conn.execute(sa.select(REFERRAL_SUGGESTIONS.c.status)).scalars().all() == ["proposed"]
 
 
 def test_offices_acknowledge_their_escalations(engine: sa.Engine, campaign: Campaign) -> None:
@@ -270,7 +281,9 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
 
 def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> None:
     url = str(engine.url.render_as_string(hide_password=False))
-    idle_key_firm(engine, campaign, name="@SUM(1)化工有限公司")
+    firm = idle_key_firm(engine, campaign, name="@SUM(1)化工有限公司")
+    with engine.connect() as conn:
+        credit_code = conn.execute(sa.select(ENTERPRISES.c.uscc).where(ENTERPRISES.c.id == firm)).scalar_one()
 
     def run(*args: str) -> str:
         result = CliRunner().invoke(main, ["--database-url", url, *args])
@@ -278,7 +291,7 @@ def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: 
         return result.output
 
     text = run("sweep", "--as-of", "2023-01-30")
-    assert "2023-01-30" in text and "key_field_started" in text and "提出移交 1" in text
+    assert "2023-01-30" in text and "key_field_started" in text and "建议移交（待辖区研判） 1" in text
     assert "swept 2023-01-30: 0 new rows" in run("sweep", "--as-of", "2023-01-30")
     refused = CliRunner().invoke(main, ["--database-url", url, "sweep", "--as-of", "2023-01-01"])
     assert refused.exit_code == 1 and "[sweep_refused]" in refused.output
@@ -286,7 +299,10 @@ def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: 
     assert sorted(e["step"] for e in listed) == ["district", "firm"]
     run("escalations", "ack", str(listed[0]["id"]), "--role", "district_bureau", "--district", "320412")
     assert len(json.loads(run("escalations", "list", "--json", "--status", "acknowledged"))) == 1
+    assert json.loads(run("referrals", "list", "--json")) == []  # a suggestion is not a referral
+    run("referrals", "propose", credit_code, "--grounds", "non_participating", "--as-of", "2023-01-31")
     [ref] = json.loads(run("referrals", "list", "--json"))
+    assert ref["state"] == "mobilized" and ref["state_label"] and ref["state_since"]
     denied = CliRunner().invoke(
         main, ["--database-url", url, "referrals", "confirm", str(ref["id"]), "--role", "district_bureau"]
     )

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from deadlines.referrals import acknowledge_referral, confirm_referral, decline_referral
+from deadlines.referrals import acknowledge_referral, confirm_referral, decline_referral, propose_referral
 from states import Role
 from tests.deadline_helpers import (
     DEADLINE_KINDS,
@@ -28,7 +28,7 @@ from tests.factories import make_firm
 from workflow.campaign import Campaign, DeadlineRule
 from workflow.clock import FixedClock
 from workflow.engine import Actor
-from workflow.tables import ESCALATIONS, OUTBOX, REFERRALS
+from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS
 
 FIRST, LAST = dt.date(2022, 2, 8), dt.date(2024, 1, 31)
 DISTRICTS = ("320481", "320413", "320412", "320411", "320402", "320404", "320491")
@@ -181,11 +181,27 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
     on(D(2022, 3, 15), j, start)
     on(D(2023, 12, 1), j, submit)
 
-    # The city decides some of the non-participating firms' referrals; the local government acknowledges.
+    # The district proposes some of the firms the sweep suggested, the city decides, the local government
+    # acknowledges.
     def decide(day: dt.date, firms: list[Firm], action: str) -> None:
         def run() -> None:
             clock = FixedClock.on(day)
             for firm in firms:
+                if action != "acknowledge":
+                    with Session(engine) as session:
+                        with engine.connect() as conn:
+                            code = conn.execute(
+                                sa.select(ENTERPRISES.c.district_code).where(ENTERPRISES.c.id == firm.id)
+                            ).scalar_one()
+                        actor = Actor("辖区", Role.district_bureau, district_code=code)
+                        propose_referral(
+                            session,
+                            enterprise_id=firm.id,
+                            grounds="non_participating",
+                            actor=actor,
+                            campaign=campaign,
+                            clock=clock,
+                        )
                 with engine.connect() as conn:
                     ref = conn.execute(sa.select(REFERRALS).where(REFERRALS.c.enterprise_id == firm.id)).one()
                 with Session(engine) as session:
@@ -217,7 +233,7 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
         want.rule("mobilization", "enterprise", firm.id, mobilization_end, rules.mobilization)
     for firm in b:
         want.rule("key_field_started", "enterprise", firm.id, key_milestone, rules.milestones)
-        want.referrals[f"referral:non_participating:enterprise:{firm.id}"] = (D(2023, 1, 30), "proposed")
+        want.referrals[f"suggestion:non_participating:enterprise:{firm.id}"] = (D(2023, 1, 30), "open")
     for firm in c:
         want.rule("key_field_started", "enterprise", firm.id, key_milestone, rules.milestones, until=D(2023, 1, 15))
     for firm in d:
@@ -228,26 +244,27 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
         )
     for firm in g2:
         want.rule("hazard_deadline", "hazard", firm.hazards[0], hazard_deadline, rules.hazard_deadline)
-        want.rule("creation_end", "enterprise", firm.id, creation_end, rules.creation_end)
-        want.referrals[f"referral:major_hazard_overdue:hazard:{firm.hazards[0]}"] = (D(2022, 10, 31), "proposed")
+        want.referrals[f"suggestion:major_hazard_overdue:hazard:{firm.hazards[0]}"] = (D(2022, 10, 31), "open")
     for firm in h:
         app = firm.applications[0]
         want.rule("sla_verification", "application", app, D(2022, 7, 16), rules.sla_verification, until=D(2022, 7, 20))
         want.rule("sla_online_audit", "application", app, D(2022, 8, 4), rules.sla_online_audit, until=D(2022, 8, 6))
         want.rule("sla_certification", "application", app, D(2022, 8, 30), rules.sla_certification, until=D(2022, 9, 2))
     for firm in i:
-        want.rule("creation_end", "enterprise", firm.id, creation_end, rules.creation_end)
-        want.referrals[f"referral:failed_review_twice:enterprise:{firm.id}"] = (D(2022, 7, 12), "proposed")
+        want.referrals[f"suggestion:failed_review_twice:enterprise:{firm.id}"] = (D(2022, 7, 12), "open")
     for firm in j:
         app = firm.applications[0]
         want.rule("creation_end", "enterprise", firm.id, creation_end, rules.creation_end, until=D(2023, 12, 1))
         want.rule("sla_verification", "application", app, D(2023, 12, 16), rules.sla_verification)
         want.rule("evaluation_end", "application", app, evaluation_end, rules.evaluation_end, holder="district")
     with engine.connect() as conn:
-        refs = {r.enterprise_id: r.id for r in conn.execute(sa.select(REFERRALS.c.enterprise_id, REFERRALS.c.id))}
+        rows = conn.execute(sa.select(REFERRALS.c.enterprise_id, REFERRALS.c.id, REFERRALS.c.status)).all()
+    refs = {r.enterprise_id: r.id for r in rows}
+    statuses = {r.enterprise_id: r.status for r in rows}
     for n, firm in enumerate(b[:6]):
         status = "acknowledged" if n < 2 else "confirmed" if n < 4 else "declined"
-        want.referrals[f"referral:non_participating:enterprise:{firm.id}"] = (D(2023, 1, 30), status)
+        want.referrals[f"suggestion:non_participating:enterprise:{firm.id}"] = (D(2023, 1, 30), "proposed")
+        assert statuses[firm.id] == status
         if n < 4:
             want.outbox[f"referral:{refs[firm.id]}:local_government"] = D(2023, 2, 10)
 

@@ -20,7 +20,7 @@ from workflow.audit import verify_chain
 from workflow.campaign import load_campaign
 from workflow.clock import SHANGHAI, FixedClock
 from workflow.settings import DEFAULT_CAMPAIGN, Settings
-from workflow.tables import CERTIFICATIONS, ENTERPRISES, ESCALATIONS, EVENTS, OUTBOX
+from workflow.tables import CERTIFICATIONS, DISTRICT_TARGETS, ENTERPRISES, ESCALATIONS, EVENTS, OUTBOX, REFERRALS
 
 D = dt.date
 
@@ -68,8 +68,22 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
         prior = conn.execute(
             sa.select(sa.func.count()).where(ENTERPRISES.c.prior_certificate_recorded_at.is_not(None))
         ).scalar_one()
+        # referrals follow the firm: no proposal waits on a firm that has moved on from non-participation
+        stale = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(REFERRALS.join(ENTERPRISES, ENTERPRISES.c.id == REFERRALS.c.enterprise_id))
+            .where(
+                REFERRALS.c.status == "proposed",
+                REFERRALS.c.grounds == "non_participating",
+                ENTERPRISES.c.state != "mobilized",
+            )
+        ).scalar_one()
+        assert stale == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(DISTRICT_TARGETS)).scalar_one() == 7
+        targets = {r.source for r in conn.execute(sa.select(DISTRICT_TARGETS.c.source))}
     assert all(score >= 75 for (score,) in benchmark) and named == len(benchmark)  # the city names 标杆 from 75
     assert prior > 0  # districts recorded earlier certificates (or that there are none)
+    assert targets == {"stand-in"}  # scaled to the demo's directory, still marked as a stand-in
     assert sum(states.values()) == 120
     # the plan's milestones: a non-key firm's only dated duty is to start by 2023-12-31 (above size only);
     # hazard deadlines are the firm's own (五落实 · 期限) and come after the date they name
@@ -100,5 +114,8 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
         assert signed.status_code == 200, (username, signed.text)
     token = client.post("/api/auth/token", data={"username": "wujin", "password": PASSWORD}).json()["access_token"]
     listed = client.get("/api/enterprises", headers={"Authorization": f"Bearer {token}"}).json()
+    gov = client.post("/api/auth/token", data={"username": "gov-wujin", "password": PASSWORD}).json()["access_token"]
+    seen = client.get("/api/referrals", headers={"Authorization": f"Bearer {gov}"}).json()
+    assert {r["status"] for r in seen} <= {"confirmed", "acknowledged"}  # only what the city confirmed
     assert listed["total"] > 0 and {item["district_code"] for item in listed["items"]} == {"320412"}
     engine.dispose()

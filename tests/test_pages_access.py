@@ -18,7 +18,7 @@ from api.pages import ROUTERS
 from api.pages.access import LOGIN_COOKIE, SESSION_COOKIE, Page, PagePublic, csrf_token
 from states import Role
 from tests.api_helpers import ELSEWHERE, HOME, PASSWORD, World
-from tests.test_api_access import setup_records
+from tests.test_api_access import add_guidance, setup_records
 from tests.test_api_paths import PDF
 from workflow.safety_code import code_for, code_key
 from workflow.tables import ESCALATIONS, EVENTS, REFERRALS
@@ -71,8 +71,9 @@ def csrf_field(html: str) -> str:
     return match.group(1)
 
 
-def add_referrals(world: World) -> dict[str, int]:
-    """A proposed referral in the home district and one elsewhere (as the sweep would propose them)."""
+def add_referrals(world: World, status: str = "confirmed") -> dict[str, int]:
+    """A referral the city confirmed in the home district and one elsewhere (a local government sees only
+    confirmed ones)."""
     ids = {}
     with world.engine.begin() as conn:
         for name, district in (("home_key", HOME), ("away_key", ELSEWHERE)):
@@ -82,7 +83,7 @@ def add_referrals(world: World) -> dict[str, int]:
                     enterprise_id=world.firms[name],
                     district_code=district,
                     grounds="non_participating",
-                    status="proposed",
+                    status=status,
                     detail={},
                     proposed_at=world.clock.now(),
                     proposed_by="test",
@@ -137,6 +138,10 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
         if role is Role.city_bureau:
             return {"referral_id": records["referrals"]["home_key"]} if inside else None
         return {"referral_id": records["referrals"]["home_key" if inside else "away_key"]}
+    if scope == "guidance":
+        if role is Role.city_bureau:
+            return {"assignment_id": records["guidance"]["home"]} if inside else None
+        return {"assignment_id": records["guidance"]["home" if inside else "away"]}
     firm_in = {Role.district_bureau: "home_other", Role.enterprise: "home_key"}.get(role, "home_key")
     firm_out = {
         Role.district_bureau: "away_key",
@@ -200,6 +205,8 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
         "/firms/{enterprise_id}/prior-certificate": {"data": {"level": "none"}},
         "/firms/{enterprise_id}/inspections": {"data": {"kind": "online", "held_on": "2022-06-20"}},
         "/districts/{district_code}/trainings": {"data": {"kind": "training", "held_on": "2022-06-20"}},
+        "/firms/{enterprise_id}/guidance": {"data": {"person": "王工", "kind": "expert", "from_date": "2022-06-01"}},
+        "/guidance/{assignment_id}/visits": {"data": {"visited_on": "2022-06-15", "note": "现场指导"}},
     }
     if method == "POST" and route.path not in forms:
         raise AssertionError(f"add a sample form for {method} {route.path} to this test")
@@ -216,6 +223,7 @@ def test_every_page_for_every_role_in_and_out_of_scope(world: World) -> None:
     records = setup_records(world)
     records["referrals"] = add_referrals(world)
     records["escalations"] = add_escalations(world)
+    records["guidance"] = add_guidance(world)
     users = records["users"]
     browsers = {role: Browser(world, users[role]) for role in Role}
     checked = 0

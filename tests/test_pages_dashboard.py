@@ -120,10 +120,13 @@ def test_the_figures_are_what_counting_firm_by_firm_gives(world: World) -> None:
     assert ov.escalations == {(HOME, "firm"): 2, (HOME, "district"): 1, (ELSEWHERE, "city"): 1}
     assert ov.outbox.counts["failed"] == sum(1 for _ in outbox_rows(world, "failed"))
     assert ov.outbox.counts["pending"] == sum(1 for _ in outbox_rows(world, "pending")) > 0
-    certified = {(t.district_code, t.key_field): t for t in ov.targets}
-    assert certified[(ELSEWHERE, True)].certified == 1 and certified[(None, True)].certified == 1
+    # starting targets (附件2) are compared with firms that have started, not with certified ones
+    progress = {(t.district_code, t.key_field): t for t in ov.targets}
+    started = [r for r in rows if r.key_field and r.state not in ("mobilized", "closed")]
+    assert progress[(None, True)].started == len(started)
+    assert progress[(ELSEWHERE, True)].started == sum(r.district_code == ELSEWHERE for r in started)
     liyang = world.campaign.district(ELSEWHERE)
-    assert liyang is not None and certified[(ELSEWHERE, True)].target == liyang.target_key_field
+    assert liyang is not None and progress[(ELSEWHERE, True)].target == liyang.start_target_key_field
 
 
 def outbox_rows(world: World, status: str) -> list[Any]:

@@ -89,8 +89,9 @@ class District(_Strict):
     name_en: str
     aliases: tuple[str, ...] = ()
     weight: float = Field(gt=0)
-    target_key_field: int = Field(ge=0)
-    target_other: int = Field(ge=0)
+    # firms that must have *started* (附件2); None until figures are entered (see Targets)
+    start_target_key_field: int | None = Field(default=None, ge=0)
+    start_target_other: int | None = Field(default=None, ge=0)
     bureau_email: EmailStr
     local_government: str
     local_government_email: EmailStr
@@ -117,6 +118,23 @@ class OutlineElement(_Strict):
     items: tuple[OutlineItem, ...] = Field(min_length=1)
 
 
+OFFICIAL_TARGETS = "附件2"  # the plan's attachment 2; any other source is shown as 示例数值，非官方
+
+
+class Targets(_Strict):
+    """Where the districts' figures come from. The plan: 2022年底前，全市重点监管领域企业需全部开展创建工作；
+    2023年底前，全市非重点监管领域的规模以上企业需全部开展创建工作（具体创建目标任务见附件2） — targets for
+    firms *starting* the work, key-field and other (non-key above-size) firms. `source = "附件2"` only for the
+    official figures; anything else (e.g. "stand-in") is a stand-in, shown as such."""
+
+    kind: Literal["started"] = "started"
+    source: str = Field(min_length=1, max_length=40)
+
+    @property
+    def official(self) -> bool:
+        return self.source == OFFICIAL_TARGETS
+
+
 class Campaign(_Strict):
     campaign: CampaignInfo
     phases: Phases
@@ -124,6 +142,7 @@ class Campaign(_Strict):
     thresholds: Thresholds
     review: ReviewRules
     districts: tuple[District, ...] = Field(min_length=1)
+    targets: Targets | None = None  # None: no figures in the file (the dashboard says 目标未录入)
     sectors: tuple[Sector, ...] = Field(min_length=1)
     outline: tuple[OutlineElement, ...] = Field(min_length=1)
     deadlines: Deadlines
@@ -143,6 +162,12 @@ class Campaign(_Strict):
         total = sum(i.points for i in self.outline_items)
         if abs(total - 100) > 1e-6:
             raise ValueError(f"outline: points add up to {total:g}, not 100")
+        figures = [d.code for d in self.districts if (d.start_target_key_field, d.start_target_other) != (None, None)]
+        if figures and self.targets is None:
+            raise ValueError("districts carry start targets: say where they come from in [targets] source")
+        if self.targets is not None and len(figures) != len(self.districts):
+            missing = sorted({d.code for d in self.districts} - set(figures))
+            raise ValueError(f"[targets]: districts without start targets: {', '.join(missing)}")
         return self
 
     @property

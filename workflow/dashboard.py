@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from states import GUARDS, TRIGGERS, Role, State
-from workflow.campaign import Campaign, Milestone
+from workflow.campaign import OFFICIAL_TARGETS, Campaign, Milestone
 from workflow.clock import Clock, today
 from workflow.engine import Actor
 from workflow.facts import DbFacts
@@ -34,6 +34,7 @@ from workflow.tables import (
     SELF_ASSESSMENT_ITEMS,
     SELF_ASSESSMENTS,
 )
+from workflow.targets import effective_targets
 
 E = ENTERPRISES
 FUNNEL: tuple[State, ...] = (
@@ -49,7 +50,7 @@ FUNNEL: tuple[State, ...] = (
 STARTED_STATES = tuple(s.value for s in FUNNEL if s not in (State.mobilized, State.closed))
 PACE_DAYS = 28  # the current pace is the average day of the last four weeks
 ESCALATION_STEPS = ("firm", "district", "center", "city")
-REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined")
+REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined", "withdrawn")
 OUTBOX_WATCHED = ("pending", "sending", "failed")
 WORKLISTS = ("verification", "audit", "review", "certification")
 
@@ -231,19 +232,29 @@ class MilestoneProgress:
 
 @dataclass(frozen=True)
 class TargetProgress:
-    """Certified firms against the district's target (key fields and others), with a projection to the
-    end of the evaluation phase at the current pace."""
+    """Firms that have *started* against the district's starting target (附件2: 需全部开展创建工作，具体创建
+    目标任务见附件2), key-field and other (non-key above-size) firms, with a projection to the group's own
+    milestone at the current pace. `target` is None when no figures were entered (目标未录入); `source` says
+    where they come from (only 附件2 is official)."""
 
     district_code: str | None
     key_field: bool
-    certified: int
-    target: int
+    started: int
+    target: int | None
+    source: str | None
     pace_per_day: float
-    projected: int | None  # at the end of the evaluation phase; None once it has ended
+    projected: int | None  # at the group's milestone; None once it has passed
+    until: dt.date | None = None  # the group's milestone
 
     @property
-    def share(self) -> float:
-        return self.certified / self.target if self.target else 1.0
+    def share(self) -> float | None:
+        if self.target is None:
+            return None
+        return self.started / self.target if self.target else 1.0
+
+    @property
+    def official(self) -> bool:
+        return self.source == OFFICIAL_TARGETS
 
 
 @dataclass(frozen=True)
@@ -499,32 +510,40 @@ def overview(
         burndowns.append(BurnDown(m, days, remaining_series, projection))
 
     end = campaign.phases.evaluation.end
+    in_force = effective_targets(conn, campaign=campaign)
+    group_of = {True: "key_field", False: "non_key_above_size"}
+    until_of: dict[str, dt.date] = {m.applies_to: m.date for m in campaign.milestones}
     targets = []
     for key_field in (True, False):
+        group = group_of[key_field]
+        until = until_of.get(group)
         per_field = []
         for d in campaign.districts:
             if d.code not in districts:
                 continue
-            certified = sum(
-                s.firms
-                for s in stages
-                if s.district_code == d.code and s.key_field == key_field and s.state == State.certified.value
-            )
-            pace = _pace(history.certified_between((d.code, key_field), pace_from, day))
-            projected = None if day > end else certified + math.floor(max(pace, 0.0) * (end - day).days)
-            target = d.target_key_field if key_field else d.target_other
-            per_field.append(TargetProgress(d.code, key_field, certified, target, pace, projected))
+            started = sum(group_count(d.code, group, state) for state in STARTED_STATES)
+            pace = _pace(history.left_between((d.code, group), pace_from, day))
+            ahead = None if until is None or day > until else (until - day).days
+            projected = None if ahead is None else started + math.floor(max(pace, 0.0) * ahead)
+            figures = in_force.get(d.code)
+            target = None if figures is None else (figures.key_field if key_field else figures.other)
+            source = None if figures is None else figures.source
+            per_field.append(TargetProgress(d.code, key_field, started, target, source, pace, projected, until))
         targets += per_field
         if district is None:
             projections = [t.projected for t in per_field]
+            known = [t.target for t in per_field if t.target is not None]
+            sources = {t.source for t in per_field}
             targets.append(
                 TargetProgress(
                     None,
                     key_field,
-                    sum(t.certified for t in per_field),
-                    sum(t.target for t in per_field),
+                    sum(t.started for t in per_field),
+                    sum(known) if len(known) == len(per_field) else None,
+                    sources.pop() if len(sources) == 1 else "mixed",
                     sum(t.pace_per_day for t in per_field),
                     None if any(p is None for p in projections) else sum(p or 0 for p in projections),
+                    until,
                 )
             )
 

@@ -386,7 +386,7 @@ class Referral(SQLModel, table=True):
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
     district_code: str = Field(max_length=12)
     grounds: str = Field(max_length=40)  # non_participating / failed_review_twice / major_hazard_overdue
-    status: str = Field(default="proposed", max_length=12)  # proposed / confirmed / declined / acknowledged
+    status: str = Field(default="proposed", max_length=12)  # proposed/confirmed/declined/acknowledged/withdrawn
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     proposed_at: dt.datetime = _instant()
     proposed_by: str = Field(max_length=80)
@@ -395,6 +395,58 @@ class Referral(SQLModel, table=True):
     decision_note: str | None = None
     acknowledged_at: dt.datetime | None = _instant(default=None)
     acknowledged_by: str | None = Field(default=None, max_length=80)
+    proposer_user_id: int | None = Field(default=None, foreign_key="users.id")  # gets the withdrawal note
+    withdrawn_at: dt.datetime | None = _instant(default=None)
+    withdrawal_reason: str | None = None
+
+
+class ReferralSuggestion(SQLModel, table=True):
+    """A key-field firm whose grounds for referral hold, suggested by the sweep to its district: an item of
+    the district's worklist, not a referral (only the district proposes one)."""
+
+    __tablename__ = "referral_suggestions"
+    __table_args__ = (sa.Index("ix_referral_suggestions_district_status", "district_code", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    district_code: str = Field(max_length=12)
+    grounds: str = Field(max_length=40)
+    status: str = Field(default="open", max_length=12)  # open / proposed / lapsed
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    suggested_at: dt.datetime = _instant()
+    closed_at: dt.datetime | None = _instant(default=None)
+
+
+class DistrictTarget(SQLModel, table=True):
+    """A district's target for firms *starting* the creation work (附件2), imported from the official
+    figures; it wins over the campaign file's figures."""
+
+    __tablename__ = "district_targets"
+
+    district_code: str = Field(foreign_key="districts.code", primary_key=True, max_length=12)
+    key_field_started: int
+    other_started: int
+    source: str = Field(max_length=40)  # 附件2 for the official figures
+    file_name: str = Field(default="", max_length=200)
+    imported_by: str = Field(max_length=80)
+    imported_at: dt.datetime = _instant()
+
+
+class GuidanceAssignment(SQLModel, table=True):
+    """An expert sent to guide, or an officer sent to supervise, a benchmark candidate (派驻专家重点指导、
+    监管人员重点督导)."""
+
+    __tablename__ = "guidance_assignments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    district_code: str = Field(max_length=12, index=True)
+    person: str = Field(max_length=80)
+    kind: str = Field(max_length=12)  # expert / officer
+    from_date: dt.date
+    assigned_by: str = Field(max_length=80)
+    assigned_at: dt.datetime = _instant()
 
 
 class SweepRun(SQLModel, table=True):
@@ -461,13 +513,15 @@ class Inspection(SQLModel, table=True):
     inspectors: list[str] = Field(sa_type=sa.JSON)
     items_checked: list[str] = Field(sa_type=sa.JSON)  # codes of the creation outline
     summary: str | None = None
-    grade: str = Field(max_length=20)  # the firm's supervision grade on the day
+    grade: str | None = Field(default=None, max_length=20)  # the firm's supervision grade (not on guidance visits)
     plan_month: dt.date | None = None  # first day of the monthly plan the inspection carries out
     penalty_decision: str | None = None
     legal_basis: str | None = None
     penalty_band: str | None = Field(default=None, max_length=40)
     penalty_factor: float | None = None
     evidence_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    # a guidance visit (kind `guidance`) of an expert or officer sent to a benchmark candidate
+    guidance_assignment_id: int | None = Field(default=None, foreign_key="guidance_assignments.id", index=True)
     recorded_by: str = Field(max_length=80)
     recorded_at: dt.datetime = _instant()
 

@@ -32,6 +32,9 @@ EVENTS = _t(models.Event)
 OUTBOX = _t(models.Outbox)
 ESCALATIONS = _t(models.Escalation)
 REFERRALS = _t(models.Referral)
+REFERRAL_SUGGESTIONS = _t(models.ReferralSuggestion)
+DISTRICT_TARGETS = _t(models.DistrictTarget)
+GUIDANCE_ASSIGNMENTS = _t(models.GuidanceAssignment)
 
 # Applications still moving through the evaluation (not returned, failed, certified or closed).
 OPEN_APPLICATION_STATUSES = ("applied", "verified", "reviewed")

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from states import Role
 
+REFERRAL_STATUS_CHOICE = click.Choice(["proposed", "confirmed", "declined", "acknowledged", "withdrawn"])
 COUNT_LABELS = {
     "reminders": "提醒",
     "firm": "逾期·企业",
@@ -21,7 +22,8 @@ COUNT_LABELS = {
     "city": "升级·市局",
     "overdue_notices": "逾期通知",
     "resolved": "已解除",
-    "proposed": "提出移交",
+    "suggested": "建议移交（待辖区研判）",
+    "withdrawn": "撤回移交",
 }
 
 
@@ -162,7 +164,7 @@ def register(main: click.Group) -> None:
 
     @referrals.command("list")
     @click.option("--district", default=None)
-    @click.option("--status", type=click.Choice(["proposed", "confirmed", "declined", "acknowledged"]), default=None)
+    @click.option("--status", type=REFERRAL_STATUS_CHOICE, default=None)
     @click.option("--json", "as_json", is_flag=True)
     @pass_app
     @friendly_errors
@@ -185,9 +187,39 @@ def register(main: click.Group) -> None:
         for r in rows:
             click.echo(
                 f"#{r.id:<5} {STATUS_LABELS[r.status]:<6} {r.district_name:<6} {GROUNDS_LABELS[r.grounds]:<10} "
-                f"{r.enterprise_name} {r.uscc}  提出 {r.proposed_at:%Y-%m-%d}"
+                f"{r.enterprise_name} {r.uscc}  提出 {r.proposed_at:%Y-%m-%d}  "
+                f"当前 {r.state_label}（自 {r.state_since:%Y-%m-%d}）"
             )
         click.echo(f"共 {len(rows)} 条 / {len(rows)} referral(s)")
+
+    @referrals.command("suggestions")
+    @click.option("--district", default=None)
+    @click.option("--status", type=click.Choice(["open", "proposed", "lapsed"]), default="open", show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_app
+    @friendly_errors
+    def referrals_suggestions(app: App, district: str | None, status: str, as_json: bool) -> None:
+        """The sweep's candidates for referral: suggestions to the districts, not referrals."""
+        from deadlines.referrals import GROUNDS_LABELS, list_suggestions
+
+        app.require_schema()
+        with app.engine.connect() as conn:
+            rows = list_suggestions(
+                conn,
+                actor=acting("city_bureau", district=None, name=None),
+                district=_district_code(app, district),
+                status=status,
+            )
+        if as_json:
+            _echo_json([r.as_json() for r in rows])
+            return
+        for r in rows:
+            state = r.as_json()["state_label"]
+            click.echo(
+                f"#{r.id:<5} {r.district_code} {GROUNDS_LABELS[r.grounds]:<10} {r.enterprise_name} {r.uscc}  "
+                f"当前 {state}（自 {r.state_since:%Y-%m-%d}）"
+            )
+        click.echo(f"共 {len(rows)} 条建议 / {len(rows)} suggestion(s)")
 
     @referrals.command("propose")
     @click.argument("credit_code")
@@ -312,7 +344,7 @@ def register(main: click.Group) -> None:
     @referrals.command("export")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help=".xlsx")
     @click.option("--district", default=None)
-    @click.option("--status", type=click.Choice(["proposed", "confirmed", "declined", "acknowledged"]), default=None)
+    @click.option("--status", type=REFERRAL_STATUS_CHOICE, default=None)
     @pass_app
     @friendly_errors
     def referrals_export(app: App, output: Path, district: str | None, status: str | None) -> None:

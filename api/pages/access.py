@@ -74,7 +74,7 @@ class Page:
     A form (POST) must carry this session's CSRF token, checked before anything else is done."""
 
     roles: frozenset[Role] | None  # None: anyone signed in
-    scope: str = "none"  # none / self / district / enterprise / hazard / application / evidence / referral
+    scope: str = "none"  # none / self / district / enterprise / hazard / application / evidence / referral / guidance
 
     async def __call__(self, request: Request, user: UserDep) -> Actor:
         if user is None:

@@ -107,10 +107,8 @@ def chart_data(ov: Overview, fmt: Formats, campaign: Any, gettext: Any) -> dict[
     for label, key in (("key", True), ("other", False)):
         rows = [t for t in ov.targets if t.key_field == key and t.district_code is not None]
         targets[label] = {
-            "certified": [
-                {"value": t.certified, "url": _firms_url(district=t.district_code, state="certified", key_field=key)}
-                for t in rows
-            ],
+            # started spans several states: no one list holds exactly these firms (the milestones link the rest)
+            "started": [{"value": t.started, "url": None} for t in rows],
             "target": [t.target for t in rows],
             "projected": [t.projected for t in rows],
         }

@@ -30,6 +30,8 @@ from workflow.db import read_unit
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
 from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.guidance import KINDS as GUIDE_KINDS
+from workflow.guidance import list_guidance
 from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
 from workflow.tables import EVIDENCE_FILES, HAZARDS
@@ -212,6 +214,9 @@ def firm_page(
             if actor.role is Role.enterprise
             else firm_grade(conn, campaign=campaign, enterprise_id=enterprise_id, as_of=today(clock))
         )
+        guidance = None
+        if actor.role in (Role.city_bureau, Role.district_bureau):
+            guidance = list_guidance(conn, actor=actor, enterprise_id=enterprise_id)
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -248,6 +253,8 @@ def firm_page(
         and detail["key_field"]
         and detail["state"] not in ("closed", "certified"),
         referral_grounds=GROUNDS_LABELS,
+        guidance=guidance,
+        guide_kinds=GUIDE_KINDS,
         editable=editable,
         is_firm=actor.role is Role.enterprise,
         outline=campaign.outline,

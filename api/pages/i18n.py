@@ -30,6 +30,7 @@ from deadlines.referrals import GROUNDS_LABELS
 from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
 from deadlines.supervision import GRADE_LABELS
 from states import STATE_LABELS, TRIGGERS, State
+from workflow.guidance import KINDS as GUIDE_KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
@@ -53,7 +54,7 @@ def dynamic_messages() -> list[str]:
     """Chinese labels other packages define as data (they are translated when shown, so extraction cannot
     see them): escalation rules and steps, referral grounds and statuses, supervision grades."""
     out: list[str] = []
-    for labels in (RULE_LABELS, STEP_LABELS, GROUNDS_LABELS, REFERRAL_STATUS_LABELS, GRADE_LABELS):
+    for labels in (RULE_LABELS, STEP_LABELS, GROUNDS_LABELS, REFERRAL_STATUS_LABELS, GRADE_LABELS, GUIDE_KINDS):
         out += [text for text in labels.values() if text not in out]
     return out
 

@@ -18,12 +18,14 @@ from api.pages.render import message, redirect, render
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
 from deadlines.escalations import acknowledge_escalation, list_escalations
 from deadlines.referrals import (
+    DELIVERED,
     GROUNDS_LABELS,
     REFERRAL_HEADERS,
     STATUS_LABELS,
     acknowledge_referral,
     decide_referral,
     list_referrals,
+    list_suggestions,
     propose_referral,
     referral_cells,
 )
@@ -31,6 +33,8 @@ from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
 from workflow.engine import Actor
+from workflow.guidance import KINDS as GUIDE_KINDS
+from workflow.guidance import assign_guide, list_guidance, record_visit
 from workflow.queries import undeliverable_notices, worklist
 
 router = APIRouter(include_in_schema=False)
@@ -151,11 +155,17 @@ def referral_page(
     code: int = 200,
 ) -> Response:
     rows: list[Any] = []
+    suggestions: list[Any] = []
     try:
         with read_unit(session) as conn:
             rows = _referrals(conn, actor, context.campaign, district, status)
+            if actor.role in OFFICIALS:
+                suggestions = list_suggestions(conn, actor=actor, district=_district_filter(actor, district))
     except InvalidInput as exc:
         error, code = message(request, str(exc)), 422
+    statuses = STATUS_LABELS
+    if actor.role is Role.local_government:  # only what the city confirmed exists for the local government
+        statuses = {k: v for k, v in STATUS_LABELS.items() if k in DELIVERED}
     return render(
         request,
         "referrals.html",
@@ -165,7 +175,9 @@ def referral_page(
         more=len(rows) > LIST_LIMIT,
         params={"district": district or None, "status": status or None},
         grounds=GROUNDS_LABELS,
-        statuses=STATUS_LABELS,
+        statuses=statuses,
+        suggestions=suggestions[:LIST_LIMIT],
+        can_propose=actor.role is Role.district_bureau,
         can_decide=actor.role is Role.city_bureau,
         can_acknowledge=actor.role is Role.local_government,
     )
@@ -271,6 +283,97 @@ def decide(
     except WorkflowError as exc:
         return _decided(request, context, session, actor, exc)
     return redirect("/referrals", notice="referral")
+
+
+def guidance_page(
+    request: Request, session: Any, actor: Actor, district: str | None, *, error: str | None = None, code: int = 200
+) -> Response:
+    with read_unit(session) as conn:
+        rows = list_guidance(conn, actor=actor, district=_district_filter(actor, district))
+    return render(
+        request,
+        "guidance.html",
+        status=code,
+        error=error,
+        rows=rows,
+        kinds=GUIDE_KINDS,
+        params={"district": district or None},
+    )
+
+
+@router.get("/guidance")
+def guidance(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau)],
+    district: Text = None,
+) -> Response:
+    """Experts and officers sent to benchmark candidates (派驻专家重点指导、监管人员重点督导) and their visits:
+    a district bureau sees its own firms, the city bureau all."""
+    return guidance_page(request, session, actor, district)
+
+
+@router.post("/firms/{enterprise_id}/guidance")
+def assign(
+    enterprise_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, scope="enterprise")],
+    person: Annotated[str, Form(max_length=80)],
+    kind: Annotated[str, Form(max_length=12)],
+    from_date: Annotated[str, Form(max_length=10)],
+) -> Response:
+    """Send an expert or an officer to a benchmark candidate (from the firm page)."""
+    try:
+        assign_guide(
+            session,
+            enterprise_id=enterprise_id,
+            person=person,
+            kind=kind,
+            from_date=_day(from_date),
+            actor=actor,
+            clock=context.clock,
+        )
+    except WorkflowError as exc:
+        return refused(request, context, session, actor, enterprise_id, exc)
+    return redirect(f"/firms/{enterprise_id}#guidance", notice="guidance")
+
+
+@router.post("/guidance/{assignment_id}/visits")
+def visit(
+    assignment_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, scope="guidance")],
+    visited_on: Annotated[str, Form(max_length=10)],
+    note: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    """Record a visit of an assigned expert or officer."""
+    try:
+        record_visit(
+            session,
+            assignment_id=assignment_id,
+            visited_on=_day(visited_on),
+            note=note,
+            actor=actor,
+            clock=context.clock,
+        )
+    except WorkflowError as exc:
+        if isinstance(exc, NotFound | NotAllowed):
+            raise
+        return guidance_page(request, session, actor, None, error=message(request, str(exc)), code=status_of(exc))
+    return redirect("/guidance", notice="guidance")
+
+
+def _day(text: str) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"日期格式应为 YYYY-MM-DD：{text} / a date is written YYYY-MM-DD: {text}") from None
 
 
 @router.get("/outbox")

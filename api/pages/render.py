@@ -53,6 +53,7 @@ NOTICES = {
     "prior_certificate": N_("原标准化证书情况已录入。"),
     "inspection": N_("检查记录已保存。"),
     "training": N_("培训记录已保存。"),
+    "guidance": N_("派驻与走访记录已保存。"),
 }
 
 
@@ -143,6 +144,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                *([("/guidance", N_("标杆培育"))] if Role(user.role) is Role.city_bureau else []),
                 ("/outbox", N_("邮件队列")),
             ] + ([("/lists", N_("公布名单"))] if Role(user.role) is Role.city_bureau else [])
         case Role.district_bureau:
@@ -152,6 +154,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/work", N_("工作清单")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
+                ("/guidance", N_("标杆培育")),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.enterprise:

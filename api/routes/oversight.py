@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,6 +14,7 @@ from deadlines.referrals import (
     acknowledge_referral,
     decide_referral,
     list_referrals,
+    list_suggestions,
     propose_referral,
 )
 from deadlines.supervision import inspection_plan, parse_month
@@ -20,6 +22,7 @@ from states import InvalidInput, OutOfScope, Role
 from workflow.clock import today
 from workflow.db import read_unit
 from workflow.engine import Actor
+from workflow.guidance import assign_guide, list_guidance, record_visit
 
 router = APIRouter(prefix="/api", tags=["oversight"])
 Overseer = Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau, Role.local_government)]
@@ -74,19 +77,42 @@ def referrals(
         return [r.as_json() for r in list_referrals(conn, actor=actor, campaign=context.campaign, status=status)]
 
 
+@router.get("/referrals/suggestions")
+def suggestions(
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau)],
+    status: Annotated[str | None, Query(max_length=12)] = "open",
+    district: Annotated[str | None, Query(max_length=12)] = None,
+) -> list[dict[str, Any]]:
+    """The sweep's candidates for referral, with the grounds and the firm's current state: suggestions to the
+    district, not referrals (a district bureau sees its own, the city all)."""
+    with read_unit(session) as conn:
+        return [s.as_json() for s in list_suggestions(conn, actor=actor, district=district, status=status or None)]
+
+
 @router.get("/worklists/referrals")
 def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) -> list[dict[str, Any]]:
-    """Referrals waiting on the caller: the city bureau decides proposals, a local government acknowledges
-    confirmed ones, a district bureau follows its proposals."""
+    """What waits on the caller: a district bureau weighs the sweep's suggestions (propose or not), the city
+    bureau decides proposals, a local government acknowledges confirmed referrals."""
+    day = today(context.clock)
+    if actor.role is Role.district_bureau:  # the sweep's suggestions wait on the district's decision
+        with read_unit(session) as conn:
+            suggested = list_suggestions(conn, actor=actor)
+        return [
+            s.as_json()
+            | {
+                "since": s.suggested_at.isoformat(),
+                "days_waiting": (day - s.suggested_at.astimezone(context.clock.tz).date()).days,
+            }
+            for s in suggested
+        ]
     waiting = {
         Role.city_bureau: "proposed",
         Role.support_center: "proposed",
-        Role.district_bureau: "proposed",
         Role.local_government: "confirmed",
     }[actor.role]
     with read_unit(session) as conn:
         items = list_referrals(conn, actor=actor, campaign=context.campaign, status=waiting)
-    day = today(context.clock)
     out = []
     for r in items:
         since = r.decided_at if waiting == "confirmed" and r.decided_at else r.proposed_at
@@ -191,3 +217,73 @@ def plan(
             )
         ]
     return {"district": code, "month": month, "firms": lines}
+
+
+# ---- guidance of benchmark candidates (派驻专家重点指导、监管人员重点督导) ----------------------------
+
+Guide = Annotated[Actor, allow(Role.city_bureau, Role.district_bureau)]
+
+
+class GuideCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person: str = Field(min_length=1, max_length=80)
+    kind: str = Field(description="expert (派驻专家) / officer (监管人员)")
+    from_date: dt.date
+
+
+class VisitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    visited_on: dt.date
+    note: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/guidance")
+def guidance(
+    session: SessionDep, actor: Guide, district: str | None = None, enterprise_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Experts and officers sent to benchmark candidates, with their visits (a district bureau: its own)."""
+    with read_unit(session) as conn:
+        return [a.as_json() for a in list_guidance(conn, actor=actor, district=district, enterprise_id=enterprise_id)]
+
+
+@router.post("/enterprises/{enterprise_id}/guidance", status_code=201)
+def assign(
+    enterprise_id: int,
+    body: GuideCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau, scope="enterprise")],
+) -> dict[str, int]:
+    """Send an expert or an officer to a benchmark candidate."""
+    assignment_id = assign_guide(
+        session,
+        enterprise_id=enterprise_id,
+        person=body.person,
+        kind=body.kind,
+        from_date=body.from_date,
+        actor=actor,
+        clock=context.clock,
+    )
+    return {"id": assignment_id}
+
+
+@router.post("/guidance/{assignment_id}/visits", status_code=201)
+def visit(
+    assignment_id: int,
+    body: VisitCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau, scope="guidance")],
+) -> dict[str, int]:
+    """Record a visit of an assigned expert or officer."""
+    visit_id = record_visit(
+        session,
+        assignment_id=assignment_id,
+        visited_on=body.visited_on,
+        note=body.note,
+        actor=actor,
+        clock=context.clock,
+    )
+    return {"id": visit_id}

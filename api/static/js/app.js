@@ -96,10 +96,10 @@
   function targetsOption(data) {
     var t = data.targets;
     function share(part) {
-      return t[part].certified.map(function (c, i) {
-        var target = t[part].target[i];
-        return { value: target ? Math.round(1000 * c.value / target) / 10 : 100, url: c.url,
-          certified: c.value, target: target };
+      return t[part].started.map(function (c, i) {
+        var target = t[part].target[i];  // null: no target entered (目标未录入), no bar
+        var value = target === null ? null : (target ? Math.round(1000 * c.value / target) / 10 : 100);
+        return { value: value, url: c.url, started: c.value, target: target };
       });
     }
     return Object.assign(base(), {
