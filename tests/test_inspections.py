@@ -25,7 +25,7 @@ from tests.factories import actor_for, clock, make_firm
 from workflow.campaign import Campaign
 from workflow.engine import Actor
 from workflow.safety_code import code_for, code_key, enterprise_of, public_status, scan
-from workflow.tables import CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS
+from workflow.tables import CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS, INSPECTIONS
 from workflow.trainings import record_training, training_reach, trainings_of
 
 WUJIN, XINBEI = "320412", "320411"
@@ -314,3 +314,112 @@ def test_training_sessions_and_who_attended(engine: sa.Engine, campaign: Campaig
         assert (event.trigger, event.payload["topic"]) == ("briefing_attended", "企业宣讲：创建大纲解读")
     verified = CliRunner().invoke(main, ["--database-url", db_url, "audit", "verify"])
     assert verified.exit_code == 0, verified.output
+
+
+# ---- guidance visits are supervision records -------------------------------------------------------------
+
+
+def test_a_guidance_visit_is_one_record_for_the_register_and_the_inspections(
+    engine: sa.Engine, campaign: Campaign
+) -> None:
+    from workflow.guidance import assign_guide, list_guidance, record_visit
+
+    firm = make_firm(engine, district=WUJIN)
+    with engine.begin() as conn:  # a benchmark candidate has started its creation work
+        conn.execute(sa.update(ENTERPRISES).where(ENTERPRISES.c.id == firm).values(state="self_assessing"))
+    day = dt.date(2022, 7, 20)
+    with Session(engine) as session:
+        assignment = assign_guide(
+            session,
+            enterprise_id=firm,
+            person="王工",
+            kind="expert",
+            from_date=dt.date(2022, 7, 1),
+            actor=officer(),
+            clock=clock(day),
+        )
+    with Session(engine) as session:
+        record_visit(
+            session,
+            assignment_id=assignment,
+            visited_on=dt.date(2022, 7, 5),
+            note="现场指导",
+            actor=officer(),
+            clock=clock(day),
+        )
+    # the inspection form's kind "guidance" names the assignment; a finding is raised like any other
+    with pytest.raises(InvalidInput, match="派驻"):
+        inspect(engine, campaign, firm, day, kind="guidance", inspectors=[], items_checked=[], findings=[])
+    result = inspect(
+        engine,
+        campaign,
+        firm,
+        day,
+        kind="guidance",
+        inspectors=[],
+        items_checked=item_codes(campaign, 1),
+        findings=[Finding("双重预防机制台账不全")],
+        summary="对照标杆要求逐项指导",
+        guidance_assignment_id=assignment,
+    )
+    assert result["inspectors"] == ["王工"] and result["plan_month"] is None
+    with engine.connect() as conn:
+        register = list_guidance(conn, actor=officer(), enterprise_id=firm)
+        records = inspections_of(conn, enterprise_id=firm, actor=officer())
+        kinds = list(
+            conn.execute(
+                sa.select(EVENTS.c.trigger).where(EVENTS.c.enterprise_id == firm).order_by(EVENTS.c.seq)
+            ).scalars()
+        )
+    assert [(v.visited_on, v.note) for v in register[0].visits] == [
+        (dt.date(2022, 7, 5), "现场指导"),
+        (day, "对照标杆要求逐项指导"),
+    ]
+    assert sorted(r["id"] for r in records) == sorted(v.id for v in register[0].visits)
+    assert {r["kind"] for r in records} == {"guidance"}
+    assert kinds[-2:] == ["guidance_visit", "guidance_visit"]
+    # another firm's assignment cannot carry this firm's visit
+    other = make_firm(engine, district=WUJIN)
+    with pytest.raises(NotFound):
+        inspect(
+            engine, campaign, other, day, kind="guidance", inspectors=[], findings=[], guidance_assignment_id=assignment
+        )
+
+
+def test_the_migration_moves_recorded_guidance_visits_into_the_records(tmp_path: object, campaign: Campaign) -> None:
+    from alembic import command
+
+    from workflow.db import alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")  # type: ignore[str-bytes-safe]
+    config = alembic_config(engine)
+    command.upgrade(config, "0008_referrals")
+    at = "2022-07-05 02:00:00"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO districts (code, name, name_en) VALUES ('320412', '武进区', 'Wujin')")
+        conn.exec_driver_sql(
+            "INSERT INTO enterprises (id, uscc, name, district_code, sector, key_field, above_size, principal, phone, "
+            "lang, state, version, state_since, event_count, chain_head, created_at, updated_at) VALUES "
+            f"(1, '91320412MA0000000X', '常州指导机械有限公司', '320412', 'machinery', 0, 1, '张三', '', 'zh-CN', "
+            f"'self_assessing', 1, '{at}', 0, '{'0' * 64}', '{at}', '{at}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO guidance_assignments (id, enterprise_id, district_code, person, kind, from_date, assigned_by, "
+            f"assigned_at) VALUES (7, 1, '320412', '王工', 'expert', '2022-07-01', '王科长', '{at}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO guidance_visits (assignment_id, enterprise_id, visited_on, note, recorded_by, recorded_at) "
+            f"VALUES (7, 1, '2022-07-05', '现场指导', '王科长', '{at}')"
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(INSPECTIONS)).all()
+        assert not sa.inspect(conn).has_table("guidance_visits")
+    assert [(r.kind, r.held_on, r.inspectors, r.summary, r.guidance_assignment_id) for r in rows] == [
+        ("guidance", dt.date(2022, 7, 5), ["王工"], "现场指导", 7)
+    ]
+    command.downgrade(config, "0008_referrals")
+    with engine.connect() as conn:
+        back = conn.exec_driver_sql("SELECT assignment_id, visited_on, note FROM guidance_visits").all()
+    assert [tuple(r) for r in back] == [(7, "2022-07-05", "现场指导")]
+    engine.dispose()

@@ -35,6 +35,7 @@ from workflow.clock import today
 from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
 from workflow.evidence import store_evidence
+from workflow.guidance import list_guidance
 from workflow.safety_code import (
     code_key,
     code_url,
@@ -86,9 +87,11 @@ def _supervision(
             if actor.role is Role.enterprise
             else firm_grade(conn, campaign=campaign, enterprise_id=enterprise_id, as_of=today(clock))
         )
+        assignments = list_guidance(conn, actor=actor, enterprise_id=enterprise_id) if actor.role in RECORDERS else []
     return render(
         request,
         "supervision.html",
+        assignments=assignments,
         status=status,
         error=error,
         firm=firm,
@@ -148,6 +151,7 @@ def inspection_form(
     summary: Annotated[str, Form(max_length=4000)] = "",
     penalty_decision: Annotated[str, Form(max_length=4000)] = "",
     legal_basis: Annotated[str, Form(max_length=4000)] = "",
+    guidance_assignment_id: Annotated[str, Form(max_length=12)] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Record an inspection, patrol or guidance visit (the firm's district bureau), with a photo or document."""
@@ -182,6 +186,9 @@ def inspection_form(
             penalty_decision=penalty_decision,
             legal_basis=legal_basis,
             evidence_ids=evidence,
+            guidance_assignment_id=int(guidance_assignment_id)
+            if kind == "guidance" and guidance_assignment_id.isdigit()
+            else None,
             actor=actor,
             campaign=context.campaign,
             clock=context.clock,
