@@ -22,6 +22,7 @@ from api.commands import certificates as certificate_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import inspections as inspection_commands
 from api.commands import notifications as notification_commands
+from api.commands import pool as pool_commands
 from states import TRIGGERS, Role, WorkflowError
 from states.diagram import markdown
 from workflow.audit import verify_chain
@@ -438,6 +439,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
 # Command groups of the later packages, registered here and nowhere else.
 notification_commands.register(main)
 deadline_commands.register(main)
+pool_commands.register(main)
 certificate_commands.register(main)
 inspection_commands.register(main)
 campaign_commands.register(main)

@@ -38,7 +38,7 @@ from workflow.directory import import_directory
 from workflow.engine import Actor, fire
 from workflow.generator import write_directory
 from workflow.guidance import assign_guide, list_guidance, record_visit
-from workflow.pool import form_team, record_reviewer_score, record_team_result
+from workflow.pool import element_points, form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
 from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
@@ -296,11 +296,19 @@ class Replay:
                     actor=self.organiser(firm),
                     campaign=self.campaign,
                     clock=self.clock,
-                    seed=self.rng.randrange(2**31),
                 )
             except WorkflowError:
                 return
         self.at(self.later(day, 5, 20), firm, "score", application=application)
+
+    def _sheet(self, online: float, onsite: float) -> dict[str, dict[str, float]]:
+        """A scoring sheet at about these percentages: each element's share of its points, to the campaign's
+        decimals."""
+        decimals = self.campaign.review.score_decimals
+        return {
+            code: {"online": round(points * online / 100, decimals), "on_site": round(points * onsite / 100, decimals)}
+            for code, points in element_points(self.campaign).items()
+        }
 
     def _score(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
         application = data["application"]
@@ -314,18 +322,18 @@ class Replay:
                 )
             ]
         level = self.rng.gauss(78, 9)
-        for reviewer in team:
-            online = min(100.0, max(30.0, round(level + self.rng.uniform(-4, 4), 1)))
-            onsite = min(100.0, max(30.0, round(level + self.rng.uniform(-5, 5), 1)))
+        for reviewer in team:  # each member scores the sheet: every outline element, online and on site
+            online = min(100.0, max(30.0, level + self.rng.uniform(-4, 4)))
+            onsite = min(100.0, max(30.0, level + self.rng.uniform(-5, 5)))
             findings = [{"description": self.rng.choice(FINDINGS)}] if level < 62 else []
             with Session(self.engine) as session:
                 record_reviewer_score(
                     session,
                     application_id=application,
                     actor=self.reviewers[reviewer],
-                    online_score=online,
-                    onsite_score=onsite,
+                    sheet=self._sheet(online, onsite),
                     findings=findings,
+                    campaign=self.campaign,
                     clock=self.clock,
                 )
         with Session(self.engine) as session:

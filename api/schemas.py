@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -178,7 +178,42 @@ class UndeliverablePage(BaseModel):
 class TeamCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: int | None = Field(default=None, ge=0, lt=2**31, description="recorded so the draw can be audited")
+    seed: Any = Field(default=None, description="not accepted: the server draws with a seed of its own, recorded")
+
+
+class RedrawCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=2000)
+
+
+class RecusalCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reviewer_id: int | None = Field(default=None, description="the organiser names the reviewer; a reviewer omits it")
+    reason: str = Field(max_length=2000)
+
+
+class EmploymentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_id: int
+
+
+class ReviewerReportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reviewer_id: int
+    enterprise_id: int
+    application_id: int | None = None
+    description: str = Field(max_length=2000)
+
+
+class ReviewerReportDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["dismiss", "disqualify"]
+    note: str = Field(max_length=2000)
 
 
 class TeamRead(BaseModel):
@@ -190,8 +225,9 @@ class TeamRead(BaseModel):
 class ReviewerScoreCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    online_score: float = Field(ge=0, le=100)
-    onsite_score: float = Field(ge=0, le=100)
+    sheet: dict[str, Any] = Field(
+        description='per outline element its online and on-site score, e.g. {"1": {"online": 9.5, "on_site": 10}}'
+    )
     findings: list[dict[str, Any]] = Field(default_factory=list, max_length=200)
 
 

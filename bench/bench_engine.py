@@ -130,6 +130,7 @@ def run_engine(url: str, firms: int) -> float:
                     campaign=campaign,
                     clock=clock,
                     payload=payload,
+                    team=trigger == "record_review",  # the team's result, as workflow.pool records it
                 )
         elapsed = time.perf_counter() - started
     engine.dispose()

@@ -55,6 +55,9 @@ class TriggerSpec:
     roles: frozenset[Role] = frozenset()
     key_field_roles: frozenset[Role] = frozenset()
     non_key_roles: frozenset[Role] = frozenset()
+    # Fired only by the evaluator pool's service with the team's combined result, never by a person at a
+    # door (评定人员库成员方可参加…审核工作; 组织评审组…进行线上和线下现场评审; 严禁…评审走过场).
+    team_only: bool = False
 
     def roles_for(self, *, key_field: bool) -> frozenset[Role]:
         return self.roles | (self.key_field_roles if key_field else self.non_key_roles)
@@ -169,6 +172,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "Record the review score",
             key_field_roles=_AUDITORS_KEY,
             non_key_roles=_AUDITORS_OTHER,
+            team_only=True,
         ),
         TriggerSpec(
             "certify",

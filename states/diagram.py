@@ -52,6 +52,8 @@ def markdown() -> str:
             roles += [f"{r.value} (key field)" for r in sorted(spec.key_field_roles)]
         if spec.non_key_roles:
             roles += [f"{r.value} (non-key)" for r in sorted(spec.non_key_roles)]
+        if spec.team_only:
+            roles = [f"{', '.join(roles)}, only with the review team's result (every member scored; never at a door)"]
         guards = "; ".join(f"`{g}`: {GUARDS[g].description}" for g in spec.guards) or "—"
         sources = ", ".join(f"`{s.value}`" for s in spec.sources)
         lines.append(

@@ -11,6 +11,11 @@ from states.definition import TRIGGERS, Role, State, TriggerSpec
 from states.errors import GuardFailed, InvalidTransition, NotAllowed, UnknownTrigger
 from states.guards import GUARDS, Facts
 
+TEAM_ONLY_MESSAGE = (
+    "评审结果只能由评审组全部成员评分后形成，不能直接录入 / the review result comes only from the review team, "
+    "once every member has scored; it cannot be entered directly"
+)
+
 
 def _condition(guard_name: str) -> Any:
     check = GUARDS[guard_name].check
@@ -79,13 +84,25 @@ class CampaignMachine:
         except KeyError:
             raise UnknownTrigger(f"未知操作 / unknown trigger: {trigger!r}") from None
 
-    def check(self, *, state: State, trigger: str, role: Role, facts: Facts) -> TriggerSpec:
-        """Raise the first reason this trigger cannot fire now; return its spec when it can.
+    def door(self, trigger: str, *, team: bool = False) -> TriggerSpec:
+        """Refuse a team-only trigger (the review result) to anyone but the evaluator pool's service.
+
+        Raises:
+            UnknownTrigger, NotAllowed
+        """
+        spec = self.spec(trigger)
+        if spec.team_only and not team:
+            raise NotAllowed(TEAM_ONLY_MESSAGE)
+        return spec
+
+    def check(self, *, state: State, trigger: str, role: Role, facts: Facts, team: bool = False) -> TriggerSpec:
+        """Raise the first reason this trigger cannot fire now; return its spec when it can. `team` is set
+        only by the evaluator pool's service when it records a team's combined result.
 
         Raises:
             UnknownTrigger, NotAllowed, InvalidTransition, GuardFailed
         """
-        spec = self.spec(trigger)
+        spec = self.door(trigger, team=team)
         if role not in spec.roles_for(key_field=facts.key_field):
             raise NotAllowed(f"角色 {role.value} 无权执行“{spec.label_zh}” / role {role.value} may not {trigger}")
         if state not in spec.sources:
@@ -98,9 +115,9 @@ class CampaignMachine:
                 raise GuardFailed(name, guard.reason(facts))
         return spec
 
-    def fire(self, *, state: State, trigger: str, role: Role, facts: Facts) -> Step:
+    def fire(self, *, state: State, trigger: str, role: Role, facts: Facts, team: bool = False) -> Step:
         """Check, then move a bound subject through `transitions`; return the step taken."""
-        spec = self.check(state=state, trigger=trigger, role=role, facts=facts)
+        spec = self.check(state=state, trigger=trigger, role=role, facts=facts, team=team)
         subject = _Subject(state)
         moved = self._machine.events[trigger].trigger(subject, facts=facts)
         if not moved:  # a guard changed its mind between check and fire: facts are not stable
@@ -112,7 +129,7 @@ class CampaignMachine:
         the caller will type, such as a reason, are left to the fire itself)."""
         names = []
         for name, spec in TRIGGERS.items():
-            if state not in spec.sources or role not in spec.roles_for(key_field=facts.key_field):
+            if spec.team_only or state not in spec.sources or role not in spec.roles_for(key_field=facts.key_field):
                 continue
             if all(GUARDS[g].on_input or GUARDS[g].check(facts) for g in spec.guards):
                 names.append(name)

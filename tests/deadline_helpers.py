@@ -72,8 +72,8 @@ class Firm:
         self.fire("submit_application", Role.enterprise)
 
     def review(self, score: float) -> None:
-        auditor = self.driver.auditor()
-        self.fire("record_review", auditor, {"score": score})
+        """The review team's result (a server draw, every member's sheet, the team's score)."""
+        self.driver.review(score)
 
     def hazard(self, deadline: dt.date, severity: str = "general") -> int:
         five = FiveImplementations("李四", "更换防爆电机", 5000.0, deadline, "车间应急预案")

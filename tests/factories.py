@@ -12,11 +12,13 @@ from sqlmodel import Session
 
 from states import Role
 from workflow import uscc
+from workflow.accounts import NewUser, actor_of, create_user
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
 from workflow.engine import Actor, FireResult, fire, load_firm
+from workflow.pool import form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, report_hazard
-from workflow.tables import ENTERPRISES
+from workflow.tables import ENTERPRISES, USERS
 
 _counter = itertools.count(1)
 IN_EVALUATION = dt.date(2022, 7, 1)
@@ -70,6 +72,67 @@ def clock(day: dt.date = IN_EVALUATION) -> FixedClock:
 
 def full_scores(campaign: Campaign, fraction: float = 0.8) -> dict[str, float]:
     return {item.code: round(item.points * fraction, 2) for item in campaign.outline_items}
+
+
+def sheet_for(campaign: Campaign, total: float, on_site: float | None = None) -> dict[str, dict[str, float]]:
+    """A scoring sheet whose online part adds up to exactly `total` (and the on-site part to `on_site`, by
+    default the same): each outline element gets its share, in steps the campaign's decimals allow."""
+    step = 10**campaign.review.score_decimals
+    elements = [(e.code, round(sum(i.points for i in e.items) * step)) for e in campaign.outline]
+
+    def spread(value: float) -> dict[str, float]:
+        units, full = round(value * step), sum(points for _, points in elements)
+        assert 0 <= units <= full, value
+        shares = {code: points * units // full for code, points in elements}
+        left = units - sum(shares.values())
+        for code, points in elements:  # the rest, one unit at a time, where there is room
+            while left and shares[code] < points:
+                shares[code] += 1
+                left -= 1
+        return {code: shares[code] / step for code, _ in elements}
+
+    online, site = spread(total), spread(total if on_site is None else on_site)
+    return {code: {"online": online[code], "on_site": site[code]} for code, _ in elements}
+
+
+POOL_SIZE = 5
+
+
+def pool_reviewers(engine: sa.Engine, count: int = POOL_SIZE) -> list[Actor]:
+    """Trained reviewers in the evaluator pool (created once per database)."""
+    out = []
+    for n in range(1, count + 1):
+        username = f"pool_expert{n}"
+        with engine.connect() as conn:
+            user_id = conn.execute(sa.select(USERS.c.id).where(USERS.c.username == username)).scalar()
+        if user_id is None:
+            with Session(engine) as session:
+                user_id = create_user(
+                    session,
+                    new=NewUser(
+                        username=username,
+                        password="correct horse battery",
+                        role=Role.reviewer,
+                        display_name=f"评定专家{n}",
+                        organisation="常州安全评价中心",
+                        trained_on=dt.date(2022, 3, 1),
+                        email=f"{username}@example.com",
+                    ),
+                    clock=clock(),
+                )
+        out.append(Actor(name=username, role=Role.reviewer, user_id=int(user_id)))
+    return out
+
+
+def application_of(engine: sa.Engine, firm_id: int) -> int:
+    from workflow.tables import APPLICATIONS
+
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.max(APPLICATIONS.c.id)).where(APPLICATIONS.c.enterprise_id == firm_id)
+            ).scalar_one()
+        )
 
 
 def complete_five() -> FiveImplementations:
@@ -134,8 +197,36 @@ class Driver:
             key = load_firm(conn, enterprise_id=self.firm_id).key_field
         return Role.support_center if key else Role.district_bureau
 
+    def review(self, score: float, findings: list[dict[str, Any]] | None = None) -> FireResult:
+        """The review team's result, the only way to `reviewed`: the server draws the team, every member
+        scores a sheet adding up to `score` (online and on site), the organiser records the team's result."""
+        application = application_of(self.engine, self.firm_id)
+        pool_reviewers(self.engine)  # at least these; the draw takes from everyone eligible
+        with self.engine.connect() as conn:
+            members = {int(u.id): actor_of(u) for u in conn.execute(sa.select(USERS).where(USERS.c.role == "reviewer"))}
+        organiser = actor_for(self.engine, self.auditor(), self.firm_id)
+        with Session(self.engine) as session:
+            team = form_team(
+                session, application_id=application, actor=organiser, campaign=self.campaign, clock=self.clock
+            )
+        for n, reviewer in enumerate(team["reviewer_ids"]):
+            with Session(self.engine) as session:
+                record_reviewer_score(
+                    session,
+                    application_id=application,
+                    actor=members[reviewer],
+                    sheet=sheet_for(self.campaign, score),
+                    findings=(findings or []) if n == 0 else [],
+                    campaign=self.campaign,
+                    clock=self.clock,
+                )
+        with Session(self.engine) as session:
+            return record_team_result(
+                session, application_id=application, actor=organiser, campaign=self.campaign, clock=self.clock
+            )
+
     def to_reviewed(self, score: float) -> None:
         self.to_applied()
         self.fire("verify", Role.district_bureau)
         self.fire("pass_audit", self.auditor())
-        self.fire("record_review", self.auditor(), {"score": score})
+        self.review(score)

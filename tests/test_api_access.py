@@ -16,6 +16,7 @@ from api.app import ROUTERS
 from api.deps import Allow, Public
 from states import Role
 from tests.api_helpers import ELSEWHERE, HOME, World
+from tests.factories import sheet_for
 from tests.test_api_paths import PDF, ok
 from workflow.tables import ESCALATIONS, GUIDANCE_ASSIGNMENTS, REFERRALS
 
@@ -109,12 +110,18 @@ def setup_records(world: World) -> dict[str, Any]:
         applications[name] = world.firm(firm_id, "city")["application"]["id"]
     ok(world.fire(f["home_key"], "verify", "wujin"))
     ok(world.fire(f["home_key"], "pass_audit", "center"))
-    team = ok(
-        c.post(f"/api/applications/{applications['home_key']}/team", json={"seed": 7}, headers=world.as_("center")), 201
-    )
+    team = ok(c.post(f"/api/applications/{applications['home_key']}/team", json={}, headers=world.as_("center")), 201)
     ok(world.fire(f["home_other"], "verify", "wujin"))
     ok(world.fire(f["home_other"], "pass_audit", "wujin"))
     names = {v: k for k, v in world.users.items()}
+    report = ok(
+        c.post(
+            "/api/reviewer-reports",
+            json={"reviewer_id": world.users["spare"], "enterprise_id": f["home_key"], "description": "收受咨询费"},
+            headers=world.as_("wujin"),
+        ),
+        201,
+    )
     escalations, referrals = {}, {}
     with world.engine.begin() as conn:
         for side, firm in (("home", "home_other"), ("away", "away_key")):
@@ -156,6 +163,7 @@ def setup_records(world: World) -> dict[str, Any]:
         "applications": applications,
         "spare": world.users["spare"],
         "team_reviewers": team["reviewer_ids"],
+        "report": report["id"],
     }
 
 
@@ -193,6 +201,8 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
             return {"referral_id": records["referrals"]["home" if inside else "away"]}
         case "guidance":
             return {"assignment_id": records["guidance"]["home" if inside else "away"]}
+        case "reviewer_report":
+            return {"report_id": records["report"]} if inside else None
     raise AssertionError(f"no sample records for scope {scope}")
 
 
@@ -242,7 +252,18 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
             "files": {"file": ("材料.pdf", io.BytesIO(PDF), "application/pdf")},
         },
         ("POST", "/api/applications/{application_id}/team"): {"json": {}},
-        ("POST", "/api/applications/{application_id}/reviews"): {"json": {"online_score": 80, "onsite_score": 80}},
+        ("POST", "/api/applications/{application_id}/reviews"): {"json": {"sheet": sheet_for(world.campaign, 80)}},
+        ("POST", "/api/applications/{application_id}/team/redraw"): {"json": {"reason": ""}},  # refused: no reason
+        ("POST", "/api/applications/{application_id}/recusals"): {"json": {"reason": ""}},  # refused: no reason
+        ("POST", "/api/reviewers/{reviewer_id}/employer"): {"json": {"enterprise_id": world.firms["away_other"]}},
+        ("POST", "/api/reviewer-reports"): {
+            "json": {
+                "reviewer_id": world.users["spare"],
+                "enterprise_id": world.firms["home_other"],
+                "description": "x",
+            }
+        },
+        ("POST", "/api/reviewer-reports/{report_id}/decision"): {"json": {"decision": "dismiss", "note": "查无实据"}},
         ("POST", "/api/applications/{application_id}/review-result"): {"json": {}},
         ("POST", "/api/reviewers/{reviewer_id}/consultancies"): {"json": {"enterprise_id": world.firms["away_other"]}},
         ("POST", "/api/reviewers/{reviewer_id}/disqualify"): {"json": {"reason": "替企业代写材料"}},

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from states import Role
 from tests.api_helpers import PASSWORD, World
+from tests.factories import sheet_for
 from tests.test_api_paths import PDF, ok
 from workflow.pool import draw
 from workflow.tables import EVENTS, OUTBOX, REVIEW_ASSIGNMENTS
@@ -272,16 +273,16 @@ def test_teams_are_drawn_only_from_trained_active_reviewers_without_a_conflict(w
             ),
             201,
         )
-    team = ok(
-        world.client.post(f"/api/applications/{app_id}/team", json={"seed": 2022}, headers=world.as_("center")), 201
-    )
+    chosen = world.client.post(f"/api/applications/{app_id}/team", json={"seed": 2022}, headers=world.as_("center"))
+    assert chosen.status_code == 422 and "the server draws the review team" in chosen.json()["message_en"]
+    team = ok(world.client.post(f"/api/applications/{app_id}/team", json={}, headers=world.as_("center")), 201)
     eligible = sorted(world.users[n] for n in ("expert3", "expert4", "expert5"))
     assert sorted(team["reviewer_ids"]) == eligible
     # the draw is reproducible from the recorded seed and the recorded candidates
     with world.engine.connect() as conn:
         rows = conn.execute(sa.select(REVIEW_ASSIGNMENTS).where(REVIEW_ASSIGNMENTS.c.application_id == app_id)).all()
-    assert {r.draw_seed for r in rows} == {2022}
-    assert draw(rows[0].draw_pool, size=3, seed=2022) == sorted(team["reviewer_ids"])
+    assert {r.draw_seed for r in rows} == {team["seed"]}
+    assert draw(rows[0].draw_pool, size=3, seed=team["seed"]) == sorted(team["reviewer_ids"])
     again = world.client.post(f"/api/applications/{app_id}/team", json={}, headers=world.as_("center"))
     assert again.status_code == 409
 
@@ -303,13 +304,13 @@ def test_too_few_eligible_reviewers_is_said_plainly(world: World) -> None:
 
 def test_a_disqualified_reviewer_is_replaced_and_their_score_no_longer_counts(world: World) -> None:
     app_id = audited_application(world)
-    team = ok(world.client.post(f"/api/applications/{app_id}/team", json={"seed": 5}, headers=world.as_("center")), 201)
+    team = ok(world.client.post(f"/api/applications/{app_id}/team", json={}, headers=world.as_("center")), 201)
     names = {v: k for k, v in world.users.items()}
     cheat, *honest = team["reviewer_ids"]
     ok(
         world.client.post(
             f"/api/applications/{app_id}/reviews",
-            json={"online_score": 100, "onsite_score": 100},
+            json={"sheet": sheet_for(world.campaign, 100)},
             headers=world.as_(names[cheat]),
         ),
         201,
@@ -318,7 +319,7 @@ def test_a_disqualified_reviewer_is_replaced_and_their_score_no_longer_counts(wo
         ok(
             world.client.post(
                 f"/api/applications/{app_id}/reviews",
-                json={"online_score": 70, "onsite_score": 70},
+                json={"sheet": sheet_for(world.campaign, 70)},
                 headers=world.as_(names[reviewer]),
             ),
             201,
@@ -333,13 +334,18 @@ def test_a_disqualified_reviewer_is_replaced_and_their_score_no_longer_counts(wo
     pool = {r["id"]: r for r in ok(world.client.get("/api/reviewers", headers=world.as_("center")))}
     assert pool[cheat]["active"] is False and pool[cheat]["disqualified_reason"] == "收受企业咨询费"
     # the cheat can no longer score; the team waits for the replacement
-    assert world.client.get("/api/worklists/assignments", headers=world.as_(names[cheat])).json()["items"] == []
+    # their access ended at once: the token they held is refused, and they cannot sign in again
+    assert world.client.get("/api/worklists/assignments", headers=world.as_(names[cheat])).status_code == 401
+    assert world.client.get(f"/api/applications/{app_id}", headers=world.as_(names[cheat])).status_code == 401
+    world.tokens.pop(names[cheat])
+    relogin = world.client.post("/api/auth/token", data={"username": names[cheat], "password": PASSWORD})
+    assert relogin.status_code in (401, 403)
     waiting = world.client.post(f"/api/applications/{app_id}/review-result", json={}, headers=world.as_("center"))
     assert waiting.status_code == 409 and "1 reviewer(s) have not scored" in waiting.json()["message_en"]
     ok(
         world.client.post(
             f"/api/applications/{app_id}/reviews",
-            json={"online_score": 70, "onsite_score": 70},
+            json={"sheet": sheet_for(world.campaign, 70)},
             headers=world.as_(names[replacement]),
         ),
         201,
@@ -354,9 +360,7 @@ def test_a_disqualified_reviewer_is_replaced_and_their_score_no_longer_counts(wo
 
 def test_a_reviewer_sees_only_assigned_applications(world: World) -> None:
     app_id = audited_application(world)
-    team = ok(
-        world.client.post(f"/api/applications/{app_id}/team", json={"seed": 11}, headers=world.as_("center")), 201
-    )
+    team = ok(world.client.post(f"/api/applications/{app_id}/team", json={}, headers=world.as_("center")), 201)
     names = {v: k for k, v in world.users.items()}
     outsider = next(
         n for n in ("expert1", "expert2", "expert3", "expert4", "expert5") if world.users[n] not in team["reviewer_ids"]
@@ -365,7 +369,7 @@ def test_a_reviewer_sees_only_assigned_applications(world: World) -> None:
     assert world.client.get(f"/api/applications/{app_id}", headers=world.as_(member)).status_code == 200
     assert world.client.get(f"/api/applications/{app_id}", headers=world.as_(outsider)).status_code == 404
     scored = world.client.post(
-        f"/api/applications/{app_id}/reviews", json={"online_score": 1, "onsite_score": 1}, headers=world.as_(outsider)
+        f"/api/applications/{app_id}/reviews", json={"sheet": sheet_for(world.campaign, 1)}, headers=world.as_(outsider)
     )
     assert scored.status_code == 404
 

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tests.api_helpers import World
+from tests.factories import sheet_for
 from workflow.tables import CERTIFICATIONS, EVENTS, OUTBOX
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -92,7 +93,7 @@ def walk_to_certified(
     ]
     ok(world.fire(firm_id, "pass_audit", organiser))
 
-    team = ok(c.post(f"/api/applications/{application_id}/team", json={"seed": 42}, headers=world.as_(organiser)), 201)
+    team = ok(c.post(f"/api/applications/{application_id}/team", json={}, headers=world.as_(organiser)), 201)
     assert len(team["reviewer_ids"]) == 3
     names = {v: k for k, v in world.users.items()}
     for reviewer_id, (online, onsite) in zip(team["reviewer_ids"], scores, strict=True):
@@ -102,7 +103,7 @@ def walk_to_certified(
         ok(
             c.post(
                 f"/api/applications/{application_id}/reviews",
-                json={"online_score": online, "onsite_score": onsite, "findings": []},
+                json={"sheet": sheet_for(world.campaign, online, onsite), "findings": []},
                 headers=world.as_(reviewer),
             ),
             201,
@@ -114,6 +115,19 @@ def walk_to_certified(
         i["enterprise_id"] for i in ok(c.get("/api/worklists/certification", headers=world.as_("city")))["items"]
     ]
     return ok(world.fire(firm_id, "certify", "city"))
+
+
+def team_members(world: World, firm_id: int) -> list[int]:
+    from workflow.tables import APPLICATIONS, REVIEW_ASSIGNMENTS
+
+    with world.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(REVIEW_ASSIGNMENTS.c.reviewer_id)
+                .join(APPLICATIONS, APPLICATIONS.c.id == REVIEW_ASSIGNMENTS.c.application_id)
+                .where(APPLICATIONS.c.enterprise_id == firm_id)
+            ).scalars()
+        )
 
 
 def test_a_key_field_firm_is_certified_through_the_api(world: World) -> None:
@@ -138,6 +152,10 @@ def test_a_key_field_firm_is_certified_through_the_api(world: World) -> None:
         ("submit_application", "enterprise"),
         ("verify", "district_bureau"),
         ("pass_audit", "support_center"),
+        ("review_draw_team", "support_center"),
+        ("review_scored", "reviewer"),
+        ("review_scored", "reviewer"),
+        ("review_scored", "reviewer"),
         ("record_review", "support_center"),
         ("certify", "city_bureau"),
     ]
@@ -159,7 +177,9 @@ def test_a_key_field_firm_is_certified_through_the_api(world: World) -> None:
         "certification",
     ]
     assert (cert.level, cert.score, cert.eligible_level) == ("compliant", 80.8, None)
-    assert actors == {"wujin", "firm", "center", "city"}
+    # the team's members sign their own scores in the firm's chain
+    members = {names for names, uid in world.users.items() if uid in {int(r) for r in team_members(world, firm_id)}}
+    assert actors == {"wujin", "firm", "center", "city"} | members and len(members) == 3
 
 
 def test_a_non_key_firm_is_audited_and_reviewed_by_its_district(world: World) -> None:
@@ -198,7 +218,7 @@ def walk_to_certified_from_notified(world: World, firm_id: int) -> Any:
         ok(
             c.post(
                 f"/api/applications/{application_id}/reviews",
-                json={"online_score": 65, "onsite_score": 68},
+                json={"sheet": sheet_for(world.campaign, 65, 68)},
                 headers=world.as_(names[reviewer_id]),
             ),
             201,

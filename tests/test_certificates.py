@@ -27,7 +27,17 @@ from tests.test_pages_access import Browser
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.directory import ImportRejected, import_directory
-from workflow.tables import CERTIFICATIONS, ENTERPRISES, EVENTS, EVIDENCE_FILES, HAZARDS, OUTBOX
+from workflow.pool import draw
+from workflow.tables import (
+    CERTIFICATIONS,
+    ENTERPRISES,
+    EVENTS,
+    EVIDENCE_FILES,
+    HAZARDS,
+    OUTBOX,
+    REVIEW_ASSIGNMENTS,
+    REVIEW_DRAWS,
+)
 
 # The plan: 市应急管理局根据验收结果确定达标企业(评分不得低于60分)与标杆企业名单(评分不得低于75分)
 BENCHMARK_FLOOR = 75
@@ -463,15 +473,28 @@ def test_the_certificate_audit_names_each_firm_lacking_part_of_its_record(world:
     assert passed["failures"][0]["missing"] == ["申请材料 / application form"]
     full = next(f for f in passed["firms"] if f["enterprise_id"] == key)
     assert len(full["team"]) == 3 and all(set(m["scores"]) == {"online", "on_site"} for m in full["team"])
-    assert full["draws"][0]["seed"] == 42 and len(full["draws"][0]["candidates"]) == 5
+    with world.engine.connect() as conn:  # the server's seed, as recorded with the draw
+        seed = conn.execute(
+            sa.select(REVIEW_DRAWS.c.seed).where(REVIEW_DRAWS.c.application_id == full["application_id"])
+        ).scalar_one()
+    assert full["draws"][0]["seed"] == seed and len(full["draws"][0]["candidates"]) == 5
     assert full["hazards"][0]["evidence"] and full["dossier"]["self_assessment_id"] is not None
 
-    # a certificate without a team (the score typed in directly) and a closed hazard without its file
+    # a certificate whose record lost its team (as one with a score typed in directly would have none) and a
+    # closed hazard without its file
     away = world.firms["away_other"]
     d = Driver(world.engine, campaign, away)
     d.to_reviewed(80)
     d.fire("certify", Role.city_bureau)
     with world.engine.begin() as conn:
+        away_app = conn.execute(
+            sa.select(CERTIFICATIONS.c.application_id).where(CERTIFICATIONS.c.enterprise_id == away)
+        )
+        conn.execute(
+            sa.update(REVIEW_ASSIGNMENTS)
+            .where(REVIEW_ASSIGNMENTS.c.application_id == away_app.scalar_one())
+            .values(status="replaced")
+        )
         hazard = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == key)).one()
         conn.execute(sa.update(EVIDENCE_FILES).where(EVIDENCE_FILES.c.hazard_id == hazard.id).values(hazard_id=None))
         conn.execute(sa.update(HAZARDS).where(HAZARDS.c.id == hazard.id).values(rectification_evidence=None))
@@ -506,12 +529,13 @@ def test_the_certificate_audit_passes_when_every_certificate_is_complete(world: 
 
 
 def test_a_tampered_draw_is_named(world: World) -> None:
-    from workflow.tables import REVIEW_ASSIGNMENTS
-
     key = world.firms["home_key"]
     upload_application_form(world, key, "firm")
     walk_to_certified(world, key, "firm", "center", SCORES_80_8)
     with world.engine.begin() as conn:
-        conn.execute(sa.update(REVIEW_ASSIGNMENTS).values(draw_seed=43))
+        rows = conn.execute(sa.select(REVIEW_ASSIGNMENTS)).all()
+        team = sorted(int(r.reviewer_id) for r in rows)
+        wrong = next(n for n in range(1, 100) if draw(rows[0].draw_pool, size=3, seed=n) != team)
+        conn.execute(sa.update(REVIEW_ASSIGNMENTS).values(draw_seed=wrong))
     body = ok(world.client.get("/api/audit/certificates", headers=world.as_("city")))
-    assert body["ok"] is False and "seed 43" in body["failures"][0]["missing"][0]
+    assert body["ok"] is False and f"seed {wrong} " in body["failures"][0]["missing"][0]

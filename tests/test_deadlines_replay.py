@@ -244,6 +244,7 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
         )
     for firm in g2:
         want.rule("hazard_deadline", "hazard", firm.hazards[0], hazard_deadline, rules.hazard_deadline)
+        want.rule("creation_end", "enterprise", firm.id, creation_end, rules.creation_end)
         want.referrals[f"suggestion:major_hazard_overdue:hazard:{firm.hazards[0]}"] = (D(2022, 10, 31), "open")
     for firm in h:
         app = firm.applications[0]
@@ -251,6 +252,7 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
         want.rule("sla_online_audit", "application", app, D(2022, 8, 4), rules.sla_online_audit, until=D(2022, 8, 6))
         want.rule("sla_certification", "application", app, D(2022, 8, 30), rules.sla_certification, until=D(2022, 9, 2))
     for firm in i:
+        want.rule("creation_end", "enterprise", firm.id, creation_end, rules.creation_end)
         want.referrals[f"suggestion:failed_review_twice:enterprise:{firm.id}"] = (D(2022, 7, 12), "open")
     for firm in j:
         app = firm.applications[0]

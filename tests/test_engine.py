@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import GuardFailed, InvalidInput, NotAllowed, OutOfScope, Role, VersionConflict
+from states import GuardFailed, InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role, VersionConflict
 from tests.factories import Driver, actor_for, clock, complete_five, make_firm
 from workflow import effects
 from workflow.audit import verify_chain
@@ -66,14 +66,15 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     d.fire("verify", Role.district_bureau)
     auditor = Role.support_center if key_field else Role.district_bureau
     d.fire("pass_audit", auditor)
-    d.fire("record_review", auditor, {"score": 82.5})
+    d.review(82.5)  # the server draws a team of three; each scores the sheet; the team's result moves the firm
     result = d.fire("certify", Role.city_bureau)
 
     assert result.to_state == "certified"
     # 达标 only: 标杆 is the city's decision; no eligibility while nobody recorded an earlier certificate
     assert result.record["level"] == "compliant" and result.record["eligible_level"] is None
     firm_now = firm_row(engine, firm)
-    assert (firm_now.state, firm_now.version, firm_now.event_count) == ("certified", 10, 9)
+    # nine transitions and four records (the draw, three members' scores)
+    assert (firm_now.state, firm_now.version, firm_now.event_count) == ("certified", 14, 13)
     events = rows(engine, EVENTS, enterprise_id=firm)
     assert [e.trigger for e in events] == [
         "notify",
@@ -83,13 +84,20 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
         "submit_application",
         "verify",
         "pass_audit",
+        "review_draw_team",
+        "review_scored",
+        "review_scored",
+        "review_scored",
         "record_review",
         "certify",
     ]
     assert [e.to_state for e in events][-1] == "certified"
     assert [e.role for e in events if e.trigger == "pass_audit"] == [auditor.value]
+    assert [e.role for e in events if e.trigger == "review_scored"] == ["reviewer"] * 3
     kinds = [m.kind for m in rows(engine, OUTBOX, enterprise_id=firm)]
-    assert kinds == ["mobilization_notice", "application_received", "audit_outcome", "certification"]
+    assert kinds == ["mobilization_notice", "application_received", "audit_outcome"] + ["reviewer_assignment"] * 3 + [
+        "certification"
+    ]
     cert = rows(engine, CERTIFICATIONS, enterprise_id=firm)[0]
     assert (cert.level, cert.score, cert.eligible_level) == ("compliant", 82.5, None)
     app = rows(engine, APPLICATIONS, enterprise_id=firm)[0]
@@ -109,11 +117,24 @@ def test_the_event_log_names_who_did_what(engine: sa.Engine, campaign: Campaign)
         (3, "submit_application", "enterprise", "self_assessing", "applied"),
         (4, "verify", "district_bureau", "applied", "verified"),
         (5, "pass_audit", "district_bureau", "verified", "verified"),
-        (6, "record_review", "district_bureau", "verified", "reviewed"),
+        (6, "review_draw_team", "district_bureau", "verified", "verified"),
+        (7, "review_scored", "reviewer", "verified", "verified"),
+        (8, "review_scored", "reviewer", "verified", "verified"),
+        (9, "review_scored", "reviewer", "verified", "verified"),
+        (10, "record_review", "district_bureau", "verified", "reviewed"),
     ]
     assert events[0].prev_hash == "0" * 64
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(events))
-    assert events[5].payload == {"score": 70, "application_id": 1}
+    result = events[9].payload
+    assert (result["score"], result["application_id"], result["online_score"], result["onsite_score"]) == (
+        70,
+        1,
+        70,
+        70,
+    )
+    # how the team's score was combined: the campaign's rule over the three members' sheets
+    assert result["combination"]["rule"] == "mean" and len(result["combination"]["members"]) == 3
+    assert events[5].payload["team"] == sorted(events[5].payload["team"]) and len(events[5].payload["team"]) == 3
     assert all(e.at == dt.datetime(2022, 7, 1, 4, 0, tzinfo=dt.UTC) for e in events)
 
 
@@ -160,16 +181,12 @@ def test_a_review_below_60_cannot_be_certified_and_its_findings_become_hazards(
     d.to_applied()
     d.fire("verify", Role.district_bureau)
     d.fire("pass_audit", Role.support_center)
-    d.fire(
-        "record_review",
-        Role.support_center,
-        {
-            "score": 59.9,
-            "findings": [
-                {"description": "储罐区防火堤破损", "severity": "major"},
-                {"description": "特种作业人员无证上岗"},
-            ],
-        },
+    d.review(
+        59.9,
+        findings=[
+            {"description": "储罐区防火堤破损", "severity": "major"},
+            {"description": "特种作业人员无证上岗"},
+        ],
     )
     with pytest.raises(GuardFailed, match="below 60"):
         d.fire("certify", Role.city_bureau)
@@ -238,7 +255,10 @@ def test_review_cannot_be_recorded_before_the_audit_passed(engine: sa.Engine, ca
     d = Driver(engine, campaign, make_firm(engine))
     d.to_applied()
     d.fire("verify", Role.district_bureau)
-    with pytest.raises(GuardFailed, match="online audit has not passed"):
+    with pytest.raises(InvalidTransition, match="after the online audit passed"):
+        d.review(80)
+    # and no person fires the review result directly, whatever the state
+    with pytest.raises(NotAllowed, match="comes only from the review team"):
         d.fire("record_review", Role.district_bureau, {"score": 80})
 
 

@@ -65,12 +65,13 @@ def test_each_role_rule_both_ways(trigger: str, role: Role, key_field: bool) -> 
     spec = TRIGGERS[trigger]
     facts = passing_facts(trigger, key_field)
     source = spec.sources[0]
+    team = spec.team_only  # the review result: through the team's path (its refusal elsewhere is tested below)
     if role in spec.roles_for(key_field=key_field):
-        step = MACHINE.fire(state=source, trigger=trigger, role=role, facts=facts)
+        step = MACHINE.fire(state=source, trigger=trigger, role=role, facts=facts, team=team)
         assert step.dest is spec.dest
     else:
         with pytest.raises(NotAllowed):
-            MACHINE.fire(state=source, trigger=trigger, role=role, facts=facts)
+            MACHINE.fire(state=source, trigger=trigger, role=role, facts=facts, team=team)
 
 
 def test_audit_belongs_to_the_support_center_for_key_fields_and_to_the_district_otherwise() -> None:
@@ -109,11 +110,12 @@ def test_each_guard_both_ways(trigger: str, guard: str) -> None:
     key_field = False
     role = sorted(spec.roles_for(key_field=key_field))[0]
     facts = passing_facts(trigger, key_field)
-    assert MACHINE.fire(state=spec.sources[0], trigger=trigger, role=role, facts=facts).dest is spec.dest
+    team = spec.team_only
+    assert MACHINE.fire(state=spec.sources[0], trigger=trigger, role=role, facts=facts, team=team).dest is spec.dest
     changes, message = BREAKERS[guard]
     broken = dataclasses.replace(facts, **changes)
     with pytest.raises(GuardFailed) as caught:
-        MACHINE.fire(state=spec.sources[0], trigger=trigger, role=role, facts=broken)
+        MACHINE.fire(state=spec.sources[0], trigger=trigger, role=role, facts=broken, team=team)
     assert caught.value.guard == guard
     assert message in caught.value.reason
 
@@ -122,14 +124,30 @@ def test_each_guard_both_ways(trigger: str, guard: str) -> None:
 def test_scores_outside_0_to_100_are_refused(score: Any) -> None:
     facts = FakeFacts(audit_passed=True, payload={"score": score})
     with pytest.raises(GuardFailed, match="0 to 100"):
-        MACHINE.fire(state=State.verified, trigger="record_review", role=Role.district_bureau, facts=facts)
+        MACHINE.fire(state=State.verified, trigger="record_review", role=Role.district_bureau, facts=facts, team=True)
 
 
 @pytest.mark.parametrize("score", [0, 0.0, 60, "75.5", 100])
 def test_scores_inside_0_to_100_are_accepted(score: Any) -> None:
     facts = FakeFacts(audit_passed=True, payload={"score": score})
-    step = MACHINE.fire(state=State.verified, trigger="record_review", role=Role.district_bureau, facts=facts)
+    step = MACHINE.fire(
+        state=State.verified, trigger="record_review", role=Role.district_bureau, facts=facts, team=True
+    )
     assert step.dest is State.reviewed
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_the_review_result_is_refused_to_every_role_without_the_team(role: Role) -> None:
+    """评定人员库成员方可参加…审核工作; 组织评审组…进行线上和线下现场评审: a score never comes from a person's
+    hand, whichever role, state and score."""
+    facts = FakeFacts(audit_passed=True, payload={"score": 92})
+    with pytest.raises(NotAllowed, match="comes only from the review team"):
+        MACHINE.fire(state=State.verified, trigger="record_review", role=role, facts=facts)
+    assert "record_review" not in MACHINE.allowed(state=State.verified, role=role, facts=facts)
+    with pytest.raises(NotAllowed, match="comes only from the review team"):
+        MACHINE.door("record_review")
+    # the only team-only trigger is the review result
+    assert [name for name, spec in TRIGGERS.items() if spec.team_only] == ["record_review"]
 
 
 def test_a_trigger_from_the_wrong_state_is_refused_with_the_state_named() -> None:

@@ -152,10 +152,26 @@ class CampaignRun(RuleBasedStateMachine):
         if "score" in _keys(trigger) and score is not None:
             payload["score"] = score
         model.today, model.payload = day, payload
+        # The review result is team-only: refused to every caller at the door, then taken through the path
+        # the evaluator pool's service uses (the team's scores are modelled as the payload's score).
+        team = TRIGGERS[trigger].team_only
+        if team:
+            refused = self._call(
+                lambda s: fire(
+                    s,
+                    enterprise_id=firm_id,
+                    trigger=trigger,
+                    actor=self.actor(firm_id, role),
+                    campaign=self.campaign,
+                    clock=FixedClock.on(day),
+                    payload=payload,
+                )
+            )
+            assert not refused, f"{trigger} by {role.value} was accepted without the team"
         try:
             if role is Role.reviewer:
                 raise WorkflowError("reviewers act on assignments, not firms")
-            MACHINE.check(state=model.state, trigger=trigger, role=role, facts=model)
+            MACHINE.check(state=model.state, trigger=trigger, role=role, facts=model, team=team)
             expected = True
         except WorkflowError:
             expected = False
@@ -168,6 +184,7 @@ class CampaignRun(RuleBasedStateMachine):
                 campaign=self.campaign,
                 clock=FixedClock.on(day),
                 payload=payload,
+                team=team,
             )
         )
         assert accepted == expected, (

@@ -134,6 +134,8 @@ def ids_for(records: dict[str, Any], world: World, scope: str, role: Role, insid
         if role is Role.city_bureau:
             return {"escalation_id": records["escalations"]["home_key"]} if inside else None
         return {"escalation_id": records["escalations"]["home_key" if inside else "away_key"]}
+    if scope == "reviewer_report":
+        return {"report_id": records["report"]} if inside else None
     if scope == "referral":
         if role is Role.city_bureau:
             return {"referral_id": records["referrals"]["home_key"]} if inside else None
@@ -195,8 +197,16 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
             "data": {"kind": "application_material"},
             "files": {"file": ("材料.pdf", io.BytesIO(PDF), "application/pdf")},
         },
-        "/applications/{application_id}/scores": {"data": {"online_score": "80", "onsite_score": "80"}},
+        "/applications/{application_id}/scores": {
+            "data": {f"{part}_{e.code}": "1" for e in world.campaign.outline for part in ("online", "on_site")}
+        },
         "/applications/{application_id}/team": {},
+        "/applications/{application_id}/redraw": {"data": {"reason": ""}},  # refused: no reason
+        "/applications/{application_id}/recusal": {"data": {"reason": ""}},  # refused: no reason
+        "/reviewer-reports": {
+            "data": {"reviewer_id": str(world.users["spare"]), "enterprise_id": str(world.firms["home_other"])}
+        },
+        "/reviewer-reports/{report_id}/decision": {"data": {"decision": "dismiss", "note": "查无实据"}},
         "/applications/{application_id}/review-result": {"data": {"version": "1"}},
         "/referrals/{referral_id}/{decision}": {"data": {"note": "核查"}},
         "/firms/{enterprise_id}/referral": {"data": {"grounds": "non_participating"}},

@@ -14,7 +14,7 @@ import openpyxl
 import sqlalchemy as sa
 
 from tests.api_helpers import HOME, World
-from tests.factories import make_firm
+from tests.factories import make_firm, sheet_for
 from tests.test_api_paths import PDF
 from tests.test_pages_access import Browser, add_referrals
 from workflow.tables import ENTERPRISES, HAZARDS, REFERRALS, REVIEW_ASSIGNMENTS, USERS
@@ -221,7 +221,9 @@ def test_a_review_team_is_drawn_scores_and_its_result_is_recorded_through_the_pa
     district = Browser(world, "wujin")
     page = district.get(f"/applications/{application_id}")
     assert "随机抽取评审组" in page.text
-    done(district.post(f"/applications/{application_id}/team", data={"seed": "7"}), f"/applications/{application_id}")
+    chosen = district.post(f"/applications/{application_id}/team", data={"seed": "7"})
+    assert chosen.status_code == 422 and "不接受指定的随机种子" in chosen.text and team_of(world, application_id) == []
+    done(district.post(f"/applications/{application_id}/team", data={}), f"/applications/{application_id}")
     members = team_of(world, application_id)
     assert len(members) == world.campaign.review.team_size
     early = district.post(f"/applications/{application_id}/review-result", data={"version": "1"})
@@ -230,10 +232,14 @@ def test_a_review_team_is_drawn_scores_and_its_result_is_recorded_through_the_pa
         reviewer = Browser(world, username)
         assert f"/applications/{application_id}" in reviewer.get("/reviews").text
         assert "提交评分" in reviewer.get(f"/applications/{application_id}").text
+        sheet = sheet_for(world.campaign, 70 + n, 80)
+        form = {f"{part}_{code}": str(line[part]) for code, line in sheet.items() for part in ("online", "on_site")}
+        if n == 0:  # text that is not a plain decimal is refused, naming the element
+            typed = reviewer.post(f"/applications/{application_id}/scores", data=form | {"online_1": "1e1"})
+            assert typed.status_code == 422 and "须为十进制数字" in typed.text
         done(
             reviewer.post(
-                f"/applications/{application_id}/scores",
-                data={"online_score": str(70 + n), "onsite_score": "80", "findings_general": "应急预案未演练\n"},
+                f"/applications/{application_id}/scores", data=form | {"findings_general": "应急预案未演练\n"}
             ),
             "/reviews",
         )
@@ -249,6 +255,8 @@ def test_a_review_team_is_drawn_scores_and_its_result_is_recorded_through_the_pa
         f"/applications/{application_id}",
     )
     assert state_of(world, firm_id) == "reviewed"
+    # the team's score: mean of 0.4 × online + 0.6 × on-site over (70, 80), (71, 80), (72, 80)
+    assert world.firm(firm_id, "city")["application"]["review_score"] == round(0.4 * 71 + 0.6 * 80, 2)
 
 
 def test_the_city_decides_referrals_and_the_local_government_acknowledges(world: World) -> None:

@@ -72,9 +72,10 @@ def fire_many(
     ever half-done: its writes commit whole or not at all.
 
     Raises (for the whole call, before any firm is touched):
-        UnknownTrigger; NotAllowed when the actor's role may never fire this trigger; InvalidInput for bad
-        shared data, an empty or too long list, or a firm listed twice.
+        UnknownTrigger; NotAllowed for a team-only trigger or when the actor's role may never fire it;
+        InvalidInput for bad shared data, an empty or too long list, or a firm listed twice.
     """
+    MACHINE.door(trigger)  # a team-only trigger (the review result) is never fired in bulk
     if actor.role not in roles_for(trigger):
         raise NotAllowed(f"角色 {actor.role.value} 无权执行“{trigger}” / role {actor.role.value} may not {trigger}")
     data = clean_payload(trigger, payload)

@@ -77,10 +77,27 @@ class Thresholds(_Strict):
         return self
 
 
+MAX_RESULT_FINDINGS = 200  # findings a team's result (and any transition) carries at most
+
+
 class ReviewRules(_Strict):
+    """How a review team works. The plan names a team reviewing online and on site (组织评审组…进行线上和线下
+    现场评审) but gives none of these numbers: every one is a local setting (本地设置)."""
+
     team_size: int = Field(ge=1, le=15)
     team_score: Literal["mean", "median"] = "mean"
     online_weight: float = Field(ge=0, le=1)
+    score_decimals: int = Field(default=1, ge=0, le=2)  # decimals a sheet's score may carry
+    findings_per_member: int = Field(default=20, ge=0, le=MAX_RESULT_FINDINGS)
+    finding_length: int = Field(default=500, ge=1, le=2000)  # characters per finding
+
+    @model_validator(mode="after")
+    def _findings_fit(self) -> ReviewRules:
+        if self.team_size * self.findings_per_member > MAX_RESULT_FINDINGS:
+            raise ValueError(
+                f"team_size × findings_per_member must not exceed {MAX_RESULT_FINDINGS} (the team's result)"
+            )
+        return self
 
 
 class District(_Strict):

@@ -92,6 +92,13 @@ def _materials(value: Any) -> list[dict[str, str]]:
     return out
 
 
+def _combination(value: Any) -> dict[str, Any]:
+    """How a review team's score was combined (written by the evaluator pool's service, never typed)."""
+    if not isinstance(value, dict):
+        raise InvalidInput("combination 须为键值对 / combination must be a JSON object")
+    return value
+
+
 NOTIFY_CHANNELS = {"mail": "电子邮件", "phone": "电话", "in_person": "当面送达", "letter": "书面函件"}
 
 
@@ -110,6 +117,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "onsite_score": lambda v: _number(v, "onsite_score"),
     "findings": clean_findings,
     "materials": _materials,
+    "combination": _combination,
     "channel": _channel,
 }
 
@@ -123,7 +131,7 @@ ALLOWED_KEYS: dict[str, frozenset[str]] = {
     "verify": frozenset(),
     "pass_audit": frozenset(),
     "fail_audit": frozenset({"reason", "findings"}),
-    "record_review": frozenset({"score", "online_score", "onsite_score", "findings"}),
+    "record_review": frozenset({"score", "online_score", "onsite_score", "findings", "combination"}),
     "certify": frozenset(),
     "fail_review": frozenset({"findings"}),
     "revoke": frozenset({"reason", "findings"}),
@@ -307,6 +315,7 @@ def _record_review(ctx: Context) -> Effect:
         "part": "team",
         "score": score,
         "findings": ctx.payload.get("findings", []),
+        "sheet": ctx.payload.get("combination"),
         "recorded_at": ctx.now,
     }
     ctx.raw.insert(REVIEWS, review)
@@ -357,8 +366,10 @@ def _certify(ctx: Context) -> Effect:
 def _fail_review(ctx: Context) -> Effect:
     app = ctx.facts.application
     assert app is not None
+    # the team's result holds the findings of the members still on the team (a replaced member's do not count)
     stored = ctx.raw.execute(
-        f"SELECT findings FROM {REVIEWS.name} WHERE application_id = :app_id ORDER BY id", {"app_id": app.id}
+        f"SELECT findings FROM {REVIEWS.name} WHERE application_id = :app_id AND part = 'team' ORDER BY id",
+        {"app_id": app.id},
     ).fetchall()
     batches = [ctx.raw.json_value(row[0]) for row in stored]
     findings = [f for batch in batches for f in (batch or [])] + list(ctx.payload.get("findings", []))

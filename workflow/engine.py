@@ -122,6 +122,7 @@ def fire(
     payload: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
     also: Callable[[sa.Connection, FireResult], None] | None = None,
+    team: bool = False,
 ) -> FireResult:
     """Fire one trigger on one firm as one transaction: scope and role, state and guards, version
     check, state update, hash-chained event and outbox rows — all committed, or nothing.
@@ -129,13 +130,15 @@ def fire(
     Args:
         expected_version: the version the caller saw; a different current version is a conflict.
         also: more writes that belong to the same transaction (e.g. the answer kept for a retried request).
+        team: set only by the evaluator pool's service (`workflow.pool.record_team_result`): a team-only
+            trigger (the review result) is refused to every other caller.
     Returns:
         What happened, including the new version and the event's id and hash.
     Raises:
         UnknownTrigger, NotFound / OutOfScope, NotAllowed, InvalidTransition, GuardFailed,
         InvalidInput, VersionConflict. The session is rolled back on any of them.
     """
-    MACHINE.spec(trigger)
+    MACHINE.door(trigger, team=team)
     data = clean_payload(trigger, payload)
     with hot_write_unit(session, with_connection=also is not None) as (raw, conn):
         result = transition(
@@ -147,6 +150,7 @@ def fire(
             clock=clock,
             data=data,
             expected_version=expected_version,
+            team=team,
         )
         if also is not None:
             assert conn is not None
@@ -164,6 +168,7 @@ def transition(
     clock: Clock,
     data: dict[str, Any],
     expected_version: int | None = None,
+    team: bool = False,
 ) -> FireResult:
     """The work of one fire inside a transaction the caller holds and ends (`fire`, `workflow.bulk`):
     `data` already checked by `clean_payload`. Raises as `fire` does; the caller rolls back."""
@@ -183,7 +188,7 @@ def transition(
     facts = DbFacts(raw, firm=firm, campaign=campaign, today=today, payload=data, prefetched=found[_FIRM_FIELDS:])
     # The machine decides: its check names the first reason a trigger cannot fire, and the firm then moves
     # through the shared `transitions` machine, which holds the only definition of where a trigger leads.
-    step = MACHINE.fire(state=State(firm.state), trigger=trigger, role=actor.role, facts=facts)
+    step = MACHINE.fire(state=State(firm.state), trigger=trigger, role=actor.role, facts=facts, team=team)
     context = Context(raw=raw, firm=firm, facts=facts, campaign=campaign, now=now, payload=data)
     effect = EFFECTS[trigger](context)
     event: dict[str, Any] = {

@@ -167,6 +167,46 @@ class ReviewAssignment(SQLModel, table=True):
     assigned_by: str = Field(max_length=80)
     replaced_at: dt.datetime | None = _instant(default=None)
     replaced_reason: str | None = None
+    draw_id: int | None = Field(default=None, foreign_key="review_draws.id")  # the draw that put them on the team
+
+
+class ReviewDraw(SQLModel, table=True):
+    """One draw by the server (a team, a full redraw, or one replacement): the seed from `secrets`, the
+    candidate list it drew from and the team it gave, so anyone can redo it."""
+
+    __tablename__ = "review_draws"
+
+    id: int | None = Field(default=None, primary_key=True)
+    application_id: int = Field(foreign_key="applications.id", index=True)
+    kind: str = Field(max_length=12)  # team / redraw / replacement
+    seed: int
+    size: int
+    candidates: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    team: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    reason: str | None = None  # a redraw's or a replacement's reason
+    replaces_reviewer_id: int | None = Field(default=None, foreign_key="users.id")
+    drawn_at: dt.datetime = _instant()
+    drawn_by: str = Field(max_length=80)
+
+
+class ReviewerReport(SQLModel, table=True):
+    """A suspected reviewer misconduct reported by a district bureau (加强对评审专家的监督管理), reviewed by the
+    support center: dismissed with a note, or the reviewer disqualified."""
+
+    __tablename__ = "reviewer_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reviewer_id: int = Field(foreign_key="users.id", index=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id")
+    application_id: int | None = Field(default=None, foreign_key="applications.id")
+    district_code: str = Field(max_length=6)
+    description: str
+    status: str = Field(default="open", max_length=12)  # open / dismissed / disqualified
+    reported_by: str = Field(max_length=80)
+    reported_at: dt.datetime = _instant()
+    decided_by: str | None = Field(default=None, max_length=80)
+    decided_at: dt.datetime | None = _instant(default=None)
+    decision_note: str | None = None
 
 
 class EvidenceFile(SQLModel, table=True):
@@ -275,6 +315,8 @@ class Review(SQLModel, table=True):
     part: str = Field(default="team", max_length=10)  # online / on_site / team
     score: float
     findings: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    # a member's part: the score per outline element; the team's row: how the members' scores were combined
+    sheet: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     recorded_at: dt.datetime = _instant()
 
 

@@ -268,6 +268,8 @@ def application_in_scope(conn: sa.Connection, *, actor: Actor, application_id: i
             sa.select(REVIEW_ASSIGNMENTS.c.id).where(
                 REVIEW_ASSIGNMENTS.c.application_id == application_id,
                 REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
+                # a member who stepped aside, was removed or disqualified no longer reads it
+                REVIEW_ASSIGNMENTS.c.status.in_(("active", "done")),
             )
         ).first()
         if assigned is None:

@@ -23,6 +23,7 @@ from api.pages.render import message, redirect, render
 from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
+from states.machine import TEAM_ONLY_MESSAGE
 from workflow.certificates import certificate_panel
 from workflow.clock import today
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
@@ -248,7 +249,9 @@ def firm_page(
         materials=materials,
         actions=actions,
         blocked={name: [message(request, r) for r in reasons] for name, reasons in blocked.items()},
-        can_record_review="record_review" in detail["allowed_triggers"],
+        can_record_review=detail["state"] == "verified"
+        and actor.role in TRIGGERS["record_review"].roles_for(key_field=bool(detail["key_field"]))
+        and "record_review" not in blocked,
         can_propose_referral=actor.role is Role.district_bureau
         and detail["key_field"]
         and detail["state"] not in ("closed", "certified"),
@@ -289,8 +292,9 @@ def refused(
     request: Request, context: Any, session: Session, actor: Actor, enterprise_id: int, exc: WorkflowError
 ) -> Response:
     """A form the service refused: the firm page again, with the service's own message. Records that do not
-    exist (or lie outside the scope) and roles that may not act are the error pages' business."""
-    if isinstance(exc, NotFound | NotAllowed):
+    exist (or lie outside the scope) and roles that may not act are the error pages' business; a review
+    score typed by hand is refused on the firm page with its reason (it comes only from the team)."""
+    if isinstance(exc, NotFound | NotAllowed) and str(exc) != TEAM_ONLY_MESSAGE:
         raise exc
     return firm_page(
         request, context, session, actor, enterprise_id, error=message(request, str(exc)), status=status_of(exc)

@@ -47,6 +47,9 @@ NOTICES = {
     "scored": N_("评分已提交。"),
     "team": N_("评审组已抽取。"),
     "review_recorded": N_("评审结果已录入。"),
+    "recused": N_("已申请回避，已另行抽取评定人员。"),
+    "report_filed": N_("违规情况已报告市应急保障中心。"),
+    "report_decided": N_("报告已处理。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
     "benchmark": N_("标杆企业名单已更新。"),
@@ -145,6 +148,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
                 *([("/guidance", N_("标杆培育"))] if Role(user.role) is Role.city_bureau else []),
+                ("/reviewer-reports", N_("评审专家监督")),
                 ("/outbox", N_("邮件队列")),
             ] + ([("/lists", N_("公布名单"))] if Role(user.role) is Role.city_bureau else [])
         case Role.district_bureau:
@@ -155,6 +159,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
                 ("/guidance", N_("标杆培育")),
+                ("/reviewer-reports", N_("评审专家监督")),
                 ("/outbox", N_("邮件队列")),
             ]
         case Role.enterprise:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlmodel import Session
 
@@ -15,16 +16,33 @@ from api.deps import ContextDep, SessionDep
 from api.errors import status_of
 from api.pages.access import OFFICIALS, page
 from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
+from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
-from states import NotAllowed, NotFound, Role, WorkflowError
+from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.dashboard import evidence_of
 from workflow.db import read_unit
 from workflow.engine import Actor, load_firm
-from workflow.pool import form_team, record_reviewer_score, record_team_result, team_result
+from workflow.pool import (
+    PARTS,
+    decide_report,
+    element_points,
+    form_team,
+    list_reports,
+    record_reviewer_score,
+    record_team_result,
+    recuse,
+    redraw_team,
+    report_misconduct,
+    score_from_text,
+    team_result,
+    verify_draws,
+)
 from workflow.queries import application_in_scope, review_assignments_of
 from workflow.tables import REVIEW_ASSIGNMENTS, USERS
 
 router = APIRouter(include_in_schema=False)
+DRAW_KINDS = {"team": N_("组建评审组"), "redraw": N_("重新抽取"), "replacement": N_("替补抽取")}
+REPORT_STATUSES = {"open": N_("待处理"), "dismissed": N_("已驳回"), "disqualified": N_("已取消资格")}
 Organiser = Annotated[Actor, page(Role.support_center, Role.district_bureau, scope="application")]
 
 
@@ -59,6 +77,7 @@ def application_page(
             int(r.id): r.display_name
             for r in conn.execute(sa.select(USERS.c.id, USERS.c.display_name).where(USERS.c.id.in_(team["members"])))
         }
+        draws = verify_draws(conn, application_id=application_id)["draws"] if actor.role in OFFICIALS else []
         mine = conn.execute(
             sa.select(REVIEW_ASSIGNMENTS.c.status).where(
                 REVIEW_ASSIGNMENTS.c.application_id == application_id,
@@ -80,7 +99,14 @@ def application_page(
         team=team,
         people=people,
         can_score=actor.role is Role.reviewer and mine == "active" and app.status == "verified",
+        can_recuse=actor.role is Role.reviewer and mine in ("active", "done") and under_review,
+        can_redraw=is_organiser and under_review and bool(team["members"]),
         scored=mine == "done",
+        draws=draws,
+        draw_kinds=DRAW_KINDS,
+        outline=campaign.outline,
+        element_points=element_points(campaign),
+        review_rules=campaign.review,
         can_form_team=is_organiser and under_review and not team["members"],
         can_record=is_organiser and under_review and bool(team["members"]) and not team["missing"],
         show_team=actor.role is not Role.enterprise,
@@ -114,31 +140,44 @@ def _refused(
 
 
 @router.post("/applications/{application_id}/scores")
-def score(
+async def score(
     application_id: int,
     request: Request,
     context: ContextDep,
     session: SessionDep,
     actor: Annotated[Actor, page(Role.reviewer, scope="application")],
-    online_score: Annotated[float, Form(ge=0, le=100)],
-    onsite_score: Annotated[float, Form(ge=0, le=100)],
-    findings_general: Annotated[str, Form(max_length=20000)] = "",
-    findings_major: Annotated[str, Form(max_length=20000)] = "",
 ) -> Response:
-    """A team member's online and on-site scores, with findings (one a line)."""
-    try:
-        record_reviewer_score(
-            session,
-            application_id=application_id,
-            actor=actor,
-            online_score=online_score,
-            onsite_score=onsite_score,
-            findings=findings_from(findings_general, findings_major),
-            clock=context.clock,
-        )
-    except WorkflowError as exc:
-        return _refused(request, context, session, actor, application_id, exc)
-    return redirect("/reviews", notice="scored")
+    """A team member's scoring sheet (online_<element>, on_site_<element> for every outline element), with
+    findings (one a line)."""
+    form = await request.form()
+    fields = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+
+    def work() -> Response | None:
+        try:
+            sheet = {
+                element.code: {
+                    part: score_from_text(fields.get(f"{part}_{element.code}", ""), f"{part} {element.code}")
+                    for part in PARTS
+                }
+                for element in context.campaign.outline
+            }
+            if any(len(fields.get(k, "")) > 20000 for k in ("findings_general", "findings_major")):
+                raise InvalidInput("问题清单过长 / the findings are too long")
+            record_reviewer_score(
+                session,
+                application_id=application_id,
+                actor=actor,
+                sheet=sheet,
+                findings=findings_from(fields.get("findings_general", ""), fields.get("findings_major", "")),
+                campaign=context.campaign,
+                clock=context.clock,
+            )
+        except WorkflowError as exc:
+            return _refused(request, context, session, actor, application_id, exc)
+        return None
+
+    answer = await run_in_threadpool(work)
+    return answer if answer is not None else redirect("/reviews", notice="scored")
 
 
 @router.post("/applications/{application_id}/team")
@@ -150,7 +189,8 @@ def new_team(
     actor: Organiser,
     seed: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
-    """Draw the review team at random from the eligible pool (the seed is recorded, so the draw can be redone)."""
+    """The server draws the review team from the eligible pool (its seed is recorded, so the draw can be
+    redone); a seed sent with the form is refused as at every door."""
     try:
         form_team(
             session,
@@ -158,7 +198,7 @@ def new_team(
             actor=actor,
             campaign=context.campaign,
             clock=context.clock,
-            seed=int(seed) if seed.strip().isdigit() else None,
+            seed=seed.strip() or None,
         )
     except WorkflowError as exc:
         return _refused(request, context, session, actor, application_id, exc)
@@ -187,3 +227,128 @@ def review_result(
     except WorkflowError as exc:
         return _refused(request, context, session, actor, application_id, exc)
     return redirect(f"/applications/{application_id}", notice="review_recorded")
+
+
+@router.post("/applications/{application_id}/redraw")
+def redraw(
+    application_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Organiser,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Replace the whole team by a new server draw, with a reason."""
+    try:
+        redraw_team(
+            session,
+            application_id=application_id,
+            reason=reason,
+            actor=actor,
+            campaign=context.campaign,
+            clock=context.clock,
+        )
+    except WorkflowError as exc:
+        return _refused(request, context, session, actor, application_id, exc)
+    return redirect(f"/applications/{application_id}", notice="team")
+
+
+@router.post("/applications/{application_id}/recusal")
+def recusal(
+    application_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.reviewer, Role.support_center, Role.district_bureau, scope="application")],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    reviewer_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    """A drawn reviewer steps aside (申请回避), or the organiser records it for them."""
+    try:
+        recuse(
+            session,
+            application_id=application_id,
+            reviewer_id=int(reviewer_id) if reviewer_id.strip().isdigit() else None,
+            reason=reason,
+            actor=actor,
+            clock=context.clock,
+        )
+    except WorkflowError as exc:
+        return _refused(request, context, session, actor, application_id, exc)
+    if actor.role is Role.reviewer:
+        return redirect("/reviews", notice="recused")
+    return redirect(f"/applications/{application_id}", notice="recused")
+
+
+# ---- misconduct reports -------------------------------------------------------------------------
+
+Bureau = Annotated[Actor, page(Role.district_bureau, Role.support_center, Role.city_bureau)]
+
+
+def reports_page(
+    request: Request, session: Session, actor: Actor, *, error: str | None = None, status: int = 200
+) -> Response:
+    with read_unit(session) as conn:
+        reports = list_reports(conn, actor=actor)
+    return render(
+        request,
+        "reviewer_reports.html",
+        status=status,
+        error=error,
+        reports=reports,
+        report_statuses=REPORT_STATUSES,
+        can_decide=actor.role in (Role.support_center, Role.city_bureau),
+    )
+
+
+@router.get("/reviewer-reports")
+def reviewer_reports(request: Request, session: SessionDep, actor: Bureau) -> Response:
+    """Reports of suspected reviewer misconduct: filed by the districts, reviewed by the support center."""
+    return reports_page(request, session, actor)
+
+
+@router.post("/reviewer-reports")
+def new_reviewer_report(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Bureau,
+    reviewer_id: Annotated[int, Form(ge=1)],
+    enterprise_id: Annotated[int, Form(ge=1)],
+    description: Annotated[str, Form(max_length=2000)] = "",
+    application_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    try:
+        report_misconduct(
+            session,
+            reviewer_id=reviewer_id,
+            enterprise_id=enterprise_id,
+            application_id=int(application_id) if application_id.strip().isdigit() else None,
+            description=description,
+            actor=actor,
+            clock=context.clock,
+        )
+    except WorkflowError as exc:
+        if isinstance(exc, NotFound | NotAllowed):
+            raise
+        return reports_page(request, session, actor, error=message(request, str(exc)), status=status_of(exc))
+    return redirect("/reviewer-reports", notice="report_filed")
+
+
+@router.post("/reviewer-reports/{report_id}/decision")
+def decide_reviewer_report(
+    report_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.support_center, Role.city_bureau, scope="reviewer_report")],
+    decision: Annotated[str, Form(max_length=12)],
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        decide_report(session, report_id=report_id, decision=decision, note=note, actor=actor, clock=context.clock)
+    except WorkflowError as exc:
+        if isinstance(exc, NotFound | NotAllowed):
+            raise
+        return reports_page(request, session, actor, error=message(request, str(exc)), status=status_of(exc))
+    return redirect("/reviewer-reports", notice="report_decided")

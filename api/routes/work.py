@@ -14,7 +14,12 @@ from api.schemas import (
     ConsultancyCreate,
     DisqualifyCreate,
     DisqualifyRead,
+    EmploymentCreate,
+    RecusalCreate,
+    RedrawCreate,
     ReviewerRead,
+    ReviewerReportCreate,
+    ReviewerReportDecision,
     ReviewerScoreCreate,
     TeamCreate,
     TeamRead,
@@ -27,13 +32,19 @@ from states import Role
 from workflow.db import read_unit
 from workflow.engine import Actor
 from workflow.pool import (
-    add_consultancy,
+    decide_report,
+    declare_conflict,
     disqualify,
     form_team,
+    list_reports,
     list_reviewers,
     record_reviewer_score,
     record_team_result,
+    recuse,
+    redraw_team,
+    report_misconduct,
     team_result,
+    verify_draws,
 )
 from workflow.queries import application_in_scope, review_assignments_of, undeliverable_notices, worklist
 
@@ -114,7 +125,8 @@ def application(
 
 @router.post("/applications/{application_id}/team", response_model=TeamRead, status_code=201)
 def new_team(application_id: int, body: TeamCreate, context: ContextDep, session: SessionDep, actor: Organiser) -> Any:
-    """Draw the review team at random (a seed is recorded so the draw can be redone and checked)."""
+    """The server draws the review team at random with a seed of its own from `secrets`, recorded with the
+    candidate list so anyone can redo the draw. A seed in the body is refused."""
     return form_team(
         session,
         application_id=application_id,
@@ -132,18 +144,62 @@ def score(
     context: ContextDep,
     session: SessionDep,
     actor: Annotated[Actor, allow(Role.reviewer, scope="application")],
-) -> dict[str, str]:
-    """A team member's online and on-site scores, with findings."""
-    record_reviewer_score(
+) -> dict[str, Any]:
+    """A team member's scoring sheet: per outline element an online and an on-site score; with findings."""
+    totals = record_reviewer_score(
         session,
         application_id=application_id,
         actor=actor,
-        online_score=body.online_score,
-        onsite_score=body.onsite_score,
+        sheet=body.sheet,
         findings=body.findings,
+        campaign=context.campaign,
         clock=context.clock,
     )
-    return {"status": "recorded"}
+    return {"status": "recorded", **totals}
+
+
+@router.post("/applications/{application_id}/team/redraw", response_model=TeamRead)
+def redraw(application_id: int, body: RedrawCreate, context: ContextDep, session: SessionDep, actor: Organiser) -> Any:
+    """Replace the whole team by a new server draw, with a reason (an audited event)."""
+    return redraw_team(
+        session,
+        application_id=application_id,
+        reason=body.reason,
+        actor=actor,
+        campaign=context.campaign,
+        clock=context.clock,
+    )
+
+
+@router.post("/applications/{application_id}/recusals")
+def recusal(
+    application_id: int,
+    body: RecusalCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.reviewer, Role.support_center, Role.district_bureau, scope="application")],
+) -> Any:
+    """A drawn reviewer steps aside (申请回避), or the organiser records it for them: a replacement is drawn."""
+    return recuse(
+        session,
+        application_id=application_id,
+        reviewer_id=body.reviewer_id,
+        reason=body.reason,
+        actor=actor,
+        clock=context.clock,
+    )
+
+
+@router.get("/applications/{application_id}/draws")
+def draws(
+    application_id: int,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(*OFFICIALS, Role.reviewer, scope="application")],
+) -> Any:
+    """Every draw of the application (seed, candidates, team) redone: whether each gives the recorded team."""
+    with read_unit(session) as conn:
+        application_in_scope(conn, actor=actor, application_id=application_id)
+        return verify_draws(conn, application_id=application_id)
 
 
 @router.post("/applications/{application_id}/review-result", response_model=TransitionResult)
@@ -171,10 +227,39 @@ def reviewers(session: SessionDep, actor: Annotated[Actor, allow(Role.support_ce
 
 
 @router.post("/reviewers/{reviewer_id}/consultancies", status_code=201)
-def consulted(reviewer_id: int, body: ConsultancyCreate, session: SessionDep, actor: PoolKeeper) -> dict[str, str]:
-    """Record a firm the reviewer consulted for: they will never be drawn to review it."""
-    add_consultancy(session, reviewer_id=reviewer_id, enterprise_id=body.enterprise_id, actor=actor)
-    return {"status": "recorded"}
+def consulted(
+    reviewer_id: int, body: ConsultancyCreate, context: ContextDep, session: SessionDep, actor: PoolKeeper
+) -> Any:
+    """Record a firm the reviewer consulted for: never drawn to review it, and taken off its open teams."""
+    return {
+        "status": "recorded",
+        **declare_conflict(
+            session,
+            reviewer_id=reviewer_id,
+            enterprise_id=body.enterprise_id,
+            kind="consultancy",
+            actor=actor,
+            clock=context.clock,
+        ),
+    }
+
+
+@router.post("/reviewers/{reviewer_id}/employer", status_code=201)
+def employer(
+    reviewer_id: int, body: EmploymentCreate, context: ContextDep, session: SessionDep, actor: PoolKeeper
+) -> Any:
+    """Record the firm the reviewer works for: never drawn to review it, and taken off its open teams."""
+    return {
+        "status": "recorded",
+        **declare_conflict(
+            session,
+            reviewer_id=reviewer_id,
+            enterprise_id=body.enterprise_id,
+            kind="employment",
+            actor=actor,
+            clock=context.clock,
+        ),
+    }
 
 
 @router.post("/reviewers/{reviewer_id}/disqualify", response_model=DisqualifyRead)
@@ -189,4 +274,48 @@ def disqualified(
         actor=actor,
         campaign=context.campaign,
         clock=context.clock,
+    )
+
+
+@router.post("/reviewer-reports", status_code=201)
+def new_report(
+    body: ReviewerReportCreate,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.district_bureau, Role.support_center, Role.city_bureau)],
+) -> Any:
+    """A bureau reports a suspected reviewer misconduct at a firm of its scope to the support center."""
+    return report_misconduct(
+        session,
+        reviewer_id=body.reviewer_id,
+        enterprise_id=body.enterprise_id,
+        application_id=body.application_id,
+        description=body.description,
+        actor=actor,
+        clock=context.clock,
+    )
+
+
+@router.get("/reviewer-reports")
+def reports(
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.district_bureau, Role.support_center, Role.city_bureau)],
+    status: str | None = None,
+) -> Any:
+    """Misconduct reports: all for the center and the city, a district's own for its bureau."""
+    with read_unit(session) as conn:
+        return list_reports(conn, actor=actor, status=status)
+
+
+@router.post("/reviewer-reports/{report_id}/decision")
+def decide(
+    report_id: int,
+    body: ReviewerReportDecision,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.support_center, Role.city_bureau, scope="reviewer_report")],
+) -> Any:
+    """The support center dismisses a report with a note, or disqualifies the reviewer."""
+    return decide_report(
+        session, report_id=report_id, decision=body.decision, note=body.note, actor=actor, clock=context.clock
     )
