@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from api.demo_supervision import SupervisionOffice
 from deadlines.referrals import (
     acknowledge_referral,
     decide_referral,
@@ -96,6 +97,7 @@ class Replay:
         self.engine, self.campaign, self.settings, self.until = engine, campaign, settings, until
         self.rng = random.Random(seed)
         self.cert_rng = random.Random(seed + 8)  # certificate decisions, apart from the firms' own fates
+        self.seed = seed
         self.queue: list[Step] = []
         self.counter = itertools.count()
         self.firms: dict[int, Any] = {}
@@ -399,6 +401,7 @@ class Replay:
 
     def run(self, say: Callable[[str], None]) -> None:
         self.plan()
+        supervision = SupervisionOffice(self, self.seed)
         day, last_report = START, time.perf_counter()
         while day <= self.until:
             self.clock.at = dt.datetime.combine(day, dt.time(10), self.clock.tz)
@@ -407,6 +410,7 @@ class Replay:
             sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
             self.referral_office(day)
             self.guidance_office(day)
+            supervision.day(day)
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
                 write_digests(
                     self.engine,
