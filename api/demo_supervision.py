@@ -1,7 +1,7 @@
-"""The demo's supervision carried out: each month every district works through most of its inspection plan
-(on site with two inspectors, or an online patrol), misses some, raises a few findings the firms answer, and
-holds training sessions and briefings for part of its directory. Its own random stream keeps the rest of the
-replay as it was."""
+"""The demo's supervision carried out: in the last months before the demo's day every district works through
+most of its monthly inspection plan (on site with two inspectors, or an online patrol), misses some, raises a
+few findings the firms answer; and districts hold training sessions and briefings for part of their directory.
+Its own random stream keeps the rest of the replay as it was."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from workflow.trainings import record_training
 if TYPE_CHECKING:
     from api.demo import Replay
 
+MONTHS_CARRIED_OUT = 4
 # How much of its plan each district carries out (the demo's figures, not the plan's).
 CARRY_OUT = (0.95, 0.9, 0.86, 0.92, 0.82, 0.88, 0.9)
 FINDINGS = (
@@ -47,6 +48,9 @@ class SupervisionOffice:
         self.visits: dict[dt.date, list[tuple[int, str]]] = defaultdict(list)
         self.answers: dict[dt.date, list[int]] = defaultdict(list)
         self.stats = replay.stats
+        # the last months before the demo's day (what the dashboards show), to keep the replay quick
+        last = replay.until.replace(day=1)
+        self.first_month = max(dt.date(2022, 3, 1), (last - dt.timedelta(days=MONTHS_CARRIED_OUT * 31)).replace(day=1))
 
     def count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
@@ -55,7 +59,7 @@ class SupervisionOffice:
         for held_on, kind, topic in TRAININGS:
             if day == held_on:
                 self.train(day, kind, topic)
-        if day >= dt.date(2022, 3, 1) and day.day == 1:
+        if day >= self.first_month and day.day == 1:
             self.plan_month(day)
         for firm, district in self.visits.pop(day, []):
             self.inspect(day, firm, district)

@@ -89,12 +89,15 @@ def _month_number(day: dt.date) -> int:
     return day.year * 12 + day.month - 1
 
 
-def planned_in(conn: sa.Connection, *, campaign: Campaign, enterprise_id: int, month: dt.date) -> bool:
+def planned_in(
+    conn: sa.Connection, *, campaign: Campaign, enterprise_id: int, month: dt.date, grade: str | None = None
+) -> bool:
     """Whether the firm is on its district's inspection plan for `month` (the rule of `inspection_plan`: its
-    grade on the month's first day and its interval)."""
-    grade = conn.execute(
-        sa.select(grade_expression(campaign, month)).where(ENTERPRISES.c.id == enterprise_id)
-    ).scalar_one_or_none()
+    grade on the month's first day, given or read, and its interval)."""
+    if grade is None:
+        grade = conn.execute(
+            sa.select(grade_expression(campaign, month)).where(ENTERPRISES.c.id == enterprise_id)
+        ).scalar_one_or_none()
     if grade is None:
         return False
     interval = campaign.supervision.interval_months(grade)
@@ -204,9 +207,12 @@ def record_inspection(
         grade = firm_grade(conn, campaign=campaign, enterprise_id=enterprise_id, as_of=held_on)
         assert grade is not None  # open firm
         month = held_on.replace(day=1)
+        # the plan's grade is the one on the month's first day: the same as the day's unless it changed since
+        plan_grade = grade.grade if held_on == month else None
         plan_month = (
             month
-            if kind in PLAN_KINDS and planned_in(conn, campaign=campaign, enterprise_id=enterprise_id, month=month)
+            if kind in PLAN_KINDS
+            and planned_in(conn, campaign=campaign, enterprise_id=enterprise_id, month=month, grade=plan_grade)
             else None
         )
         penalty = None
