@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 
 from api import errors, pages
 from api.deps import AppContext
-from api.metrics import OUTBOX_COLLECTOR, REQUESTS
+from api.metrics import OUTBOX_COLLECTOR, REQUESTS, method_label
 from api.routes import auth, bulk, certificates, enterprises, inspections, ops, oversight, work
 from workflow.campaign import Campaign, load_campaign
 from workflow.clock import Clock, SystemClock
@@ -58,7 +58,9 @@ def create_app(
         started = time.perf_counter()
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")  # the template, not the raw path
-        REQUESTS.labels(request.method, route, str(response.status_code)).observe(time.perf_counter() - started)
+        REQUESTS.labels(method_label(request.method), route, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
         return response
 
     return app

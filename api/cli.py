@@ -403,7 +403,13 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     folder.mkdir(parents=True)
     url = f"sqlite:///{folder / 'dabiao.db'}"
     settings = app.settings.model_copy(
-        update={"database_url": url, "mail_dir": folder / "mail", "data_dir": folder / "data", "smtp_host": None}
+        update={
+            "database_url": url,
+            "mail_dir": folder / "mail",
+            "data_dir": folder / "data",
+            "smtp_host": None,
+            "cookie_secure": False,  # the demo serves plain http on 127.0.0.1
+        }
     )
     logins = build_demo(
         url=url, settings=settings, campaign=app.campaign, firms=firms, until=until.date(), seed=seed, say=click.echo
@@ -433,7 +439,7 @@ def demo(app: App, firms: int, until: dt.datetime, seed: int, folder: Path, serv
     web = create_app(settings=settings, campaign=app.campaign, clock=FixedClock.on(until.date(), tz=settings.tz))
     click.echo(f"正在后台写入邮件 / writing the campaign's mail to {settings.mail_dir}/ in the background …")
     threading.Thread(target=mail, name="demo-mail", daemon=True).start()
-    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning", **_uvicorn_options(settings))
 
 
 # Command groups of the later packages, registered here and nowhere else.
@@ -544,6 +550,46 @@ def users_list(app: App, as_json: bool) -> None:
         click.echo(f"{u['id']:>5} {u['username']:<24} {u['role']:<17} {scope}")
 
 
+def _account_command(name: str, doc: str) -> Any:
+    @users.command(name, help=doc)
+    @click.argument("username")
+    @click.option("--password-stdin", is_flag=True, help="reset-password: read the new password from standard input.")
+    @pass_app
+    @friendly_errors
+    def command(app: App, username: str, password_stdin: bool) -> None:
+        from workflow.accounts import reset_password, revoke_sessions, set_active
+
+        app.require_schema()
+        with Session(app.engine) as session:
+            if name in ("disable", "enable"):
+                change = set_active(session, username=username, active=name == "enable", clock=app.clock(None))
+            elif name == "reset-password":
+                if password_stdin:
+                    password = sys.stdin.readline().rstrip("\n")
+                else:
+                    password = click.prompt("新密码 / new password", hide_input=True, confirmation_prompt=True)
+                change = reset_password(session, username=username, password=password, clock=app.clock(None))
+            else:
+                change = revoke_sessions(session, username=username, clock=app.clock(None))
+        state = "启用 / enabled" if change.active else "停用 / disabled"
+        click.echo(f"{change.username}: {state}; {change.revoked} 个令牌或会话已撤销 / tokens or sessions revoked")
+
+    return command
+
+
+_account_command("disable", "Switch an account off: it cannot sign in; every token and session it has dies now.")
+_account_command("enable", "Switch an account back on.")
+_account_command("reset-password", "Set a new password (checked like a new one); every session of the account dies.")
+_account_command("revoke-sessions", "Sign an account out everywhere: revoke every token and page session it has.")
+
+
+def _uvicorn_options(settings: Any) -> dict[str, Any]:
+    """No `server` header; X-Forwarded-For believed only from DABIAO_TRUSTED_PROXIES (uvicorn would trust
+    127.0.0.1 by default)."""
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    return {"server_header": False, "proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -576,20 +622,28 @@ def serve(app: App, host: str, port: int, workers: int, with_scheduler: bool | N
             )
         os.environ["DABIAO_DATABASE_URL"] = app.settings.database_url
         os.environ["DABIAO_CAMPAIGN_FILE"] = str(app.settings.campaign_file)
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            **_uvicorn_options(app.settings),
+        )
         return
     from api.app import create_app
 
     web = create_app(settings=app.settings, campaign=app.campaign, engine=app.engine)
     if not with_scheduler:
-        uvicorn.run(web, host=host, port=port, log_level="info")
+        uvicorn.run(web, host=host, port=port, log_level="info", **_uvicorn_options(app.settings))
         return
     from deadlines.scheduler import start_background
 
     scheduler, jobs = start_background(app.engine, campaign=app.campaign, settings=app.settings)
     web.state.context.scheduler_running = lambda: bool(scheduler.running)
     try:
-        uvicorn.run(web, host=host, port=port, log_level="info")
+        uvicorn.run(web, host=host, port=port, log_level="info", **_uvicorn_options(app.settings))
     finally:
         scheduler.shutdown(wait=False)
         jobs.leadership.release()

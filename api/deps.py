@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -28,6 +29,29 @@ class AppContext:
     engine: sa.Engine
     clock: Clock
     scheduler_running: Callable[[], bool] | None = None  # set when `dabiao serve` runs the scheduler in-process
+
+
+def client_address(request: Request, settings: Settings) -> str | None:
+    """The client's address: the connection's own, unless it comes from a trusted proxy
+    (DABIAO_TRUSTED_PROXIES), then the nearest address in X-Forwarded-For that is not a trusted proxy."""
+    peer = request.client.host if request.client else None
+    networks = settings.proxy_networks
+    if peer is None or not networks or not _in(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, networks):
+            return hop if _in(hop, None) else peer
+    return peer
+
+
+def _in(address: str, networks: Any) -> bool:
+    """Is `address` in one of `networks` (with None: is it an address at all)?"""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return networks is None or any(ip in n for n in networks)
 
 
 def get_context(request: Request) -> AppContext:

@@ -18,6 +18,15 @@ REQUESTS = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# A request's method becomes a label only when it is one HTTP defines; anything else is "other", so a client
+# inventing methods cannot grow the metrics without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
 SWEEP_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 1800)
 
 

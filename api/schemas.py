@@ -275,6 +275,20 @@ class ApplicationRead(BaseModel):
     status: str
 
 
+class PasswordWrite(BaseModel):
+    password: str = Field(max_length=1000)  # the service's own cap (256) answers with its message
+
+
+class AccountChangeRead(BaseModel):
+    username: str
+    active: bool
+    revoked: int
+
+
+class UpRead(BaseModel):
+    status: str  # up / down
+
+
 class HealthRead(BaseModel):
     status: str
     database: bool

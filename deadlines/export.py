@@ -1,17 +1,29 @@
 """XLSX files for officials (Chinese headers), safe to open: a cell that a spreadsheet would read as a
 formula (starting with = + - @, or a tab or carriage return) is written as text with a leading quote, and
-control characters a worksheet cannot hold are dropped (one such name must not break the whole export)."""
+control characters a worksheet cannot hold are dropped (one such name must not break the whole export). A
+phone number (+1-555-0100, 0519-8888 8888) is written as it reads, in a text cell (format "@"), never as a
+formula and without a visible quote."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,30}$")  # digits with the usual separators, perhaps a leading +
+
+
+def _phone_cell(sheet: WriteOnlyWorksheet, value: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # text, whatever it starts with
+    cell.number_format = "@"
+    return cell
 
 
 def neutralise(value: Any) -> Any:
@@ -29,7 +41,12 @@ def write_xlsx(path: Path, *, title: str, headers: Sequence[str], rows: Iterable
     sheet.append(list(headers))
     count = 0
     for row in rows:
-        sheet.append([neutralise(v) for v in row])
+        sheet.append(
+            [
+                _phone_cell(sheet, v) if isinstance(v, str) and PHONE.match(v) else neutralise(v)
+                for v in (ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row)
+            ]
+        )
         count += 1
     book.save(path)
     return count

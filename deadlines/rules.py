@@ -76,7 +76,7 @@ AS_OF = sa.bindparam("as_of", type_=sa.Date)
 NOW = sa.bindparam("now", type_=UTCDateTime())
 TOP = sa.bindparam("top", type_=sa.String)  # the highest step the band has reached
 BEFORE = sa.bindparam("before", type_=sa.String)  # a reminder's days before, in its dedupe key
-_EARLIEST_DAY = dt.date(1900, 1, 1)
+_EARLIEST_DAY = dt.date.min  # every stored date, however far before the campaign
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
 
@@ -119,12 +119,14 @@ class DateColumn:
         return self.column
 
     def band(self) -> Expr | None:
+        # after < deadline <= until, written as after + 1 day <= deadline so that the first band starts at
+        # the calendar's first day: a stored deadline far outside the campaign (0001-01-01) is still swept
         return sa.and_(
-            self.column > sa.bindparam("lo", type_=sa.Date), self.column <= sa.bindparam("hi", type_=sa.Date)
+            self.column >= sa.bindparam("lo", type_=sa.Date), self.column <= sa.bindparam("hi", type_=sa.Date)
         )
 
     def params(self, after: dt.date | None, until: dt.date) -> dict[str, Any] | None:
-        return {"lo": after or _EARLIEST_DAY, "hi": until}
+        return {"lo": _EARLIEST_DAY if after is None else after + dt.timedelta(days=1), "hi": until}
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ takes it over. On SQLite one process runs the scheduler (`dabiao serve` in-proce
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -37,12 +39,14 @@ class Leadership:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._conn: sa.Connection | None = None
+        self._file: IO[str] | None = None  # SQLite: the open, locked leader file
         self._mutex = threading.Lock()
 
     def ensure(self) -> bool:
-        """True when this process leads (taking the lead if it is free)."""
+        """True when this process leads (taking the lead if it is free). SQLite: an exclusive lock on a file
+        beside the database, held while this scheduler runs (the system frees it when the process dies)."""
         if self.engine.dialect.name != "postgresql":
-            return True
+            return self._ensure_file()
         with self._mutex:
             if self._conn is not None:
                 try:
@@ -66,7 +70,30 @@ class Leadership:
             self._conn = conn
             return True
 
+    def _ensure_file(self) -> bool:
+        path = self.engine.url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return True
+        with self._mutex:
+            if self._file is not None:
+                return True
+            handle = open(f"{path}.leader-lock", "a")  # noqa: SIM115 - held open while this process leads
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            log.info("this scheduler leads")
+            self._file = handle
+            return True
+
     def release(self) -> None:
+        if self._file is not None:
+            with self._mutex:
+                if self._file is not None:
+                    fcntl.flock(self._file, fcntl.LOCK_UN)
+                    self._file.close()
+                    self._file = None
         with self._mutex:
             if self._conn is not None:
                 try:

@@ -16,6 +16,7 @@ the whole sweep would hold SQLite's only write lock for the length of the sweep 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -78,9 +79,13 @@ def owner_name() -> str:
 @contextmanager
 def sweep_lock(engine: sa.Engine) -> Iterator[None]:
     """On PostgreSQL, hold the sweep's advisory lock on a connection of its own for the whole sweep
-    (a crashed holder's connection closes and frees it). SQLite runs one sweeping process."""
+    (a crashed holder's connection closes and frees it). On SQLite, an exclusive lock on a file beside the
+    database (freed by the system when its holder dies), so two schedulers never sweep one day twice."""
     if engine.dialect.name != "postgresql":
-        yield
+        with file_lock(engine, "sweep") as held:
+            if not held:
+                raise SweepBusy("另一进程正在扫描 / another process is sweeping right now; try again later")
+            yield
         return
     with engine.connect() as conn:
         if not conn.execute(sa.select(sa.func.pg_try_advisory_lock(advisory_key(SWEEP_LOCK)))).scalar():
@@ -91,6 +96,26 @@ def sweep_lock(engine: sa.Engine) -> Iterator[None]:
         finally:
             conn.execute(sa.select(sa.func.pg_advisory_unlock(advisory_key(SWEEP_LOCK))))
             conn.commit()
+
+
+@contextmanager
+def file_lock(engine: sa.Engine, name: str) -> Iterator[bool]:
+    """Try an exclusive lock on `<database>.<name>-lock` (SQLite); yields whether it is held. A database
+    without a file (in memory) has nothing to share it: the lock is taken."""
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield True
+        return
+    with open(f"{path}.{name}-lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def last_finished(conn: sa.Connection) -> dt.date | None:

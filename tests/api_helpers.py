@@ -79,6 +79,7 @@ def build_world(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> World:
         login_delay_seconds=0,
         login_delay_max_seconds=0,
         upload_max_bytes=64 * 1024,
+        cookie_secure=False,  # TestClient speaks plain http
     )
     clock = FixedClock.on(dt.date(2022, 7, 1))
     app = create_app(settings=settings, campaign=campaign, engine=engine, clock=clock)

@@ -283,6 +283,10 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
             "json": {"items": [{"enterprise_id": world.firms["home_other"]}]}
         },
         ("GET", "/api/inspections/plan"): {"params": {"month": "2022-07"}},
+        ("POST", "/api/users/{username}/disable"): {},
+        ("POST", "/api/users/{username}/enable"): {},
+        ("POST", "/api/users/{username}/reset-password"): {"json": {"password": "a long new passphrase"}},
+        ("POST", "/api/users/{username}/revoke-sessions"): {},
         ("POST", "/api/enterprises/{enterprise_id}/benchmark"): {"json": {"reason": "示范"}},
         ("POST", "/api/enterprises/{enterprise_id}/benchmark/withdraw"): {"json": {"reason": "复查"}},
         ("PUT", "/api/enterprises/{enterprise_id}/prior-certificate"): {"json": {"level": "none"}},
@@ -303,6 +307,7 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
 
 def test_every_route_for_every_role_in_and_out_of_scope(world: World) -> None:
     records = setup_records(world)
+    world.add_user("managed", Role.enterprise, enterprise_id=world.firms["home_other"])  # for /api/users/…
     records["guidance"] = add_guidance(world)
     checked = 0
     for route in all_routes():
@@ -317,6 +322,8 @@ def test_every_route_for_every_role_in_and_out_of_scope(world: World) -> None:
                         continue
                     if "{trigger}" in route.path:
                         params["trigger"] = TRIGGER_FOR[role]
+                    if "{username}" in route.path:
+                        params["username"] = "managed"
                     path = route.path.format(**params)
                     username = records["users"][role]
                     if route.path == "/api/auth/logout":

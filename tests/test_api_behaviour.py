@@ -184,7 +184,11 @@ def office_file(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-DOCX = office_file({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:document/>"})
+DOCX_TYPES = (
+    b'<Types><Override PartName="/word/document.xml" ContentType="application/'
+    b'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+DOCX = office_file({"[Content_Types].xml": DOCX_TYPES, "word/document.xml": b"<w:document/>"})
 
 
 def test_good_files_are_kept_once_by_content_and_served_in_scope(world: World) -> None:
@@ -387,7 +391,10 @@ def test_the_same_seed_draws_the_same_team_and_other_seeds_others() -> None:
 
 def test_health_and_metrics(world: World) -> None:
     ok(world.fire(world.firms["home_key"], "notify", "wujin"))
-    health = ok(world.client.get("/healthz"))
+    assert ok(world.client.get("/healthz")) == {"status": "up"}  # no details for anyone who asks
+    assert world.client.get("/api/ops/health").status_code == 401
+    assert world.client.get("/api/ops/health", headers=world.as_("wujin")).status_code == 403
+    health = ok(world.client.get("/api/ops/health", headers=world.as_("city")))
     assert health["status"] == "ok" and health["database"] is True and health["outbox_pending"] == 1
     metrics = world.client.get("/metrics").text
     assert 'dabiao_transitions_total{trigger="notify"}' in metrics

@@ -175,7 +175,7 @@ def test_users_are_created_with_their_scope(engine: sa.Engine, db_url: str) -> N
     no_district = create("--username", "lost", "--role", "district_bureau")
     assert no_district.exit_code == 1 and "need a district" in no_district.output
     short = create("--username", "weak", "--role", "city_bureau", password="short")
-    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
     taken = create("--username", "wujin", "--role", "city_bureau")
     assert taken.exit_code == 1 and "username wujin is taken" in taken.output
     listed = json.loads(run(db_url, "users", "list", "--json").output)

@@ -27,6 +27,7 @@ from states import InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role
 from tests.deadline_helpers import Firm, sweep_on
 from tests.factories import make_firm
 from workflow.campaign import Campaign
+from workflow.certificates import name_benchmark
 from workflow.clock import FixedClock
 from workflow.engine import Actor
 from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRAL_SUGGESTIONS, REFERRALS
@@ -230,6 +231,15 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
     certified.fire("pass_audit", Role.district_bureau)
     certified.review(80)
     certified.fire("certify", Role.city_bureau)
+    with Session(engine) as s:  # 标杆 is the city's decision (评分不得低于75分), not a stamp at 75
+        name_benchmark(
+            s,
+            enterprise_id=certified.id,
+            reason="示范带动",
+            actor=CITY,
+            campaign=campaign,
+            clock=FixedClock.on(D(2022, 9, 1)),
+        )
     with engine.connect() as conn:
         grades = grade_counts(conn, campaign=campaign, as_of=D(2023, 1, 1), district="320412")
         per_month = [

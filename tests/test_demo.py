@@ -107,7 +107,7 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
     assert mails and len(mails) == written, (len(mails), written)  # "N messages written" counts files written
     first = email.message_from_bytes(mails[0].read_bytes())
     assert first["Message-ID"] and first["Subject"]
-    settings = Settings(database_url=f"sqlite:///{folder / 'dabiao.db'}", mail_dir=folder / "mail")
+    settings = Settings(database_url=f"sqlite:///{folder / 'dabiao.db'}", mail_dir=folder / "mail", cookie_secure=False)
     client = TestClient(create_app(settings=settings, clock=FixedClock.on(dt.date(2024, 1, 5))))
     for username in ("city", "center", "wujin", "expert01"):
         signed = client.post("/api/auth/token", data={"username": username, "password": PASSWORD})

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from api.pages import ROUTERS
-from api.pages.access import LOGIN_COOKIE, SESSION_COOKIE, Page, PagePublic, csrf_token
+from api.pages.access import SESSION_COOKIE, Page, PagePublic, csrf_token
 from states import Role
 from tests.api_helpers import ELSEWHERE, HOME, PASSWORD, World
 from tests.test_api_access import add_guidance, setup_records
@@ -211,6 +211,7 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
         "/referrals/{referral_id}/{decision}": {"data": {"note": "核查"}},
         "/firms/{enterprise_id}/referral": {"data": {"grounds": "non_participating"}},
         "/escalations/{escalation_id}/acknowledge": {},
+        "/users/{username}/{action}": {},
         "/firms/{enterprise_id}/benchmark": {"data": {"reason": "示范"}},
         "/firms/{enterprise_id}/prior-certificate": {"data": {"level": "none"}},
         "/firms/{enterprise_id}/inspections": {"data": {"kind": "online", "held_on": "2022-06-20"}},
@@ -249,6 +250,8 @@ def test_every_page_for_every_role_in_and_out_of_scope(world: World) -> None:
                         continue
                     if "{trigger}" in route.path:
                         params["trigger"] = TRIGGER_FOR[role]
+                    if "{username}" in route.path:
+                        params |= {"username": "firm_other", "action": "revoke-sessions"}
                     if "{decision}" in route.path:
                         params["decision"] = DECISION_FOR.get(role, "decline")
                     if "{token}" in route.path:  # a firm's safety code: anyone may scan it
@@ -258,10 +261,10 @@ def test_every_page_for_every_role_in_and_out_of_scope(world: World) -> None:
                     form = form_for(route, method, world)
                     if route.path == "/logout":
                         browser = Browser(world, users[role])  # a session of its own, for this one to end
-                    if method == "POST" and route.path == "/login":  # its token is bound to a nonce cookie
-                        browser.client.cookies.set(LOGIN_COOKIE, "nonce", path="/login")
-                        form["data"]["csrf"] = csrf_token("nonce", "login")
-                        response = browser.client.post(path, **form)
+                    if method == "POST" and route.path == "/login":  # its token is bound to the server's nonce
+                        fresh = TestClient(world.client.app, follow_redirects=False)
+                        form["data"]["csrf"] = csrf_field(fresh.get("/login").text)
+                        response = fresh.post(path, **form)
                     elif method == "POST":
                         response = browser.post(path, **form)
                     else:
@@ -366,9 +369,12 @@ def test_wrong_passwords_are_throttled_and_lock_the_account_as_in_the_api(world:
         wrong = bare.post("/login", data={"username": "city", "password": "not the password", "csrf": form})
         assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
         assert 'value="city"' in wrong.text  # the name stays filled in
+        form = csrf_field(wrong.text)  # each form comes with a fresh nonce from the server
     locked = bare.post("/login", data={"username": "city", "password": "not the password", "csrf": form})
     assert locked.status_code == 423 and "账号已锁定" in locked.text
-    right = bare.post("/login", data={"username": "city", "password": PASSWORD, "csrf": form})
+    right = bare.post("/login", data={"username": "city", "password": PASSWORD, "csrf": csrf_field(locked.text)})
     assert right.status_code == 423 and SESSION_COOKIE not in bare.cookies
-    english = bare.post("/login?lang=en", data={"username": "city", "password": PASSWORD, "csrf": form})
+    english = bare.post(
+        "/login?lang=en", data={"username": "city", "password": PASSWORD, "csrf": csrf_field(right.text)}
+    )
     assert "too many failed logins" in english.text

@@ -496,3 +496,13 @@ class Raw:
         convert = _converters(table, self.dialect)
         params.update({f"w_{k}": convert[k](v) for k, v in where.items()})
         return int(self.execute_sql(sql, params).rowcount)
+
+
+def database_answers(engine: sa.Engine) -> bool:
+    """Does the database answer a query now?"""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(1))
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True

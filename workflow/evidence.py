@@ -56,8 +56,25 @@ def safe_filename(name: str) -> str:
     return base[-200:]
 
 
+# An office file is an OOXML package: [Content_Types].xml, and the main part of its type declared there.
+OOXML_MAIN = {
+    "word/document.xml": ("wordprocessingml.document.main+xml", OOXML["word/"]),
+    "xl/workbook.xml": ("spreadsheetml.sheet.main+xml", OOXML["xl/"]),
+    "ppt/presentation.xml": ("presentationml.presentation.main+xml", OOXML["ppt/"]),
+}
+PDF_TAIL = 1024  # a PDF ends with %%EOF (and perhaps a line break) within its last bytes
+
+
+def _pdf_ends(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(max(path.stat().st_size - PDF_TAIL, 0))
+        return b"%%EOF" in handle.read()
+
+
 def _sniff(path: Path, head: bytes) -> FileType:
     if head.startswith(b"%PDF-"):
+        if not _pdf_ends(path):
+            raise InvalidInput("PDF 文件不完整（缺少 %%EOF 结尾）/ the PDF is incomplete: it has no %%EOF trailer")
         return PDF
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
@@ -75,13 +92,20 @@ def _sniff(path: Path, head: bytes) -> FileType:
                     raise InvalidInput(
                         "压缩内容异常（疑似压缩炸弹），已拒收 / the archive unpacks abnormally (zip bomb?)"
                     )
-                names = [m.filename for m in members]
-        except zipfile.BadZipFile:
+                names = {m.filename for m in members}
+                types = b""
+                if "[Content_Types].xml" in names and archive.getinfo("[Content_Types].xml").file_size < 1 << 20:
+                    types = archive.read("[Content_Types].xml")
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError):
             raise InvalidInput("文件已损坏，无法打开 / the file is damaged") from None
-        if "[Content_Types].xml" in names:
-            for prefix, kind in OOXML.items():
-                if any(n.startswith(prefix) for n in names):
-                    return kind
+        for main, (declared, kind) in OOXML_MAIN.items():
+            if main in names and declared.encode() in types:
+                return kind
+        if types:
+            raise InvalidInput(
+                "Office 文件结构不完整（缺少正文部件），已拒收 / the office file lacks its main part "
+                f"({', '.join(OOXML_MAIN)})"
+            )
     raise InvalidInput(f"只接受以下文件类型：{ALLOWED} / only these file types are accepted: {ALLOWED}")
 
 

@@ -114,15 +114,29 @@ class ApiToken(SQLModel, table=True):
     revoked_at: dt.datetime | None = _instant(default=None)
 
 
-class LoginAttempt(SQLModel, table=True):
-    """Failed logins per account, so repeated guessing is slowed down and then locked out for a while."""
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins, counted in three scopes kept apart by their columns: `pair` (one account from one
+    address: growing delays, then that address is locked out of that account), `address` (every account
+    from one address: a budget) and `account` (one account from every address: locked only after many
+    failures from many addresses, and then only for addresses that failed). No username can name an address."""
 
-    __tablename__ = "login_attempts"
+    __tablename__ = "login_throttles"
 
-    username: str = Field(primary_key=True, max_length=80)
+    scope: str = Field(primary_key=True, max_length=8)  # pair / address / account
+    username: str = Field(primary_key=True, max_length=80)  # "" for scope address
+    address: str = Field(primary_key=True, max_length=64)  # "" for scope account
     failures: int = 0
     last_failure_at: dt.datetime | None = _instant(default=None)
     locked_until: dt.datetime | None = _instant(default=None)
+
+
+class ServerSecret(SQLModel, table=True):
+    """A random secret the server makes for itself on first use (the sign-in form's nonce is signed with it)."""
+
+    __tablename__ = "server_secrets"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=128)
 
 
 class ReviewerProfile(SQLModel, table=True):

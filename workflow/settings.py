@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,13 +46,26 @@ class Settings(BaseSettings):
     # where people reach the pages (links in digests)
     public_url: str = "http://127.0.0.1:8000"
 
-    # accounts: bearer tokens, and slowing down then locking out repeated failed logins
+    # accounts: bearer tokens, and slowing down then locking out repeated failed logins (local settings: the
+    # plan sets no numbers for sign-in)
     token_ttl_minutes: int = Field(default=8 * 60, ge=1, le=30 * 24 * 60)
-    login_lock_after: int = Field(default=5, ge=1, le=100)  # failures per account
+    login_lock_after: int = Field(default=5, ge=1, le=100)  # failures of one account from one address
     login_source_lock_after: int = Field(default=30, ge=1, le=10_000)  # failures per address, any accounts
+    # one account from every address: locked only after this many failures from at least this many addresses,
+    # and then only for the addresses that failed (its owner still signs in from an address that has not)
+    login_account_lock_after: int = Field(default=50, ge=1, le=100_000)
+    login_account_lock_sources: int = Field(default=5, ge=1, le=10_000)
     login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
     login_delay_seconds: float = Field(default=0.5, ge=0, le=10)  # doubled per failure after the first
     login_delay_max_seconds: float = Field(default=4.0, ge=0, le=60)
+
+    # reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated; default:
+    # none, so the client's address is the connection's own)
+    trusted_proxies: str = ""
+    # cookies carry `Secure` unless this is false (plain http, as `make demo` serves)
+    cookie_secure: bool = True
+    # when set, /metrics answers only requests with `Authorization: Bearer <this token>`
+    metrics_token: str | None = None
 
     # evidence uploads
     upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
@@ -73,6 +87,23 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"DABIAO_TRUSTED_PROXIES: {item.strip()!r} is not an address or network") from None
+        return value
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(i.strip(), strict=False) for i in self.trusted_proxies.split(",") if i.strip()
+        )
 
     @property
     def smtp_enabled(self) -> bool:

@@ -61,7 +61,8 @@ def install(app: FastAPI) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
             lang = request.query_params.get("lang")
             if lang in LANGS:
-                response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/")
+                secure = app.state.context.settings.cookie_secure or request.url.scheme == "https"
+                response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/", secure=secure)
         return response
 
     # The API's handlers answer in JSON; a page answers with a page. Wrap them: pages first, else the API's.

@@ -52,6 +52,7 @@ NOTICES = {
     "report_decided": N_("报告已处理。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
+    "account": N_("账号已更新。"),
     "benchmark": N_("标杆企业名单已更新。"),
     "prior_certificate": N_("原标准化证书情况已录入。"),
     "inspection": N_("检查记录已保存。"),
@@ -150,7 +151,9 @@ def _nav(user: Any) -> list[tuple[str, str]]:
                 *([("/guidance", N_("标杆培育"))] if Role(user.role) is Role.city_bureau else []),
                 ("/reviewer-reports", N_("评审专家监督")),
                 ("/outbox", N_("邮件队列")),
-            ] + ([("/lists", N_("公布名单"))] if Role(user.role) is Role.city_bureau else [])
+            ] + (
+                [("/lists", N_("公布名单")), ("/users", N_("账号管理"))] if Role(user.role) is Role.city_bureau else []
+            )
         case Role.district_bureau:
             return [
                 (f"/districts/{user.district_code}", N_("本辖区总览")),

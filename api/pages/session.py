@@ -10,22 +10,40 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from api.deps import ContextDep
+from api.deps import ContextDep, SessionDep, client_address
 from api.pages.access import (
     LOGIN_COOKIE,
     PUBLIC_PAGE,
     SESSION_COOKIE,
+    CsrfRefused,
     UserDep,
     check_csrf,
     csrf_token,
-    new_nonce,
     page,
 )
 from api.pages.render import home_of, message, redirect, render
-from workflow.accounts import AccountLocked, LoginFailed, authenticate, issue_token, revoke_token
+from states import InvalidInput, NotFound, Role
+from workflow.accounts import (
+    LOGIN_NONCE_SECONDS,
+    MAX_USERNAME,
+    AccountLocked,
+    LoginFailed,
+    authenticate,
+    issue_login_nonce,
+    issue_token,
+    list_users,
+    login_nonce_valid,
+    reset_password,
+    revoke_sessions,
+    revoke_token,
+    server_secret,
+    set_active,
+)
+from workflow.db import read_unit
 from workflow.engine import Actor
 
 router = APIRouter(include_in_schema=False)
+LOGIN_SECRET = "login-nonce"
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -35,39 +53,59 @@ def _safe_next(target: str | None) -> str | None:
     return None
 
 
-def _login_form(request: Request, *, status: int = 200, error: str | None = None, username: str = "") -> Response:
-    nonce = request.cookies.get(LOGIN_COOKIE) or new_nonce()
+def secure_cookie(request: Request, context: ContextDep) -> bool:
+    """Cookies carry `Secure` unless DABIAO_COOKIE_SECURE=false (plain http, as `make demo` serves)."""
+    return context.settings.cookie_secure or request.url.scheme == "https"
+
+
+def _login_form(
+    request: Request, context: ContextDep, *, status: int = 200, error: str | None = None, username: str = ""
+) -> Response:
+    # the nonce is always a fresh one issued (and signed) by the server: a nonce a client brings is never reused
+    nonce = issue_login_nonce(server_secret(context.engine, LOGIN_SECRET), now=context.clock.now())
     response = render(
         request,
         "login.html",
         status=status,
         login_csrf=csrf_token(nonce, "login"),
         error=error,
-        username=username,
+        username=username[:MAX_USERNAME],
         next=_safe_next(request.query_params.get("next")) or "",
     )
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, httponly=True, samesite="lax", path="/login")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=LOGIN_NONCE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        path="/login",
+        secure=secure_cookie(request, context),
+    )
     return response
 
 
 @router.get("/login", dependencies=[PUBLIC_PAGE])
-def login_page(request: Request, user: UserDep) -> Response:
+def login_page(request: Request, context: ContextDep, user: UserDep) -> Response:
     if user is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")) or home_of(user), 303)
-    return _login_form(request)
+    return _login_form(request, context)
 
 
 @router.post("/login", dependencies=[PUBLIC_PAGE])
 async def login(
     request: Request,
     context: ContextDep,
-    username: Annotated[str, Form(max_length=80)],
-    password: Annotated[str, Form(max_length=200)],
+    username: Annotated[str, Form(max_length=4096)],  # the service's caps (80, 256) answer with their message
+    password: Annotated[str, Form(max_length=4096)],
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """The same sign-in as the API (throttled, locked after repeated failures); the token goes into an
     HttpOnly cookie."""
-    await check_csrf(request, request.cookies.get(LOGIN_COOKIE), "login")
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    secret = await run_in_threadpool(server_secret, context.engine, LOGIN_SECRET)
+    if not login_nonce_valid(secret, nonce, now=context.clock.now()):
+        raise CsrfRefused()
+    await check_csrf(request, nonce, "login")
 
     def work() -> tuple[str, Any, Any]:
         with Session(context.engine) as session:
@@ -77,7 +115,7 @@ async def login(
                 password=password,
                 clock=context.clock,
                 settings=context.settings,
-                source=request.client.host if request.client else None,
+                source=client_address(request, context.settings),
             )
             token, expires = issue_token(session, user_id=user.id, clock=context.clock, settings=context.settings)
             return token, expires, user
@@ -86,9 +124,11 @@ async def login(
         token, expires, user = await run_in_threadpool(work)
     except LoginFailed as exc:
         await asyncio.sleep(exc.delay_seconds)
-        return _login_form(request, status=401, error=message(request, str(exc)), username=username)
+        return _login_form(request, context, status=401, error=message(request, str(exc)), username=username)
     except AccountLocked as exc:
-        return _login_form(request, status=423, error=message(request, str(exc)), username=username)
+        return _login_form(request, context, status=423, error=message(request, str(exc)), username=username)
+    except InvalidInput as exc:
+        return _login_form(request, context, status=422, error=message(request, str(exc)), username=username)
     response = RedirectResponse(_safe_next(next) or home_of(user), status_code=303)
     max_age = int((expires - context.clock.now()).total_seconds())
     response.set_cookie(
@@ -97,7 +137,7 @@ async def login(
         max_age=max_age,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https" or context.settings.public_url.startswith("https://"),
+        secure=secure_cookie(request, context),
         path="/",
     )
     response.delete_cookie(LOGIN_COOKIE, path="/login")
@@ -118,3 +158,42 @@ def logout(request: Request, context: ContextDep, actor: Annotated[Actor, page(s
 def home(user: UserDep, actor: Annotated[Actor, page(scope="self")]) -> Response:
     """Each role starts where its work is."""
     return RedirectResponse(home_of(user), status_code=303)
+
+
+@router.get("/users")
+def users_page(
+    request: Request, session: SessionDep, actor: Annotated[Actor, page(Role.city_bureau)], error: str | None = None
+) -> Response:
+    """Every account; the city bureau switches accounts off and on, resets passwords, signs accounts out."""
+    with read_unit(session) as conn:
+        rows = list_users(conn)
+    return render(request, "users.html", rows=rows, error=error)
+
+
+@router.post("/users/{username}/{action}")
+def users_action(
+    request: Request,
+    username: str,
+    action: str,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau)],
+    password: Annotated[str, Form(max_length=4096)] = "",
+) -> Response:
+    """The same services as the API's /api/users/{username}/… and `dabiao users`."""
+    try:
+        if action == "disable":
+            set_active(session, username=username, active=False, clock=context.clock, actor=actor)
+        elif action == "enable":
+            set_active(session, username=username, active=True, clock=context.clock, actor=actor)
+        elif action == "reset-password":
+            reset_password(session, username=username, password=password, clock=context.clock)
+        elif action == "revoke-sessions":
+            revoke_sessions(session, username=username, clock=context.clock)
+        else:
+            raise NotFound(f"没有操作 {action} / no action {action}")
+    except InvalidInput as exc:
+        with read_unit(session) as conn:
+            rows = list_users(conn)
+        return render(request, "users.html", status=422, rows=rows, error=message(request, str(exc)))
+    return redirect("/users", notice="account")

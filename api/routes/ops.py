@@ -1,25 +1,46 @@
-"""Operations: health (database, scheduler leader, outbox backlog) and Prometheus metrics."""
+"""Operations: a public up/down check, health details for the city (database, scheduler leader, outbox
+backlog) and Prometheus metrics."""
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import PUBLIC, ContextDep
-from api.schemas import HealthRead
+from api.deps import PUBLIC, ContextDep, allow
+from api.schemas import HealthRead, UpRead
 from deadlines.scheduler import LEADER_LOCK
+from states import Role
+from workflow.db import database_answers
+from workflow.engine import Actor
 from workflow.tables import OUTBOX
+
+CITY = (Role.city_bureau, Role.support_center)
+
+
+def token_matches(expected: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=HealthRead, dependencies=[PUBLIC])
+@router.get("/healthz", response_model=UpRead, dependencies=[PUBLIC])
 def healthz(context: ContextDep) -> Any:
-    """200 when the database answers; the outbox backlog and (when a scheduler runs) its leader."""
+    """200 `up` when the database answers, else 503 `down`; nothing more to anyone who asks (the details
+    are at /api/ops/health for the city bureau)."""
+    if not database_answers(context.engine):
+        return JSONResponse({"status": "down"}, status_code=503, headers={"Retry-After": "5"})
+    return UpRead(status="up")
+
+
+@router.get("/api/ops/health", response_model=HealthRead)
+def health(context: ContextDep, actor: Annotated[Actor, allow(*CITY)]) -> Any:
+    """The database, the scheduler's leader and the outbox backlog (city bureau and support centre)."""
     try:
         with context.engine.connect() as conn:
             rows = conn.execute(
@@ -60,6 +81,9 @@ def scheduler_leader(context: ContextDep) -> bool | None:
 
 
 @router.get("/metrics", dependencies=[PUBLIC], response_class=Response)
-def metrics() -> Response:
-    """Prometheus text format."""
+def metrics(context: ContextDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Prometheus text format; with DABIAO_METRICS_TOKEN set, only for `Authorization: Bearer <token>`."""
+    expected = context.settings.metrics_token
+    if expected and not token_matches(f"Bearer {expected}", authorization):
+        return Response("metrics need the metrics token\n", status_code=401, headers={"WWW-Authenticate": "Bearer"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

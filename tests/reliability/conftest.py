@@ -54,15 +54,15 @@ class Ledger:
             f"{len(failed)} failed, {len(skipped)} skipped) in {seconds:.0f} s. PostgreSQL: "
             f"{'yes' if os.environ.get('DABIAO_TEST_DATABASE_URL') else 'not configured, its rows are missing'}.",
             "",
-            "| area | fault or attack | database | tries | lost | observed | test |",
-            "|---|---|---|---:|---|---|---|",
+            "| area | fault or attack | database | tries | lost | observed | outcome | test id |",
+            "|---|---|---|---:|---|---|---|---|",
         ]
         for e in self.entries:
             lost = e.lost if e.outcome == "passed" else f"{e.lost} (test {e.outcome})"
             detail = e.detail.replace("|", "\\|").replace("\n", " ")
             lines.append(
                 f"| {e.area} | {e.attack.replace('|', chr(92) + '|')} | {e.backend} | {e.tries} | {lost} | {detail} "
-                f"| {e.outcome} |"
+                f"| {e.outcome} | `{e.nodeid}` |"
             )
         if failed:
             lines += ["", "Failed tests:", *[f"- `{n}`" for n in failed]]
@@ -85,13 +85,28 @@ def _write_report() -> Iterator[None]:
 
 @pytest.fixture
 def ledger(request: pytest.FixtureRequest) -> Ledger:
+    """The one way a reliability test reports: each records its row(s) here (attack, backend, tries, what was
+    lost, what was observed)."""
     _LEDGER.current = request.node.nodeid
     return _LEDGER
+
+
+@pytest.fixture(autouse=True)
+def _every_test_writes_its_row(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A reliability test that passes without a row in the report fails: the report shows every test."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.passed:
+        assert any(e.nodeid == request.node.nodeid for e in _LEDGER.entries), (
+            f"{request.node.nodeid} wrote no row: record what it tried with the `ledger` fixture"
+        )
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
     if report.when == "call" or report.outcome != "passed":
         previous = _LEDGER.outcomes.get(item.nodeid)
         if previous in (None, "passed"):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from notifications.dispatch import JOURNAL, dispatch_once
+from tests.deadline_helpers import bulk_firms, forget_sweeps, snapshot
 from tests.factories import make_firm
 from tests.reliability.conftest import Ledger, backend_of
 from tests.reliability.faults import DABIAO, dabiao, kill_when, start, writing
@@ -19,8 +21,8 @@ from workflow.campaign import Campaign
 from workflow.clock import FixedClock
 from workflow.tables import ENTERPRISES, EVENTS, OUTBOX
 
-DIRECTORY_ROWS = 8_000
-KILLS = 3
+DIRECTORY_ROWS = 5_000
+KILLS = 20  # kill -9 landed inside the write, per test and backend
 
 
 def firm_rows(engine: sa.Engine) -> list[tuple[object, ...]]:
@@ -37,13 +39,16 @@ def test_directory_import_killed_mid_write_leaves_nothing_half_written(
         == 0
     )
     rng = random.Random(8)
-    killed = 0
-    for _ in range(KILLS):  # a first import, killed at a random moment inside its transaction
+    killed = attempts = 0
+    while killed < KILLS // 2 and attempts < KILLS * 2:  # a first import, killed inside its transaction
+        attempts += 1
         proc = start([DABIAO, "--database-url", db_url, "import-directory", str(first)])
-        if kill_when(proc, lambda: writing(db_url, "enterprises"), after=rng.uniform(0, 0.15)):
+        if kill_when(proc, lambda: writing(db_url, "enterprises"), after=rng.uniform(0, 0.1)):
             rows = len(firm_rows(engine))
             assert rows in (0, DIRECTORY_ROWS)  # not one firm of the file, or (killed after commit) all
-            killed += rows == 0
+            if rows == DIRECTORY_ROWS:
+                break  # committed just before the kill: the second phase goes on from here
+            killed += 1
     done = dabiao(db_url, "import-directory", str(first))
     assert done.returncode == 0, done.stderr
     before = firm_rows(engine)
@@ -59,21 +64,23 @@ def test_directory_import_killed_mid_write_leaves_nothing_half_written(
         cells[column] = "新负责人"
         lines.append(",".join(cells))
     second.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for _ in range(KILLS):
+    while killed < KILLS and attempts < KILLS * 4:
+        attempts += 1
         proc = start([DABIAO, "--database-url", db_url, "import-directory", str(second)])
-        if kill_when(proc, lambda: writing(db_url, "enterprises"), after=rng.uniform(0, 0.15)):
+        if kill_when(proc, lambda: writing(db_url, "enterprises"), after=rng.uniform(0, 0.1)):
             with engine.connect() as conn:
                 renamed = conn.execute(sa.select(sa.func.count()).where(ENTERPRISES.c.principal == "新负责人")).scalar()
             assert renamed in (0, DIRECTORY_ROWS)  # no firm shows the new name, or (killed after commit) all
-            killed += renamed == 0
-            if renamed == 0:
-                assert firm_rows(engine) == before
+            if renamed == DIRECTORY_ROWS:
+                break
+            killed += 1
+            assert firm_rows(engine) == before
     done = dabiao(db_url, "import-directory", str(second))
     assert done.returncode == 0, done.stderr
     with engine.connect() as conn:
         principals = Counter(conn.execute(sa.select(ENTERPRISES.c.principal)).scalars())
     assert principals == {"新负责人": DIRECTORY_ROWS}
-    assert killed >= KILLS  # most kills landed inside the transaction (some may land just after its commit)
+    assert killed >= KILLS  # each counted kill landed inside the transaction
     ledger.record(
         "kill -9",
         f"`dabiao import-directory` ({DIRECTORY_ROWS:,} rows, new and changed) killed inside its transaction",
@@ -115,14 +122,14 @@ def check_all_or_nothing(engine: sa.Engine, ids: range) -> int:
 
 
 def test_bulk_transitions_killed_are_each_fully_there_or_absent(engine: sa.Engine, db_url: str, ledger: Ledger) -> None:
-    firms = [make_firm(engine, key_field=n % 2 == 0) for n in range(400)]
+    firms = [make_firm(engine, key_field=n % 2 == 0) for n in range(1200)]
     ids = range(firms[0], firms[-1] + 1)
     rng = random.Random(9)
     kills, start_at = 0, ids.start
     script = ["-m", "tests.reliability.fire_many", db_url]
     while kills < KILLS and start_at <= ids.stop - 1:
         proc = start([DABIAO.removesuffix("dabiao") + "python", *script, str(start_at), str(ids.stop - 1)])
-        if kill_when(proc, lambda: writing(db_url, "events"), after=rng.uniform(0.05, 0.5)):
+        if kill_when(proc, lambda: writing(db_url, "events"), after=rng.uniform(0.0, 0.15)):
             kills += 1
         check_all_or_nothing(engine, ids)
         events, _ = events_and_firms(engine, ids)
@@ -138,11 +145,12 @@ def test_bulk_transitions_killed_are_each_fully_there_or_absent(engine: sa.Engin
         assert rest.wait(timeout=300) == 0
     total = check_all_or_nothing(engine, ids)
     assert total == 2 * len(ids)
+    assert kills >= KILLS
     verified = dabiao(db_url, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
     ledger.record(
         "kill -9",
-        "a script firing 800 transitions (notify, start self-assessment) killed while writing",
+        f"a script firing {2 * len(ids):,} transitions (notify, start self-assessment) killed while writing",
         backend=backend_of(db_url),
         tries=kills,
         detail=f"each firm's version, event count, state and mail agree with its events; {total} events; "
@@ -159,7 +167,7 @@ def test_dispatch_killed_mid_batch_loses_no_mail_and_resends_only_with_the_same_
     engine: sa.Engine, db_url: str, campaign: Campaign, ledger: Ledger
 ) -> None:
     JOURNAL.clear()
-    count = 600
+    count = 2_000
     now = dt.datetime.now(dt.UTC)
     rows = [
         {
@@ -197,7 +205,7 @@ def test_dispatch_killed_mid_batch_loses_no_mail_and_resends_only_with_the_same_
             "DABIAO_DISPATCH_INTERVAL_SECONDS": "1",
         }
         kills = 0
-        for target in (50, 250, 430):
+        for target in range(40, 40 + 80 * KILLS, 80):
             proc = start([DABIAO, "--database-url", db_url, "dispatch", "--loop"], env=env)
             kills += kill_when(proc, lambda t=target: len(smtp.inbox.messages) >= t)
         # restart after the killed passes' leases ran out: a later clock
@@ -213,7 +221,7 @@ def test_dispatch_killed_mid_batch_loses_no_mail_and_resends_only_with_the_same_
     assert len(smtp.inbox.messages) == sum(copies.values())
     resent = sum(n - 1 for n in copies.values())
     assert resent <= 20 * kills  # at most one recording step's worth per kill (RECORD_EVERY)
-    assert kills == 3
+    assert kills == KILLS
     ledger.record(
         "kill -9",
         f"`dabiao dispatch --loop` to a real aiosmtpd, {count} mails, killed mid-batch",
@@ -221,4 +229,56 @@ def test_dispatch_killed_mid_batch_loses_no_mail_and_resends_only_with_the_same_
         tries=kills,
         detail=f"{count} distinct Message-IDs received, all rows `sent`; {resent} resent after a kill with the "
         "same Message-ID (at-least-once between SMTP accept and the database record, as documented)",
+    )
+
+
+SWEEP_DAY = "2023-11-02"
+
+
+def sweep_to_the_end(db_url: str) -> None:
+    """`dabiao sweep` to the end (waiting out a killed run's lock on PostgreSQL)."""
+    give_up = time.monotonic() + 60
+    while True:
+        done = dabiao(db_url, "sweep", "--as-of", SWEEP_DAY, timeout=300)
+        if done.returncode == 0:
+            return
+        assert "sweep_busy" in done.stderr + done.stdout and time.monotonic() < give_up, done.stderr + done.stdout
+        time.sleep(0.2)
+
+
+def test_sweep_killed_mid_write_leaves_each_rule_whole_or_absent(
+    engine: sa.Engine, db_url: str, ledger: Ledger
+) -> None:
+    bulk_firms(engine, 1000, seed=41, key_field=True)  # never notified, never started
+    bulk_firms(engine, 1000, seed=42, key_field=False, notified=True)  # above size, never started
+    sweep_to_the_end(db_url)
+    clean = snapshot(engine)
+    per_rule = Counter(r[1] for r in clean["escalations"])
+    assert len(clean["escalations"]) > 2000
+    rng = random.Random(43)
+    kills = attempts = partial_states = 0
+    while kills < KILLS and attempts < KILLS * 3:
+        attempts += 1
+        forget_sweeps(engine)
+        proc = start([DABIAO, "--database-url", db_url, "sweep", "--as-of", SWEEP_DAY])
+        if not kill_when(proc, lambda: writing(db_url, "escalations"), after=rng.uniform(0, 0.4)):
+            continue
+        kills += 1
+        seen = snapshot(engine)
+        for table, rows in seen.items():
+            assert {repr(r) for r in rows} <= {repr(r) for r in clean[table]}, table  # only what a clean sweep writes
+        rules = Counter(r[1] for r in seen["escalations"])
+        assert all(rules[rule] == per_rule[rule] for rule in rules)  # each rule whole, or absent
+        partial_states += 0 < len(seen["escalations"]) < len(clean["escalations"])
+        sweep_to_the_end(db_url)  # run again: ends exactly where one clean run ends
+        assert snapshot(engine) == clean
+    assert kills >= KILLS
+    ledger.record(
+        "kill -9",
+        f"`dabiao sweep` over 2,000 firms ({len(clean['escalations']):,} escalations) killed while writing, "
+        "then run again",
+        backend=backend_of(db_url),
+        tries=kills,
+        detail=f"after each kill every rule's rows were all there or absent ({partial_states} kills left some "
+        "rules done, others not); each rerun ended equal to one clean sweep",
     )
