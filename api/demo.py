@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import io
 import itertools
 import random
 import tempfile
@@ -37,10 +38,18 @@ from workflow.clock import FixedClock
 from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
 from workflow.engine import Actor, fire
+from workflow.evidence import store_evidence
 from workflow.generator import write_directory
 from workflow.guidance import assign_guide, list_guidance, record_visit
 from workflow.pool import element_points, form_team, record_reviewer_score, record_team_result
-from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
+from workflow.records import (
+    FiveImplementations,
+    decide_rectification,
+    record_self_assessment,
+    rectify_hazard,
+    report_hazard,
+    update_hazard,
+)
 from workflow.settings import Settings
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, HAZARDS, REVIEW_ASSIGNMENTS
 from workflow.targets import store_targets
@@ -96,6 +105,9 @@ class Replay:
     def __init__(self, engine: sa.Engine, campaign: Campaign, settings: Settings, *, seed: int, until: dt.date) -> None:
         self.engine, self.campaign, self.settings, self.until = engine, campaign, settings, until
         self.rng = random.Random(seed)
+        # the dossier's own choices (re-assessments, supporting materials, office decisions) draw from their own
+        # generator, so the campaign's replay keeps its course
+        self.dossier_rng = random.Random(seed + 1)
         self.cert_rng = random.Random(seed + 8)  # certificate decisions, apart from the firms' own fates
         self.seed = seed
         self.queue: list[Step] = []
@@ -105,6 +117,8 @@ class Replay:
         self.reviewers: dict[int, Actor] = {}
         self.stats: dict[str, int] = {}
         self.clock = FixedClock.on(START)
+        self.rectified: set[int] = set()  # firms that rectified since their last self-assessment
+        self.dossiers: set[int] = set()  # firms that uploaded their self-assessment report and application form
 
     # ---- scheduling ---------------------------------------------------------------------------
 
@@ -194,11 +208,11 @@ class Replay:
         if self.fire(firm, "start_self_assessment", self.enterprise(firm)):
             self.at(self.later(day, 5, 30), firm, "assess")
 
-    def _assess(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
-        quality = min(1.0, max(0.45, self.rng.gauss(0.82, 0.1)))
+    def _self_assess(self, firm: int, rng: random.Random | None = None) -> None:
+        rng = rng or self.rng
+        quality = min(1.0, max(0.45, rng.gauss(0.82, 0.1)))
         scores = {
-            i.code: round(i.points * min(1.0, quality + self.rng.uniform(-0.1, 0.1)), 1)
-            for i in self.campaign.outline_items
+            i.code: round(i.points * min(1.0, quality + rng.uniform(-0.1, 0.1)), 1) for i in self.campaign.outline_items
         }
         with Session(self.engine) as session:
             record_self_assessment(
@@ -209,6 +223,35 @@ class Replay:
                 campaign=self.campaign,
                 clock=self.clock,
             )
+
+    def upload(self, firm: int, kind: str, name: str, hazard_id: int | None = None) -> int | None:
+        """A small PDF of the firm's, kept under the data folder like any upload."""
+        body = (
+            b"%PDF-1.4\n1 0 obj<<>>endobj\n"
+            + f"% demo {kind} firm {firm} hazard {hazard_id} {self.clock.now().isoformat()}\n".encode()
+            + b"trailer<<>>\n%%EOF\n"
+        )
+        with Session(self.engine) as session:
+            try:
+                stored = store_evidence(
+                    session,
+                    enterprise_id=firm,
+                    kind=kind,
+                    filename=name,
+                    stream=io.BytesIO(body),
+                    actor=self.enterprise(firm),
+                    data_dir=self.settings.data_dir,
+                    max_bytes=self.settings.upload_max_bytes,
+                    clock=self.clock,
+                    hazard_id=hazard_id,
+                )
+            except WorkflowError:
+                return None
+        self.stats["uploads"] = self.stats.get("uploads", 0) + 1
+        return int(stored["id"])
+
+    def _assess(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        self._self_assess(firm)
         if self.rng.random() < 0.45:
             self.at(day, firm, "find_hazards")
         else:
@@ -233,42 +276,105 @@ class Replay:
                     ),
                     actor=self.enterprise(firm),
                     clock=self.clock,
+                    campaign=self.campaign,
                 )
         if self.fire(firm, "report_hazards", self.enterprise(firm)):
             late = self.rng.random() < 0.2  # some firms miss their own hazard deadlines
             self.at(self.later(day, 70, 120) if late else self.later(day, 15, 50), firm, "rectify")
 
-    def _rectify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+    def _hazards(self, firm: int, status: str) -> list[Any]:
         with self.engine.connect() as conn:
-            hazards = [
-                h
-                for h in conn.execute(
-                    sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm, HAZARDS.c.status == "open")
-                )
-            ]
-        for h in hazards:
-            five = FiveImplementations("安全科长", "按整改方案落实", 10000.0, h.deadline or day, "企业综合应急预案")
-            with Session(self.engine) as session:
-                from workflow.records import update_hazard
+            return list(
+                conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm, HAZARDS.c.status == status))
+            )
 
-                update_hazard(session, hazard_id=h.id, implementations=five, actor=self.enterprise(firm))
+    def _rectify_open(self, day: dt.date, firm: int) -> None:
+        """Each open hazard: its five implementations, a rectification file, rectified."""
+        for h in self._hazards(firm, "open"):
+            deadline = h.deadline or min(day, h.reported_at.date() + dt.timedelta(days=300))
+            five = FiveImplementations("安全科长", "按整改方案落实", 10000.0, deadline, "企业综合应急预案")
+            try:
+                with Session(self.engine) as session:
+                    update_hazard(
+                        session,
+                        hazard_id=h.id,
+                        implementations=five,
+                        actor=self.enterprise(firm),
+                        clock=self.clock,
+                        campaign=self.campaign,
+                    )
+                evidence = self.upload(firm, "rectification", f"隐患{h.id}整改照片.pdf", hazard_id=h.id)
+                with Session(self.engine) as session:
+                    rectify_hazard(
+                        session, hazard_id=h.id, evidence_id=evidence, actor=self.enterprise(firm), clock=self.clock
+                    )
+            except WorkflowError:
+                self.stats["refused"] = self.stats.get("refused", 0) + 1
+
+    def _decide_findings(self, firm: int) -> bool:
+        """The office that raised the findings accepts the firm's rectifications, now and then sending one back
+        with a note; True when one went back."""
+        rejected = False
+        for h in self._hazards(firm, "submitted"):
+            accept = self.dossier_rng.random() >= 0.1
+            note = "经核查，整改到位" if accept else "整改佐证不足，请补充整改前后对比照片"
             with Session(self.engine) as session:
-                rectify_hazard(session, hazard_id=h.id, evidence=None, actor=self.enterprise(firm), clock=self.clock)
+                try:
+                    decide_rectification(
+                        session, hazard_id=h.id, accept=accept, note=note, actor=self.organiser(firm), clock=self.clock
+                    )
+                except WorkflowError:
+                    continue
+            key = "rectification_accepted" if accept else "rectification_rejected"
+            self.stats[key] = self.stats.get(key, 0) + 1
+            rejected = rejected or not accept
+        return rejected
+
+    def _rectify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        """The firm rectifies its open hazards; findings of an audit or a review go to the office that raised
+        them, which decides at once in this replay (a rejected one is rectified again with a new file)."""
+        self._rectify_open(day, firm)
+        for _ in range(3):
+            if not self._decide_findings(firm):
+                break
+            self._rectify_open(day, firm)
+        self.rectified.add(firm)
         if self.fire(firm, "finish_rectification", self.enterprise(firm)):
             self.at(max(self.later(day, 10, 60), self.campaign.phases.evaluation.start), firm, "submit")
 
     def _submit(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
+        """The dossier: a self-assessment taken after the last rectification, the self-assessment report and
+        the application form, and sometimes supporting materials."""
+        if firm in self.rectified:
+            self._self_assess(firm, self.dossier_rng)
+            self.rectified.discard(firm)
+        if firm not in self.dossiers:
+            self.upload(firm, "self_assessment_report", "自评报告.pdf")
+            self.upload(firm, "application_form", "安全生产达标企业申请表.pdf")
+            if self.dossier_rng.random() < 0.6:
+                self.upload(firm, "supporting_material", "安全生产责任制文件.pdf")
+            self.dossiers.add(firm)
         if self.fire(firm, "submit_application", self.enterprise(firm)):
             self.at(self.later(day, 3, 25), firm, "verify")
 
     def _verify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
         if self.rng.random() < 0.08:
-            if self.fire(
-                firm, "return_application", self.district(firm), {"reason": "申请材料不齐全，缺少安全生产责任制文件"}
-            ):
+            returned = {
+                "reason": "申请材料不齐全，缺少安全生产责任制文件",
+                "missing": ["supporting_material"],
+            }
+            if self.fire(firm, "return_application", self.district(firm), returned):
+                self.upload(firm, "supporting_material", "安全生产责任制文件（补充）.pdf")
                 self.at(self.later(day, 15, 40), firm, "submit")
-        elif self.fire(firm, "verify", self.district(firm)):
+        elif self.fire(firm, "verify", self.district(firm), self.verification()):
             self.at(self.later(day, 3, 20), firm, "audit")
+
+    def verification(self) -> dict[str, Any]:
+        """The district's opinion (核实意见) and the checklist items it ticked."""
+        return {
+            "opinion": "经核实，申请材料齐全，自评情况与企业实际相符",
+            "checklist": [item.code for item in self.campaign.dossier.verification_checklist],
+        }
 
     def _audit(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
         if self.rng.random() < 0.07:

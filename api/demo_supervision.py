@@ -16,7 +16,7 @@ from sqlmodel import Session
 from deadlines.inspections import Finding, plan_worklist, record_inspection
 from states import WorkflowError
 from workflow.clock import FixedClock
-from workflow.records import FiveImplementations, rectify_hazard, update_hazard
+from workflow.records import FiveImplementations, decide_rectification, rectify_hazard, update_hazard
 from workflow.tables import ENTERPRISES, HAZARDS
 from workflow.trainings import record_training
 
@@ -130,7 +130,8 @@ class SupervisionOffice:
             self.answers[day + dt.timedelta(days=self.rng.randint(5, 12))].append(hazard)
 
     def answer(self, day: dt.date, hazard_id: int) -> None:
-        """The firm fills the five implementations of the bureau's finding and rectifies it."""
+        """The firm fills the five implementations of the bureau's finding, uploads its rectification file and
+        submits it; the district bureau that raised it accepts it (only that office closes it)."""
         r = self.replay
         with r.engine.connect() as conn:
             hazard = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id)).first()
@@ -138,15 +139,28 @@ class SupervisionOffice:
             return
         firm = r.enterprise(hazard.enterprise_id)
         clock = FixedClock.on(day, hour=11)
-        five = FiveImplementations(
-            "安全科长", "按检查意见整改", 8000.0, day + dt.timedelta(days=20), "企业综合应急预案"
-        )
+        deadline = day + dt.timedelta(days=20)
+        five = FiveImplementations("安全科长", "按检查意见整改", 8000.0, deadline, "企业综合应急预案")
         try:
             with Session(r.engine) as session:
-                update_hazard(session, hazard_id=hazard_id, implementations=five, actor=firm)
+                update_hazard(
+                    session, hazard_id=hazard_id, implementations=five, actor=firm, clock=clock, campaign=r.campaign
+                )
+            evidence = r.upload(
+                hazard.enterprise_id, "rectification", f"隐患{hazard_id}整改照片.pdf", hazard_id=hazard_id
+            )
             with Session(r.engine) as session:
-                rectify_hazard(session, hazard_id=hazard_id, evidence=None, actor=firm, clock=clock)
-            self.count("finding_rectified")
+                rectify_hazard(session, hazard_id=hazard_id, evidence_id=evidence, actor=firm, clock=clock)
+            with Session(r.engine) as session:
+                decide_rectification(
+                    session,
+                    hazard_id=hazard_id,
+                    accept=True,
+                    note="经复查，整改到位",
+                    actor=r.district(hazard.enterprise_id),
+                    clock=FixedClock.on(day, hour=17),
+                )
+            self.count("finding_accepted")
         except WorkflowError:
             self.count("finding_refused")
 

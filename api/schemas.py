@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from workflow.limits import TEXT_LIMITS
 
 
 class ErrorRead(BaseModel):
@@ -92,7 +95,9 @@ class SelfAssessmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scores: dict[str, float] = Field(description="outline item code → score")
-    notes: dict[str, str] | None = None
+    notes: dict[str, str] | None = Field(
+        default=None, description=f"outline item code → note (at most {TEXT_LIMITS['self_assessment_note']} characters)"
+    )
 
 
 class SelfAssessmentRead(BaseModel):
@@ -103,15 +108,15 @@ class SelfAssessmentRead(BaseModel):
 class FiveImplementationsFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    responsible_person: str | None = Field(default=None, max_length=60)
-    measures: str | None = Field(default=None, max_length=2000)
-    funds: float | None = Field(default=None, ge=0)
-    deadline: dt.date | None = None
-    emergency_plan: str | None = Field(default=None, max_length=2000)
+    responsible_person: str | None = Field(default=None, max_length=TEXT_LIMITS["responsible_person"])
+    measures: str | None = Field(default=None, max_length=TEXT_LIMITS["measures"])
+    funds: Decimal | None = Field(default=None, description="yuan, at most two decimal places")
+    deadline: dt.date | None = Field(default=None, description="from the report day to the campaign's latest")
+    emergency_plan: str | None = Field(default=None, max_length=TEXT_LIMITS["emergency_plan"])
 
 
 class HazardCreate(FiveImplementationsFields):
-    description: str = Field(min_length=1, max_length=2000)
+    description: str = Field(min_length=1, max_length=TEXT_LIMITS["description"])
     severity: str = Field(default="general", pattern="^(general|major)$")
 
 
@@ -122,7 +127,15 @@ class HazardUpdate(FiveImplementationsFields):
 class HazardRectify(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    evidence_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    evidence_id: int | None = Field(default=None, description="the uploaded rectification file for this hazard")
+    evidence_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description="or its SHA-256")
+    note: str | None = Field(default=None, max_length=TEXT_LIMITS["note"])
+
+
+class HazardDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=TEXT_LIMITS["note"], description="required to reject")
 
 
 class HazardRead(BaseModel):
@@ -136,6 +149,12 @@ class HazardRead(BaseModel):
     funds: float | None
     deadline: dt.date | None
     emergency_plan: str | None
+    rectified_at: dt.datetime | None = None
+    rectification_evidence_id: int | None = None
+    closed_by: str | None = Field(default=None, description="enterprise, or the office that accepts it")
+    decided_at: dt.datetime | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None
 
 
 class EvidenceRead(BaseModel):
@@ -145,6 +164,7 @@ class EvidenceRead(BaseModel):
     content_type: str
     size: int
     kind: str
+    hazard_id: int | None = None
 
 
 class WorklistItem(BaseModel):

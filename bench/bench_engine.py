@@ -41,7 +41,7 @@ STEPS: list[tuple[str, str, dict[str, Any] | None, bool]] = [
     ("notify", "district_bureau", None, True),
     ("start_self_assessment", "enterprise", None, False),
     ("submit_application", "enterprise", None, True),
-    ("verify", "district_bureau", None, False),
+    ("verify", "district_bureau", {"opinion": "材料齐全"}, False),
     ("pass_audit", "district_bureau", None, True),
     ("record_review", "district_bureau", {"score": 82.5}, False),
     ("certify", "city_bureau", None, True),
@@ -53,13 +53,14 @@ DEST = ["mobilized", "self_assessing", "applied", "verified", "verified", "revie
 
 
 def prepare(url: str, firms: int) -> None:
-    """Migrate and fill: `firms` mobilized non-key firms, each with a self-assessment on record."""
+    """Migrate and fill: `firms` mobilized non-key firms, each with a self-assessment on record and the
+    dossier's files (a self-assessment report and an application form)."""
     import sqlalchemy as sa
 
     from workflow.campaign import load_campaign, sync_districts
     from workflow.db import make_engine, migrate
     from workflow.settings import DEFAULT_CAMPAIGN
-    from workflow.tables import ENTERPRISES, SELF_ASSESSMENTS
+    from workflow.tables import ENTERPRISES, EVIDENCE_FILES, SELF_ASSESSMENTS
 
     campaign = load_campaign(DEFAULT_CAMPAIGN)
     engine = make_engine(url)
@@ -94,6 +95,23 @@ def prepare(url: str, firms: int) -> None:
             [
                 {"enterprise_id": n, "total_score": 80.0, "recorded_at": NOW, "recorded_by": "bench"}
                 for n in range(1, firms + 1)
+            ],
+        )
+        conn.execute(
+            sa.insert(EVIDENCE_FILES),
+            [
+                {
+                    "sha256": f"{n:064x}",
+                    "enterprise_id": n,
+                    "kind": kind,
+                    "filename": f"{kind}.pdf",
+                    "content_type": "application/pdf",
+                    "size": 100,
+                    "uploaded_at": NOW,
+                    "uploaded_by": "bench",
+                }
+                for n in range(1, firms + 1)
+                for kind in ("self_assessment_report", "application_form")
             ],
         )
     engine.dispose()

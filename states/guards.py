@@ -20,7 +20,17 @@ class Facts(Protocol):
     @property
     def hazards_missing_implementations(self) -> int: ...
     @property
+    def open_hazard_names(self) -> tuple[str, ...]: ...
+    @property
     def self_assessment_total(self) -> float | None: ...
+    @property
+    def self_assessment_at(self) -> dt.datetime | None: ...
+    @property
+    def last_rectification_at(self) -> dt.datetime | None: ...
+    @property
+    def last_rectified_hazard(self) -> str | None: ...
+    @property
+    def dossier_missing(self) -> tuple[tuple[str, str], ...]: ...
     @property
     def audit_passed(self) -> bool: ...
     @property
@@ -66,6 +76,40 @@ def _reason_given(facts: Facts) -> bool:
     return isinstance(reason, str) and bool(reason.strip())
 
 
+def _opinion_given(facts: Facts) -> bool:
+    opinion = facts.payload.get("opinion")
+    return isinstance(opinion, str) and bool(opinion.strip())
+
+
+def _assessed_after_rectification(facts: Facts) -> bool:
+    taken, rectified = facts.self_assessment_at, facts.last_rectification_at
+    return taken is None or rectified is None or taken >= rectified
+
+
+def _stale_assessment(facts: Facts) -> str:
+    taken, rectified = facts.self_assessment_at, facts.last_rectification_at
+    when = f"{taken:%Y-%m-%d %H:%M}" if taken else "–"
+    last = f"{rectified:%Y-%m-%d %H:%M}" if rectified else "–"
+    hazard = facts.last_rectified_hazard or ""
+    return (
+        f"最近一次自评（{when}）早于最近一次整改（{last}，隐患 {hazard}），请整改后重新对照创建大纲自评 / the latest "
+        f"self-assessment ({when}) was taken before the last rectification ({last}, hazard {hazard}): self-assess "
+        "again over the outline"
+    )
+
+
+def _missing_files(facts: Facts) -> str:
+    missing = facts.dossier_missing
+    zh = "、".join(z for z, _ in missing)
+    en = ", ".join(e for _, e in missing)
+    return f"申请材料不全，尚未上传：{zh} / the dossier is incomplete, not uploaded: {en}"
+
+
+def _open_hazards(facts: Facts) -> str:
+    names = "、".join(facts.open_hazard_names)
+    return f"仍有 {facts.open_hazards} 项隐患未整改：{names} / {facts.open_hazards} hazard(s) still open: {names}"
+
+
 GUARDS: dict[str, Guard] = {
     g.name: g
     for g in [
@@ -85,7 +129,7 @@ GUARDS: dict[str, Guard] = {
             "no_open_hazards",
             "every reported hazard is rectified",
             lambda f: f.open_hazards == 0,
-            lambda f: f"仍有 {f.open_hazards} 项隐患未整改 / {f.open_hazards} hazard(s) still open",
+            _open_hazards,
         ),
         Guard(
             "five_implementations_complete",
@@ -101,6 +145,25 @@ GUARDS: dict[str, Guard] = {
             "a self-assessment over the whole outline is recorded",
             lambda f: f.self_assessment_total is not None,
             lambda f: "尚未完成自评 / no self-assessment has been recorded",
+        ),
+        Guard(
+            "self_assessment_after_rectification",
+            "the latest self-assessment is not older than the last rectification",
+            _assessed_after_rectification,
+            _stale_assessment,
+        ),
+        Guard(
+            "dossier_complete",
+            "a self-assessment report and an application form are uploaded (自评报告、申请材料)",
+            lambda f: not f.dossier_missing,
+            _missing_files,
+        ),
+        Guard(
+            "opinion_given",
+            "a verification opinion (核实意见) is given",
+            _opinion_given,
+            lambda f: "请填写核实意见 / a verification opinion is required",
+            on_input=True,
         ),
         Guard(
             "within_evaluation_window",

@@ -7,15 +7,14 @@ import random
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from deadlines.sweep import SweepReport, sweep
 from states import Role
-from tests.factories import Driver, actor_for
+from tests.factories import Driver
 from workflow import uscc
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, FixedClock
-from workflow.records import FiveImplementations, rectify_hazard
+from workflow.records import FiveImplementations
 from workflow.tables import (
     APPLICATIONS,
     ENTERPRISES,
@@ -51,6 +50,7 @@ class Firm:
         self.engine = engine
         self.applications: list[int] = []
         self.hazards: list[int] = []
+        self.rectified = False
 
     def on(self, day: dt.date) -> Firm:
         self.driver.clock = FixedClock.on(day)
@@ -69,6 +69,10 @@ class Firm:
         self.driver.self_assess()
 
     def submit(self) -> None:
+        if self.rectified:  # an application needs a self-assessment taken after the last rectification
+            self.driver.self_assess()
+            self.rectified = False
+        self.driver.dossier()
         self.fire("submit_application", Role.enterprise)
 
     def review(self, score: float) -> None:
@@ -82,14 +86,8 @@ class Firm:
         return hazard_id
 
     def rectify(self, hazard_id: int) -> None:
-        with Session(self.engine) as session:
-            rectify_hazard(
-                session,
-                hazard_id=hazard_id,
-                evidence=None,
-                actor=actor_for(self.engine, Role.enterprise, self.id),
-                clock=self.driver.clock,
-            )
+        self.driver.rectify(hazard_id)
+        self.rectified = True
 
 
 def bulk_firms(

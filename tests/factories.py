@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import random
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,12 +19,68 @@ from workflow.accounts import NewUser, actor_of, create_user
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
 from workflow.engine import Actor, FireResult, fire, load_firm
+from workflow.evidence import store_evidence
 from workflow.pool import form_team, record_reviewer_score, record_team_result
-from workflow.records import FiveImplementations, record_self_assessment, report_hazard
+from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard
 from workflow.tables import ENTERPRISES, USERS
 
 _counter = itertools.count(1)
 IN_EVALUATION = dt.date(2022, 7, 1)
+# a small valid PDF, as the uploads of a test firm's dossier and rectifications
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+EVIDENCE_DIR = Path(tempfile.mkdtemp(prefix="dabiao-factories-"))
+# what a district writes when it verifies an application (核实意见)
+OPINION = {"opinion": "材料齐全，与企业实际相符", "checklist": ["self_assessment_report", "application_form"]}
+
+
+def upload(
+    engine: sa.Engine,
+    firm_id: int,
+    kind: str,
+    *,
+    hazard_id: int | None = None,
+    name: str | None = None,
+    at: FixedClock | None = None,
+    data_dir: Path = EVIDENCE_DIR,
+) -> dict[str, Any]:
+    """A file the firm uploads through the service (a PDF unique to the call)."""
+    body = PDF + f"% {kind} {firm_id} {hazard_id} {next(_counter)}\n".encode()
+    with Session(engine) as session:
+        return store_evidence(
+            session,
+            enterprise_id=firm_id,
+            kind=kind,
+            filename=name or f"{kind}.pdf",
+            stream=io.BytesIO(body),
+            actor=actor_for(engine, Role.enterprise, firm_id),
+            data_dir=data_dir,
+            max_bytes=10 * 1024 * 1024,
+            clock=at or clock(),
+            hazard_id=hazard_id,
+        )
+
+
+def dossier(engine: sa.Engine, firm_id: int, *, at: FixedClock | None = None, data_dir: Path = EVIDENCE_DIR) -> None:
+    """The files an application needs: a self-assessment report and an application form."""
+    upload(engine, firm_id, "self_assessment_report", name="自评报告.pdf", at=at, data_dir=data_dir)
+    upload(engine, firm_id, "application_form", name="申请表.pdf", at=at, data_dir=data_dir)
+
+
+def rectify(
+    engine: sa.Engine, firm_id: int, hazard_id: int, *, at: FixedClock | None = None, data_dir: Path = EVIDENCE_DIR
+) -> str:
+    """The firm uploads a rectification file for the hazard and rectifies it with that file."""
+    evidence = upload(
+        engine, firm_id, "rectification", hazard_id=hazard_id, name="整改照片.pdf", at=at, data_dir=data_dir
+    )
+    with Session(engine) as session:
+        return rectify_hazard(
+            session,
+            hazard_id=hazard_id,
+            evidence_id=evidence["id"],
+            actor=actor_for(engine, Role.enterprise, firm_id),
+            clock=at or clock(),
+        )
 
 
 def make_firm(
@@ -180,7 +239,14 @@ class Driver:
                 actor=actor_for(self.engine, Role.enterprise, self.firm_id),
                 clock=self.clock,
                 severity=severity,
+                campaign=self.campaign,
             )
+
+    def dossier(self) -> None:
+        dossier(self.engine, self.firm_id, at=self.clock)
+
+    def rectify(self, hazard_id: int) -> str:
+        return rectify(self.engine, self.firm_id, hazard_id, at=self.clock)
 
     def state(self) -> str:
         with self.engine.connect() as conn:
@@ -190,6 +256,7 @@ class Driver:
         self.fire("notify", Role.district_bureau)
         self.fire("start_self_assessment", Role.enterprise)
         self.self_assess()
+        self.dossier()
         self.fire("submit_application", Role.enterprise)
 
     def auditor(self) -> Role:
@@ -227,6 +294,6 @@ class Driver:
 
     def to_reviewed(self, score: float) -> None:
         self.to_applied()
-        self.fire("verify", Role.district_bureau)
+        self.fire("verify", Role.district_bureau, OPINION)
         self.fire("pass_audit", self.auditor())
         self.review(score)

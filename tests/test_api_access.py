@@ -95,8 +95,33 @@ def setup_records(world: World) -> dict[str, Any]:
             ),
             201,
         )
-        ok(c.post(f"/api/hazards/{hazard['id']}/rectify", json={}, headers=world.as_(user)))
+        proof = ok(
+            c.post(
+                f"/api/enterprises/{firm_id}/evidence",
+                data={"kind": "rectification", "hazard_id": str(hazard["id"])},
+                files={"file": (f"{name}-整改.pdf", io.BytesIO(PDF + b"fix" + name.encode()), "application/pdf")},
+                headers=world.as_(user),
+            ),
+            201,
+        )
+        ok(c.post(f"/api/hazards/{hazard['id']}/rectify", json={"evidence_id": proof["id"]}, headers=world.as_(user)))
         hazards[name] = hazard["id"]
+        for kind in ("self_assessment_report", "application_form"):
+            ok(
+                c.post(
+                    f"/api/enterprises/{firm_id}/evidence",
+                    data={"kind": kind},
+                    files={
+                        "file": (
+                            f"{name}-{kind}.pdf",
+                            io.BytesIO(PDF + kind.encode() + name.encode()),
+                            "application/pdf",
+                        )
+                    },
+                    headers=world.as_(user),
+                ),
+                201,
+            )
         evidence[name] = ok(
             c.post(
                 f"/api/enterprises/{firm_id}/evidence",
@@ -108,10 +133,10 @@ def setup_records(world: World) -> dict[str, Any]:
         )["id"]
         ok(world.fire(firm_id, "submit_application", user))
         applications[name] = world.firm(firm_id, "city")["application"]["id"]
-    ok(world.fire(f["home_key"], "verify", "wujin"))
+    ok(world.fire(f["home_key"], "verify", "wujin", {"opinion": "材料齐全"}))
     ok(world.fire(f["home_key"], "pass_audit", "center"))
     team = ok(c.post(f"/api/applications/{applications['home_key']}/team", json={}, headers=world.as_("center")), 201)
-    ok(world.fire(f["home_other"], "verify", "wujin"))
+    ok(world.fire(f["home_other"], "verify", "wujin", {"opinion": "材料齐全"}))
     ok(world.fire(f["home_other"], "pass_audit", "wujin"))
     names = {v: k for k, v in world.users.items()}
     report = ok(
@@ -247,6 +272,8 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
         ("POST", "/api/enterprises/{enterprise_id}/hazards"): {"json": {"description": "楼梯扶手松动"}},
         ("PATCH", "/api/hazards/{hazard_id}"): {"json": {"measures": "加固"}},
         ("POST", "/api/hazards/{hazard_id}/rectify"): {"json": {}},
+        ("POST", "/api/hazards/{hazard_id}/accept"): {"json": {}},
+        ("POST", "/api/hazards/{hazard_id}/reject"): {"json": {"note": "整改佐证不足"}},
         ("POST", "/api/enterprises/{enterprise_id}/evidence"): {
             "data": {"kind": "application_material"},
             "files": {"file": ("材料.pdf", io.BytesIO(PDF), "application/pdf")},

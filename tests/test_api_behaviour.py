@@ -249,8 +249,18 @@ def audited_application(world: World, firm: str = "home_key") -> int:
         ),
         201,
     )
+    for kind in ("self_assessment_report", "application_form"):
+        ok(
+            world.client.post(
+                f"/api/enterprises/{firm_id}/evidence",
+                data={"kind": kind},
+                files={"file": (f"{kind}.pdf", io.BytesIO(PDF + kind.encode()), "application/pdf")},
+                headers=world.as_(user),
+            ),
+            201,
+        )
     ok(world.fire(firm_id, "submit_application", user))
-    ok(world.fire(firm_id, "verify", "wujin"))
+    ok(world.fire(firm_id, "verify", "wujin", {"opinion": "材料齐全，与企业实际相符"}))
     ok(world.fire(firm_id, "pass_audit", "center" if firm == "home_key" else "wujin"))
     return int(world.firm(firm_id, "city")["application"]["id"])
 

@@ -82,12 +82,23 @@ def walk_to_certified(
         ),
         201,
     )
+    refused = world.fire(firm_id, "submit_application", firm_user)
+    assert refused.status_code == 422 and "not uploaded: application form" in refused.json()["message"]
+    ok(
+        c.post(
+            f"/api/enterprises/{firm_id}/evidence",
+            data={"kind": "application_form"},
+            files={"file": ("申请表.pdf", io.BytesIO(PDF + b"form"), "application/pdf")},
+            headers=world.as_(firm_user),
+        ),
+        201,
+    )
     materials = [{"sha256": report["sha256"], "name": report["filename"], "kind": report["kind"]}]
     ok(world.fire(firm_id, "submit_application", firm_user, {"materials": materials}))
 
     queue = ok(c.get("/api/worklists/verification", headers=world.as_("wujin")))
     application_id = next(i["application_id"] for i in queue["items"] if i["enterprise_id"] == firm_id)
-    ok(world.fire(firm_id, "verify", "wujin"))
+    ok(world.fire(firm_id, "verify", "wujin", {"opinion": "材料齐全，与企业实际相符"}))
     assert application_id in [
         i["application_id"] for i in ok(c.get("/api/worklists/audit", headers=world.as_(organiser)))["items"]
     ]
@@ -147,8 +158,14 @@ def test_a_key_field_firm_is_certified_through_the_api(world: World) -> None:
     assert [(e["trigger"], e["role"]) for e in events] == [
         ("notify", "district_bureau"),
         ("start_self_assessment", "enterprise"),
+        ("self_assessment_recorded", "enterprise"),
+        ("hazard_reported", "enterprise"),
         ("report_hazards", "enterprise"),
+        ("evidence_uploaded", "enterprise"),
+        ("hazard_rectified", "enterprise"),
         ("finish_rectification", "enterprise"),
+        ("evidence_uploaded", "enterprise"),
+        ("evidence_uploaded", "enterprise"),
         ("submit_application", "enterprise"),
         ("verify", "district_bureau"),
         ("pass_audit", "support_center"),
@@ -159,7 +176,9 @@ def test_a_key_field_firm_is_certified_through_the_api(world: World) -> None:
         ("record_review", "support_center"),
         ("certify", "city_bureau"),
     ]
-    assert [h["filename"] for h in detail["history"] if h["kind"] == "evidence"] == ["整改照片说明.pdf", "自评报告.pdf"]
+    uploads = [e["payload"]["filename"] for e in events if e["trigger"] == "evidence_uploaded"]
+    assert uploads == ["整改照片说明.pdf", "自评报告.pdf", "申请表.pdf"]
+    assert [h for h in detail["history"] if h["kind"] == "evidence"] == []  # each upload is its event
     with world.engine.connect() as conn:
         kinds = [
             r.kind
@@ -206,8 +225,18 @@ def walk_to_certified_from_notified(world: World, firm_id: int) -> Any:
         ),
         201,
     )
+    for kind in ("self_assessment_report", "application_form"):
+        ok(
+            c.post(
+                f"/api/enterprises/{firm_id}/evidence",
+                data={"kind": kind},
+                files={"file": (f"{kind}.pdf", io.BytesIO(PDF + kind.encode()), "application/pdf")},
+                headers=world.as_("firm_other"),
+            ),
+            201,
+        )
     ok(world.fire(firm_id, "submit_application", "firm_other"))
-    ok(world.fire(firm_id, "verify", "wujin"))
+    ok(world.fire(firm_id, "verify", "wujin", {"opinion": "材料齐全，与企业实际相符"}))
     refused = world.fire(firm_id, "pass_audit", "center")
     assert refused.status_code == 403 and refused.json()["code"] == "not_allowed"
     ok(world.fire(firm_id, "pass_audit", "wujin"))

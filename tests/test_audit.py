@@ -41,7 +41,7 @@ def test_an_intact_log_verifies(engine: sa.Engine, campaign: Campaign, db_url: s
     three_firms(engine, campaign)
     code, output = run_verify(db_url)
     assert code == 0
-    assert "audit chain intact: 9 events of 3 firms" in output
+    assert "audit chain intact: 18 events of 3 firms" in output
 
 
 def test_the_event_log_refuses_updates_and_deletes(engine: sa.Engine, campaign: Campaign) -> None:
@@ -71,17 +71,17 @@ def test_a_changed_payload_is_named(engine: sa.Engine, campaign: Campaign) -> No
     d.fire("return_application", Role.district_bureau, {"reason": "材料不全"})
     with engine.begin() as conn:
         drop_append_only_guard(conn)
-        conn.execute(sa.update(EVENTS).where(EVENTS.c.seq == 4).values(payload={"reason": "企业自行撤回"}))
+        conn.execute(sa.update(EVENTS).where(EVENTS.c.seq == 7).values(payload={"reason": "企业自行撤回"}))
     with engine.connect() as conn:
         report = verify_chain(conn)
-    assert report.broken is not None and report.broken.seq == 4
+    assert report.broken is not None and report.broken.seq == 7
 
 
 def test_a_removed_event_is_found(engine: sa.Engine, campaign: Campaign, db_url: str) -> None:
     firms = three_firms(engine, campaign)
     with engine.begin() as conn:
         drop_append_only_guard(conn)
-        conn.execute(sa.delete(EVENTS).where(EVENTS.c.enterprise_id == firms[0], EVENTS.c.seq == 3))
+        conn.execute(sa.delete(EVENTS).where(EVENTS.c.enterprise_id == firms[0], EVENTS.c.seq == 6))
     code, output = run_verify(db_url)
     assert code == 1
     assert f"firm {firms[0]}: the firm's chain head does not match its last event" in output
@@ -104,11 +104,11 @@ def test_a_state_set_behind_the_engines_back_does_not_verify(engine: sa.Engine, 
     firm = make_firm(engine)
     Driver(engine, campaign, firm).to_applied()
     with engine.begin() as conn:
-        last = conn.execute(sa.select(EVENTS).where(EVENTS.c.seq == 3)).one()
+        last = conn.execute(sa.select(EVENTS).where(EVENTS.c.seq == 6)).one()
         conn.execute(
             sa.insert(EVENTS).values(
                 enterprise_id=firm,
-                seq=4,
+                seq=7,
                 trigger="certify",
                 actor="x",
                 role="city_bureau",

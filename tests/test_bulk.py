@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from states import InvalidInput, NotAllowed, Role, UnknownTrigger
 from tests.api_helpers import ELSEWHERE, HOME, World
-from tests.factories import Driver, clock, make_firm
+from tests.factories import OPINION, Driver, clock, make_firm
 from workflow import engine as engine_module
 from workflow.audit import verify_chain
 from workflow.bulk import BulkTarget, fire_many
@@ -46,7 +46,13 @@ def test_a_district_verifies_many_applications_each_its_own_transition(engine: s
 
     with Session(engine) as session:
         outcomes = fire_many(
-            session, trigger="verify", targets=targets, actor=district_bureau(), campaign=campaign, clock=clock()
+            session,
+            trigger="verify",
+            targets=targets,
+            actor=district_bureau(),
+            campaign=campaign,
+            clock=clock(),
+            payload=OPINION,
         )
 
     by_firm = {o.enterprise_id: o for o in outcomes}
@@ -60,7 +66,8 @@ def test_a_district_verifies_many_applications_each_its_own_transition(engine: s
         assert snapshot(engine, firm) == before
     for firm in applied[1:]:
         state, version, count, _, events, apps = snapshot(engine, firm)
-        assert (state, version, count, events, apps) == ("verified", 5, 4, 4, ["verified"])
+        # notify, start, submit, verify; the self-assessment and two uploads are records in the chain
+        assert (state, version, count, events, apps) == ("verified", 8, 7, 7, ["verified"])
     with engine.connect() as conn:
         assert verify_chain(conn).ok
 
@@ -123,6 +130,7 @@ def test_a_firm_refused_after_its_effect_wrote_leaves_nothing_and_the_others_com
         d.fire("notify", Role.district_bureau)
         d.fire("start_self_assessment", Role.enterprise)
         d.self_assess()
+        d.dossier()
     unlucky = firms[1]
     before = snapshot(engine, unlucky)
     real_hash = engine_module.event_hash

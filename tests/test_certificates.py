@@ -465,7 +465,13 @@ def test_the_certificate_audit_names_each_firm_lacking_part_of_its_record(world:
     key, other = world.firms["home_key"], world.firms["home_other"]
     upload_application_form(world, key, "firm")
     walk_to_certified(world, key, "firm", "center", SCORES_80_8)  # complete: team, scores, draw, evidence, dossier
-    walk_to_certified(world, other, "firm_other", "wujin", SCORES_70)  # no application form
+    walk_to_certified(world, other, "firm_other", "wujin", SCORES_70)
+    with world.engine.begin() as conn:  # its dossier loses the application form (no application goes in without)
+        conn.execute(
+            sa.update(EVIDENCE_FILES)
+            .where(EVIDENCE_FILES.c.enterprise_id == other, EVIDENCE_FILES.c.kind == "application_form")
+            .values(kind="supporting_material")
+        )
     db = url_of(world)
     passed = ok(world.client.get("/api/audit/certificates", headers=world.as_("city")))
     assert passed["ok"] is False and passed["checked"] == 2

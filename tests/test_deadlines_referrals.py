@@ -25,7 +25,7 @@ from deadlines.referrals import (
 from deadlines.supervision import grade_counts, inspection_plan
 from states import InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role
 from tests.deadline_helpers import Firm, sweep_on
-from tests.factories import make_firm
+from tests.factories import OPINION, make_firm
 from workflow.campaign import Campaign
 from workflow.certificates import name_benchmark
 from workflow.clock import FixedClock
@@ -227,7 +227,7 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
     certified.on(D(2022, 2, 10)).notify()
     certified.on(D(2022, 3, 1)).start()
     certified.on(D(2022, 7, 1)).submit()
-    certified.fire("verify", Role.district_bureau)
+    certified.fire("verify", Role.district_bureau, OPINION)
     certified.fire("pass_audit", Role.district_bureau)
     certified.review(80)
     certified.fire("certify", Role.city_bureau)

@@ -24,7 +24,7 @@ from tests.deadline_helpers import (
     sweep_on,
     sweep_runs,
 )
-from tests.factories import make_firm
+from tests.factories import OPINION, make_firm
 from workflow.campaign import Campaign, DeadlineRule
 from workflow.clock import FixedClock
 from workflow.engine import Actor
@@ -103,7 +103,7 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
     def review(score: float) -> Callable[[Firm], None]:
         return lambda f: f.review(score)
 
-    verify = fire("verify", Role.district_bureau)
+    verify = fire("verify", Role.district_bureau, OPINION)
     certify = fire("certify", Role.city_bureau)
     fail_review = fire("fail_review", Role.city_bureau)
     finish = fire("finish_rectification", Role.enterprise)

@@ -21,7 +21,7 @@ from tests.deadline_helpers import (
     sweep_on,
     sweep_runs,
 )
-from tests.factories import make_firm
+from tests.factories import OPINION, make_firm
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, FixedClock
 from workflow.tables import ESCALATIONS, OUTBOX
@@ -177,7 +177,7 @@ def test_service_levels_count_local_days(engine: sa.Engine, campaign: Campaign) 
     with engine.connect() as conn:
         row = conn.execute(sa.select(ESCALATIONS).where(ESCALATIONS.c.subject_id == app)).one()
     assert (row.deadline, row.days_overdue, row.step) == (due, 1, "district")
-    firm.on(due + dt.timedelta(days=1)).fire("verify", Role.district_bureau)
+    firm.on(due + dt.timedelta(days=1)).fire("verify", Role.district_bureau, OPINION)
     sweep_on(engine, campaign, due + dt.timedelta(days=2))
     assert escalation_days(engine)[f"sla_verification:application:{app}:district"][1] == due + dt.timedelta(days=2)
 
@@ -229,9 +229,10 @@ def test_ordinary_days_find_exactly_what_a_full_look_finds(engine: sa.Engine, ca
     moves = {
         D(2023, 1, 3): lambda: late.on(D(2023, 1, 3)).start(),
         D(2023, 1, 5): lambda: firms["unnotified"].on(D(2023, 1, 5)).notify(),
-        D(2023, 1, 9): lambda: firms["hazard"].on(D(2023, 1, 9)).hazard(D(2022, 11, 1), "major"),
-        D(2023, 1, 12): lambda: late.on(D(2023, 1, 12)).hazard(D(2023, 1, 20)),
-        D(2023, 1, 14): lambda: move_deadline(late.hazards[0], D(2022, 12, 1)),
+        D(2023, 1, 9): lambda: firms["hazard"].on(D(2023, 1, 9)).hazard(D(2023, 1, 10), "major"),
+        D(2023, 1, 12): lambda: late.on(D(2023, 1, 12)).hazard(D(2023, 6, 30)),
+        # a deadline moves back to the hazard's report day (the earliest the campaign's calendar allows)
+        D(2023, 2, 14): lambda: move_deadline(late.hazards[0], D(2023, 1, 12)),
         D(2023, 1, 16): lambda: Firm(engine, campaign, make_firm(engine, key_field=True, district="320402")),
         D(2023, 1, 18): lambda: (
             firms["applied"].on(D(2023, 1, 18)).fire("return_application", Role.district_bureau, {"reason": "材料不全"})
@@ -249,9 +250,10 @@ def test_ordinary_days_find_exactly_what_a_full_look_finds(engine: sa.Engine, ca
                 hazard_id=hazard_id,
                 implementations=FiveImplementations(deadline=deadline),
                 actor=actor_for(engine, Role.enterprise, late.id),
+                clock=late.driver.clock,
             )
 
-    for day in days(D(2022, 12, 28), D(2023, 2, 12)):
+    for day in days(D(2022, 12, 28), D(2023, 2, 16)):
         [ordinary] = sweep_on(engine, campaign, day)
         assert not ordinary.full or day == D(2022, 12, 28)
         [full] = sweep(engine, campaign=campaign, through=day, clock=FixedClock.on(day, hour=2), full=True)
@@ -260,6 +262,6 @@ def test_ordinary_days_find_exactly_what_a_full_look_finds(engine: sa.Engine, ca
         if day in moves:
             moves[day]()
     got = escalation_days(engine)
-    # the hazard given an earlier deadline on 01-14 climbed at once, the next ordinary day
-    assert got[f"hazard_deadline:hazard:{late.hazards[0]}:city"] == (D(2023, 1, 15), None)
+    # the hazard given an earlier deadline on 02-14 (33 days past) climbed at once, the next ordinary day
+    assert got[f"hazard_deadline:hazard:{late.hazards[0]}:city"] == (D(2023, 2, 15), None)
     assert sum(1 for k in got if k.startswith("key_field_started")) >= 9

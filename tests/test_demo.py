@@ -20,7 +20,18 @@ from workflow.audit import verify_chain
 from workflow.campaign import load_campaign
 from workflow.clock import SHANGHAI, FixedClock
 from workflow.settings import DEFAULT_CAMPAIGN, Settings
-from workflow.tables import CERTIFICATIONS, DISTRICT_TARGETS, ENTERPRISES, ESCALATIONS, EVENTS, OUTBOX, REFERRALS
+from workflow.tables import (
+    APPLICATIONS,
+    CERTIFICATIONS,
+    DISTRICT_TARGETS,
+    ENTERPRISES,
+    ESCALATIONS,
+    EVENTS,
+    EVIDENCE_FILES,
+    HAZARDS,
+    OUTBOX,
+    REFERRALS,
+)
 
 D = dt.date
 
@@ -103,6 +114,7 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
     assert states.get("certified", 0) > 0 and states.get("mobilized", 0) > 0  # some done, some not started
     assert escalated > 0  # key-field firms that missed 2022-12-31 were escalated
     assert mail.get("sent", 0) > 0 and "failed" not in mail and "pending" not in mail, mail
+    _every_certified_firm_has_its_dossier_and_evidence(engine, folder / "data")
     mails = sorted((folder / "mail").glob("*.eml"))
     assert mails and len(mails) == written, (len(mails), written)  # "N messages written" counts files written
     first = email.message_from_bytes(mails[0].read_bytes())
@@ -130,3 +142,31 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
     sessions = client.get("/api/trainings", headers={"Authorization": f"Bearer {city}"}).json()
     assert {s["kind"] for s in sessions} == {"training", "briefing"}
     engine.dispose()
+
+
+def _every_certified_firm_has_its_dossier_and_evidence(engine: sa.Engine, data: Path) -> None:
+    """Certified firms applied with a self-assessment report and an application form, closed every hazard with a
+    rectification file for it, and had the findings of audits and reviews accepted by the office: all on disk."""
+    with engine.connect() as conn:
+        certified = conn.execute(
+            sa.select(APPLICATIONS.c.enterprise_id, APPLICATIONS.c.materials).where(
+                APPLICATIONS.c.status == "certified"
+            )
+        ).all()
+        assert certified
+        files = {f.id: f for f in conn.execute(sa.select(EVIDENCE_FILES))}
+        hazards = conn.execute(
+            sa.select(HAZARDS).where(HAZARDS.c.enterprise_id.in_([firm for firm, _ in certified]))
+        ).all()
+    for firm, materials in certified:
+        kinds = {m["kind"] for m in materials}
+        assert {"self_assessment_report", "application_form"} <= kinds, (firm, materials)
+        for m in materials:
+            f = files[m["evidence_id"]]
+            assert f.enterprise_id == firm and (data / "evidence" / f.sha256[:2] / f.sha256).is_file()
+    assert hazards, "no certified demo firm ever had a hazard"
+    for h in hazards:
+        assert h.status == ("rectified" if h.source == "self" else "accepted"), (h.id, h.source, h.status)
+        f = files[h.rectification_evidence_id]
+        assert (f.kind, f.hazard_id, f.enterprise_id) == ("rectification", h.id, h.enterprise_id)
+        assert (data / "evidence" / f.sha256[:2] / f.sha256).is_file()

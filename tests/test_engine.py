@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import GuardFailed, InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role, VersionConflict
-from tests.factories import Driver, actor_for, clock, complete_five, make_firm
+from tests.factories import OPINION, Driver, actor_for, clock, complete_five, make_firm
 from workflow import effects
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.engine import Actor, fire
-from workflow.records import FiveImplementations, rectify_hazard, update_hazard
-from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVENTS, EVIDENCE_FILES, HAZARDS, OUTBOX
+from workflow.records import FiveImplementations, decide_rectification, rectify_hazard, update_hazard
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS, OUTBOX
 
 
 def rows(engine: sa.Engine, table: sa.Table, **where: Any) -> list[sa.Row[Any]]:
@@ -41,29 +41,14 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     d.self_assess()
     hazard = d.hazard()
     d.fire("report_hazards", Role.enterprise)
-    with Session(engine) as s:
-        rectify_hazard(
-            s, hazard_id=hazard, evidence=None, actor=actor_for(engine, Role.enterprise, firm), clock=d.clock
-        )
+    assert d.rectify(hazard) == "rectified"  # the firm's own hazard: closed by the firm
     d.fire("finish_rectification", Role.enterprise)
-    materials = {"materials": [{"sha256": "a" * 64, "name": "自评报告.pdf", "kind": "report"}]}
-    with pytest.raises(InvalidInput, match="1 material\\(s\\) were not uploaded"):
+    d.dossier()
+    materials = {"materials": [{"sha256": "a" * 64, "name": "设备台账.pdf", "kind": "supporting_material"}]}
+    with pytest.raises(InvalidInput, match=r"these materials were not uploaded for this firm: 设备台账\.pdf"):
         d.fire("submit_application", Role.enterprise, materials)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(EVIDENCE_FILES).values(
-                sha256="a" * 64,
-                enterprise_id=firm,
-                kind="self_assessment_report",
-                filename="自评报告.pdf",
-                content_type="application/pdf",
-                size=10,
-                uploaded_at=d.clock.now(),
-                uploaded_by="test",
-            )
-        )
-    d.fire("submit_application", Role.enterprise, materials)
-    d.fire("verify", Role.district_bureau)
+    d.fire("submit_application", Role.enterprise)
+    d.fire("verify", Role.district_bureau, OPINION)
     auditor = Role.support_center if key_field else Role.district_bureau
     d.fire("pass_audit", auditor)
     d.review(82.5)  # the server draws a team of three; each scores the sheet; the team's result moves the firm
@@ -73,14 +58,20 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     # 达标 only: 标杆 is the city's decision; no eligibility while nobody recorded an earlier certificate
     assert result.record["level"] == "compliant" and result.record["eligible_level"] is None
     firm_now = firm_row(engine, firm)
-    # nine transitions and four records (the draw, three members' scores)
-    assert (firm_now.state, firm_now.version, firm_now.event_count) == ("certified", 14, 13)
+    # nine transitions; the draw and three members' scores; the self-assessment, two hazard records and three uploads
+    assert (firm_now.state, firm_now.version, firm_now.event_count) == ("certified", 20, 19)
     events = rows(engine, EVENTS, enterprise_id=firm)
     assert [e.trigger for e in events] == [
         "notify",
         "start_self_assessment",
+        "self_assessment_recorded",
+        "hazard_reported",
         "report_hazards",
+        "evidence_uploaded",  # the rectification file
+        "hazard_rectified",
         "finish_rectification",
+        "evidence_uploaded",  # the self-assessment report
+        "evidence_uploaded",  # the application form
         "submit_application",
         "verify",
         "pass_audit",
@@ -101,7 +92,15 @@ def test_a_firm_walks_the_whole_path_to_certified(engine: sa.Engine, campaign: C
     cert = rows(engine, CERTIFICATIONS, enterprise_id=firm)[0]
     assert (cert.level, cert.score, cert.eligible_level) == ("compliant", 82.5, None)
     app = rows(engine, APPLICATIONS, enterprise_id=firm)[0]
-    assert app.status == "certified" and app.materials[0]["name"] == "自评报告.pdf"
+    assert app.status == "certified"
+    assert [(m["name"], m["kind"]) for m in app.materials] == [
+        ("自评报告.pdf", "self_assessment_report"),
+        ("申请表.pdf", "application_form"),
+    ]
+    assert (app.verification_opinion, app.verification_checklist) == (
+        "材料齐全，与企业实际相符",
+        ["self_assessment_report", "application_form"],
+    )
     with engine.connect() as conn:
         assert verify_chain(conn).ok
 
@@ -114,18 +113,21 @@ def test_the_event_log_names_who_did_what(engine: sa.Engine, campaign: Campaign)
     assert [(e.seq, e.trigger, e.role, e.from_state, e.to_state) for e in events] == [
         (1, "notify", "district_bureau", "mobilized", "mobilized"),
         (2, "start_self_assessment", "enterprise", "mobilized", "self_assessing"),
-        (3, "submit_application", "enterprise", "self_assessing", "applied"),
-        (4, "verify", "district_bureau", "applied", "verified"),
-        (5, "pass_audit", "district_bureau", "verified", "verified"),
-        (6, "review_draw_team", "district_bureau", "verified", "verified"),
-        (7, "review_scored", "reviewer", "verified", "verified"),
-        (8, "review_scored", "reviewer", "verified", "verified"),
-        (9, "review_scored", "reviewer", "verified", "verified"),
-        (10, "record_review", "district_bureau", "verified", "reviewed"),
+        (3, "self_assessment_recorded", "enterprise", "self_assessing", "self_assessing"),
+        (4, "evidence_uploaded", "enterprise", "self_assessing", "self_assessing"),
+        (5, "evidence_uploaded", "enterprise", "self_assessing", "self_assessing"),
+        (6, "submit_application", "enterprise", "self_assessing", "applied"),
+        (7, "verify", "district_bureau", "applied", "verified"),
+        (8, "pass_audit", "district_bureau", "verified", "verified"),
+        (9, "review_draw_team", "district_bureau", "verified", "verified"),
+        (10, "review_scored", "reviewer", "verified", "verified"),
+        (11, "review_scored", "reviewer", "verified", "verified"),
+        (12, "review_scored", "reviewer", "verified", "verified"),
+        (13, "record_review", "district_bureau", "verified", "reviewed"),
     ]
     assert events[0].prev_hash == "0" * 64
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(events))
-    result = events[9].payload
+    result = events[12].payload
     assert (result["score"], result["application_id"], result["online_score"], result["onsite_score"]) == (
         70,
         1,
@@ -134,7 +136,7 @@ def test_the_event_log_names_who_did_what(engine: sa.Engine, campaign: Campaign)
     )
     # how the team's score was combined: the campaign's rule over the three members' sheets
     assert result["combination"]["rule"] == "mean" and len(result["combination"]["members"]) == 3
-    assert events[5].payload["team"] == sorted(events[5].payload["team"]) and len(events[5].payload["team"]) == 3
+    assert events[8].payload["team"] == sorted(events[8].payload["team"]) and len(events[8].payload["team"]) == 3
     assert all(e.at == dt.datetime(2022, 7, 1, 4, 0, tzinfo=dt.UTC) for e in events)
 
 
@@ -179,7 +181,7 @@ def test_a_review_below_60_cannot_be_certified_and_its_findings_become_hazards(
     firm = make_firm(engine, key_field=True)
     d = Driver(engine, campaign, firm)
     d.to_applied()
-    d.fire("verify", Role.district_bureau)
+    d.fire("verify", Role.district_bureau, OPINION)
     d.fire("pass_audit", Role.support_center)
     d.review(
         59.9,
@@ -202,12 +204,25 @@ def test_a_review_below_60_cannot_be_certified_and_its_findings_become_hazards(
         d.fire("finish_rectification", Role.enterprise)
     enterprise = actor_for(engine, Role.enterprise, firm)
     with Session(engine) as s, pytest.raises(InvalidInput, match="five implementations"):
-        rectify_hazard(s, hazard_id=hazards[0].id, evidence=None, actor=enterprise, clock=d.clock)
+        rectify_hazard(s, hazard_id=hazards[0].id, evidence_sha256="b" * 64, actor=enterprise, clock=d.clock)
     for h in hazards:
         with Session(engine) as s:
-            update_hazard(s, hazard_id=h.id, implementations=complete_five(), actor=enterprise)
+            update_hazard(s, hazard_id=h.id, implementations=complete_five(), actor=enterprise, clock=d.clock)
+        # a review's finding awaits the acceptance of the office that raised it
+        assert d.rectify(h.id) == "submitted"
+    with pytest.raises(GuardFailed, match="2 hazard\\(s\\) still open: #1“储罐区防火堤破损”、#2“特种作业人员无证上岗”"):
+        d.fire("finish_rectification", Role.enterprise)
+    for h in hazards:
         with Session(engine) as s:
-            rectify_hazard(s, hazard_id=h.id, evidence="b" * 64, actor=enterprise, clock=d.clock)
+            decide_rectification(
+                s,
+                hazard_id=h.id,
+                accept=True,
+                note="现场复核已整改",
+                actor=actor_for(engine, Role.support_center, firm),
+                clock=d.clock,
+            )
+    assert [h.status for h in rows(engine, HAZARDS, enterprise_id=firm)] == ["accepted", "accepted"]
     d.fire("finish_rectification", Role.enterprise)
     d.fire("submit_application", Role.enterprise)
     assert [a.status for a in rows(engine, APPLICATIONS, enterprise_id=firm)] == ["review_failed", "applied"]
@@ -225,12 +240,25 @@ def test_a_returned_application_goes_back_to_self_assessment_with_its_reason(
     d.to_applied()
     with pytest.raises(GuardFailed, match="reason is required"):
         d.fire("return_application", Role.district_bureau)
-    d.fire("return_application", Role.district_bureau, {"reason": "缺少安全生产责任制文件"})
+    with pytest.raises(InvalidInput, match="unknown items responsibility_system"):
+        d.fire("return_application", Role.district_bureau, {"reason": "x", "missing": ["responsibility_system"]})
+    d.fire(
+        "return_application",
+        Role.district_bureau,
+        {"reason": "缺少安全生产责任制文件", "missing": ["supporting_material", "application_form"]},
+    )
     assert d.state() == "self_assessing"
+    app = rows(engine, APPLICATIONS, enterprise_id=firm)[-1]
+    assert (app.status, app.outcome_reason, app.missing) == (
+        "returned",
+        "缺少安全生产责任制文件",
+        ["supporting_material", "application_form"],
+    )
     mail = rows(engine, OUTBOX, enterprise_id=firm)[-1]
-    assert (mail.kind, mail.context["reason"], mail.to_address) == (
+    assert (mail.kind, mail.context["reason"], mail.context["missing"], mail.to_address) == (
         "application_returned",
         "缺少安全生产责任制文件",
+        ["佐证材料", "申请表"],
         "safety@example.com",
     )
 
@@ -239,7 +267,7 @@ def test_a_failed_audit_sends_the_firm_to_rectify(engine: sa.Engine, campaign: C
     firm = make_firm(engine, key_field=True)
     d = Driver(engine, campaign, firm)
     d.to_applied()
-    d.fire("verify", Role.district_bureau)
+    d.fire("verify", Role.district_bureau, OPINION)
     with pytest.raises(NotAllowed):  # key-field audits belong to the support center
         d.fire("fail_audit", Role.district_bureau, {"reason": "x"})
     d.fire(
@@ -254,7 +282,7 @@ def test_a_failed_audit_sends_the_firm_to_rectify(engine: sa.Engine, campaign: C
 def test_review_cannot_be_recorded_before_the_audit_passed(engine: sa.Engine, campaign: Campaign) -> None:
     d = Driver(engine, campaign, make_firm(engine))
     d.to_applied()
-    d.fire("verify", Role.district_bureau)
+    d.fire("verify", Role.district_bureau, OPINION)
     with pytest.raises(InvalidTransition, match="after the online audit passed"):
         d.review(80)
     # and no person fires the review result directly, whatever the state
@@ -291,6 +319,7 @@ def test_applications_only_inside_the_evaluation_window(engine: sa.Engine, campa
     early = Driver(engine, campaign, firm, day=dt.date(2022, 5, 31))
     early.fire("start_self_assessment", Role.enterprise)
     early.self_assess()
+    early.dossier()
     with pytest.raises(GuardFailed, match="from 2022-06-01 to 2023-12-31"):
         early.fire("submit_application", Role.enterprise)
     late = Driver(engine, campaign, firm, day=dt.date(2024, 1, 1))
@@ -330,7 +359,7 @@ def test_a_failure_half_way_through_a_fire_leaves_no_trace(
     firm = make_firm(engine)
     d = Driver(engine, campaign, firm)
     d.to_applied()
-    d.fire("verify", Role.district_bureau)
+    d.fire("verify", Role.district_bureau, OPINION)
 
     def explode(ctx: effects.Context) -> effects.Effect:
         effects._hazards_from(ctx, [{"description": "写到一半", "severity": "general"}], "audit")
@@ -342,7 +371,7 @@ def test_a_failure_half_way_through_a_fire_leaves_no_trace(
         d.fire("fail_audit", Role.district_bureau, {"reason": "x"})
     assert firm_row(engine, firm) == before
     assert rows(engine, HAZARDS) == []
-    assert len(rows(engine, EVENTS)) == 4
+    assert len(rows(engine, EVENTS)) == 7  # four transitions, the self-assessment and two uploads
 
 
 def test_unknown_payload_fields_are_refused_by_name(engine: sa.Engine, campaign: Campaign) -> None:

@@ -72,6 +72,7 @@ def test_a_failure_after_the_effects_wrote_rolls_everything_back(
     d.fire("notify", Role.district_bureau)
     d.fire("start_self_assessment", Role.enterprise)
     d.self_assess()
+    d.dossier()
     with engine.connect() as conn:
         before = conn.execute(sa.select(ENTERPRISES).where(ENTERPRISES.c.id == firm)).one()
 

@@ -21,9 +21,10 @@ from deadlines.inspections import (
     record_inspection,
 )
 from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
-from tests.factories import actor_for, clock, make_firm
+from tests.factories import Driver, actor_for, clock, complete_five, make_firm, rectify
 from workflow.campaign import Campaign
 from workflow.engine import Actor
+from workflow.records import decide_rectification, update_hazard
 from workflow.safety_code import code_for, code_key, enterprise_of, public_status, scan
 from workflow.tables import CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS, INSPECTIONS
 from workflow.trainings import record_training, training_reach, trainings_of
@@ -105,7 +106,33 @@ def test_an_inspection_from_the_plan_raises_the_bureaus_hazards_and_is_done(
         assert event.trigger == "inspection_onsite"
         assert event.payload["inspectors"] == ["王科长", "李队员"]
         assert [f["hazard_id"] for f in event.payload["findings"]] == result["hazard_ids"]
-    # the record is in the firm's chain, which verifies
+    # the firm answers the findings (五落实 and a rectification file) but cannot close them: the bureau does
+    driver = Driver(engine, campaign, firm, day=day)
+    driver.fire("notify", Role.district_bureau)
+    driver.fire("start_self_assessment", Role.enterprise)
+    the_firm = actor_for(engine, Role.enterprise, firm)
+    first, second = result["hazard_ids"]
+    for hazard in (first, second):
+        with Session(engine) as session:
+            update_hazard(
+                session,
+                hazard_id=hazard,
+                implementations=complete_five(),
+                actor=the_firm,
+                clock=clock(day),
+                campaign=campaign,
+            )
+        assert rectify(engine, firm, hazard, at=clock(day)) == "submitted"
+    with Session(engine) as session, pytest.raises(NotAllowed, match="提出该问题的部门"):
+        decide_rectification(session, hazard_id=first, accept=True, note=None, actor=the_firm, clock=clock(day))
+    with Session(engine) as session, pytest.raises(OutOfScope):
+        decide_rectification(session, hazard_id=first, accept=True, note=None, actor=officer(XINBEI), clock=clock(day))
+    with Session(engine) as session:
+        decide_rectification(session, hazard_id=first, accept=True, note="复查合格", actor=officer(), clock=clock(day))
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(HAZARDS.c.id, HAZARDS.c.status).where(HAZARDS.c.enterprise_id == firm)))
+    assert statuses == {first: "accepted", second: "submitted"}
+    # the records are in the firm's chain, which verifies
     verified = CliRunner().invoke(main, ["--database-url", db_url, "audit", "verify"])
     assert verified.exit_code == 0, verified.output
     # a month later, a planned firm nobody inspected is overdue; the inspected one stays done

@@ -32,8 +32,13 @@ class FakeFacts:
     key_field: bool = False
     notified: bool = False
     open_hazards: int = 0
+    open_hazard_names: tuple[str, ...] = ()
     hazards_missing_implementations: int = 0
     self_assessment_total: float | None = 80.0
+    self_assessment_at: dt.datetime | None = dt.datetime(2022, 6, 20, 9, 0, tzinfo=dt.UTC)
+    last_rectification_at: dt.datetime | None = None
+    last_rectified_hazard: str | None = None
+    dossier_missing: tuple[tuple[str, str], ...] = ()
     audit_passed: bool = False
     review_score: float | None = None
     today: dt.date = dt.date(2022, 7, 1)
@@ -45,7 +50,7 @@ class FakeFacts:
 
 def passing_facts(trigger: str, key_field: bool) -> FakeFacts:
     """Facts under which every guard of `trigger` holds."""
-    facts = FakeFacts(key_field=key_field, payload={"reason": "材料不全", "score": 80})
+    facts = FakeFacts(key_field=key_field, payload={"reason": "材料不全", "score": 80, "opinion": "属实"})
     if "has_open_hazards" in TRIGGERS[trigger].guards:
         facts.open_hazards = 1
     if "audit_passed" in TRIGGERS[trigger].guards:
@@ -84,7 +89,24 @@ def test_audit_belongs_to_the_support_center_for_key_fields_and_to_the_district_
 BREAKERS: dict[str, tuple[dict[str, Any], str]] = {
     "not_yet_notified": ({"notified": True}, "already been notified"),
     "has_open_hazards": ({"open_hazards": 0}, "no open hazard"),
-    "no_open_hazards": ({"open_hazards": 2}, "2 hazard(s) still open"),
+    "no_open_hazards": (
+        {"open_hazards": 2, "open_hazard_names": ("#3“通风不良”", "#4“报警器失效”")},
+        "2 hazard(s) still open: #3“通风不良”、#4“报警器失效”",
+    ),
+    "self_assessment_after_rectification": (
+        {
+            "self_assessment_at": dt.datetime(2022, 6, 20, 9, 0, tzinfo=dt.UTC),
+            "last_rectification_at": dt.datetime(2022, 6, 21, 10, 30, tzinfo=dt.UTC),
+            "last_rectified_hazard": "#7“消防通道堵塞”",
+        },
+        "self-assessment (2022-06-20 09:00) was taken before the last rectification (2022-06-21 10:30, "
+        "hazard #7“消防通道堵塞”)",
+    ),
+    "dossier_complete": (
+        {"dossier_missing": (("自评报告", "self-assessment report"), ("申请表", "application form"))},
+        "not uploaded: self-assessment report, application form",
+    ),
+    "opinion_given": ({"payload": {"opinion": "  "}}, "a verification opinion is required"),
     "five_implementations_complete": ({"hazards_missing_implementations": 1}, "lack one of the five"),
     "self_assessment_done": ({"self_assessment_total": None}, "no self-assessment"),
     "within_evaluation_window": ({"today": dt.date(2022, 5, 31)}, "from 2022-06-01 to 2023-12-31"),

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from states import MACHINE, TRIGGERS, Role, State, WorkflowError
 from tests.conftest import BACKENDS, _truncate_all
-from tests.factories import complete_five, full_scores, make_firm
+from tests.factories import dossier, full_scores, make_firm, upload
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
@@ -50,6 +50,8 @@ class ModelFirm:
     notified: bool = False
     assessed: bool = False
     hazards: list[list[bool]] = dataclasses.field(default_factory=list)  # [open, complete]
+    assessed_at: dt.datetime | None = None  # the latest self-assessment
+    rectified_at: dt.datetime | None = None  # the latest rectification
     application: dict[str, Any] | None = None
     today: dt.date = DAYS[1]
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -58,6 +60,18 @@ class ModelFirm:
     @property
     def open_hazards(self) -> int:
         return sum(1 for open_, _ in self.hazards if open_)
+
+    open_hazard_names: tuple[str, ...] = ()  # only in messages
+    last_rectified_hazard: str | None = None
+    dossier_missing: tuple[tuple[str, str], ...] = ()  # each firm uploads its dossier first
+
+    @property
+    def self_assessment_at(self) -> dt.datetime | None:
+        return self.assessed_at
+
+    @property
+    def last_rectification_at(self) -> dt.datetime | None:
+        return self.rectified_at
 
     @property
     def hazards_missing_implementations(self) -> int:
@@ -86,6 +100,8 @@ class CampaignRun(RuleBasedStateMachine):
         self.engine, self.campaign = engine, campaign
         self.ids = [make_firm(engine, key_field=True), make_firm(engine, key_field=False)]
         self.model = {self.ids[0]: ModelFirm(key_field=True), self.ids[1]: ModelFirm(key_field=False)}
+        for firm_id in self.ids:  # the self-assessment report and application form, from the start
+            dossier(engine, firm_id)
 
     def actor(self, firm_id: int, role: Role) -> Actor:
         with self.engine.connect() as conn:
@@ -137,7 +153,12 @@ class CampaignRun(RuleBasedStateMachine):
         if not offered:
             return
         trigger, role = data.draw(st.sampled_from(offered))
-        if trigger == "submit_application" and not model.assessed:
+        stale = (
+            model.assessed_at is not None
+            and model.rectified_at is not None
+            and (model.assessed_at < model.rectified_at)
+        )
+        if trigger == "submit_application" and (not model.assessed or stale):
             model.today = day
             self.self_assess(which)
         self._fire(firm_id, trigger, role, day, score, reason)
@@ -151,6 +172,8 @@ class CampaignRun(RuleBasedStateMachine):
             payload["reason"] = reason
         if "score" in _keys(trigger) and score is not None:
             payload["score"] = score
+        if "opinion" in _keys(trigger) and reason is not None:
+            payload["opinion"] = reason
         model.today, model.payload = day, payload
         # The review result is team-only: refused to every caller at the door, then taken through the path
         # the evaluator pool's service uses (the team's scores are modelled as the payload's score).
@@ -239,12 +262,14 @@ class CampaignRun(RuleBasedStateMachine):
         )
         assert accepted == (model.state in (State.self_assessing, State.rectifying))
         model.assessed |= accepted
+        if accepted:
+            model.assessed_at = FixedClock.on(model.today).now()
 
     @rule(which=st.integers(0, 1), complete=st.booleans())
     def find_a_hazard(self, which: int, complete: bool) -> None:
         firm_id = self.ids[which]
         model = self.model[firm_id]
-        five = complete_five() if complete else FiveImplementations(responsible_person="王五")
+        five = due(model.today) if complete else FiveImplementations(responsible_person="王五")
         accepted = self._call(
             lambda s: report_hazard(
                 s,
@@ -264,25 +289,28 @@ class CampaignRun(RuleBasedStateMachine):
         firm_id = self.ids[which]
         model = self.model[firm_id]
         with self.engine.connect() as conn:
-            hazard_id = conn.execute(
-                sa.select(sa.func.min(HAZARDS.c.id)).where(
-                    HAZARDS.c.enterprise_id == firm_id, HAZARDS.c.status == "open"
-                )
-            ).scalar()
-        if hazard_id is None:
+            oldest = conn.execute(
+                sa.select(HAZARDS.c.id, HAZARDS.c.reported_at)
+                .where(HAZARDS.c.enterprise_id == firm_id, HAZARDS.c.status == "open")
+                .order_by(HAZARDS.c.id)
+                .limit(1)
+            ).first()
+        if oldest is None:
             return
+        hazard_id, reported = oldest.id, oldest.reported_at.astimezone(FixedClock.on(model.today).tz).date()
         actor = self.actor(firm_id, Role.enterprise)
+        clock = FixedClock.on(model.today)
         filled = self._call(
-            lambda s: update_hazard(s, hazard_id=hazard_id, implementations=complete_five(), actor=actor)
+            lambda s: update_hazard(s, hazard_id=hazard_id, implementations=due(reported), actor=actor, clock=clock)
         )
+        proof = upload(self.engine, firm_id, "rectification", hazard_id=hazard_id, at=clock)
         rectified = self._call(
-            lambda s: rectify_hazard(
-                s, hazard_id=hazard_id, evidence=None, actor=actor, clock=FixedClock.on(model.today)
-            )
+            lambda s: rectify_hazard(s, hazard_id=hazard_id, evidence_id=proof["id"], actor=actor, clock=clock)
         )
         editable = model.state in (State.self_assessing, State.rectifying)
         assert filled == rectified == editable
         if editable:
+            model.rectified_at = max(model.rectified_at or clock.now(), clock.now())
             index = next(i for i, h in enumerate(model.hazards) if h[0])
             model.hazards[index] = [False, True]
 
@@ -307,6 +335,11 @@ class CampaignRun(RuleBasedStateMachine):
             report = verify_chain(conn)
         self.engine.dispose()
         assert report.ok, str(report.broken)
+
+
+def due(day: dt.date) -> FiveImplementations:
+    """Complete five implementations with a deadline inside the campaign's calendar for a hazard of `day`."""
+    return FiveImplementations("李四", "更换防爆电机", 5000.0, day + dt.timedelta(days=30), "车间应急预案")
 
 
 def _keys(trigger: str) -> frozenset[str]:

@@ -193,6 +193,8 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
         "/firms/{enterprise_id}/hazards": {"data": {"description": "楼梯扶手松动"}},
         "/hazards/{hazard_id}": {"data": {"measures": "加固"}},
         "/hazards/{hazard_id}/rectify": {},
+        "/hazards/{hazard_id}/accept": {},
+        "/hazards/{hazard_id}/reject": {"data": {"note": "整改佐证不足"}},
         "/firms/{enterprise_id}/evidence": {
             "data": {"kind": "application_material"},
             "files": {"file": ("材料.pdf", io.BytesIO(PDF), "application/pdf")},

@@ -85,15 +85,17 @@ def test_a_firm_works_through_its_page_and_the_district_verifies(world: World) -
     assert "五落实不完整" not in firm.get(f"/firms/{firm_id}").text
     done(fire(firm, world, firm_id, "report_hazards"), f"/firms/{firm_id}")
     assert state_of(world, firm_id) == "rectifying"
-    done(upload(firm, firm_id, "整改照片.pdf", "hazard_rectification", hazard_id=str(hazard_id)), f"/firms/{firm_id}")
+    done(upload(firm, firm_id, "整改照片.pdf", "rectification", hazard_id=str(hazard_id)), f"/firms/{firm_id}")
     page = firm.get(f"/firms/{firm_id}")
     proof = re.search(r'<option value="(\d+)">整改照片.pdf</option>', page.text)
     assert proof is not None
     done(firm.post(f"/hazards/{hazard_id}/rectify", data={"evidence": proof.group(1)}), f"/firms/{firm_id}")
     done(fire(firm, world, firm_id, "finish_rectification"), f"/firms/{firm_id}")
     done(upload(firm, firm_id, "自评报告.pdf", "self_assessment_report", PDF + b"report"), f"/firms/{firm_id}")
+    done(upload(firm, firm_id, "申请表.pdf", "application_form", PDF + b"form"), f"/firms/{firm_id}")
+    done(upload(firm, firm_id, "责任制文件.pdf", "supporting_material", PDF + b"duty"), f"/firms/{firm_id}")
     page = firm.get(f"/firms/{firm_id}")
-    material = re.search(r'name="material" value="(\d+)"', page.text)
+    material = re.search(r'name="material" value="(\d+)" checked> 责任制文件.pdf', page.text)
     assert material is not None
     done(fire(firm, world, firm_id, "submit_application", material=material.group(1)), f"/firms/{firm_id}")
     assert state_of(world, firm_id) == "applied"
@@ -105,7 +107,11 @@ def test_a_firm_works_through_its_page_and_the_district_verifies(world: World) -
     stale = district.post(f"/firms/{firm_id}/transitions/verify", data={"version": "1"})
     assert stale.status_code == 409 and "该企业已被他人更新" in stale.text
     assert state_of(world, firm_id) == "applied"
-    done(fire(district, world, firm_id, "verify"), f"/firms/{firm_id}")
+    refused = fire(district, world, firm_id, "verify")
+    assert refused.status_code == 422 and "请填写核实意见" in refused.text
+    done(
+        fire(district, world, firm_id, "verify", opinion="材料齐全", checklist="application_form"), f"/firms/{firm_id}"
+    )
     assert state_of(world, firm_id) == "verified"
     page = district.get(f"/firms/{firm_id}")
     assert "已核实" in page.text and "核实申请" in page.text  # the state and the history's entry
@@ -150,7 +156,7 @@ def test_hostile_names_render_as_text(world: World) -> None:
         firm.post(f"/firms/{firm_id}/hazards", data={"description": "<script>alert('hazard')</script>"}),
         f"/firms/{firm_id}",
     )
-    done(upload(firm, firm_id, '<img src=x onerror="alert(1)">.pdf', "application_material"), f"/firms/{firm_id}")
+    done(upload(firm, firm_id, '<img src=x onerror="alert(1)">.pdf', "supporting_material"), f"/firms/{firm_id}")
     escaped = "常州&lt;武进&gt;&amp;&#34;化工&#34;有限公司"
     pages = [
         firm.get(f"/firms/{firm_id}"),

@@ -100,6 +100,19 @@ class ReviewRules(_Strict):
         return self
 
 
+class ChecklistItem(_Strict):
+    code: str = Field(pattern=r"^[a-z_]+$")
+    name: str
+    name_en: str
+
+
+class DossierRules(_Strict):
+    """Local settings for a firm's record and dossier (the plan names the materials, not these numbers)."""
+
+    hazard_deadline_max_days: int = Field(default=365, ge=1, le=3650)  # latest deadline after the report day
+    verification_checklist: tuple[ChecklistItem, ...] = ()  # what the district may tick when it verifies
+
+
 class District(_Strict):
     code: str = Field(pattern=r"^\d{6}$")
     name: str
@@ -164,6 +177,7 @@ class Campaign(_Strict):
     outline: tuple[OutlineElement, ...] = Field(min_length=1)
     deadlines: Deadlines
     supervision: Supervision
+    dossier: DossierRules = DossierRules()
     certificates: CertificateRules = Field(default_factory=lambda: CertificateRules())
 
     @model_validator(mode="after")

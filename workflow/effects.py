@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
 from workflow.db import Raw
+from workflow.dossier import DOSSIER_ITEMS, DOSSIER_KINDS
 from workflow.facts import DbFacts
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVIDENCE_FILES, HAZARDS, REVIEWS
 
@@ -92,6 +93,19 @@ def _materials(value: Any) -> list[dict[str, str]]:
     return out
 
 
+def _codes(value: Any, key: str, known: Mapping[str, Any] | None = None) -> list[str]:
+    """A list of distinct codes (dossier items, checklist items), each known when `known` is given."""
+    if not isinstance(value, list) or len(value) > 50 or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"“{key}”须为条目代码的清单 / {key} must be a list of item codes")
+    unknown = [v for v in value if known is not None and v not in known]
+    if unknown:
+        raise InvalidInput(
+            f"“{key}”中有未知条目：{', '.join(unknown)}（可选：{', '.join(known or ())}） / {key}: unknown items "
+            f"{', '.join(unknown)} (choose from {', '.join(known or ())})"
+        )
+    return list(dict.fromkeys(value))
+
+
 def _combination(value: Any) -> dict[str, Any]:
     """How a review team's score was combined (written by the evaluator pool's service, never typed)."""
     if not isinstance(value, dict):
@@ -117,6 +131,9 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "onsite_score": lambda v: _number(v, "onsite_score"),
     "findings": clean_findings,
     "materials": _materials,
+    "opinion": lambda v: _text(v, "opinion"),
+    "checklist": lambda v: _codes(v, "checklist"),  # the campaign's items, checked by the effect
+    "missing": lambda v: _codes(v, "missing", DOSSIER_ITEMS),
     "combination": _combination,
     "channel": _channel,
 }
@@ -127,8 +144,8 @@ ALLOWED_KEYS: dict[str, frozenset[str]] = {
     "report_hazards": frozenset(),
     "finish_rectification": frozenset(),
     "submit_application": frozenset({"materials"}),
-    "return_application": frozenset({"reason"}),
-    "verify": frozenset(),
+    "return_application": frozenset({"reason", "missing"}),
+    "verify": frozenset({"opinion", "checklist"}),
     "pass_audit": frozenset(),
     "fail_audit": frozenset({"reason", "findings"}),
     "record_review": frozenset({"score", "online_score", "onsite_score", "findings", "combination"}),
@@ -252,22 +269,38 @@ def _notify(ctx: Context) -> Effect:
     return Effect(firm_values={"notified_at": ctx.now}, mails=[Mail("mobilization_notice")])
 
 
+def _files(ctx: Context, where: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    rows = ctx.raw.execute(
+        f"SELECT id, sha256, filename, kind FROM {EVIDENCE_FILES.name} WHERE enterprise_id = :firm_id AND {where} "
+        "ORDER BY id",
+        {"firm_id": ctx.firm.id, **params},
+    )
+    return list(rows.fetchall())
+
+
 def _submit(ctx: Context) -> Effect:
-    materials = ctx.payload.get("materials", [])
-    if materials:
-        wanted = {m["sha256"] for m in materials}
+    """The application is the dossier: the latest self-assessment report and application form (the guards
+    made sure there are), with the supporting materials the firm names (by SHA-256; all of its supporting
+    materials when it names none)."""
+    kinds = {f"k{n}": kind for n, kind in enumerate(DOSSIER_KINDS)}
+    required = _files(ctx, f"kind IN ({', '.join(':' + name for name in kinds)})", kinds)
+    latest = {row[3]: row for row in required}  # ordered by id: the last of each kind wins
+    named = ctx.payload.get("materials", [])
+    if named:
+        wanted = {m["sha256"] for m in named}
         hashes = {f"h{n}": sha for n, sha in enumerate(sorted(wanted))}
-        found = ctx.raw.execute(
-            f"SELECT sha256 FROM {EVIDENCE_FILES.name} WHERE enterprise_id = :firm_id "
-            f"AND sha256 IN ({', '.join(':' + name for name in hashes)})",
-            {"firm_id": ctx.firm.id, **hashes},
-        )
-        known = {row[0] for row in found.fetchall()}
-        if wanted - known:
-            raise InvalidInput(
-                f"有 {len(wanted - known)} 份材料尚未上传 / {len(wanted - known)} material(s) were not uploaded "
-                "for this firm"
-            )
+        found = _files(ctx, f"sha256 IN ({', '.join(':' + name for name in hashes)})", hashes)
+        missing = sorted(wanted - {row[1] for row in found})
+        if missing:
+            names = ", ".join(m.get("name") or m["sha256"][:12] for m in named if m["sha256"] in missing)
+            raise InvalidInput(f"以下材料尚未上传：{names} / these materials were not uploaded for this firm: {names}")
+        extra = list({row[1]: row for row in found if row[3] != "rectification"}.values())
+    else:
+        extra = _files(ctx, "kind = :kind", {"kind": "supporting_material"})
+    chosen = {row[0]: row for row in [*latest.values(), *extra]}
+    materials = [
+        {"evidence_id": int(row[0]), "sha256": row[1], "name": row[2], "kind": row[3]} for row in chosen.values()
+    ]
     sa_row = ctx.facts.self_assessment
     application = {
         "enterprise_id": ctx.firm.id,
@@ -278,17 +311,30 @@ def _submit(ctx: Context) -> Effect:
         "submitted_at": ctx.now,
     }
     app_id = ctx.raw.insert(APPLICATIONS, application)
-    return Effect(record={"application_id": app_id}, mails=[Mail("application_received")])
+    return Effect(record={"application_id": app_id, "materials": materials}, mails=[Mail("application_received")])
 
 
 def _return(ctx: Context) -> Effect:
+    """Returned with the reason and the dossier items it lacks, which the firm sees."""
     reason = ctx.payload["reason"]
-    app_id = _set_application(ctx, status="returned", decided_at=ctx.now, outcome_reason=reason)
-    return Effect(record={"application_id": app_id}, mails=[Mail("application_returned", context={"reason": reason})])
+    missing = ctx.payload.get("missing", [])
+    app_id = _set_application(ctx, status="returned", decided_at=ctx.now, outcome_reason=reason, missing=missing)
+    context = {"reason": reason, "missing": [DOSSIER_ITEMS[m][0] for m in missing]}
+    return Effect(record={"application_id": app_id}, mails=[Mail("application_returned", context=context)])
 
 
 def _verify(ctx: Context) -> Effect:
-    app_id = _set_application(ctx, status="verified", verified_at=ctx.now)
+    """The district's verification (核实) with its opinion and the campaign's checklist items it checked."""
+    checklist = ctx.payload.get("checklist", [])
+    known = {item.code: item for item in ctx.campaign.dossier.verification_checklist}
+    _codes(checklist, "checklist", known)
+    app_id = _set_application(
+        ctx,
+        status="verified",
+        verified_at=ctx.now,
+        verification_opinion=ctx.payload["opinion"].strip(),
+        verification_checklist=checklist,
+    )
     return Effect(record={"application_id": app_id})
 
 

@@ -16,13 +16,19 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import InvalidInput, NotFound, OutOfScope, Role
+from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
-from workflow.engine import Actor, in_scope, load_firm
+from workflow.dossier import DOSSIER_KINDS as DOSSIER_KINDS  # re-exported: the kinds of upload
+from workflow.dossier import KIND_LABELS as KIND_LABELS
+from workflow.dossier import KINDS as KINDS
+from workflow.dossier import LEGACY_KINDS
+from workflow.engine import Actor, in_scope, load_firm, record_event
+from workflow.records import CLOSED_STATUSES, hazard_label
 from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
 
-KINDS = ("self_assessment_report", "application_material", "hazard_rectification", "inspection")
+# photos or documents of an inspection, kept by the district bureau that made it (not part of a dossier)
+INSPECTION_KIND = "inspection"
 CHUNK = 1 << 16
 # office files are zip archives: refuse archives that unpack far beyond what a real document does
 MAX_UNPACKED = 200 * 1024 * 1024
@@ -129,9 +135,19 @@ def store_evidence(
     clock: Clock,
     hazard_id: int | None = None,
 ) -> dict[str, Any]:
-    """Check and keep an uploaded file; returns its record (id, sha256, name, type, size)."""
-    if kind not in KINDS:
+    """Check and keep an uploaded file; returns its record (id, sha256, name, type, size, kind, hazard).
+    A rectification file names its hazard (of this firm, still open); the upload is an event in the firm's
+    chain."""
+    kind = LEGACY_KINDS.get(kind, kind)
+    if kind == INSPECTION_KIND and actor.role is not Role.district_bureau:
+        raise NotAllowed("检查照片或文件由辖区应急管理部门上传 / the district bureau uploads inspection files")
+    if kind not in KINDS and kind != INSPECTION_KIND:
         raise InvalidInput(f"材料类别须为 {', '.join(KINDS)} / kind must be one of {', '.join(KINDS)}")
+    if kind == "rectification" and hazard_id is None:
+        raise InvalidInput("整改佐证须注明对应的隐患 / a rectification file must name its hazard")
+    if kind != "rectification" and hazard_id is not None:
+        zh, en = KIND_LABELS.get(kind, ("检查照片或文件", "inspection file"))
+        raise InvalidInput(f"只有整改佐证对应隐患，{zh}不对应隐患 / only rectification files name a hazard, not a {en}")
     name = safe_filename(filename)
     suffix = os.path.splitext(name)[1].lower()
     with read_unit(session) as conn:  # refuse out-of-scope callers before reading their bytes
@@ -173,14 +189,18 @@ def store_evidence(
         raise
     with write_unit(session) as conn:
         _firm_for_upload(conn, enterprise_id=enterprise_id, actor=actor)
-        if (
-            hazard_id is not None
-            and conn.execute(
-                sa.select(HAZARDS.c.id).where(HAZARDS.c.id == hazard_id, HAZARDS.c.enterprise_id == enterprise_id)
+        if hazard_id is not None:
+            hazard = conn.execute(
+                sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id, HAZARDS.c.enterprise_id == enterprise_id)
             ).first()
-            is None
-        ):
-            raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+            if hazard is None:
+                raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+            if hazard.status in CLOSED_STATUSES or hazard.status == "submitted":
+                raise InvalidInput(
+                    f"隐患{hazard_label(hazard)}已提交或完成整改，不能再添加整改佐证 / hazard "
+                    f"{hazard_label(hazard)} is already rectified or awaiting acceptance: no more files for it"
+                )
+        now = clock.now()
         result = conn.execute(
             sa.insert(EVIDENCE_FILES).values(
                 sha256=sha,
@@ -190,12 +210,26 @@ def store_evidence(
                 content_type=detected.content_type,
                 size=size,
                 hazard_id=hazard_id,
-                uploaded_at=clock.now(),
+                uploaded_at=now,
                 uploaded_by=actor.name,
             )
         )
         assert result.inserted_primary_key is not None
         evidence_id = int(result.inserted_primary_key[0])
+        record_event(
+            conn,
+            enterprise_id=enterprise_id,
+            kind="evidence_uploaded",
+            actor=actor,
+            at=now,
+            payload={
+                "evidence_id": evidence_id,
+                "sha256": sha,
+                "kind": kind,
+                "filename": name,
+                "hazard_id": hazard_id,
+            },
+        )
     return {
         "id": evidence_id,
         "sha256": sha,
@@ -203,6 +237,7 @@ def store_evidence(
         "content_type": detected.content_type,
         "size": size,
         "kind": kind,
+        "hazard_id": hazard_id,
     }
 
 

@@ -231,7 +231,7 @@ class EvidenceFile(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(max_length=64, index=True)
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
-    kind: str = Field(max_length=30)  # self_assessment_report / application_material / hazard_rectification
+    kind: str = Field(max_length=30)  # rectification / self_assessment_report / application_form / supporting_material
     filename: str = Field(max_length=200)
     content_type: str = Field(max_length=100)
     size: int
@@ -293,10 +293,14 @@ class Hazard(SQLModel, table=True):
     funds: float | None = None  # 资金 (yuan)
     deadline: dt.date | None = None  # 时限
     emergency_plan: str | None = None  # 应急预案
-    status: str = Field(default="open", max_length=10)  # open / rectified
+    status: str = Field(default="open", max_length=10)  # open / submitted / rectified / accepted
     reported_at: dt.datetime = _instant()
     rectified_at: dt.datetime | None = _instant(default=None)
     rectification_evidence: str | None = Field(default=None, max_length=64)
+    rectification_evidence_id: int | None = None  # the evidence_files row of kind rectification
+    decided_at: dt.datetime | None = _instant(default=None)  # the raising office accepted or rejected
+    decided_by: str | None = Field(default=None, max_length=80)
+    decision_note: str | None = None
 
 
 class Application(SQLModel, table=True):
@@ -318,6 +322,9 @@ class Application(SQLModel, table=True):
     review_score: float | None = None
     decided_at: dt.datetime | None = _instant(default=None)
     outcome_reason: str | None = None
+    verification_opinion: str | None = None  # 核实意见
+    verification_checklist: list[str] | None = Field(default=None, sa_type=sa.JSON)  # the items checked
+    missing: list[str] | None = Field(default=None, sa_type=sa.JSON)  # dossier items a return names
 
 
 class Review(SQLModel, table=True):

@@ -14,6 +14,7 @@ from workflow.campaign import Campaign
 from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
+from workflow.records import OPEN_STATUSES, raising_office
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,
@@ -193,6 +194,10 @@ def firm_detail(
         }
         for e in events
     ]
+    # uploads are events of their own; files stored before that are listed from their rows
+    recorded = {
+        e.payload.get("evidence_id") for e in events if e.trigger == "evidence_uploaded" and isinstance(e.payload, dict)
+    }
     history += [
         {
             "kind": "evidence",
@@ -203,6 +208,7 @@ def firm_detail(
             "actor": f.uploaded_by,
         }
         for f in evidence
+        if f.id not in recorded
     ]
     history.sort(key=lambda item: (item["at"], item.get("seq", 0)))
     state = State(firm.state)
@@ -223,7 +229,7 @@ def firm_detail(
         "notified_at": firm.notified_at.isoformat() if firm.notified_at else None,
         "version": firm.version,
         "next_deadline": deadline,
-        "open_hazards": [_hazard(h) for h in hazards if h.status == "open"],
+        "open_hazards": [_hazard(h, key_field=firm.key_field) for h in hazards if h.status in OPEN_STATUSES],
         "application": None if application is None else _application(application),
         "certification": None
         if certification is None
@@ -242,7 +248,8 @@ def firm_detail(
     }
 
 
-def _hazard(h: Any) -> dict[str, Any]:
+def _hazard(h: Any, *, key_field: bool) -> dict[str, Any]:
+    office = raising_office(h.source, key_field=bool(key_field))
     return {
         "id": h.id,
         "description": h.description,
@@ -255,6 +262,12 @@ def _hazard(h: Any) -> dict[str, Any]:
         "deadline": h.deadline.isoformat() if h.deadline else None,
         "emergency_plan": h.emergency_plan,
         "reported_at": h.reported_at.isoformat(),
+        "rectified_at": h.rectified_at.isoformat() if h.rectified_at else None,
+        "rectification_evidence_id": h.rectification_evidence_id,
+        "closed_by": "enterprise" if office is None else office.value,  # who closes it: the firm or an office
+        "decided_at": h.decided_at.isoformat() if h.decided_at else None,
+        "decided_by": h.decided_by,
+        "decision_note": h.decision_note,
     }
 
 
@@ -280,9 +293,32 @@ def application_in_scope(conn: sa.Connection, *, actor: Actor, application_id: i
 
 
 def hazards_of(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> list[dict[str, Any]]:
-    firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
+    firm = firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
     rows = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == enterprise_id).order_by(HAZARDS.c.id))
-    return [_hazard(h) for h in rows]
+    return [_hazard(h, key_field=firm.key_field) for h in rows]
+
+
+def hazard_firm_id(conn: sa.Connection, *, hazard_id: int) -> int:
+    """The firm a hazard belongs to (NotFound when there is no such hazard; the caller checks the scope)."""
+    firm_id = conn.execute(sa.select(HAZARDS.c.enterprise_id).where(HAZARDS.c.id == hazard_id)).scalar()
+    if firm_id is None:
+        raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
+    return int(firm_id)
+
+
+def hazard_in_scope(conn: sa.Connection, *, actor: Actor, hazard_id: int) -> dict[str, Any]:
+    """One hazard as the register shows it, if its firm is in the actor's scope."""
+    firm = firm_in_scope(conn, actor=actor, enterprise_id=hazard_firm_id(conn, hazard_id=hazard_id))
+    row = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id)).one()
+    return _hazard(row, key_field=firm.key_field)
+
+
+def evidence_named(conn: sa.Connection, *, enterprise_id: int, ids: list[int]) -> list[dict[str, Any]]:
+    """The firm's uploads among `ids`, as an application's materials name them."""
+    rows = conn.execute(
+        sa.select(EVIDENCE_FILES).where(EVIDENCE_FILES.c.enterprise_id == enterprise_id, EVIDENCE_FILES.c.id.in_(ids))
+    )
+    return [{"sha256": f.sha256, "name": f.filename, "kind": f.kind} for f in rows]
 
 
 def _application(a: Any) -> dict[str, Any]:
@@ -296,6 +332,10 @@ def _application(a: Any) -> dict[str, Any]:
         "verified_at": a.verified_at.isoformat() if a.verified_at else None,
         "audit_passed_at": a.audit_passed_at.isoformat() if a.audit_passed_at else None,
         "review_score": a.review_score,
+        "verification_opinion": a.verification_opinion,
+        "verification_checklist": a.verification_checklist or [],
+        "missing": a.missing or [],
+        "outcome_reason": a.outcome_reason,
     }
 
 

@@ -8,7 +8,6 @@ import datetime as dt
 import math
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
@@ -28,14 +27,23 @@ from workflow.certificates import certificate_panel
 from workflow.clock import today
 from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
+from workflow.dossier import DOSSIER_KINDS, KINDS
 from workflow.effects import ALLOWED_KEYS
 from workflow.engine import Actor, fire, load_firm
-from workflow.evidence import KINDS, open_evidence, store_evidence
+from workflow.evidence import open_evidence, store_evidence
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
-from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
-from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
-from workflow.tables import EVIDENCE_FILES, HAZARDS
+from workflow.limits import TEXT_LIMITS
+from workflow.queries import FirmFilter, evidence_named, firm_detail, hazard_firm_id, hazards_of, list_firms
+from workflow.records import (
+    FiveImplementations,
+    decide_rectification,
+    raising_office,
+    record_self_assessment,
+    rectify_hazard,
+    report_hazard,
+    update_hazard,
+)
 from workflow.trainings import trainings_of
 
 router = APIRouter(include_in_schema=False)
@@ -48,10 +56,18 @@ NOTIFY_CHANNEL_LABELS = {
 }
 PAGE_SIZE = 50
 EVIDENCE_KINDS = {
+    "rectification": N_("整改佐证"),
     "self_assessment_report": N_("自评报告"),
-    "application_material": N_("申请材料"),
-    "hazard_rectification": N_("隐患整改材料"),
+    "application_form": N_("申请表"),
+    "supporting_material": N_("佐证材料"),
     "inspection": N_("检查照片或文件"),
+}
+DOSSIER_LABELS = {
+    "self_assessment": N_("对照创建大纲的自评"),
+    "self_assessment_report": N_("自评报告"),
+    "application_form": N_("申请表"),
+    "supporting_material": N_("佐证材料"),
+    "rectification": N_("整改佐证"),
 }
 SEVERITIES = {"general": N_("一般隐患"), "major": N_("重大隐患")}
 HAZARD_SOURCES = {
@@ -61,7 +77,12 @@ HAZARD_SOURCES = {
     "revocation": N_("撤销认定"),
     "inspection": N_("监管检查"),
 }
-HAZARD_STATUSES = {"open": N_("未整改"), "rectified": N_("已整改")}
+HAZARD_STATUSES = {
+    "open": N_("未整改"),
+    "submitted": N_("整改已提交，待验收"),
+    "rectified": N_("已整改"),
+    "accepted": N_("整改已验收"),
+}
 APPLICATION_STATUSES = {
     "applied": N_("待核实"),
     "verified": N_("已核实，审核评审中"),
@@ -78,6 +99,17 @@ DEADLINE_RULES = {
     "creation_end": N_("创建阶段结束"),
     "evaluation_end": N_("评审验收阶段结束"),
     "hazard_deadline": N_("隐患整改时限"),
+}
+# records in a firm's chain that are not transitions
+RECORD_LABELS = {
+    "self_assessment_recorded": N_("保存自评"),
+    "hazard_reported": N_("登记隐患"),
+    "hazard_updated": N_("修改隐患“五落实”"),
+    "hazard_rectified": N_("隐患整改完成"),
+    "hazard_rectification_submitted": N_("提交隐患整改，待验收"),
+    "rectification_accepted": N_("整改验收通过"),
+    "rectification_rejected": N_("整改被退回"),
+    "evidence_uploaded": N_("上传文件"),
 }
 CERT_LEVELS = {"compliant": N_("达标"), "benchmark": N_("标杆")}
 # Recording the team's review score is done on the application page, from the reviewers' scores.
@@ -224,12 +256,22 @@ def firm_page(
     if application is not None:
         materials = [(m, evidence_by_sha.get(m.get("sha256"))) for m in application["materials"]]
     editable = actor.role is Role.enterprise and detail["state"] in ("self_assessing", "rectifying")
+    # findings awaiting the acceptance of the office that raised them, when that office looks
+    decidable = {
+        h["id"]
+        for h in hazards
+        if h["status"] == "submitted"
+        and detail["state"] in ("self_assessing", "rectifying")
+        and raising_office(h["source"], key_field=detail["key_field"]) is actor.role
+    }
     actions = [
         {
             "trigger": name,
             "needs_reason": "reason" in ALLOWED_KEYS.get(name, ()),
             "takes_findings": "findings" in ALLOWED_KEYS.get(name, ()),
             "takes_materials": "materials" in ALLOWED_KEYS.get(name, ()),
+            "takes_opinion": "opinion" in ALLOWED_KEYS.get(name, ()),
+            "takes_missing": "missing" in ALLOWED_KEYS.get(name, ()),
             "takes_channel": "channel" in ALLOWED_KEYS.get(name, ()),
         }
         for name in detail["allowed_triggers"]
@@ -259,6 +301,12 @@ def firm_page(
         guidance=guidance,
         guide_kinds=GUIDE_KINDS,
         editable=editable,
+        decidable=decidable,
+        checklist=campaign.dossier.verification_checklist,
+        dossier_items=DOSSIER_LABELS,
+        dossier_kinds=DOSSIER_KINDS,
+        limits=TEXT_LIMITS,
+        record_labels=RECORD_LABELS,
         is_firm=actor.role is Role.enterprise,
         outline=campaign.outline,
         evidence_kinds=EVIDENCE_KINDS,
@@ -323,6 +371,9 @@ def transition(
     findings_general: Annotated[str, Form(max_length=20000)] = "",
     findings_major: Annotated[str, Form(max_length=20000)] = "",
     material: Annotated[list[int] | None, Form()] = None,
+    opinion: Annotated[str, Form(max_length=TEXT_LIMITS["opinion"])] = "",
+    checklist: Annotated[list[str] | None, Form()] = None,
+    missing: Annotated[list[str] | None, Form()] = None,
     channel: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Fire a trigger from the firm page, with the version the page was drawn at (a change meanwhile is
@@ -338,15 +389,16 @@ def transition(
     findings = findings_from(findings_general, findings_major)
     if "findings" in allowed and findings:
         payload["findings"] = findings
+    if "opinion" in allowed:
+        payload["opinion"] = opinion
+    if "checklist" in allowed:
+        payload["checklist"] = list(checklist or [])
+    if "missing" in allowed:
+        payload["missing"] = list(missing or [])
     try:
-        if "materials" in allowed:
+        if "materials" in allowed and material:
             with read_unit(session) as conn:
-                files = conn.execute(
-                    sa.select(EVIDENCE_FILES).where(
-                        EVIDENCE_FILES.c.enterprise_id == enterprise_id, EVIDENCE_FILES.c.id.in_(material or [])
-                    )
-                ).all()
-            payload["materials"] = [{"sha256": f.sha256, "name": f.filename, "kind": f.kind} for f in files]
+                payload["materials"] = evidence_named(conn, enterprise_id=enterprise_id, ids=material)
         fire(
             session,
             enterprise_id=enterprise_id,
@@ -389,7 +441,7 @@ async def self_assessment(
                         ) from None
                 note = fields.get(f"note_{item.code}", "").strip()
                 if note:
-                    notes[item.code] = note[:2000]
+                    notes[item.code] = note  # the service bounds it, as for the API
             record_self_assessment(
                 session,
                 enterprise_id=enterprise_id,
@@ -415,10 +467,7 @@ def _five(
     def text(value: str) -> str | None:
         return value.strip() or None
 
-    try:
-        amount = float(funds) if funds.strip() else None
-    except ValueError:
-        raise InvalidInput("整改资金须为数字 / funds must be a number") from None
+    amount = funds.strip() or None  # the service reads it as a decimal, as from the API
     try:
         day = dt.date.fromisoformat(deadline) if deadline.strip() else None
     except ValueError:
@@ -426,7 +475,12 @@ def _five(
     return FiveImplementations(text(responsible_person), text(measures), amount, day, text(emergency_plan))
 
 
-Field = Annotated[str, Form(max_length=2000)]
+# The service refuses a text over the shared limit (workflow.limits) with its own message; the forms only cap
+# the body.
+Description = Annotated[str, Form(max_length=2 * TEXT_LIMITS["description"])]
+Measures = Annotated[str, Form(max_length=2 * TEXT_LIMITS["measures"])]
+Plan = Annotated[str, Form(max_length=2 * TEXT_LIMITS["emergency_plan"])]
+Person = Annotated[str, Form(max_length=2 * TEXT_LIMITS["responsible_person"])]
 
 
 @router.post("/firms/{enterprise_id}/hazards")
@@ -436,13 +490,13 @@ def new_hazard(
     context: ContextDep,
     session: SessionDep,
     actor: Annotated[Actor, page(Role.enterprise, scope="enterprise")],
-    description: Field = "",
+    description: Description = "",
     severity: Annotated[str, Form(max_length=10)] = "general",
-    responsible_person: Annotated[str, Form(max_length=60)] = "",
-    measures: Field = "",
-    funds: Annotated[str, Form(max_length=30)] = "",
+    responsible_person: Person = "",
+    measures: Measures = "",
+    funds: Annotated[str, Form(max_length=40)] = "",
     deadline: Annotated[str, Form(max_length=10)] = "",
-    emergency_plan: Field = "",
+    emergency_plan: Plan = "",
 ) -> Response:
     """Register a hazard with as much of its five implementations as is known."""
     try:
@@ -454,6 +508,7 @@ def new_hazard(
             severity=severity,
             actor=actor,
             clock=context.clock,
+            campaign=context.campaign,
         )
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
@@ -462,10 +517,7 @@ def new_hazard(
 
 def _hazard_firm(session: Session, hazard_id: int) -> int:
     with read_unit(session) as conn:
-        firm_id = conn.execute(sa.select(HAZARDS.c.enterprise_id).where(HAZARDS.c.id == hazard_id)).scalar()
-    if firm_id is None:
-        raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
-    return int(firm_id)
+        return hazard_firm_id(conn, hazard_id=hazard_id)
 
 
 @router.post("/hazards/{hazard_id}")
@@ -475,19 +527,21 @@ def change_hazard(
     context: ContextDep,
     session: SessionDep,
     actor: Annotated[Actor, page(Role.enterprise, scope="hazard")],
-    responsible_person: Annotated[str, Form(max_length=60)] = "",
-    measures: Field = "",
-    funds: Annotated[str, Form(max_length=30)] = "",
+    responsible_person: Person = "",
+    measures: Measures = "",
+    funds: Annotated[str, Form(max_length=40)] = "",
     deadline: Annotated[str, Form(max_length=10)] = "",
-    emergency_plan: Field = "",
+    emergency_plan: Plan = "",
 ) -> Response:
-    """Fill in a hazard's five implementations (blank fields keep their value)."""
+    """Fill in an open hazard's five implementations (blank fields keep their value)."""
     try:
         update_hazard(
             session,
             hazard_id=hazard_id,
             implementations=_five(responsible_person, measures, funds, deadline, emergency_plan),
             actor=actor,
+            clock=context.clock,
+            campaign=context.campaign,
         )
     except WorkflowError as exc:
         if isinstance(exc, NotFound | NotAllowed):
@@ -503,26 +557,62 @@ def rectified(
     context: ContextDep,
     session: SessionDep,
     actor: Annotated[Actor, page(Role.enterprise, scope="hazard")],
-    evidence: Annotated[int | None, Form()] = None,
+    evidence: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=2 * TEXT_LIMITS["note"])] = "",
 ) -> Response:
-    """Mark a hazard rectified, with one of the firm's uploaded files as the proof."""
+    """Rectify a hazard with the rectification file uploaded for it (the service checks the file)."""
     try:
-        sha = None
-        if evidence is not None:
-            with read_unit(session) as conn:
-                sha = conn.execute(
-                    sa.select(EVIDENCE_FILES.c.sha256)
-                    .join(HAZARDS, HAZARDS.c.enterprise_id == EVIDENCE_FILES.c.enterprise_id)
-                    .where(EVIDENCE_FILES.c.id == evidence, HAZARDS.c.id == hazard_id)
-                ).scalar()
-            if sha is None:
-                raise InvalidInput("请选择本企业已上传的整改材料 / choose a file this firm uploaded")
-        rectify_hazard(session, hazard_id=hazard_id, evidence=sha, actor=actor, clock=context.clock)
+        rectify_hazard(
+            session,
+            hazard_id=hazard_id,
+            evidence_id=int(evidence) if evidence.strip().isdigit() else None,
+            note=note.strip() or None,
+            actor=actor,
+            clock=context.clock,
+        )
     except WorkflowError as exc:
         if isinstance(exc, NotFound | NotAllowed):
             raise
         return refused(request, context, session, actor, _hazard_firm(session, hazard_id), exc)
     return redirect(f"/firms/{_hazard_firm(session, hazard_id)}#hazards", notice="hazard_rectified")
+
+
+def _decide(
+    hazard_id: int, request: Request, context: Any, session: Session, actor: Actor, *, accept: bool, note: str
+) -> Response:
+    try:
+        decide_rectification(session, hazard_id=hazard_id, accept=accept, note=note, actor=actor, clock=context.clock)
+    except WorkflowError as exc:
+        if isinstance(exc, NotFound | NotAllowed):
+            raise
+        return refused(request, context, session, actor, _hazard_firm(session, hazard_id), exc)
+    return redirect(f"/firms/{_hazard_firm(session, hazard_id)}#hazards", notice="fired")
+
+
+@router.post("/hazards/{hazard_id}/accept")
+def accept_rectification(
+    hazard_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*OFFICIALS, scope="hazard")],
+    note: Annotated[str, Form(max_length=2 * TEXT_LIMITS["note"])] = "",
+) -> Response:
+    """The office that raised a finding accepts the firm's rectification."""
+    return _decide(hazard_id, request, context, session, actor, accept=True, note=note)
+
+
+@router.post("/hazards/{hazard_id}/reject")
+def reject_rectification(
+    hazard_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*OFFICIALS, scope="hazard")],
+    note: Annotated[str, Form(max_length=2 * TEXT_LIMITS["note"])] = "",
+) -> Response:
+    """The office that raised a finding rejects the firm's rectification, with a note."""
+    return _decide(hazard_id, request, context, session, actor, accept=False, note=note)
 
 
 @router.post("/firms/{enterprise_id}/evidence")

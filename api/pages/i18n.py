@@ -132,7 +132,10 @@ class Formats:
         if value is None:
             return "–"
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return format_decimal(value, pattern, locale=self.locale)
+        try:
+            return format_decimal(value, pattern, locale=self.locale)
+        except (ArithmeticError, ValueError, TypeError):  # a stored value Babel cannot format (1e26, nan): as is
+            return str(value)
 
     def percent(self, value: float | None) -> str:
         if value is None:

@@ -18,6 +18,7 @@ from api.schemas import (
     EnterprisePage,
     EvidenceRead,
     HazardCreate,
+    HazardDecision,
     HazardRead,
     HazardRectify,
     HazardUpdate,
@@ -28,11 +29,19 @@ from api.schemas import (
 )
 from states import InvalidInput, Role, VersionConflict
 from workflow.db import read_unit
+from workflow.dossier import KINDS
 from workflow.engine import Actor, FireResult, fire
 from workflow.evidence import open_evidence, store_evidence
-from workflow.queries import FirmFilter, firm_detail, hazards_of, list_firms
-from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard, update_hazard
-from workflow.tables import HAZARDS, IDEMPOTENT_REQUESTS
+from workflow.queries import FirmFilter, firm_detail, hazard_in_scope, hazards_of, list_firms
+from workflow.records import (
+    FiveImplementations,
+    decide_rectification,
+    record_self_assessment,
+    rectify_hazard,
+    report_hazard,
+    update_hazard,
+)
+from workflow.tables import IDEMPOTENT_REQUESTS
 
 router = APIRouter(prefix="/api", tags=["enterprises"])
 Reader = Annotated[Actor, allow(*FIRM_READERS, scope="enterprise")]
@@ -190,9 +199,9 @@ def _five(body: HazardCreate | HazardUpdate) -> FiveImplementations:
     )
 
 
-def _hazard(session: Any, hazard_id: int) -> Any:
+def _hazard(session: Any, hazard_id: int, actor: Actor) -> Any:
     with read_unit(session) as conn:
-        return conn.execute(sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id)).first()
+        return hazard_in_scope(conn, actor=actor, hazard_id=hazard_id)
 
 
 @router.post("/enterprises/{enterprise_id}/hazards", response_model=HazardRead, status_code=201)
@@ -206,20 +215,29 @@ def new_hazard(enterprise_id: int, body: HazardCreate, context: ContextDep, sess
         severity=body.severity,
         actor=actor,
         clock=context.clock,
+        campaign=context.campaign,
     )
-    return _hazard(session, hazard_id)._asdict()
+    return _hazard(session, hazard_id, actor)
 
 
 @router.patch("/hazards/{hazard_id}", response_model=HazardRead)
 def change_hazard(
     hazard_id: int,
     body: HazardUpdate,
+    context: ContextDep,
     session: SessionDep,
     actor: Annotated[Actor, allow(Role.enterprise, scope="hazard")],
 ) -> Any:
-    """Fill in or change a hazard's five implementations."""
-    update_hazard(session, hazard_id=hazard_id, implementations=_five(body), actor=actor)
-    return _hazard(session, hazard_id)._asdict()
+    """Fill in or change an open hazard's five implementations (a rectified or accepted hazard is read-only)."""
+    update_hazard(
+        session,
+        hazard_id=hazard_id,
+        implementations=_five(body),
+        actor=actor,
+        clock=context.clock,
+        campaign=context.campaign,
+    )
+    return _hazard(session, hazard_id, actor)
 
 
 @router.post("/hazards/{hazard_id}/rectify", response_model=HazardRead)
@@ -230,9 +248,39 @@ def rectified(
     session: SessionDep,
     actor: Annotated[Actor, allow(Role.enterprise, scope="hazard")],
 ) -> Any:
-    """Mark a hazard rectified (with the SHA-256 of an uploaded rectification file)."""
-    rectify_hazard(session, hazard_id=hazard_id, evidence=body.evidence_sha256, actor=actor, clock=context.clock)
-    return _hazard(session, hazard_id)._asdict()
+    """Rectify a hazard with the rectification file uploaded for it (`evidence_id`, or its SHA-256). The firm's
+    own hazards are closed at once; findings of an audit or a review await the raising office's acceptance."""
+    rectify_hazard(
+        session,
+        hazard_id=hazard_id,
+        evidence_id=body.evidence_id,
+        evidence_sha256=body.evidence_sha256,
+        note=body.note,
+        actor=actor,
+        clock=context.clock,
+    )
+    return _hazard(session, hazard_id, actor)
+
+
+Office = Annotated[Actor, allow(*OFFICIALS, scope="hazard")]
+
+
+@router.post("/hazards/{hazard_id}/accept", response_model=HazardRead)
+def accept_rectification(
+    hazard_id: int, body: HazardDecision, context: ContextDep, session: SessionDep, actor: Office
+) -> Any:
+    """The office that raised a finding (online audit or review) accepts the firm's rectification."""
+    decide_rectification(session, hazard_id=hazard_id, accept=True, note=body.note, actor=actor, clock=context.clock)
+    return _hazard(session, hazard_id, actor)
+
+
+@router.post("/hazards/{hazard_id}/reject", response_model=HazardRead)
+def reject_rectification(
+    hazard_id: int, body: HazardDecision, context: ContextDep, session: SessionDep, actor: Office
+) -> Any:
+    """The raising office rejects the firm's rectification with a note; the hazard is open again."""
+    decide_rectification(session, hazard_id=hazard_id, accept=False, note=body.note, actor=actor, clock=context.clock)
+    return _hazard(session, hazard_id, actor)
 
 
 @router.post("/enterprises/{enterprise_id}/evidence", response_model=EvidenceRead, status_code=201)
@@ -242,10 +290,11 @@ def upload(
     session: SessionDep,
     actor: Firm,
     file: Annotated[UploadFile, File(description="PDF, PNG, JPEG or an office file")],
-    kind: Annotated[str, Form(description="self_assessment_report / application_material / hazard_rectification")],
-    hazard_id: Annotated[int | None, Form()] = None,
+    kind: Annotated[str, Form(max_length=30, description=" / ".join(KINDS))],
+    hazard_id: Annotated[int | None, Form(description="the hazard a rectification file is for")] = None,
 ) -> Any:
-    """Upload an evidence file; it is checked (size, real type, archive bombs) and stored by SHA-256."""
+    """Upload an evidence file; it is checked (size, real type, archive bombs) and stored by SHA-256. A
+    rectification file names its hazard."""
     return store_evidence(
         session,
         enterprise_id=enterprise_id,

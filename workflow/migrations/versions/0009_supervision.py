@@ -5,7 +5,7 @@ Guidance visits to benchmark candidates become inspection records of kind `guida
 belong to): the rows of `guidance_visits` move over, keeping their ids' order, and the table goes.
 
 Revision ID: 0009_supervision
-Revises: 0008_hardening
+Revises: 0008_dossier
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import workflow.models
 
 revision: str = "0009_supervision"
-down_revision: str | None = "0008_hardening"
+down_revision: str | None = "0008_dossier"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
