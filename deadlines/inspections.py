@@ -390,7 +390,9 @@ def plan_worklist(
     over = day > _month_end(month)
     # the plan as printed on the month's first day: the list does not shift under the district mid-month
     lines = inspection_plan(conn, campaign=campaign, district=code, month=month)
+    seen: set[int] = set()
     for line in lines:
+        seen.add(line.enterprise_id)
         hit = done.get(line.enterprise_id)
         if hit is not None:
             yield PlanItem(
@@ -404,6 +406,36 @@ def plan_worklist(
             )
         else:
             yield PlanItem(line, "overdue" if over else "planned")
+    # a firm inspected as part of this plan stays on it when its grade has changed since (it started, say)
+    for firm_id, hit in done.items():
+        if firm_id in seen or hit.plan_month != month:
+            continue
+        firm = load_firm(conn, enterprise_id=firm_id)
+        grade = hit.grade or "on_track"
+        penalty = campaign.supervision.penalty_scale[grade]  # type: ignore[index]
+        line = PlanLine(
+            enterprise_id=firm_id,
+            uscc=firm.uscc,
+            name=firm.name,
+            sector=firm.sector,
+            key_field=bool(firm.key_field),
+            above_size=bool(firm.above_size),
+            state=firm.state,
+            grade=grade,
+            per_year=campaign.supervision.inspections_per_year[grade],  # type: ignore[index]
+            penalty_band=penalty.band,
+            penalty_factor=penalty.factor,
+            local_setting=campaign.supervision.local,
+        )
+        yield PlanItem(
+            line,
+            "done",
+            inspection_id=hit.id,
+            held_on=hit.held_on,
+            kind=hit.kind,
+            inspectors=tuple(hit.inspectors or ()),
+            recorded_by=hit.recorded_by,
+        )
 
 
 @dataclass
@@ -493,6 +525,10 @@ def plan_report(
         INSPECTIONS.c.held_on >= month, INSPECTIONS.c.held_on <= _month_end(month), INSPECTIONS.c.kind.in_(PLAN_KINDS)
     )
     done = sa.exists(sa.select(1).where(INSPECTIONS.c.enterprise_id == graded.c.id, in_month))
+    # a firm inspected as part of this plan stays on it when its grade has changed since
+    recorded = sa.exists(
+        sa.select(1).where(INSPECTIONS.c.enterprise_id == graded.c.id, INSPECTIONS.c.plan_month == month)
+    )
     planned = conn.execute(
         sa.select(
             graded.c.district_code,
@@ -500,7 +536,7 @@ def plan_report(
             sa.func.count(),
             sa.func.sum(sa.case((done, 1), else_=0)),
         )
-        .where((graded.c.id + _month_number(month)) % interval == 0)
+        .where(sa.or_((graded.c.id + _month_number(month)) % interval == 0, recorded))
         .group_by(graded.c.district_code, graded.c.grade)
     ).all()
     unplanned = conn.execute(

@@ -4,6 +4,7 @@ plan held against what was done, penalty decisions with the grade's band, the fi
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -117,7 +118,7 @@ def test_an_inspection_from_the_plan_raises_the_bureaus_hazards_and_is_done(
             update_hazard(
                 session,
                 hazard_id=hazard,
-                implementations=complete_five(),
+                implementations=replace(complete_five(), deadline=day + dt.timedelta(days=30)),
                 actor=the_firm,
                 clock=clock(day),
                 campaign=campaign,
@@ -130,7 +131,8 @@ def test_an_inspection_from_the_plan_raises_the_bureaus_hazards_and_is_done(
     with Session(engine) as session:
         decide_rectification(session, hazard_id=first, accept=True, note="复查合格", actor=officer(), clock=clock(day))
     with engine.connect() as conn:
-        statuses = dict(conn.execute(sa.select(HAZARDS.c.id, HAZARDS.c.status).where(HAZARDS.c.enterprise_id == firm)))
+        query = sa.select(HAZARDS.c.id, HAZARDS.c.status).where(HAZARDS.c.enterprise_id == firm)
+        statuses = {h: status for h, status in conn.execute(query)}
     assert statuses == {first: "accepted", second: "submitted"}
     # the records are in the firm's chain, which verifies
     verified = CliRunner().invoke(main, ["--database-url", db_url, "audit", "verify"])
