@@ -157,7 +157,8 @@ class Replay:
                 chance = 0.75 if firm.above_size else 0.45
                 if rng.random() > chance:
                     continue
-                start = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 480))
+                # non-key above-size firms must start by 2023年底前: some leave it to the last months
+                start = dt.date(2022, 3, 1) + dt.timedelta(days=rng.randint(0, 640 if firm.above_size else 480))
             self.at(start, firm.id, "start")
 
     # ---- acting -------------------------------------------------------------------------------
@@ -355,7 +356,10 @@ class Replay:
                 self.upload(firm, "supporting_material", "安全生产责任制文件.pdf")
             self.dossiers.add(firm)
         if self.fire(firm, "submit_application", self.enterprise(firm)):
-            self.at(self.later(day, 3, 25), firm, "verify")
+            year_end = day >= self.campaign.phases.evaluation.end - dt.timedelta(days=45)
+            # applications of the year's last weeks wait for the district into the new year (still open for it
+            # when the evaluation phase ends, and escalated to it then)
+            self.at(self.later(day, 50, 70) if year_end else self.later(day, 3, 25), firm, "verify")
 
     def _verify(self, day: dt.date, firm: int, data: dict[str, Any]) -> None:
         if self.rng.random() < 0.08:
