@@ -4,8 +4,11 @@ plan held against what was done, penalty decisions with the grade's band, the fi
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import replace
+from pathlib import Path
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -452,3 +455,45 @@ def test_the_migration_moves_recorded_guidance_visits_into_the_records(tmp_path:
         back = conn.exec_driver_sql("SELECT assignment_id, visited_on, note FROM guidance_visits").all()
     assert [tuple(r) for r in back] == [(7, "2022-07-05", "现场指导")]
     engine.dispose()
+
+
+def test_the_command_line_records_reports_and_prints_codes(
+    engine: sa.Engine, campaign: Campaign, db_url: str, tmp_path: Path
+) -> None:
+    firm = make_firm(engine, district=WUJIN, name="常州命令行机械有限公司")
+    make_firm(engine, district=WUJIN)
+    month = planned_month(firm)
+    day = month + dt.timedelta(days=3)
+    run = CliRunner()
+    base = ["--database-url", db_url]
+    with engine.connect() as conn:
+        uscc = conn.execute(sa.select(ENTERPRISES.c.uscc).where(ENTERPRISES.c.id == firm)).scalar_one()
+    item = item_codes(campaign, 1)[0]
+    one = run.invoke(main, [*base, "inspections", "record", uscc, "--kind", "onsite", "--date", str(day),
+                            "--inspector", "王科长", "--item", item, "--as-of", str(day)])  # fmt: skip
+    assert one.exit_code == 1 and "至少 2 名检查人员" in one.output
+    done = run.invoke(main, [*base, "inspections", "record", uscc, "--kind", "onsite", "--date", str(day),
+                             "--inspector", "王科长", "--inspector", "李队员", "--item", item,
+                             "--finding", "配电箱未接地", "--as-of", str(day)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert f"计入{month:%Y-%m}检查计划" in done.output and "提出隐患 1 项" in done.output
+    later = str(month + dt.timedelta(days=40))
+    report = run.invoke(main, [*base, "inspections", "report", "--month", f"{month:%Y-%m}", "--json", "--as-of", later])
+    total = json.loads(report.output)["total"]
+    assert total["done"] == 1 and total["overdue"] == total["planned"] - 1
+    xlsx = tmp_path / "report.xlsx"
+    written = run.invoke(main, [*base, "inspections", "report", "--month", f"{month:%Y-%m}", "-o", str(xlsx)])
+    assert written.exit_code == 0, written.output
+    rows = list(openpyxl.load_workbook(xlsx).worksheets[0].iter_rows(values_only=True))
+    assert rows[0][:4] == ("辖区", "监管等级", "计划检查（家）", "已完成")
+    assert rows[-1][0] == "合计" and rows[-1][3] == 1
+    sheet = tmp_path / "codes.pdf"
+    printed = run.invoke(main, [*base, "codes", "sheet", "--district", "武进区", "-o", str(sheet)])
+    assert printed.exit_code == 0 and "2 家企业" in printed.output
+    body = sheet.read_bytes()
+    assert body.startswith(b"%PDF-") and body.count(b"/Type /Page ") == 1 and body.rstrip().endswith(b"%%EOF")
+    png = tmp_path / "code.png"
+    shown = run.invoke(main, [*base, "codes", "show", uscc, "-o", str(png)])
+    with engine.connect() as conn:
+        assert shown.output.strip().endswith(f"/code/{code_for(code_key(conn), firm)}")
+    assert png.read_bytes().startswith(b"\x89PNG")
