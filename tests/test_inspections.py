@@ -25,7 +25,9 @@ from deadlines.inspections import (
     record_inspection,
 )
 from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
+from tests.api_helpers import World
 from tests.factories import Driver, actor_for, clock, complete_five, make_firm, rectify
+from tests.test_pages_access import Browser
 from workflow.campaign import Campaign
 from workflow.engine import Actor
 from workflow.records import decide_rectification, update_hazard
@@ -497,3 +499,23 @@ def test_the_command_line_records_reports_and_prints_codes(
     with engine.connect() as conn:
         assert shown.output.strip().endswith(f"/code/{code_for(code_key(conn), firm)}")
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_what_a_scanned_code_opens_for_whom(world: World) -> None:
+    firm = world.firms["home_key"]  # a firm of 武进区
+    with world.engine.connect() as conn:
+        token = code_for(code_key(conn), firm)
+        uscc = conn.execute(sa.select(ENTERPRISES.c.uscc).where(ENTERPRISES.c.id == firm)).scalar_one()
+    anyone = Browser(world, None).get(f"/code/{token}")
+    assert anyone.status_code == 200 and "创建中" in anyone.text
+    assert uscc not in anyone.text and "/firms/" not in anyone.text
+    public = world.client.get("/api/safety-code", params={"code": token}).json()
+    assert set(public) == {"name", "status", "label", "label_en", "valid_until", "expired"}
+    own = Browser(world, "wujin").get(f"/code/{token}")
+    assert own.status_code == 303 and own.headers["location"] == f"/firms/{firm}/supervision"
+    assert Browser(world, "city").get(f"/code/{token}").headers["location"] == f"/firms/{firm}/supervision"
+    assert Browser(world, "liyang").get(f"/code/{token}").status_code == 404  # another district's code
+    forged = token[:-1] + ("a" if token[-1] != "a" else "b")
+    for who in (None, "wujin"):
+        assert Browser(world, who).get(f"/code/{forged}").status_code == 404
+    assert world.client.get("/api/safety-code", params={"code": forged}).status_code == 404
