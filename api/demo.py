@@ -32,15 +32,18 @@ from notifications.digest import write_digests
 from notifications.dispatch import dispatch_once
 from states import Role, WorkflowError
 from workflow.accounts import NewUser, create_user
+from workflow.actors import Actor
 from workflow.campaign import Campaign, sync_districts
 from workflow.certificates import name_benchmark, record_prior_certificate
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.db import make_engine, migrate
 from workflow.directory import import_directory
-from workflow.engine import Actor, fire
+from workflow.engine import fire
 from workflow.evidence import store_evidence
 from workflow.generator import write_directory
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.models import ReferralStatus, ReviewAssignmentStatus
 from workflow.pool import element_points, form_team, record_reviewer_score, record_team_result
 from workflow.records import (
     FiveImplementations,
@@ -429,7 +432,8 @@ class Replay:
                 r.reviewer_id
                 for r in conn.execute(
                     sa.select(REVIEW_ASSIGNMENTS.c.reviewer_id).where(
-                        REVIEW_ASSIGNMENTS.c.application_id == application, REVIEW_ASSIGNMENTS.c.status == "active"
+                        REVIEW_ASSIGNMENTS.c.application_id == application,
+                        REVIEW_ASSIGNMENTS.c.status == ReviewAssignmentStatus.active,
                     )
                 )
             ]
@@ -517,17 +521,13 @@ class Replay:
             self.clock.at = dt.datetime.combine(day, dt.time(10), self.clock.tz)
             while self.queue and self.queue[0].day <= day:
                 self.act(heapq.heappop(self.queue))
-            sweep(self.engine, campaign=self.campaign, through=day, clock=FixedClock.on(day, hour=23))
+            sweep(self.engine, context=Context(self.campaign, FixedClock.on(day, hour=23), self.settings), through=day)
             self.referral_office(day)
             self.guidance_office(day)
             supervision.day(day)
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
-                write_digests(
-                    self.engine,
-                    campaign=self.campaign,
-                    settings=self.settings,
-                    clock=FixedClock.on(day + dt.timedelta(days=1), hour=8),
-                )
+                morning = FixedClock.on(day + dt.timedelta(days=1), hour=8)
+                write_digests(self.engine, context=Context(self.campaign, morning, self.settings))
             if time.perf_counter() - last_report > 5 or day == self.until:
                 say(f"  {day}  {self.summary()}")
                 last_report = time.perf_counter()
@@ -555,8 +555,7 @@ class Replay:
                                 enterprise_id=s.enterprise_id,
                                 grounds=s.grounds,
                                 actor=office,
-                                campaign=self.campaign,
-                                clock=at,
+                                context=Context(self.campaign, at, self.settings),
                                 note="经研判，建议移交属地政府",
                             )
                             self.stats["referral_proposed"] = self.stats.get("referral_proposed", 0) + 1
@@ -565,7 +564,7 @@ class Replay:
         elif weekday == 3:
             city = self.officials["city"]
             with self.engine.connect() as conn:
-                proposals = list_referrals(conn, actor=city, campaign=self.campaign, status="proposed")
+                proposals = list_referrals(conn, actor=city, campaign=self.campaign, status=ReferralStatus.proposed)
             for r in proposals:
                 confirm = self.rng.random() < 0.8
                 with Session(self.engine) as session:
@@ -574,8 +573,7 @@ class Replay:
                             session,
                             referral_id=r.id,
                             actor=city,
-                            campaign=self.campaign,
-                            clock=at,
+                            context=Context(self.campaign, at, self.settings),
                             confirm=confirm,
                             note="核实无误" if confirm else "暂缓移交，继续督促",
                         )
@@ -587,7 +585,9 @@ class Replay:
             for code in (d.code for d in self.campaign.districts):
                 government = self.officials[f"government:{code}"]
                 with self.engine.connect() as conn:
-                    confirmed = list_referrals(conn, actor=government, campaign=self.campaign, status="confirmed")
+                    confirmed = list_referrals(
+                        conn, actor=government, campaign=self.campaign, status=ReferralStatus.confirmed
+                    )
                 for r in confirmed:
                     with Session(self.engine) as session:
                         acknowledge_referral(session, referral_id=r.id, actor=government, clock=at)

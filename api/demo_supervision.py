@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -19,9 +19,6 @@ from workflow.clock import FixedClock
 from workflow.records import FiveImplementations, decide_rectification, rectify_hazard, update_hazard
 from workflow.tables import ENTERPRISES, HAZARDS
 from workflow.trainings import record_training
-
-if TYPE_CHECKING:
-    from api.demo import Replay
 
 MONTHS_CARRIED_OUT = 4
 # How much of its plan each district carries out (the demo's figures, not the plan's).
@@ -42,7 +39,7 @@ TRAININGS = (
 
 
 class SupervisionOffice:
-    def __init__(self, replay: Replay, seed: int) -> None:
+    def __init__(self, replay: Any, seed: int) -> None:  # api.demo.Replay
         self.replay = replay
         self.rng = random.Random(seed + 18)
         self.visits: dict[dt.date, list[tuple[int, str]]] = defaultdict(list)

@@ -15,10 +15,11 @@ from starlette.exceptions import HTTPException
 
 from states import NotAllowed, Role
 from workflow.accounts import actor_of, user_for_token
+from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.settings import Settings
 
 
@@ -29,6 +30,11 @@ class AppContext:
     engine: sa.Engine
     clock: Clock
     scheduler_running: Callable[[], bool] | None = None  # set when `dabiao serve` runs the scheduler in-process
+
+    @property
+    def service(self) -> Context:
+        """The campaign, clock and settings as the one value service functions take."""
+        return Context(self.campaign, self.clock, self.settings)
 
 
 def client_address(request: Request, settings: Settings) -> str | None:
@@ -81,21 +87,64 @@ def current_user(context: ContextDep, session: SessionDep, token: Annotated[str 
     raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
+# The scope words of the access rules, and the kind of record of `workflow.actors` each is judged by
+# (None: the rule has no record, or the record is the caller's own account or district).
+SCOPE_KINDS: dict[str, str | None] = {
+    "none": None,
+    "self": None,
+    "district": None,
+    "enterprise": "firm",
+    "hazard": "hazard",
+    "application": "application",
+    "evidence": "evidence",
+    "escalation": "escalation",
+    "referral": "referral",
+    "reviewer": "review_assignment",
+    "reviewer_report": "reviewer_report",
+    "guidance": "guidance",
+}
+
+
 @dataclass(frozen=True)
-class Allow:
-    """A route's access rule: the roles that may call it and the kind of record its scope is judged by.
-    Every route carries one (a test walks the route table and fails on a route without it)."""
+class Access:
+    """An access rule of a front door (the API's `Allow`, the pages' `Page`): the roles that may call it
+    and the kind of record its scope is judged by. The record itself is judged below, by the service
+    (`workflow.actors.require` and the scope predicates), so a route and a page get the same answer."""
 
     roles: frozenset[Role] | None  # None: anyone signed in
-    scope: str = "none"  # none / self / enterprise / hazard / application / evidence / reviewer / guidance
+    scope: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPE_KINDS:
+            raise ValueError(f"unknown scope {self.scope!r}: one of {', '.join(SCOPE_KINDS)}")
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of record (`workflow.actors.SCOPES`) this rule's scope is judged by."""
+        return SCOPE_KINDS[self.scope]
+
+    def actor(self, user: Any, what: str = "此功能 / this") -> Actor:
+        """The actor of a signed-in user, if its role may use this door (NotAllowed otherwise)."""
+        if self.roles is not None and Role(user.role) not in self.roles:
+            zh, en = what.split(" / ")
+            raise NotAllowed(f"角色 {user.role} 无权使用{zh} / the role {user.role} may not use {en}")
+        return actor_of(user)
+
+
+def rule(cls: type[Access], *roles: Role, scope: str = "none") -> Any:
+    """The one dependency factory of the front doors: `allow(...)` for the API, `page(...)` for the pages."""
+    return Depends(cls(frozenset(roles) if roles else None, scope))
+
+
+@dataclass(frozen=True)
+class Allow(Access):
+    """A route's access rule (a bearer token). Every route carries one (a test walks the route table and
+    fails on a route without it)."""
 
     def __call__(
         self, context: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(bearer)]
     ) -> Actor:
-        user = current_user(context, session, token)
-        if self.roles is not None and Role(user.role) not in self.roles:
-            raise NotAllowed(f"角色 {user.role} 无权使用此功能 / the role {user.role} may not use this")
-        return actor_of(user)
+        return self.actor(current_user(context, session, token))
 
 
 @dataclass(frozen=True)
@@ -107,7 +156,7 @@ class Public:
 
 
 def allow(*roles: Role, scope: str = "none") -> Any:
-    return Depends(Allow(frozenset(roles) if roles else None, scope))
+    return rule(Allow, *roles, scope=scope)
 
 
 PUBLIC = Depends(Public())

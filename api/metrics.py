@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from workflow.models import OutboxStatus
 from workflow.tables import OUTBOX, SWEEP_RUNS
 
 TRANSITIONS = Counter("dabiao_transitions_total", "Transitions fired through the API", ["trigger"])
@@ -46,7 +47,7 @@ class OutboxCollector(Collector):
             with engine.connect() as conn:
                 rows = conn.execute(
                     sa.select(OUTBOX.c.status, sa.func.count())
-                    .where(OUTBOX.c.status.in_(("pending", "failed", "no_recipient")))
+                    .where(OUTBOX.c.status.in_((OutboxStatus.pending, OutboxStatus.failed, OutboxStatus.no_recipient)))
                     .group_by(OUTBOX.c.status)
                 ).all()
         except sa.exc.SQLAlchemyError:

@@ -25,11 +25,12 @@ def run(url: str, firms: int) -> dict[str, float]:
     from sqlmodel import Session
 
     from states import Role
+    from workflow.actors import Actor
     from workflow.bulk import BulkTarget, fire_many
     from workflow.campaign import load_campaign
     from workflow.clock import FixedClock
     from workflow.db import make_engine
-    from workflow.engine import Actor, fire
+    from workflow.engine import fire
     from workflow.settings import DEFAULT_CAMPAIGN
 
     campaign = load_campaign(DEFAULT_CAMPAIGN)

@@ -206,6 +206,7 @@ def p95(values: list[float]) -> float:
 def measure(path: Path, runs: int) -> dict[str, list[float]]:
     """In a fresh interpreter: the baseline and the dashboard's queries, each `runs` times."""
     from states import Role
+    from workflow.actors import Actor
     from workflow.campaign import load_campaign
     from workflow.clock import FixedClock
     from workflow.dashboard import (
@@ -220,7 +221,6 @@ def measure(path: Path, runs: int) -> dict[str, list[float]]:
         worklist_counts,
     )
     from workflow.db import make_engine
-    from workflow.engine import Actor
     from workflow.settings import DEFAULT_CAMPAIGN
 
     campaign = load_campaign(DEFAULT_CAMPAIGN)

@@ -125,10 +125,11 @@ def run_engine(url: str, firms: int) -> float:
     from sqlmodel import Session
 
     from states import Role
+    from workflow.actors import Actor
     from workflow.campaign import load_campaign
     from workflow.clock import FixedClock
     from workflow.db import make_engine
-    from workflow.engine import Actor, fire, load_firm
+    from workflow.engine import fire, load_firm
 
     campaign = load_campaign(DEFAULT_CAMPAIGN())
     engine = make_engine(url)

@@ -9,37 +9,26 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
+from states import InvalidInput, InvalidTransition, NotAllowed, Role
+from workflow.actors import Actor, require, scope
 from workflow.clock import Clock
 from workflow.db import begin_write
-from workflow.engine import Actor
+from workflow.labels import RULES, STEPS, zh
+from workflow.models import EscalationStatus
 from workflow.tables import DISTRICTS, ENTERPRISES, ESCALATIONS
 
 X = ESCALATIONS
-STATUSES = ("open", "acknowledged", "resolved")
-STEP_LABELS = {"firm": "企业", "district": "辖区应急管理局", "center": "市应急保障中心", "city": "市应急管理局"}
-RULE_LABELS = {
-    "mobilization": "动员通知未发送",
-    "key_field_started": "重点领域企业逾期未启动",
-    "above_size_started": "规上企业逾期未启动",
-    "creation_end": "创建提升阶段结束提醒",
-    "evaluation_end": "考评验收阶段结束未办结",
-    "hazard_deadline": "隐患逾期未整改",
-    "sla_verification": "核实超时",
-    "sla_online_audit": "线上审核超时",
-    "sla_review": "评审超时",
-    "sla_certification": "认定超时",
-}
+STATUSES = tuple(s.value for s in EscalationStatus)
+STEP_LABELS = zh(STEPS)
+RULE_LABELS = zh(RULES)
 
 
 def _scope(actor: Actor) -> sa.ColumnElement[bool]:
-    match actor.role:
-        case Role.city_bureau | Role.support_center:
-            return sa.true()
-        case Role.district_bureau if actor.district_code:
-            return X.c.district_code == actor.district_code
-        case _:
-            raise NotAllowed("无权查看督办事项 / this role may not see escalations")
+    if actor.role in (Role.city_bureau, Role.support_center) or (
+        actor.role is Role.district_bureau and actor.district_code
+    ):
+        return scope(actor, "escalation")
+    raise NotAllowed("无权查看督办事项 / this role may not see escalations")
 
 
 def list_escalations(
@@ -107,23 +96,18 @@ def acknowledge_escalation(session: Session, *, escalation_id: int, actor: Actor
     begin_write(session)
     try:
         conn = session.connection()
-        row = conn.execute(sa.select(X).where(X.c.id == escalation_id)).first()
-        if row is None:
-            raise NotFound(f"找不到该督办事项 / no such escalation: {escalation_id}")
-        if actor.role is Role.district_bureau:
-            if actor.district_code != row.district_code:
-                raise OutOfScope(f"找不到该督办事项 / no such escalation: {escalation_id}")
-            if row.step in ("city", "center"):
-                steps = "city steps" if row.step == "city" else "the steps sent to the support center"
-                raise NotAllowed(
-                    f"已交{STEP_LABELS[row.step]}的督办事项由市应急管理局签收 / the city bureau acknowledges {steps}"
-                )
-        if row.status != "open":
+        row = require(conn, actor, "escalation", escalation_id)
+        if actor.role is Role.district_bureau and row.step in ("city", "center"):
+            steps = "city steps" if row.step == "city" else "the steps sent to the support center"
+            raise NotAllowed(
+                f"已{STEP_LABELS[row.step]}的督办事项由市应急管理局签收 / the city bureau acknowledges {steps}"
+            )
+        if row.status != EscalationStatus.open:
             raise InvalidTransition(f"该督办事项已是“{row.status}” / the escalation is already {row.status}")
         conn.execute(
             sa.update(X)
-            .where(X.c.id == row.id, X.c.status == "open")
-            .values(status="acknowledged", acknowledged_at=now, acknowledged_by=actor.name)
+            .where(X.c.id == row.id, X.c.status == EscalationStatus.open)
+            .values(status=EscalationStatus.acknowledged, acknowledged_at=now, acknowledged_by=actor.name)
         )
         session.commit()
     except BaseException:

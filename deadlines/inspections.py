@@ -18,10 +18,11 @@ from sqlmodel import Session
 
 from deadlines.supervision import GRADE_LABELS, GRADES, PlanLine, firm_grade, grade_expression, inspection_plan
 from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
+from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock, today
 from workflow.db import write_unit
-from workflow.engine import Actor, in_scope, load_firm
+from workflow.engine import load_firm
 from workflow.guidance import visit_assignment
 from workflow.supervision_records import Finding, write_record
 from workflow.tables import ENTERPRISES, EVIDENCE_FILES, HAZARDS, INSPECTION_FINDINGS, INSPECTIONS

@@ -23,16 +23,26 @@ from states import (
     InvalidInput,
     InvalidTransition,
     NotAllowed,
-    NotFound,
-    OutOfScope,
     Role,
     State,
 )
+from workflow import labels
+from workflow.actors import DELIVERED_REFERRALS, Actor, require, require_firm, scope
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, Clock
-from workflow.db import begin_write, insert_ignore
-from workflow.engine import Actor, load_firm, record_event
-from workflow.models import UTCDateTime
+from workflow.context import Context
+from workflow.db import begin_write
+from workflow.driver import insert_ignore
+from workflow.engine import load_firm, record_event
+from workflow.labels import zh
+from workflow.models import (
+    ApplicationStatus,
+    HazardStatus,
+    OutboxStatus,
+    ReferralStatus,
+    ReferralSuggestionStatus,
+    UTCDateTime,
+)
 from workflow.tables import (
     APPLICATIONS,
     DISTRICTS,
@@ -47,21 +57,11 @@ from workflow.tables import (
 
 E, R, C, S = ENTERPRISES, REFERRALS, SWEEP_CHANGES, REFERRAL_SUGGESTIONS
 GROUNDS = ("non_participating", "failed_review_twice", "major_hazard_overdue")
-GROUNDS_LABELS = {
-    "non_participating": "逾期未启动创建",
-    "failed_review_twice": "两次评审未通过",
-    "major_hazard_overdue": "重大隐患逾期未整改",
-}
-STATUS_LABELS = {
-    "proposed": "已提出",
-    "confirmed": "已确认移交",
-    "declined": "未予确认",
-    "acknowledged": "属地已签收",
-    "withdrawn": "已撤回",
-}
-ACTIVE = ("proposed", "confirmed", "acknowledged")
+GROUNDS_LABELS = zh(labels.GROUNDS)
+STATUS_LABELS = zh(labels.REFERRAL_STATUSES)
+ACTIVE = (ReferralStatus.proposed, ReferralStatus.confirmed, ReferralStatus.acknowledged)
 # What a local government ever sees: referrals the city has confirmed.
-DELIVERED = ("confirmed", "acknowledged")
+DELIVERED = DELIVERED_REFERRALS  # what the local government sees (workflow.actors)
 SUGGESTION_LABELS = {"open": "待辖区研判", "proposed": "已提出移交", "lapsed": "理由已不成立"}
 SWEEP_ACTOR = Actor("逾期扫描 / deadline sweep", Role.city_bureau)
 COLUMNS = ["dedupe_key", "enterprise_id", "district_code", "grounds", "status", "detail", "suggested_at"]
@@ -83,7 +83,7 @@ def _no_active_referral() -> sa.ColumnElement[bool]:
 def _failed_reviews(campaign: Campaign) -> sa.Subquery:
     return (
         sa.select(APPLICATIONS.c.enterprise_id.label("enterprise_id"))
-        .where(APPLICATIONS.c.status == "review_failed")
+        .where(APPLICATIONS.c.status == ApplicationStatus.review_failed)
         .group_by(APPLICATIONS.c.enterprise_id)
         .having(sa.func.count() >= campaign.deadlines.referral.failed_reviews)
         .subquery()
@@ -96,7 +96,7 @@ def _overdue_major_hazards(lo: Any, hi: Any) -> sa.Subquery:
         sa.select(HAZARDS.c.enterprise_id.label("enterprise_id"), sa.func.min(HAZARDS.c.id).label("hazard_id"))
         .where(
             HAZARDS.c.severity == "major",
-            HAZARDS.c.status == "open",
+            HAZARDS.c.status == HazardStatus.open,
             HAZARDS.c.deadline > lo,
             HAZARDS.c.deadline <= hi,
         )
@@ -260,7 +260,7 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
         stale = conn.execute(
             sa.select(R.c.id, R.c.enterprise_id, R.c.district_code, R.c.proposed_by, R.c.proposer_user_id)
             .join(E, E.c.id == R.c.enterprise_id)
-            .where(R.c.status == "proposed", R.c.grounds == grounds, ~holds)
+            .where(R.c.status == ReferralStatus.proposed, R.c.grounds == grounds, ~holds)
             .order_by(R.c.id)
         ).all()
         for ref in stale:
@@ -269,8 +269,8 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
             reason_zh, reason_en = stale_reasons(firm, grounds)
             done = conn.execute(
                 sa.update(R)
-                .where(R.c.id == ref.id, R.c.status == "proposed")
-                .values(status="withdrawn", withdrawn_at=now, withdrawal_reason=reason)
+                .where(R.c.id == ref.id, R.c.status == ReferralStatus.proposed)
+                .values(status=ReferralStatus.withdrawn, withdrawn_at=now, withdrawal_reason=reason)
             ).rowcount
             if not done:
                 continue
@@ -289,11 +289,11 @@ def follow_firms(conn: sa.Connection, *, campaign: Campaign, as_of: dt.date, now
         conn.execute(
             sa.update(S)
             .where(
-                S.c.status == "open",
+                S.c.status == ReferralSuggestionStatus.open,
                 S.c.grounds == grounds,
                 S.c.enterprise_id.in_(sa.select(E.c.id).where(E.c.id == S.c.enterprise_id, ~holds)),
             )
-            .values(status="lapsed", closed_at=now)
+            .values(status=ReferralSuggestionStatus.lapsed, closed_at=now)
         )
     return {"withdrawn": withdrawn}
 
@@ -335,7 +335,7 @@ def _note_to_proposer(
                     "reason_en": reasons[1],
                     **({"user_id": user.id} if user is not None else {}),
                 },
-                "status": "pending",
+                "status": OutboxStatus.pending,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -386,12 +386,10 @@ class ReferralRead:
 def _visible(actor: Actor) -> sa.ColumnElement[bool]:
     match actor.role:
         case Role.city_bureau | Role.support_center:
-            return sa.true()
-        case Role.district_bureau if actor.district_code:
-            return R.c.district_code == actor.district_code
-        case Role.local_government if actor.district_code:
+            return scope(actor, "referral")
+        case Role.district_bureau | Role.local_government if actor.district_code:
             # only what the city confirmed reaches the local government, whatever it filters by
-            return sa.and_(R.c.district_code == actor.district_code, R.c.status.in_(DELIVERED))
+            return scope(actor, "referral")
         case _:
             raise NotAllowed("无权查看移交名单 / this role may not see referrals")
 
@@ -481,9 +479,11 @@ def list_suggestions(
     """The sweep's suggestions (open ones by default): a district bureau sees its own, the city all."""
     match actor.role:
         case Role.city_bureau | Role.support_center:
-            where: list[sa.ColumnElement[bool]] = [] if not district else [S.c.district_code == district]
+            where: list[sa.ColumnElement[bool]] = [scope(actor, "referral_suggestion")]
+            if district:
+                where.append(S.c.district_code == district)
         case Role.district_bureau if actor.district_code:
-            where = [S.c.district_code == actor.district_code]
+            where = [scope(actor, "referral_suggestion")]
         case _:
             raise NotAllowed("无权查看移交建议 / this role may not see referral suggestions")
     if status:
@@ -514,13 +514,6 @@ def list_suggestions(
     ]
 
 
-def _referral(conn: sa.Connection, referral_id: int) -> sa.Row[Any]:
-    row = conn.execute(sa.select(R).where(R.c.id == referral_id)).first()
-    if row is None:
-        raise NotFound(f"找不到该移交记录 / no such referral: {referral_id}")
-    return row
-
-
 def _note(note: str | None) -> str | None:
     if note is not None and len(note) > 2000:
         raise InvalidInput("说明超过2000字 / the note is longer than 2000 characters")
@@ -533,11 +526,11 @@ def propose_referral(
     enterprise_id: int,
     grounds: str,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     note: str | None = None,
 ) -> int:
     """A district bureau proposes a key-field firm of its own district; the grounds must hold today."""
+    campaign, clock = context.campaign, context.clock
     if actor.role is not Role.district_bureau:
         raise NotAllowed("只有辖市（区）应急管理局可提出移交 / only a district bureau proposes a referral")
     if grounds not in GROUNDS:
@@ -548,9 +541,7 @@ def propose_referral(
     begin_write(session)
     try:
         conn = session.connection()
-        firm = load_firm(conn, enterprise_id=enterprise_id)
-        if actor.district_code != firm.district_code:
-            raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
+        firm = require_firm(conn, actor, load_firm(conn, enterprise_id=enterprise_id))
         if not firm.key_field:
             raise InvalidInput("只有重点监管领域企业可移交属地政府 / only key-field firms are referred")
         if not grounds_hold(conn, campaign=campaign, firm_id=firm.id, grounds=grounds, as_of=as_of):
@@ -572,7 +563,7 @@ def propose_referral(
                 enterprise_id=firm.id,
                 district_code=firm.district_code,
                 grounds=grounds,
-                status="proposed",
+                status=ReferralStatus.proposed,
                 detail={"enterprise_name": firm.name, "uscc": firm.uscc, "as_of": as_of.isoformat(), "note": note},
                 proposed_at=now,
                 proposed_by=actor.name,
@@ -583,8 +574,8 @@ def propose_referral(
         referral_id = int(result.inserted_primary_key[0])
         conn.execute(
             sa.update(S)
-            .where(S.c.enterprise_id == firm.id, S.c.grounds == grounds, S.c.status == "open")
-            .values(status="proposed", closed_at=now)
+            .where(S.c.enterprise_id == firm.id, S.c.grounds == grounds, S.c.status == ReferralSuggestionStatus.open)
+            .values(status=ReferralSuggestionStatus.proposed, closed_at=now)
         )
         record_event(
             conn,
@@ -606,11 +597,11 @@ def decide_referral(
     *,
     referral_id: int,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     confirm: bool,
     note: str | None,
 ) -> None:
+    campaign, clock = context.campaign, context.clock
     if actor.role is not Role.city_bureau:
         raise NotAllowed("只有市应急管理局可确认或不予确认移交 / only the city bureau decides a referral")
     note = _note(note)
@@ -618,8 +609,8 @@ def decide_referral(
     begin_write(session)
     try:
         conn = session.connection()
-        ref = _referral(conn, referral_id)
-        if ref.status != "proposed":
+        ref = require(conn, actor, "referral", referral_id)
+        if ref.status != ReferralStatus.proposed:
             raise InvalidTransition(
                 f"该移交已是“{STATUS_LABELS.get(ref.status, ref.status)}”，不能再决定 / the referral is {ref.status}"
             )
@@ -637,9 +628,9 @@ def decide_referral(
         )
         conn.execute(
             sa.update(R)
-            .where(R.c.id == ref.id, R.c.status == "proposed")
+            .where(R.c.id == ref.id, R.c.status == ReferralStatus.proposed)
             .values(
-                status="confirmed" if confirm else "declined",
+                status=ReferralStatus.confirmed if confirm else ReferralStatus.declined,
                 decided_at=now,
                 decided_by=actor.name,
                 decision_note=note,
@@ -666,7 +657,7 @@ def decide_referral(
                             "grounds": ref.grounds,
                             "note": note,
                         },
-                        "status": "pending",
+                        "status": OutboxStatus.pending,
                         "attempts": 0,
                         "next_attempt_at": now,
                         "created_at": now,
@@ -681,20 +672,16 @@ def decide_referral(
 
 
 def confirm_referral(
-    session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
+    session: Session, *, referral_id: int, actor: Actor, context: Context, note: str | None = None
 ) -> None:
     """The city bureau confirms: the referral goes to the local government of the firm's area (outbox)."""
-    decide_referral(
-        session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=True, note=note
-    )
+    decide_referral(session, referral_id=referral_id, actor=actor, context=context, confirm=True, note=note)
 
 
 def decline_referral(
-    session: Session, *, referral_id: int, actor: Actor, campaign: Campaign, clock: Clock, note: str | None = None
+    session: Session, *, referral_id: int, actor: Actor, context: Context, note: str | None = None
 ) -> None:
-    decide_referral(
-        session, referral_id=referral_id, actor=actor, campaign=campaign, clock=clock, confirm=False, note=note
-    )
+    decide_referral(session, referral_id=referral_id, actor=actor, context=context, confirm=False, note=note)
 
 
 def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, clock: Clock) -> None:
@@ -705,19 +692,17 @@ def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, cl
     begin_write(session)
     try:
         conn = session.connection()
-        ref = _referral(conn, referral_id)
-        if actor.district_code != ref.district_code or ref.status not in DELIVERED:
-            # a proposal the city has not confirmed (or declined) does not exist for the local government
-            raise OutOfScope(f"找不到该移交记录 / no such referral: {referral_id}")
-        if ref.status != "confirmed":
+        # a proposal the city has not confirmed (or declined) does not exist for the local government
+        ref = require(conn, actor, "referral", referral_id)
+        if ref.status != ReferralStatus.confirmed:
             raise InvalidTransition(
                 f"只能签收已确认的移交（当前：{STATUS_LABELS.get(ref.status, ref.status)}） / "
                 f"only a confirmed referral can be acknowledged (it is {ref.status})"
             )
         conn.execute(
             sa.update(R)
-            .where(R.c.id == ref.id, R.c.status == "confirmed")
-            .values(status="acknowledged", acknowledged_at=now, acknowledged_by=actor.name)
+            .where(R.c.id == ref.id, R.c.status == ReferralStatus.confirmed)
+            .values(status=ReferralStatus.acknowledged, acknowledged_at=now, acknowledged_by=actor.name)
         )
         record_event(
             conn,

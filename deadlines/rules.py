@@ -31,11 +31,11 @@ from deadlines.sql import (
     text_value,
 )
 from workflow.campaign import Campaign, DeadlineRule
-from workflow.models import UTCDateTime
+from workflow.models import ApplicationStatus, EscalationStatus, HazardStatus, UTCDateTime
 from workflow.tables import APPLICATIONS, DISTRICTS, ENTERPRISES, ESCALATIONS, HAZARDS, OUTBOX, SWEEP_CHANGES
 
 E, H, A, X, C = ENTERPRISES, HAZARDS, APPLICATIONS, ESCALATIONS, SWEEP_CHANGES
-UNRESOLVED = ("open", "acknowledged")
+UNRESOLVED = (EscalationStatus.open, EscalationStatus.acknowledged)
 STEPS = ("firm", "district", "center", "city")
 ESCALATION_COLUMNS = [
     "dedupe_key",
@@ -237,12 +237,12 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             "application",
             applications,
             A.c.id,
-            A.c.status.in_(("applied", "verified", "reviewed")),
+            A.c.status.in_((ApplicationStatus.applied, ApplicationStatus.verified, ApplicationStatus.reviewed)),
             FixedDeadline(phases.evaluation.end),
             cfg.evaluation_end,
             holder=sa.case(
-                (A.c.status == "applied", "district"),
-                (A.c.status == "reviewed", "city"),
+                (A.c.status == ApplicationStatus.applied, "district"),
+                (A.c.status == ApplicationStatus.reviewed, "city"),
                 (_flag(E.c.key_field, True), "center"),
                 else_="district",
             ),
@@ -252,7 +252,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             "hazard",
             hazards,
             H.c.id,
-            sa.and_(H.c.status == "open", H.c.deadline.is_not(None), firm_open),
+            sa.and_(H.c.status == HazardStatus.open, H.c.deadline.is_not(None), firm_open),
             DateColumn(H.c.deadline),
             cfg.hazard_deadline,
         ),
@@ -261,7 +261,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             "application",
             applications,
             A.c.id,
-            A.c.status == "applied",
+            A.c.status == ApplicationStatus.applied,
             DaysAfter(A.c.submitted_at, cfg.sla_verification.days, tz, phases.mobilization.start),
             cfg.sla_verification,
         ),
@@ -270,7 +270,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             "application",
             applications,
             A.c.id,
-            sa.and_(A.c.status == "verified", A.c.audit_passed_at.is_(None)),
+            sa.and_(A.c.status == ApplicationStatus.verified, A.c.audit_passed_at.is_(None)),
             DaysAfter(A.c.verified_at, cfg.sla_online_audit.days, tz, phases.mobilization.start),
             cfg.sla_online_audit,
         ),
@@ -279,7 +279,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             "application",
             applications,
             A.c.id,
-            sa.and_(A.c.status == "verified", A.c.audit_passed_at.is_not(None)),
+            sa.and_(A.c.status == ApplicationStatus.verified, A.c.audit_passed_at.is_not(None)),
             DaysAfter(A.c.audit_passed_at, cfg.sla_review.days, tz, phases.mobilization.start),
             cfg.sla_review,
         ),
@@ -288,7 +288,7 @@ def build_rules(campaign: Campaign, tz: ZoneInfo) -> list[Rule]:
             "application",
             applications,
             A.c.id,
-            A.c.status == "reviewed",
+            A.c.status == ApplicationStatus.reviewed,
             DaysAfter(A.c.reviewed_at, cfg.sla_certification.days, tz, phases.mobilization.start),
             cfg.sla_certification,
         ),
@@ -337,7 +337,9 @@ class _Statements:
         resolving = [X.c.rule == rule.name, X.c.status.in_(UNRESOLVED), X.c.subject_kind == rule.subject_kind]
         if restrict is not None:
             resolving.append(X.c.subject_id.in_(sa.select(rule.subject_id).select_from(rule.source).where(restrict)))
-        self.resolve = sa.update(X).where(*resolving, ~still_held).values(status="resolved", resolved_at=now)
+        self.resolve = (
+            sa.update(X).where(*resolving, ~still_held).values(status=EscalationStatus.resolved, resolved_at=now)
+        )
 
         with_district = rule.source.join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
         reminder_key = concat(f"reminder:{rule.name}:{rule.subject_kind}:", rule.subject_id, ":", BEFORE)

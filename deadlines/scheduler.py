@@ -27,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from deadlines.sweep import SweepBusy, SweepRefused, SweepReport, advisory_key, sweep
 from workflow.campaign import Campaign
 from workflow.clock import Clock, SystemClock, today
+from workflow.context import Context
 from workflow.settings import Settings
 
 log = logging.getLogger("dabiao.scheduler")
@@ -131,7 +132,9 @@ class Jobs:
             return []
         clock = self.clock()
         try:
-            reports = sweep(self.engine, campaign=self.campaign, through=today(clock), clock=clock, again=False)
+            reports = sweep(
+                self.engine, context=Context(self.campaign, clock, self.settings), through=today(clock), again=False
+            )
         except SweepBusy as exc:
             log.info("sweep skipped: %s", exc)
             return []
@@ -154,7 +157,7 @@ class Jobs:
             return 0
         from notifications.digest import write_digests
 
-        return write_digests(self.engine, campaign=self.campaign, settings=self.settings, clock=self.clock())
+        return write_digests(self.engine, context=Context(self.campaign, self.clock(), self.settings))
 
 
 def _at(time_text: str, settings: Settings) -> CronTrigger:

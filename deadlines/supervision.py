@@ -17,22 +17,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from states import STATE_LABELS, InvalidInput, State
+from workflow import labels
 from workflow.campaign import Campaign
+from workflow.labels import zh
+from workflow.models import ReferralStatus
 from workflow.tables import CERTIFICATIONS, ENTERPRISES, REFERRALS
 
 E = ENTERPRISES
 # strictest first
 GRADES = ("referred", "non_participating", "not_started", "on_track", "compliant", "benchmark")
-GRADE_LABELS = {
-    "referred": "达标无望（已报送属地政府）",
-    "non_participating": "逾期未开展创建",
-    "not_started": "尚未开展创建",
-    "on_track": "创建中",
-    "compliant": "达标",
-    "benchmark": "标杆",
-}
+GRADE_LABELS = zh(labels.GRADES)
 LOCAL_SETTING = "本地设置"
-REFERRED = ("confirmed", "acknowledged")  # confirmed by the city: reported to the local government
+REFERRED = (
+    ReferralStatus.confirmed,
+    ReferralStatus.acknowledged,
+)  # confirmed by the city: reported to the local government
 PLAN_HEADERS = (
     "序号",
     "统一社会信用代码",

@@ -32,7 +32,9 @@ from deadlines.referrals import PreparedReferrals, follow_firms
 from deadlines.rules import PreparedRule, build_rules, last_escalation_id, unresolved_rules
 from states import InvalidInput, WorkflowError
 from workflow.campaign import Campaign
-from workflow.clock import Clock, SystemClock, today
+from workflow.clock import Clock
+from workflow.context import Context
+from workflow.models import SweepRunStatus
 from workflow.tables import SWEEP_CHANGES, SWEEP_RUNS
 
 
@@ -119,7 +121,9 @@ def file_lock(engine: sa.Engine, name: str) -> Iterator[bool]:
 
 
 def last_finished(conn: sa.Connection) -> dt.date | None:
-    value = conn.execute(sa.select(sa.func.max(SWEEP_RUNS.c.as_of)).where(SWEEP_RUNS.c.status == "finished")).scalar()
+    value = conn.execute(
+        sa.select(sa.func.max(SWEEP_RUNS.c.as_of)).where(SWEEP_RUNS.c.status == SweepRunStatus.finished)
+    ).scalar()
     if isinstance(value, str):  # SQLite hands back an aggregate's date as text
         return dt.date.fromisoformat(value)
     return value
@@ -156,7 +160,7 @@ def _claim(conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, owner: str,
     """Record that `as_of` is being swept and take the changes recorded since the last sweep."""
     last = conn.execute(
         sa.select(SWEEP_RUNS.c.as_of, SWEEP_RUNS.c.config)
-        .where(SWEEP_RUNS.c.status == "finished")
+        .where(SWEEP_RUNS.c.status == SweepRunStatus.finished)
         .order_by(SWEEP_RUNS.c.as_of.desc())
         .limit(1)
     ).first()
@@ -177,7 +181,13 @@ def _claim(conn: sa.Connection, *, as_of: dt.date, now: dt.datetime, owner: str,
     if row is None:
         conn.execute(
             sa.insert(SWEEP_RUNS).values(
-                as_of=as_of, status="running", runs=1, owner=owner, config=config, counts={}, started_at=now
+                as_of=as_of,
+                status=SweepRunStatus.running,
+                runs=1,
+                owner=owner,
+                config=config,
+                counts={},
+                started_at=now,
             )
         )
         return Claim(runs=1, full=full, changes=changes)
@@ -216,14 +226,13 @@ def prepare(engine: sa.Engine, campaign: Campaign, clock: Clock) -> tuple[list[P
     return rules, referrals
 
 
-def sweep_day(
-    engine: sa.Engine, *, campaign: Campaign, as_of: dt.date, clock: Clock, owner: str, full: bool = False
-) -> SweepReport:
+def sweep_day(engine: sa.Engine, *, context: Context, as_of: dt.date, owner: str, full: bool = False) -> SweepReport:
     """Apply every rule as of `as_of`. The caller holds the sweep lock.
 
     An ordinary day (today's steps and what changed: little work) is one transaction, claim included.
     A full day (the first sweep, rules changed, or `full`) commits the claim, then each rule on its own,
     so SQLite's single write lock is never held for the whole of a long sweep."""
+    campaign, clock = context.campaign, context.clock
     now = clock.now()
     rules, referrals = prepare(engine, campaign, clock)
     config = rules_fingerprint(campaign, clock)
@@ -253,7 +262,9 @@ def sweep_day(
         _add_counts(conn, as_of=as_of, counts={"referrals": counts})
         conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for <= as_of))
         conn.execute(
-            sa.update(SWEEP_RUNS).where(SWEEP_RUNS.c.as_of == as_of).values(status="finished", finished_at=clock.now())
+            sa.update(SWEEP_RUNS)
+            .where(SWEEP_RUNS.c.as_of == as_of)
+            .values(status=SweepRunStatus.finished, finished_at=clock.now())
         )
         return counts
 
@@ -292,23 +303,23 @@ def days_to_sweep(conn: sa.Connection, *, through: dt.date, again: bool) -> list
 def sweep(
     engine: sa.Engine,
     *,
-    campaign: Campaign,
+    context: Context,
     through: dt.date,
-    clock: Clock,
     again: bool = True,
     full: bool = False,
     owner: str | None = None,
 ) -> list[SweepReport]:
     """Sweep every day not yet swept up to `through` (catching up a gap day by day, in order). `full`
     makes the first of those days look at every subject."""
-    if through > today(SystemClock(clock.tz)):
+    # Real time, not the context's clock (a replay's clock may stand anywhere): no day is swept before it comes.
+    if through > dt.datetime.now(dt.UTC).astimezone(context.clock.tz).date():
         raise SweepRefused(f"{through} 尚未到来，不能提前扫描 / {through} is in the future")
     owner = owner or owner_name()
     with sweep_lock(engine):
         with engine.connect() as conn:
             days = days_to_sweep(conn, through=through, again=again)
         reports = [
-            sweep_day(engine, campaign=campaign, as_of=day, clock=clock, owner=owner, full=full and n == 0)
+            sweep_day(engine, context=context, as_of=day, owner=owner, full=full and n == 0)
             for n, day in enumerate(days)
         ]
     if any(report.written for report in reports):

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from workflow.campaign import Campaign
-from workflow.clock import Clock, today
+from workflow.clock import today
+from workflow.context import Context
 from workflow.db import begin_write
-from workflow.settings import Settings
+from workflow.models import ApplicationStatus, EscalationStatus, OutboxStatus, ReferralStatus
 from workflow.tables import APPLICATIONS, ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS
 
 # Where the dashboards live under settings.public_url (the API serves them).
@@ -48,9 +48,10 @@ class _Escalated:
         return self.created_at > bound
 
 
-def write_digests(engine: sa.Engine, *, campaign: Campaign, settings: Settings, clock: Clock) -> int:
+def write_digests(engine: sa.Engine, *, context: Context) -> int:
     """Write today's digest outbox rows (at most one per district bureau and one for the city; a district
     with nothing new and nothing waiting gets none). Returns how many rows were written."""
+    campaign, settings, clock = context.campaign, context.settings, context.clock
     now = clock.now()
     day = today(clock)
     start_of_day = dt.datetime.combine(day, dt.time(0), clock.tz).astimezone(dt.UTC)
@@ -172,7 +173,7 @@ def _row(
         "to_address": None,  # resolved from the campaign's mailboxes when sent
         "lang": "zh-CN",
         "context": context,
-        "status": "pending",
+        "status": OutboxStatus.pending,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
@@ -277,22 +278,26 @@ def _waiting(conn: sa.Connection) -> dict[str | None, dict[str, int]]:
             sa.func.count().label("n"),
         )
         .join(ENTERPRISES, ENTERPRISES.c.id == APPLICATIONS.c.enterprise_id)
-        .where(APPLICATIONS.c.status.in_(("applied", "verified", "reviewed")))
+        .where(
+            APPLICATIONS.c.status.in_(
+                (ApplicationStatus.applied, ApplicationStatus.verified, ApplicationStatus.reviewed)
+            )
+        )
         .group_by(ENTERPRISES.c.district_code, APPLICATIONS.c.status, ENTERPRISES.c.key_field, audited)
     ).all()
     out: dict[str | None, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
         n, district = int(r.n), out[r.district_code]
-        if r.status == "applied":
+        if r.status == ApplicationStatus.applied:
             district["to_verify"] += n
-        elif r.status == "verified" and not r.audited:
+        elif r.status == ApplicationStatus.verified and not r.audited:
             if r.key_field:
                 out[None]["key_audits"] += n  # the support center's online audit
             else:
                 district["to_audit"] += n
-        elif r.status == "verified" and not r.key_field:
+        elif r.status == ApplicationStatus.verified and not r.key_field:
             district["to_review"] += n
-        elif r.status == "reviewed":
+        elif r.status == ApplicationStatus.reviewed:
             out[None]["to_certify"] += n
     return out
 
@@ -301,7 +306,7 @@ def _open_escalations(conn: sa.Connection) -> dict[str, int]:
     """Open escalations by district, counting each overdue subject once however many steps it reached."""
     subjects = (
         sa.select(ESCALATIONS.c.district_code)
-        .where(ESCALATIONS.c.status == "open")
+        .where(ESCALATIONS.c.status == EscalationStatus.open)
         .group_by(ESCALATIONS.c.district_code, ESCALATIONS.c.rule, ESCALATIONS.c.subject_kind, ESCALATIONS.c.subject_id)
         .subquery()
     )
@@ -311,7 +316,9 @@ def _open_escalations(conn: sa.Connection) -> dict[str, int]:
 
 def _referrals_to_decide(conn: sa.Connection) -> int:
     return int(
-        conn.execute(sa.select(sa.func.count()).select_from(REFERRALS).where(REFERRALS.c.status == "proposed")).scalar()
+        conn.execute(
+            sa.select(sa.func.count()).select_from(REFERRALS).where(REFERRALS.c.status == ReferralStatus.proposed)
+        ).scalar()
         or 0
     )
 
@@ -319,7 +326,7 @@ def _referrals_to_decide(conn: sa.Connection) -> int:
 def _mail_problems(conn: sa.Connection) -> dict[str, int]:
     rows = conn.execute(
         sa.select(OUTBOX.c.status, sa.func.count())
-        .where(OUTBOX.c.status.in_(("failed", "no_recipient")))
+        .where(OUTBOX.c.status.in_((OutboxStatus.failed, OutboxStatus.no_recipient)))
         .group_by(OUTBOX.c.status)
     )
     return {str(status): int(n) for status, n in rows}

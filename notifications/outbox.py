@@ -9,10 +9,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from workflow.db import begin_write
+from workflow.models import OutboxStatus
 from workflow.tables import OUTBOX
 
-STATUSES = ("pending", "sending", "sent", "failed", "no_recipient")
-RETRYABLE = ("failed", "no_recipient", "pending")
+STATUSES = tuple(s.value for s in OutboxStatus)
+RETRYABLE = (OutboxStatus.failed, OutboxStatus.no_recipient, OutboxStatus.pending)
 
 
 class OutboxError(Exception):
@@ -60,7 +61,7 @@ def status_counts(conn: sa.Connection) -> dict[str, int]:
 
 
 def failed_ids(conn: sa.Connection) -> list[int]:
-    query = sa.select(OUTBOX.c.id).where(OUTBOX.c.status == "failed").order_by(OUTBOX.c.id)
+    query = sa.select(OUTBOX.c.id).where(OUTBOX.c.status == OutboxStatus.failed).order_by(OUTBOX.c.id)
     return [int(i) for i in conn.execute(query).scalars()]
 
 
@@ -79,14 +80,14 @@ def retry_message(engine: sa.Engine, *, outbox_id: int, now: dt.datetime) -> str
         ).first()
         if row is None:
             raise OutboxError(f"没有编号为 {outbox_id} 的邮件 / no message with id {outbox_id}")
-        if row.status == "sent":
+        if row.status == OutboxStatus.sent:
             raise OutboxError(f"邮件 {outbox_id} 已发送 / message {outbox_id} was sent at {row.sent_at:%Y-%m-%d %H:%M}")
-        if row.status == "sending":
+        if row.status == OutboxStatus.sending:
             raise OutboxError(f"邮件 {outbox_id} 正在发送 / message {outbox_id} is being sent right now")
         conn.execute(
             sa.update(OUTBOX)
             .where(OUTBOX.c.id == outbox_id, OUTBOX.c.status.in_(RETRYABLE))
-            .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
+            .values(status=OutboxStatus.pending, attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
         )
         session.commit()
         return str(row.status)

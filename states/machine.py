@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,16 +125,36 @@ class CampaignMachine:
             raise GuardFailed("unstable_facts", "条件在校验过程中发生变化 / conditions changed during the check")
         return Step(trigger=spec.name, source=state, dest=State(subject.state))
 
+    @staticmethod
+    def _reachable(state: State, role: Role, facts: Facts) -> Iterator[tuple[str, TriggerSpec]]:
+        """The triggers this role may fire from this state, guards aside: the role/state loop, once."""
+        for name, spec in TRIGGERS.items():
+            if state in spec.sources and role in spec.roles_for(key_field=facts.key_field):
+                yield name, spec
+
+    @staticmethod
+    def _failing(spec: TriggerSpec, facts: Facts) -> Iterator[str]:
+        """The guards on the firm's record that fail now, in order (guards on what the caller will type, such
+        as a reason, are left to the fire itself)."""
+        return (g for g in spec.guards if not GUARDS[g].on_input and not GUARDS[g].check(facts))
+
     def allowed(self, *, state: State, role: Role, facts: Facts) -> list[str]:
         """Triggers this role could fire now: every guard on the firm's record passes (guards on what
         the caller will type, such as a reason, are left to the fire itself)."""
-        names = []
-        for name, spec in TRIGGERS.items():
-            if spec.team_only or state not in spec.sources or role not in spec.roles_for(key_field=facts.key_field):
-                continue
-            if all(GUARDS[g].on_input or GUARDS[g].check(facts) for g in spec.guards):
-                names.append(name)
-        return names
+        return [
+            name
+            for name, spec in self._reachable(state, role, facts)
+            if not spec.team_only and not any(self._failing(spec, facts))
+        ]
+
+    def blocked(self, *, state: State, role: Role, facts: Facts) -> dict[str, list[str]]:
+        """Why a trigger is blocked: the triggers this role could fire from this state but for guards on the
+        firm's record, each with its failing guards' reasons ("中文 / English") — what is still to be done."""
+        out: dict[str, list[str]] = {}
+        for name, spec in self._reachable(state, role, facts):
+            if failing := list(self._failing(spec, facts)):
+                out[name] = [GUARDS[g].reason(facts) for g in failing]
+        return out
 
 
 MACHINE = CampaignMachine()

@@ -14,6 +14,7 @@ from tests.factories import Driver
 from workflow import uscc
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, FixedClock
+from workflow.context import Context
 from workflow.records import FiveImplementations
 from workflow.tables import (
     APPLICATIONS,
@@ -30,7 +31,7 @@ DEADLINE_KINDS = ("deadline_reminder", "creation_reminder", "deadline_overdue", 
 
 def sweep_on(engine: sa.Engine, campaign: Campaign, day: dt.date) -> list[SweepReport]:
     """The daily sweep as the scheduler starts it: at 02:00 local of `day`."""
-    return sweep(engine, campaign=campaign, through=day, clock=FixedClock.on(day, hour=2), again=True)
+    return sweep(engine, context=Context(campaign, FixedClock.on(day, hour=2)), through=day, again=True)
 
 
 def days(first: dt.date, last: dt.date) -> list[dt.date]:

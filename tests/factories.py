@@ -16,9 +16,10 @@ from sqlmodel import Session
 from states import Role
 from workflow import uscc
 from workflow.accounts import NewUser, actor_of, create_user
+from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
-from workflow.engine import Actor, FireResult, fire, load_firm
+from workflow.engine import FireResult, fire, load_firm
 from workflow.evidence import store_evidence
 from workflow.pool import form_team, record_reviewer_score, record_team_result
 from workflow.records import FiveImplementations, record_self_assessment, rectify_hazard, report_hazard

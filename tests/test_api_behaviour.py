@@ -16,6 +16,7 @@ from states import Role
 from tests.api_helpers import PASSWORD, World
 from tests.factories import sheet_for
 from tests.test_api_paths import PDF, ok
+from workflow.context import Context
 from workflow.pool import draw
 from workflow.tables import EVENTS, OUTBOX, REVIEW_ASSIGNMENTS
 
@@ -412,7 +413,7 @@ def test_health_and_metrics(world: World) -> None:
     assert 'route="/api/enterprises/{enterprise_id}/transitions/{trigger}"' in metrics
     from deadlines.sweep import sweep
 
-    sweep(world.engine, campaign=world.campaign, through=dt.date(2022, 7, 1), clock=world.clock)
+    sweep(world.engine, context=Context(world.campaign, world.clock), through=dt.date(2022, 7, 1))
     metrics = world.client.get("/metrics").text
     assert "dabiao_sweep_seconds_count 1.0" in metrics
 

@@ -13,10 +13,10 @@ from states import InvalidInput, NotAllowed, Role, UnknownTrigger
 from tests.api_helpers import ELSEWHERE, HOME, World
 from tests.factories import OPINION, Driver, clock, make_firm
 from workflow import engine as engine_module
+from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.bulk import BulkTarget, fire_many
 from workflow.campaign import Campaign
-from workflow.engine import Actor
 from workflow.tables import APPLICATIONS, ENTERPRISES, EVENTS, OUTBOX
 
 

@@ -26,10 +26,11 @@ from deadlines.supervision import grade_counts, inspection_plan
 from states import InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role
 from tests.deadline_helpers import Firm, sweep_on
 from tests.factories import OPINION, make_firm
+from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.certificates import name_benchmark
 from workflow.clock import FixedClock
-from workflow.engine import Actor
+from workflow.context import Context
 from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRAL_SUGGESTIONS, REFERRALS
 
 D = dt.date
@@ -55,16 +56,16 @@ def test_a_referral_goes_from_district_to_city_to_local_government(engine: sa.En
     clock = FixedClock.on(D(2023, 1, 5))
     with Session(engine) as s:
         ref = propose_referral(
-            s, enterprise_id=firm, grounds="non_participating", actor=district(), campaign=campaign, clock=clock
+            s, enterprise_id=firm, grounds="non_participating", actor=district(), context=Context(campaign, clock)
         )
     with Session(engine) as s, pytest.raises(InvalidTransition, match="already under way"):
         propose_referral(
-            s, enterprise_id=firm, grounds="non_participating", actor=district(), campaign=campaign, clock=clock
+            s, enterprise_id=firm, grounds="non_participating", actor=district(), context=Context(campaign, clock)
         )
     with Session(engine) as s, pytest.raises(OutOfScope):  # a proposal does not exist for the local government
         acknowledge_referral(s, referral_id=ref, actor=local_government(), clock=clock)
     with Session(engine) as s:
-        confirm_referral(s, referral_id=ref, actor=CITY, campaign=campaign, clock=clock, note="多次督促无果")
+        confirm_referral(s, referral_id=ref, actor=CITY, context=Context(campaign, clock), note="多次督促无果")
     with engine.connect() as conn:
         mail = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.kind == "referral")).one()
     assert (mail.audience, mail.district_code, mail.to_address) == (
@@ -109,16 +110,16 @@ def test_each_step_of_a_referral_belongs_to_one_office(
     clock = FixedClock.on(D(2023, 1, 5))
     with Session(engine) as s:
         ref = propose_referral(
-            s, enterprise_id=firm, grounds="non_participating", actor=district(), campaign=campaign, clock=clock
+            s, enterprise_id=firm, grounds="non_participating", actor=district(), context=Context(campaign, clock)
         )
     with Session(engine) as s, pytest.raises(error):
         if action == "propose":
             propose_referral(
-                s, enterprise_id=firm, grounds="non_participating", actor=actor, campaign=campaign, clock=clock
+                s, enterprise_id=firm, grounds="non_participating", actor=actor, context=Context(campaign, clock)
             )
         elif action in ("confirm", "decline"):
             decide = confirm_referral if action == "confirm" else decline_referral
-            decide(s, referral_id=ref, actor=actor, campaign=campaign, clock=clock)
+            decide(s, referral_id=ref, actor=actor, context=Context(campaign, clock))
         else:
             acknowledge_referral(s, referral_id=ref, actor=actor, clock=clock)
     with engine.connect() as conn:
@@ -139,8 +140,7 @@ def test_a_referral_needs_its_grounds(engine: sa.Engine, campaign: Campaign) -> 
             enterprise_id=key,
             grounds="non_participating",
             actor=district(),
-            campaign=campaign,
-            clock=before_milestone,
+            context=Context(campaign, before_milestone),
         )
     with Session(engine) as s, pytest.raises(InvalidInput, match="do not hold"):
         propose_referral(
@@ -148,8 +148,7 @@ def test_a_referral_needs_its_grounds(engine: sa.Engine, campaign: Campaign) -> 
             enterprise_id=key,
             grounds="failed_review_twice",
             actor=district(),
-            campaign=campaign,
-            clock=FixedClock.on(D(2023, 2, 1)),
+            context=Context(campaign, FixedClock.on(D(2023, 2, 1))),
         )
     with Session(engine) as s, pytest.raises(InvalidInput, match="only key-field firms"):
         propose_referral(
@@ -157,8 +156,7 @@ def test_a_referral_needs_its_grounds(engine: sa.Engine, campaign: Campaign) -> 
             enterprise_id=other,
             grounds="non_participating",
             actor=district(),
-            campaign=campaign,
-            clock=FixedClock.on(D(2023, 2, 1)),
+            context=Context(campaign, FixedClock.on(D(2023, 2, 1))),
         )
 
 
@@ -175,11 +173,10 @@ def test_a_declined_referral_is_not_suggested_again_by_the_sweep(engine: sa.Engi
             enterprise_id=firm,
             grounds="non_participating",
             actor=district(),
-            campaign=campaign,
-            clock=FixedClock.on(D(2023, 1, 31)),
+            context=Context(campaign, FixedClock.on(D(2023, 1, 31))),
         )
     with Session(engine) as s:
-        decline_referral(s, referral_id=ref, actor=CITY, campaign=campaign, clock=FixedClock.on(D(2023, 2, 1)))
+        decline_referral(s, referral_id=ref, actor=CITY, context=Context(campaign, FixedClock.on(D(2023, 2, 1))))
     sweep_on(engine, campaign, D(2023, 2, 2))
     with engine.connect() as conn:
         assert conn.execute(sa.select(REFERRALS.c.status)).scalars().all() == ["declined"]

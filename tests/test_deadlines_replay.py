@@ -25,9 +25,10 @@ from tests.deadline_helpers import (
     sweep_runs,
 )
 from tests.factories import OPINION, make_firm
+from workflow.actors import Actor
 from workflow.campaign import Campaign, DeadlineRule
 from workflow.clock import FixedClock
-from workflow.engine import Actor
+from workflow.context import Context
 from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX, REFERRALS
 
 FIRST, LAST = dt.date(2022, 2, 8), dt.date(2024, 1, 31)
@@ -199,8 +200,7 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
                             enterprise_id=firm.id,
                             grounds="non_participating",
                             actor=actor,
-                            campaign=campaign,
-                            clock=clock,
+                            context=Context(campaign, clock),
                         )
                 with engine.connect() as conn:
                     ref = conn.execute(sa.select(REFERRALS).where(REFERRALS.c.enterprise_id == firm.id)).one()
@@ -211,7 +211,9 @@ def test_the_campaign_replayed_day_by_day(engine: sa.Engine, campaign: Campaign)
                     else:
                         decide_ = confirm_referral if action == "confirm" else decline_referral
                         actor = Actor("市局", Role.city_bureau)
-                        decide_(session, referral_id=ref.id, actor=actor, campaign=campaign, clock=clock, note="经研判")
+                        decide_(
+                            session, referral_id=ref.id, actor=actor, context=Context(campaign, clock), note="经研判"
+                        )
 
         script[day].append(run)
 

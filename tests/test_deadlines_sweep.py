@@ -24,6 +24,7 @@ from tests.deadline_helpers import (
 from tests.factories import OPINION, make_firm
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, FixedClock
+from workflow.context import Context
 from workflow.tables import ESCALATIONS, OUTBOX
 
 D = dt.date
@@ -69,7 +70,7 @@ def test_a_gap_is_caught_up_exactly_as_day_by_day(engine: sa.Engine, campaign: C
     forget_sweeps(engine)
 
     sweep_on(engine, campaign, start)
-    reports = sweep(engine, campaign=campaign, through=end, clock=FixedClock.on(end, hour=2))
+    reports = sweep(engine, context=Context(campaign, FixedClock.on(end, hour=2)), through=end)
     assert [r.as_of for r in reports] == days(start + dt.timedelta(days=1), end)
     assert snapshot(engine, with_times=False) == daily
     # the reminders of 30, 7 and 1 days before the milestone each went out once, as day by day
@@ -85,7 +86,7 @@ def test_sweeps_only_move_forward(engine: sa.Engine, campaign: Campaign) -> None
         sweep_on(engine, campaign, D(2023, 1, 9))
     future = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)
     with pytest.raises(SweepRefused, match="in the future"):
-        sweep(engine, campaign=campaign, through=future, clock=FixedClock.on(future))
+        sweep(engine, context=Context(campaign, FixedClock.on(future)), through=future)
     assert [r.as_of for r in sweep_runs(engine)] == [D(2023, 1, 10)]
 
 
@@ -256,7 +257,7 @@ def test_ordinary_days_find_exactly_what_a_full_look_finds(engine: sa.Engine, ca
     for day in days(D(2022, 12, 28), D(2023, 2, 16)):
         [ordinary] = sweep_on(engine, campaign, day)
         assert not ordinary.full or day == D(2022, 12, 28)
-        [full] = sweep(engine, campaign=campaign, through=day, clock=FixedClock.on(day, hour=2), full=True)
+        [full] = sweep(engine, context=Context(campaign, FixedClock.on(day, hour=2)), through=day, full=True)
         assert full.full and full.written == 0, (day, full.rules)
         assert all(counts.get("resolved", 0) == 0 for counts in full.rules.values()), (day, full.rules)
         if day in moves:

@@ -15,9 +15,10 @@ from sqlmodel import Session
 from states import GuardFailed, InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role, VersionConflict
 from tests.factories import OPINION, Driver, actor_for, clock, complete_five, make_firm
 from workflow import effects
+from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
-from workflow.engine import Actor, fire
+from workflow.engine import fire
 from workflow.records import FiveImplementations, decide_rectification, rectify_hazard, update_hazard
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS, OUTBOX
 

@@ -15,7 +15,8 @@ from tests.factories import Driver, clock, make_firm
 from workflow import engine as engine_module
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
-from workflow.db import Raw, hot_write_unit
+from workflow.db import _engine_unit as hot_write_unit
+from workflow.driver import Raw
 from workflow.tables import APPLICATIONS, ENTERPRISES, EVENTS, OUTBOX
 
 

@@ -28,8 +28,8 @@ from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
 from tests.api_helpers import World
 from tests.factories import Driver, actor_for, clock, complete_five, make_firm, rectify
 from tests.test_pages_access import Browser
+from workflow.actors import Actor
 from workflow.campaign import Campaign
-from workflow.engine import Actor
 from workflow.records import decide_rectification, update_hazard
 from workflow.safety_code import code_for, code_key, enterprise_of, public_status, scan
 from workflow.tables import CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS, INSPECTIONS

@@ -208,6 +208,34 @@ def test_allowed_lists_what_the_role_may_do_now() -> None:
     ]
 
 
+def test_blocked_names_what_is_still_to_be_done() -> None:
+    """Submitting needs a self-assessment and no open hazard (the plan: 自评 then 整改 before 申请); reporting
+    hazards is open, so it is not blocked; a guard on what the caller will type (a reason) never blocks."""
+    facts = FakeFacts(
+        open_hazards=2, open_hazard_names=("#3 配电箱未接地", "#5 消防通道堵塞"), self_assessment_total=None
+    )
+    assert MACHINE.blocked(state=State.self_assessing, role=Role.enterprise, facts=facts) == {
+        "submit_application": [
+            "尚未完成自评 / no self-assessment has been recorded",
+            "仍有 2 项隐患未整改：#3 配电箱未接地、#5 消防通道堵塞 / "
+            "2 hazard(s) still open: #3 配电箱未接地、#5 消防通道堵塞",
+        ]
+    }
+    assert MACHINE.blocked(state=State.applied, role=Role.district_bureau, facts=FakeFacts()) == {}
+    assert MACHINE.blocked(state=State.self_assessing, role=Role.district_bureau, facts=facts) == {}
+
+
+@pytest.mark.parametrize("state", list(State))
+@pytest.mark.parametrize("role", list(Role))
+def test_allowed_and_blocked_split_what_the_role_may_try(state: State, role: Role) -> None:
+    facts = FakeFacts(open_hazards=1, self_assessment_total=None)
+    allowed = MACHINE.allowed(state=state, role=role, facts=facts)
+    blocked = MACHINE.blocked(state=state, role=role, facts=facts)
+    assert not set(allowed) & set(blocked)
+    for name in blocked:
+        assert state in TRIGGERS[name].sources and blocked[name]
+
+
 def test_workflow_diagram_is_current() -> None:
     committed = (ROOT / "workflow_diagram.md").read_text(encoding="utf-8")
     assert committed == markdown(), "workflow_diagram.md is stale: run `dabiao diagram`"

@@ -22,11 +22,12 @@ from sqlmodel import Session
 from states import MACHINE, TRIGGERS, Role, State, WorkflowError
 from tests.conftest import BACKENDS, _truncate_all
 from tests.factories import dossier, full_scores, make_firm, upload
+from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
 from workflow.db import make_engine
-from workflow.engine import Actor, fire
+from workflow.engine import fire
 from workflow.records import (
     FiveImplementations,
     record_self_assessment,

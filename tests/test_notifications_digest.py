@@ -18,6 +18,7 @@ from tests.factories import Driver, make_firm
 from tests.smtp_helpers import running_smtp
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI, FixedClock
+from workflow.context import Context
 from workflow.settings import Settings
 from workflow.tables import ESCALATIONS, OUTBOX
 
@@ -109,7 +110,7 @@ def test_one_digest_per_district_with_news_and_one_for_the_city(engine: sa.Engin
     )
     morning = FixedClock(local(DAY, 8))
 
-    written = write_digests(engine, campaign=campaign, settings=settings(), clock=morning)
+    written = write_digests(engine, context=Context(campaign, morning, settings()))
 
     rows = digests(engine)
     assert written == 3
@@ -149,18 +150,18 @@ def test_one_digest_per_district_with_news_and_one_for_the_city(engine: sa.Engin
     assert city["context"]["new_total"] == 3
 
     later = FixedClock(local(DAY, 20))
-    assert write_digests(engine, campaign=campaign, settings=settings(), clock=later) == 0  # once a day
+    assert write_digests(engine, context=Context(campaign, later, settings())) == 0  # once a day
 
 
 def test_a_quiet_day_writes_nothing(engine: sa.Engine, campaign: Campaign) -> None:
     make_firm(engine)
-    assert write_digests(engine, campaign=campaign, settings=settings(), clock=FixedClock(local(DAY, 8))) == 0
+    assert write_digests(engine, context=Context(campaign, FixedClock(local(DAY, 8)), settings())) == 0
     assert digests(engine) == {}
 
 
 def test_the_next_digest_reports_what_came_after_the_last_one(engine: sa.Engine, campaign: Campaign) -> None:
     firms = a_day_in_wujin(engine, campaign)
-    write_digests(engine, campaign=campaign, settings=settings(), clock=FixedClock(local(DAY, 8)))
+    write_digests(engine, context=Context(campaign, FixedClock(local(DAY, 8)), settings()))
     afternoon = make_firm(engine, district=WUJIN, name="常州午后化工有限公司")
     escalate(engine, afternoon, rule="sla_verification", steps=("district",), at=local(DAY, 15))
     escalate(
@@ -172,7 +173,7 @@ def test_the_next_digest_reports_what_came_after_the_last_one(engine: sa.Engine,
     )
 
     next_day = DAY + dt.timedelta(days=1)
-    assert write_digests(engine, campaign=campaign, settings=settings(), clock=FixedClock(local(next_day, 8))) == 2
+    assert write_digests(engine, context=Context(campaign, FixedClock(local(next_day, 8)), settings())) == 2
 
     context = digests(engine)[f"digest:district:320412:{next_day.isoformat()}"]["context"]
     assert context["new_total"] == 2
@@ -187,7 +188,7 @@ def test_long_lists_are_cut_and_the_rest_counted(engine: sa.Engine, campaign: Ca
     for n in range(25):
         firm = make_firm(engine, district=WUJIN, key_field=True, name=f"常州第{n:02d}化工有限公司")
         escalate(engine, firm, rule="key_field_started", steps=("firm",), at=local(DAY, 2))
-    write_digests(engine, campaign=campaign, settings=settings(), clock=FixedClock(local(DAY, 8)))
+    write_digests(engine, context=Context(campaign, FixedClock(local(DAY, 8)), settings()))
     rows = digests(engine)
     [district_group] = rows["digest:district:320412:2023-01-03"]["context"]["groups"]
     [city_group] = rows["digest:city:2023-01-03"]["context"]["groups"]
@@ -200,7 +201,7 @@ def test_digests_arrive_at_the_bureau_and_the_city(engine: sa.Engine, campaign: 
     morning = FixedClock(local(DAY, 8))
     with running_smtp() as smtp:
         mail_settings = smtp.settings(public_url=PUBLIC_URL)
-        write_digests(engine, campaign=campaign, settings=mail_settings, clock=morning)
+        write_digests(engine, context=Context(campaign, morning, mail_settings))
         report = dispatch_once(engine, settings=mail_settings, clock=morning, campaign=campaign)
 
     assert report.sent == 4  # the two digests, and the applicant's own notice and receipt

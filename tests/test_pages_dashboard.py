@@ -16,6 +16,7 @@ from states import Role
 from tests.api_helpers import ELSEWHERE, HOME, World
 from tests.factories import Driver, make_firm
 from tests.test_pages_access import Browser
+from workflow.actors import Actor
 from workflow.clock import FixedClock
 from workflow.dashboard import (
     PACE_DAYS,
@@ -25,7 +26,6 @@ from workflow.dashboard import (
     stage_counts,
     worklist_counts,
 )
-from workflow.engine import Actor
 from workflow.queries import worklist
 from workflow.tables import ENTERPRISES, ESCALATIONS, OUTBOX
 

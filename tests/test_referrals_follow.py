@@ -20,10 +20,11 @@ from tests.deadline_helpers import Firm, sweep_on
 from tests.factories import make_firm
 from tests.test_pages_access import Browser
 from workflow.accounts import NewUser, create_user
+from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
-from workflow.engine import Actor
+from workflow.context import Context
 from workflow.tables import EVENTS, OUTBOX, REFERRAL_SUGGESTIONS, REFERRALS
 
 D = dt.date
@@ -58,8 +59,7 @@ def propose(engine: sa.Engine, campaign: Campaign, firm: int, day: dt.date, acto
             enterprise_id=firm,
             grounds="non_participating",
             actor=actor or district(),
-            campaign=campaign,
-            clock=FixedClock.on(day),
+            context=Context(campaign, FixedClock.on(day)),
         )
 
 
@@ -142,7 +142,7 @@ def test_confirming_a_proposal_whose_grounds_no_longer_hold_is_refused_with_the_
     ref = propose(engine, campaign, firm.id, D(2023, 1, 31))
     firm.on(D(2023, 2, 3)).start()  # before any sweep could withdraw it
     with Session(engine) as s, pytest.raises(GuardFailed) as refused:
-        confirm_referral(s, referral_id=ref, actor=CITY, campaign=campaign, clock=FixedClock.on(D(2023, 2, 3)))
+        confirm_referral(s, referral_id=ref, actor=CITY, context=Context(campaign, FixedClock.on(D(2023, 2, 3))))
     assert SELF_ASSESSING in str(refused.value) and "2023-02-03" in str(refused.value)
     with engine.connect() as conn:
         assert conn.execute(sa.select(REFERRALS.c.status)).scalar_one() == "proposed"

@@ -19,9 +19,9 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session
 
 from states import InvalidInput, NotFound, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.clock import Clock
 from workflow.db import write_unit
-from workflow.engine import Actor
 from workflow.settings import Settings
 from workflow.tables import (
     API_TOKENS,

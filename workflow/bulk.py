@@ -12,11 +12,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import MACHINE, InvalidInput, NotAllowed, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import Raw, held_writer
+from workflow.db import _engine_units
+from workflow.driver import Raw
 from workflow.effects import clean_payload
-from workflow.engine import Actor, FireResult, transition
+from workflow.engine import FireResult, transition
 
 MAX_FIRMS = 5000  # one call; a larger list is sent in parts
 CHUNK = 50  # firms per commit: holds SQLite's write lock for tens of milliseconds at most
@@ -85,7 +87,7 @@ def fire_many(
     if len(set(ids)) != len(ids):
         raise InvalidInput("同一企业不能列出两次 / a firm is listed twice")
     outcomes: list[BulkOutcome] = []
-    with held_writer(session) as unit:
+    with _engine_units(session) as unit:
         for start in range(0, len(targets), CHUNK):
             outcomes += _chunk(unit, targets[start : start + CHUNK], trigger, actor, campaign, clock, data)
     return outcomes

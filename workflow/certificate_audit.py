@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from workflow.models import HazardStatus
 from workflow.pool import draw
 from workflow.tables import (
     APPLICATIONS,
@@ -36,7 +37,7 @@ from workflow.tables import (
 CHUNK = 500
 ON_TEAM = ("active", "done")  # a replaced member is no longer on the team
 SCORED_PARTS = ("online", "on_site")  # 线上和线下现场评审
-CLOSED_HAZARDS = ("rectified", "accepted")
+CLOSED_HAZARDS = (HazardStatus.rectified, HazardStatus.accepted)
 RECTIFICATION_KINDS = ("hazard_rectification", "rectification")
 # The dossier: 提交自评报告、申请材料与佐证材料 — each required kind with the names uploads have carried.
 DOSSIER_KINDS: dict[str, tuple[str, ...]] = {

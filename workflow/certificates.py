@@ -20,11 +20,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import GuardFailed, InvalidInput, InvalidTransition, NotAllowed, OutOfScope, Role
+from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.db import write_unit
 from workflow.effects import MAX_TEXT, eligible_level, prior_certificate_status, score_level
-from workflow.engine import Actor, in_scope, load_firm, record_event
+from workflow.engine import load_firm, record_event
 from workflow.tables import CERTIFICATIONS, DISTRICTS, ENTERPRISES
 
 PRIOR_LEVELS = {1: "一级", 2: "二级"}

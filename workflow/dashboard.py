@@ -9,30 +9,25 @@ import datetime as dt
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from states import GUARDS, TRIGGERS, Role, State
+from states import State
+from workflow.actors import Actor, auditable_by, firm_scope
 from workflow.campaign import OFFICIAL_TARGETS, Campaign, Milestone
 from workflow.clock import Clock, today
-from workflow.engine import Actor
-from workflow.facts import DbFacts
-from workflow.queries import FirmFilter, auditable_by, firm_scope, firm_where, overdue_clause
+from workflow.models import ApplicationStatus, EscalationStatus, OutboxStatus, ReferralStatus
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,
-    DISTRICTS,
     ENTERPRISES,
     ESCALATIONS,
-    EVIDENCE_FILES,
     OUTBOX,
     REFERRALS,
-    SELF_ASSESSMENT_ITEMS,
-    SELF_ASSESSMENTS,
 )
 from workflow.targets import effective_targets
 
@@ -50,8 +45,14 @@ FUNNEL: tuple[State, ...] = (
 STARTED_STATES = tuple(s.value for s in FUNNEL if s not in (State.mobilized, State.closed))
 PACE_DAYS = 28  # the current pace is the average day of the last four weeks
 ESCALATION_STEPS = ("firm", "district", "center", "city")
-REFERRAL_STATUSES = ("proposed", "confirmed", "acknowledged", "declined", "withdrawn")
-OUTBOX_WATCHED = ("pending", "sending", "failed")
+REFERRAL_STATUSES = (
+    ReferralStatus.proposed,
+    ReferralStatus.confirmed,
+    ReferralStatus.acknowledged,
+    ReferralStatus.declined,
+    ReferralStatus.withdrawn,
+)
+OUTBOX_WATCHED = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.failed)
 WORKLISTS = ("verification", "audit", "review", "certification")
 
 
@@ -287,7 +288,7 @@ def _project(remaining: int, pace: float, day: dt.date, until: dt.date) -> tuple
 
 def overdue_counts(conn: sa.Connection, *, district: str | None = None) -> dict[str, int]:
     """Firms with an open escalation, per district (what the firm list's `overdue` filter finds)."""
-    where = [ESCALATIONS.c.status == "open"]
+    where = [ESCALATIONS.c.status == EscalationStatus.open]
     _district(where, ESCALATIONS.c.district_code, district)
     rows = conn.execute(
         sa.select(ESCALATIONS.c.district_code, sa.func.count(sa.distinct(ESCALATIONS.c.enterprise_id)))
@@ -299,7 +300,7 @@ def overdue_counts(conn: sa.Connection, *, district: str | None = None) -> dict[
 
 def escalation_counts(conn: sa.Connection, *, district: str | None = None) -> dict[tuple[str, str], int]:
     """Open escalations per (district, step of the ladder)."""
-    where = [ESCALATIONS.c.status == "open"]
+    where = [ESCALATIONS.c.status == EscalationStatus.open]
     _district(where, ESCALATIONS.c.district_code, district)
     rows = conn.execute(
         sa.select(ESCALATIONS.c.district_code, ESCALATIONS.c.step, sa.func.count())
@@ -337,7 +338,7 @@ def outbox_health(conn: sa.Connection, *, district: str | None = None) -> Outbox
         .group_by(OUTBOX.c.status)
     ).all()
     counts = dict.fromkeys(OUTBOX_WATCHED, 0) | {str(r[0]): int(r[1]) for r in rows}
-    oldest = next((r[2] for r in rows if r[0] == "pending"), None)
+    oldest = next((r[2] for r in rows if r[0] == OutboxStatus.pending), None)
     if isinstance(oldest, str):  # SQLite hands min() of a column back untyped
         oldest = dt.datetime.fromisoformat(oldest).replace(tzinfo=dt.UTC)
     return OutboxHealth(counts=counts, oldest_pending=oldest)
@@ -376,19 +377,19 @@ def worklist_counts(conn: sa.Connection, *, actor: Actor) -> dict[str, int]:
     a = APPLICATIONS
     audited = a.c.audit_passed_at.is_not(None)
     step = sa.case(
-        (a.c.status == "applied", "verification"),
-        (sa.and_(a.c.status == "verified", ~audited), "audit"),
-        (a.c.status == "verified", "review"),
+        (a.c.status == ApplicationStatus.applied, "verification"),
+        (sa.and_(a.c.status == ApplicationStatus.verified, ~audited), "audit"),
+        (a.c.status == ApplicationStatus.verified, "review"),
         else_="certification",
     )
     rows = conn.execute(
         sa.select(step.label("step"), sa.func.count())
         .select_from(a.join(E, E.c.id == a.c.enterprise_id))
         .where(
-            a.c.status.in_(("applied", "verified", "reviewed")),
+            a.c.status.in_((ApplicationStatus.applied, ApplicationStatus.verified, ApplicationStatus.reviewed)),
             sa.or_(
-                sa.and_(a.c.status.in_(("applied", "reviewed")), firm_scope(actor)),
-                sa.and_(a.c.status == "verified", auditable_by(actor)),
+                sa.and_(a.c.status.in_((ApplicationStatus.applied, ApplicationStatus.reviewed)), firm_scope(actor)),
+                sa.and_(a.c.status == ApplicationStatus.verified, auditable_by(actor)),
             ),
         )
         .group_by(step)
@@ -561,96 +562,3 @@ def overview(
         outbox=outbox_health(conn, district=district),
         evaluation_end=end,
     )
-
-
-# ---- a whole firm list, for export ----------------------------------------------------------------
-
-
-def firm_export_rows(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> Iterator[sa.Row[Any]]:
-    """Every firm of a list — the same scope and filters as `queries.list_firms`, without paging — streamed."""
-    filters.check()
-    query = (
-        sa.select(
-            E.c.id,
-            E.c.uscc,
-            E.c.name,
-            DISTRICTS.c.name.label("district_name"),
-            E.c.sector,
-            E.c.key_field,
-            E.c.above_size,
-            E.c.state,
-            E.c.state_since,
-            overdue_clause().label("overdue"),
-            E.c.principal,
-            E.c.phone,
-        )
-        .join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
-        .where(*firm_where(actor, filters))
-        .order_by(E.c.id)
-    )
-    yield from conn.execution_options(yield_per=2000).execute(query)
-
-
-# ---- what the firm page shows besides `queries.firm_detail` ---------------------------------------
-
-
-@dataclass(frozen=True)
-class SelfAssessmentRead:
-    id: int
-    total_score: float
-    recorded_at: dt.datetime
-    recorded_by: str
-    items: dict[str, tuple[float, str | None]]  # outline item code → (score, note)
-
-
-def latest_self_assessment(conn: sa.Connection, *, enterprise_id: int) -> SelfAssessmentRead | None:
-    """The firm's latest self-assessment with its item scores (the caller has checked the scope)."""
-    head = conn.execute(
-        sa.select(SELF_ASSESSMENTS)
-        .where(SELF_ASSESSMENTS.c.enterprise_id == enterprise_id)
-        .order_by(SELF_ASSESSMENTS.c.id.desc())
-        .limit(1)
-    ).first()
-    if head is None:
-        return None
-    items = conn.execute(
-        sa.select(SELF_ASSESSMENT_ITEMS.c.item_code, SELF_ASSESSMENT_ITEMS.c.score, SELF_ASSESSMENT_ITEMS.c.note).where(
-            SELF_ASSESSMENT_ITEMS.c.assessment_id == head.id
-        )
-    )
-    return SelfAssessmentRead(
-        id=int(head.id),
-        total_score=float(head.total_score),
-        recorded_at=head.recorded_at,
-        recorded_by=str(head.recorded_by),
-        items={str(r.item_code): (float(r.score), r.note) for r in items},
-    )
-
-
-def evidence_of(conn: sa.Connection, *, enterprise_id: int) -> list[sa.Row[Any]]:
-    """The firm's uploaded files, oldest first (the caller has checked the scope)."""
-    return list(
-        conn.execute(
-            sa.select(EVIDENCE_FILES)
-            .where(EVIDENCE_FILES.c.enterprise_id == enterprise_id)
-            .order_by(EVIDENCE_FILES.c.id)
-        )
-    )
-
-
-def blocked_triggers(
-    conn: sa.Connection, *, firm: sa.Row[Any], role: Role, campaign: Campaign, clock: Clock
-) -> dict[str, list[str]]:
-    """The triggers this role could fire from the firm's state but for guards on the firm's record, with
-    each failing guard's reason ("中文 / English") — what is still to be done."""
-    facts = DbFacts(conn, firm=firm, campaign=campaign, today=today(clock), payload={})
-    out: dict[str, list[str]] = {}
-    for name, spec in TRIGGERS.items():
-        if State(firm.state) not in spec.sources or role not in spec.roles_for(key_field=bool(firm.key_field)):
-            continue
-        reasons = [
-            GUARDS[g].reason(facts) for g in spec.guards if not GUARDS[g].on_input and not GUARDS[g].check(facts)
-        ]
-        if reasons:
-            out[name] = reasons
-    return out

@@ -1,14 +1,29 @@
-"""Database setup: engines for SQLite (WAL) and PostgreSQL, sessions, and migrations through Alembic."""
+"""Database setup: engines for SQLite (WAL) and PostgreSQL, units of work, and migrations through Alembic.
+
+Units of work — how a transaction is opened, one way per need:
+- `read_unit(session)`: the read helper for everyone. A read-only look on the session's connection, ended
+  (rolled back) at once so no snapshot or lock outlives it.
+- `write_unit(session)`: the write helper for everyone. Begun as a writer (`BEGIN IMMEDIATE` on SQLite, so a
+  read-check-write unit never meets a snapshot that went stale under it), committed at the end, rolled back on
+  any error.
+- `begin_write(session)`: `write_unit`'s first step alone, for the older services that commit or roll back the
+  session themselves; new code uses `write_unit`.
+- `_engine_unit` and `_engine_units`: the engine's fast path, private to `workflow.engine` (one fire) and
+  `workflow.bulk` (many fires on one held connection) — a test keeps everyone else out. They run at the
+  driver (`workflow.driver.Raw`) without the Session's bookkeeping, which costs more than a fire's own
+  statements; a session already in a transaction, or bound to a connection, gets an ordinary `write_unit`.
+- Migrations and scripts use `engine.begin()` / `engine.connect()` as SQLAlchemy gives them;
+  `database_answers(engine)` is the health check's one query.
+
+Module state: `_WRITERS`, a weak cache of each engine's writer variant (`sqlite_begin="IMMEDIATE"`), which
+goes with its engine.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import re
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +32,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlmodel import Session
+
+from workflow.driver import Raw
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -69,9 +86,8 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 
 
 def begin_write(session: Session) -> None:
-    """Start the session's transaction as a writer. On SQLite this takes the write lock first, so a
-    read-check-write unit of work never meets a snapshot that went stale under it. A session already in a
-    transaction keeps it (the caller chose how it began)."""
+    """Start the session's transaction as a writer (`write_unit`'s first step; the caller commits or rolls
+    back). A session already in a transaction keeps it (the caller chose how it began)."""
     if session.in_transaction():
         session.connection()
         return
@@ -90,6 +106,17 @@ def write_unit(session: Session) -> Iterator[sa.Connection]:
         raise
 
 
+@contextmanager
+def read_unit(session: Session) -> Iterator[sa.Connection]:
+    """A read-only look, ended (rolled back) at once so no snapshot or lock outlives it."""
+    try:
+        yield session.connection()
+    finally:
+        session.rollback()
+
+
+# ---- the engine's fast path (private to workflow.engine and workflow.bulk) ------------------------------
+
 _WRITERS: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
 
 
@@ -100,14 +127,17 @@ def _writer(engine: sa.Engine) -> sa.Engine:
     return writer
 
 
+def _through_session(session: Session) -> bool:
+    """Whether the session's work must commit together: it is in a transaction, or bound to a connection."""
+    return session.in_transaction() or not isinstance(session.get_bind(), sa.Engine)
+
+
 @contextmanager
-def fast_write_unit(session: Session) -> Iterator[sa.Connection]:
-    """`write_unit` for the engine's hot path. When the session holds no transaction (the usual case), the
-    unit runs on a pooled connection of the session's engine, begun as a writer, committed at the end and
-    rolled back on any error, without the Session's own bookkeeping (about 100 µs a unit); a session already
-    in a transaction, or bound to a connection, gets the ordinary `write_unit` so its work commits together."""
+def _connection_unit(session: Session) -> Iterator[sa.Connection]:
+    """`write_unit` on a pooled SQLAlchemy connection of the session's engine, begun as a writer, without the
+    Session's own bookkeeping (about 100 µs a unit); or the ordinary `write_unit` (see `_through_session`)."""
     bind = session.get_bind()
-    if session.in_transaction() or not isinstance(bind, sa.Engine):
+    if _through_session(session) or not isinstance(bind, sa.Engine):
         with write_unit(session) as conn:
             yield conn
         return
@@ -116,7 +146,7 @@ def fast_write_unit(session: Session) -> Iterator[sa.Connection]:
 
 
 @contextmanager
-def hot_write_unit(session: Session, *, with_connection: bool = False) -> Iterator[tuple[Raw, sa.Connection | None]]:
+def _engine_unit(session: Session, *, with_connection: bool = False) -> Iterator[tuple[Raw, sa.Connection | None]]:
     """The engine's unit of work, at the driver: a pooled DBAPI connection of the session's engine, begun
     as a writer (`BEGIN IMMEDIATE` on SQLite), committed at the end and rolled back on any error — without
     SQLAlchemy's Connection and Session bookkeeping, which costs more than the unit's own statements
@@ -125,8 +155,8 @@ def hot_write_unit(session: Session, *, with_connection: bool = False) -> Iterat
     already in a transaction, or bound to a connection, gets the ordinary `write_unit` so its work commits
     together."""
     bind = session.get_bind()
-    if with_connection or session.in_transaction() or not isinstance(bind, sa.Engine):
-        with fast_write_unit(session) as conn:
+    if with_connection or _through_session(session) or not isinstance(bind, sa.Engine):
+        with _connection_unit(session) as conn:
             yield Raw.of(conn), conn
         return
     pooled = bind.raw_connection()
@@ -134,6 +164,35 @@ def hot_write_unit(session: Session, *, with_connection: bool = False) -> Iterat
         raw = Raw(pooled.driver_connection, bind.dialect)
         with _driver_transaction(pooled, raw):
             yield raw, None
+    finally:
+        pooled.close()
+
+
+@contextmanager
+def _engine_units(session: Session) -> Iterator[Callable[[], AbstractContextManager[Raw]]]:
+    """One pooled connection held for many units of work, each its own transaction: `with unit() as raw: …`
+    (a bulk action: no checkout, no ping per unit). A session already in a transaction, or bound to a
+    connection, gets one `write_unit` per unit instead."""
+    bind = session.get_bind()
+    if _through_session(session) or not isinstance(bind, sa.Engine):
+
+        @contextmanager
+        def through_session() -> Iterator[Raw]:
+            with _connection_unit(session) as conn:
+                yield Raw.of(conn)
+
+        yield through_session
+        return
+    pooled = bind.raw_connection()
+    try:
+        raw = Raw(pooled.driver_connection, bind.dialect)
+
+        @contextmanager
+        def unit() -> Iterator[Raw]:
+            with _driver_transaction(pooled, raw):
+                yield raw
+
+        yield unit
     finally:
         pooled.close()
 
@@ -162,42 +221,7 @@ def _roll_back(pooled: Any) -> None:
         pooled.invalidate()
 
 
-@contextmanager
-def held_writer(session: Session) -> Iterator[Callable[[], AbstractContextManager[Raw]]]:
-    """One pooled connection held for many units of work, each its own transaction: `with unit() as raw: …`
-    (a bulk action: no checkout, no ping per unit). A session already in a transaction, or bound to a
-    connection, gets one `write_unit` per unit instead."""
-    bind = session.get_bind()
-    if session.in_transaction() or not isinstance(bind, sa.Engine):
-
-        @contextmanager
-        def through_session() -> Iterator[Raw]:
-            with fast_write_unit(session) as conn:
-                yield Raw.of(conn)
-
-        yield through_session
-        return
-    pooled = bind.raw_connection()
-    try:
-        raw = Raw(pooled.driver_connection, bind.dialect)
-
-        @contextmanager
-        def unit() -> Iterator[Raw]:
-            with _driver_transaction(pooled, raw):
-                yield raw
-
-        yield unit
-    finally:
-        pooled.close()
-
-
-@contextmanager
-def read_unit(session: Session) -> Iterator[sa.Connection]:
-    """A read-only look, ended (rolled back) at once so no snapshot or lock outlives it."""
-    try:
-        yield session.connection()
-    finally:
-        session.rollback()
+# ---- migrations ---------------------------------------------------------------------------------
 
 
 def alembic_config(engine: sa.Engine) -> Config:
@@ -220,282 +244,6 @@ def current_revision(engine: sa.Engine) -> str | None:
             return None
         value = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         return str(value) if value is not None else None
-
-
-@lru_cache(maxsize=64)
-def _insert_ignore_statement(dialect: str, table: sa.Table, key: str) -> Any:
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
-
-
-def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], *, key: str) -> None:
-    """Insert rows, skipping those whose unique `key` is there already. (No count is returned: psycopg
-    reports -1 for a many-row insert; callers that need one use RETURNING.)"""
-    if rows:
-        conn.execute(_insert_ignore_statement(conn.dialect.name, table, key), rows)
-
-
-# ---- the driver underneath, for the statements of the hot path ----------------------------------------
-
-_NAMED = re.compile(r"(?<![:\w]):(\w+)")
-
-
-@lru_cache(maxsize=512)
-def _for_dialect(sql: str, dialect: str) -> str:
-    """Statements are written once with `:name` parameters (sqlite3's style) and translated for psycopg."""
-    return sql if dialect == "sqlite" else _NAMED.sub(r"%(\1)s", sql)
-
-
-_last_instant: tuple[dt.datetime, str] | None = None  # a fire binds its one `now` five or six times
-
-
-def _sqlite_instant(value: dt.datetime | None) -> str | None:
-    global _last_instant
-    if value is None:
-        return None
-    last = _last_instant  # one read: another thread may replace it, never half of it
-    if last is not None and last[0] is value:
-        return last[1]
-    if value.tzinfo is None:
-        raise ValueError("naive datetime: every stored instant must be timezone-aware")
-    # SQLAlchemy's SQLite DateTime text, naive UTC, always with microseconds: read back as it writes it
-    text = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    _last_instant = (value, text)
-    return text
-
-
-def _pg_instant(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError("naive datetime: every stored instant must be timezone-aware")
-    return value
-
-
-def _sqlite_date(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _sqlite_json(value: Any) -> str:
-    return json.dumps(value)
-
-
-def _pg_json(value: Any) -> Any:
-    from psycopg.types.json import Json
-
-    return Json(value)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-@lru_cache(maxsize=64)
-def _converters(table: sa.Table, dialect: str) -> dict[str, Callable[[Any], Any]]:
-    """How each column's Python value becomes the driver's parameter, as SQLAlchemy's types would bind it."""
-    out: dict[str, Callable[[Any], Any]] = {}
-    for column in table.columns:
-        kind = column.type
-        if isinstance(kind, sa.types.TypeDecorator):
-            kind = kind.impl_instance
-        if isinstance(kind, sa.DateTime):
-            out[column.name] = _sqlite_instant if dialect == "sqlite" else _pg_instant
-        elif isinstance(kind, sa.Date):
-            out[column.name] = _sqlite_date if dialect == "sqlite" else _same
-        elif isinstance(kind, sa.JSON):
-            out[column.name] = _sqlite_json if dialect == "sqlite" else _pg_json
-        else:
-            out[column.name] = _same
-    return out
-
-
-@lru_cache(maxsize=64)
-def _defaults(table: sa.Table) -> dict[str, Any]:
-    """The columns' scalar Python-side defaults, which SQLAlchemy would add to an INSERT that omits them."""
-    return {
-        column.name: column.default.arg  # type: ignore[attr-defined]
-        for column in table.columns
-        if column.default is not None and column.default.is_scalar
-    }
-
-
-@lru_cache(maxsize=256)
-def _insert_sql(table: sa.Table, keys: tuple[str, ...], dialect: str, ignore_key: str | None) -> str:
-    names = ", ".join(f'"{k}"' for k in keys)
-    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(':' + k for k in keys)})"
-    if ignore_key is not None:
-        sql += f' ON CONFLICT ("{ignore_key}") DO NOTHING'
-    elif dialect != "sqlite":
-        sql += " RETURNING id"
-    return _for_dialect(sql, dialect)
-
-
-@lru_cache(maxsize=256)
-def _update_sql(table: sa.Table, keys: tuple[str, ...], where: tuple[str, ...], dialect: str) -> str:
-    sets = ", ".join(f'"{k}" = :{k}' for k in keys)
-    cond = " AND ".join(f'"{k}" = :w_{k}' for k in where)
-    return _for_dialect(f"UPDATE {table.name} SET {sets} WHERE {cond}", dialect)
-
-
-@lru_cache(maxsize=256)
-def _pg_cast(table: sa.Table, column: str) -> str:
-    from sqlalchemy.dialects import postgresql
-
-    return str(table.c[column].type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
-
-
-@lru_cache(maxsize=256)
-def _move_and_append_sql(
-    table: sa.Table,
-    keys: tuple[str, ...],
-    where: tuple[str, ...],
-    appended: sa.Table,
-    append_keys: tuple[str, ...],
-    extra: tuple[tuple[sa.Table, tuple[str, ...], str], ...],
-) -> str:
-    """PostgreSQL: the version-checked UPDATE and the INSERTs that depend on it as data-modifying CTEs of one
-    statement (one round trip); the INSERTs select from the UPDATE's RETURNING, so they write nothing when the
-    UPDATE matched nothing. The selected parameters are cast to their columns' types (a NULL has no type)."""
-
-    def select(target: sa.Table, prefix: str, columns: tuple[str, ...]) -> str:
-        names = ", ".join(f'"{k}"' for k in columns)
-        cast = ", ".join(f"CAST(:{prefix}{k} AS {_pg_cast(target, k)})" for k in columns)
-        return f"INSERT INTO {target.name} ({names}) SELECT {cast} FROM moved"
-
-    sets = ", ".join(f'"{k}" = :u_{k}' for k in keys)
-    cond = " AND ".join(f'"{k}" = :w_{k}' for k in where)
-    parts = [
-        f"moved AS (UPDATE {table.name} SET {sets} WHERE {cond} RETURNING 1)",
-        f"appended AS ({select(appended, 'a_', append_keys)} RETURNING id)",
-    ]
-    for n, (target, columns, key) in enumerate(extra):
-        parts.append(f'x{n} AS ({select(target, f"x{n}_", columns)} ON CONFLICT ("{key}") DO NOTHING)')
-    return _for_dialect(f"WITH {', '.join(parts)} SELECT id FROM appended", "postgresql")
-
-
-class Raw:
-    """The DBAPI connection under a SQLAlchemy connection, inside the same transaction: the engine's hot
-    statements go here, each written once and translated once per dialect, their values converted as
-    SQLAlchemy's column types would (UTC instants, dates, JSON), and driver errors raised as SQLAlchemy's
-    (`OperationalError`, `IntegrityError`, …) so callers and the HTTP layer see what they always saw."""
-
-    __slots__ = ("_dbapi", "dialect", "driver", "sqlite")
-
-    @property
-    def dbapi_error(self) -> type[Exception]:
-        """The driver's base exception class."""
-        error: type[Exception] = self._dbapi.Error
-        return error
-
-    def __init__(self, driver: Any, dialect: sa.Dialect) -> None:
-        self.driver = driver
-        self.dialect = dialect.name
-        self.sqlite = self.dialect == "sqlite"
-        self._dbapi: Any = dialect.loaded_dbapi
-
-    @classmethod
-    def of(cls, conn: sa.Connection) -> Raw:
-        """The driver under a SQLAlchemy connection (its transaction is the same)."""
-        return cls(conn.connection.driver_connection, conn.dialect)
-
-    def execute_sql(self, sql: str, params: Any) -> Any:
-        """Run a statement already in the driver's parameter style; returns the driver's cursor."""
-        try:
-            return self.driver.execute(sql, params)
-        except self._dbapi.Error as error:
-            raise sa.exc.DBAPIError.instance(sql, params, error, self._dbapi.Error) from error
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Run a statement written with `:name` parameters; returns the driver's cursor."""
-        return self.execute_sql(_for_dialect(sql, self.dialect), params or {})
-
-    def first(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
-        row: tuple[Any, ...] | None = self.execute(sql, params).fetchone()
-        return row
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A nested unit inside the transaction: released on success, rolled back to on any error (the
-        transaction goes on without its writes)."""
-        self.execute_sql("SAVEPOINT unit", ())
-        try:
-            yield
-        except BaseException:
-            self.execute_sql("ROLLBACK TO SAVEPOINT unit", ())
-            self.execute_sql("RELEASE SAVEPOINT unit", ())
-            raise
-        self.execute_sql("RELEASE SAVEPOINT unit", ())
-
-    def json_value(self, value: Any) -> Any:
-        """A JSON column's value as read through the driver (sqlite3 gives its text, psycopg parses it)."""
-        return json.loads(value) if self.sqlite and isinstance(value, str) else value
-
-    def instant(self, value: dt.datetime) -> Any:
-        return _sqlite_instant(value) if self.sqlite else _pg_instant(value)
-
-    def _bind(self, table: sa.Table, values: Mapping[str, Any]) -> dict[str, Any]:
-        convert = _converters(table, self.dialect)
-        return {k: convert[k](v) for k, v in values.items()}
-
-    @staticmethod
-    def _row(table: sa.Table, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {**_defaults(table), **values}
-
-    def insert(self, table: sa.Table, values: Mapping[str, Any]) -> int:
-        """Insert one row (omitted columns take their scalar defaults); returns its id."""
-        values = self._row(table, values)
-        sql = _insert_sql(table, tuple(values), self.dialect, None)
-        cursor = self.execute_sql(sql, self._bind(table, values))
-        return int(cursor.lastrowid if self.sqlite else cursor.fetchone()[0])
-
-    def insert_ignore(self, table: sa.Table, values: Mapping[str, Any], *, key: str) -> None:
-        """Insert one row unless its unique `key` is there already."""
-        values = self._row(table, values)
-        self.execute_sql(_insert_sql(table, tuple(values), self.dialect, key), self._bind(table, values))
-
-    def move_and_append(
-        self,
-        table: sa.Table,
-        values: Mapping[str, Any],
-        *,
-        where: Mapping[str, Any],
-        append: tuple[sa.Table, Mapping[str, Any]],
-        extra: Sequence[tuple[sa.Table, Mapping[str, Any], str]] = (),
-    ) -> int | None:
-        """UPDATE `table` SET `values` WHERE `where` (a version check) and, only when it matched one row, INSERT
-        the `append` row and the `extra` rows (each skipped when its unique key column is taken). Returns the
-        appended row's id, or None when the UPDATE matched nothing and so nothing was written. In order on
-        SQLite; one statement, one round trip, on PostgreSQL."""
-        appended, row = append[0], self._row(*append)
-        extra = [(target, self._row(target, other), key) for target, other, key in extra]
-        if self.sqlite:
-            if self.update(table, values, where=where) != 1:
-                return None
-            new_id = self.insert(appended, row)
-            for target, other, key in extra:
-                self.insert_ignore(target, other, key=key)
-            return new_id
-        shape = tuple((target, tuple(other), key) for target, other, key in extra)
-        sql = _move_and_append_sql(table, tuple(values), tuple(where), appended, tuple(row), shape)
-        convert = _converters(table, self.dialect)
-        params = {f"u_{k}": convert[k](v) for k, v in values.items()}
-        params.update({f"w_{k}": convert[k](v) for k, v in where.items()})
-        params.update({f"a_{k}": v for k, v in self._bind(appended, row).items()})
-        for n, (target, other, _) in enumerate(extra):
-            params.update({f"x{n}_{k}": v for k, v in self._bind(target, other).items()})
-        found = self.execute_sql(sql, params).fetchone()
-        return None if found is None else int(found[0])
-
-    def update(self, table: sa.Table, values: Mapping[str, Any], *, where: Mapping[str, Any]) -> int:
-        """UPDATE table SET values WHERE every `where` column equals its value; returns the row count."""
-        sql = _update_sql(table, tuple(values), tuple(where), self.dialect)
-        params = self._bind(table, values)
-        convert = _converters(table, self.dialect)
-        params.update({f"w_{k}": convert[k](v) for k, v in where.items()})
-        return int(self.execute_sql(sql, params).rowcount)
 
 
 def database_answers(engine: sa.Engine) -> bool:

@@ -19,10 +19,10 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from states import InvalidInput, Role
 from workflow import uscc
+from workflow.actors import Actor
 from workflow.campaign import Campaign, sync_districts
 from workflow.certificates import PriorCertificate, apply_prior, check_prior, parse_date, parse_prior_level
 from workflow.clock import Clock
-from workflow.engine import Actor
 from workflow.models import Enterprise
 
 CHUNK = 5_000  # rows per lookup / executemany batch

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
-from workflow.db import Raw
 from workflow.dossier import DOSSIER_ITEMS, DOSSIER_KINDS
+from workflow.driver import Raw
 from workflow.facts import DbFacts
+from workflow.models import ApplicationStatus, HazardStatus
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVIDENCE_FILES, HAZARDS, REVIEWS
 
 MAX_TEXT = 2000
@@ -249,7 +250,7 @@ def _hazards_from(ctx: Context, findings: list[dict[str, str]], source: str) -> 
             "source": source,
             "description": finding["description"],
             "severity": finding["severity"],
-            "status": "open",
+            "status": HazardStatus.open,
             "reported_at": ctx.now,
         }
         ids.append(ctx.raw.insert(HAZARDS, hazard))
@@ -304,7 +305,7 @@ def _submit(ctx: Context) -> Effect:
     sa_row = ctx.facts.self_assessment
     application = {
         "enterprise_id": ctx.firm.id,
-        "status": "applied",
+        "status": ApplicationStatus.applied,
         "self_assessment_id": None if sa_row is None else sa_row.id,
         "self_assessment_total": None if sa_row is None else sa_row.total_score,
         "materials": materials,
@@ -318,7 +319,9 @@ def _return(ctx: Context) -> Effect:
     """Returned with the reason and the dossier items it lacks, which the firm sees."""
     reason = ctx.payload["reason"]
     missing = ctx.payload.get("missing", [])
-    app_id = _set_application(ctx, status="returned", decided_at=ctx.now, outcome_reason=reason, missing=missing)
+    app_id = _set_application(
+        ctx, status=ApplicationStatus.returned, decided_at=ctx.now, outcome_reason=reason, missing=missing
+    )
     context = {"reason": reason, "missing": [DOSSIER_ITEMS[m][0] for m in missing]}
     return Effect(record={"application_id": app_id}, mails=[Mail("application_returned", context=context)])
 
@@ -330,7 +333,7 @@ def _verify(ctx: Context) -> Effect:
     _codes(checklist, "checklist", known)
     app_id = _set_application(
         ctx,
-        status="verified",
+        status=ApplicationStatus.verified,
         verified_at=ctx.now,
         verification_opinion=ctx.payload["opinion"].strip(),
         verification_checklist=checklist,
@@ -345,7 +348,7 @@ def _pass_audit(ctx: Context) -> Effect:
 
 def _fail_audit(ctx: Context) -> Effect:
     reason = ctx.payload["reason"]
-    app_id = _set_application(ctx, status="audit_failed", decided_at=ctx.now, outcome_reason=reason)
+    app_id = _set_application(ctx, status=ApplicationStatus.audit_failed, decided_at=ctx.now, outcome_reason=reason)
     hazards = _hazards_from(ctx, ctx.payload.get("findings", []), "audit")
     return Effect(
         record={"application_id": app_id, "hazard_ids": hazards},
@@ -355,7 +358,7 @@ def _fail_audit(ctx: Context) -> Effect:
 
 def _record_review(ctx: Context) -> Effect:
     score = float(ctx.payload["score"])
-    app_id = _set_application(ctx, status="reviewed", reviewed_at=ctx.now, review_score=score)
+    app_id = _set_application(ctx, status=ApplicationStatus.reviewed, reviewed_at=ctx.now, review_score=score)
     review = {
         "application_id": app_id,
         "part": "team",
@@ -381,7 +384,7 @@ def _certify(ctx: Context) -> Effect:
     assert prior is not None
     status = prior_certificate_status(recorded=prior[0] is not None, level=prior[1])
     eligible = eligible_level(score, thresholds, prior_status=status)
-    _set_application(ctx, status="certified", decided_at=ctx.now)
+    _set_application(ctx, status=ApplicationStatus.certified, decided_at=ctx.now)
     certified_on = ctx.now.astimezone(ZoneInfo(ctx.campaign.campaign.timezone)).date()
     until = valid_until(certified_on, rules.validity_years)
     certification = {
@@ -419,7 +422,7 @@ def _fail_review(ctx: Context) -> Effect:
     ).fetchall()
     batches = [ctx.raw.json_value(row[0]) for row in stored]
     findings = [f for batch in batches for f in (batch or [])] + list(ctx.payload.get("findings", []))
-    _set_application(ctx, status="review_failed", decided_at=ctx.now)
+    _set_application(ctx, status=ApplicationStatus.review_failed, decided_at=ctx.now)
     hazards = _hazards_from(ctx, findings, "review")
     record = {"application_id": int(app.id), "score": app.review_score, "hazard_ids": hazards}
     return Effect(record=record, mails=[Mail("review_outcome", context={"passed": False, **record})])
@@ -444,7 +447,7 @@ def _revoke(ctx: Context) -> Effect:
 
 def _close(ctx: Context) -> Effect:
     if ctx.facts.application is not None:
-        _set_application(ctx, status="closed", decided_at=ctx.now, outcome_reason=ctx.payload["reason"])
+        _set_application(ctx, status=ApplicationStatus.closed, decided_at=ctx.now, outcome_reason=ctx.payload["reason"])
     return Effect(firm_values={"closed_reason": ctx.payload["reason"]})
 
 

@@ -11,42 +11,16 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import MACHINE, TRIGGERS, NotFound, OutOfScope, Role, State, VersionConflict
+from workflow.actors import Actor, in_scope
 from workflow.audit import event_hash
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import Raw, hot_write_unit
+from workflow.db import _engine_unit
+from workflow.driver import Raw
 from workflow.effects import EFFECTS, Context, Mail, clean_payload
 from workflow.facts import PREFETCH_COLUMNS, DbFacts
+from workflow.models import OutboxStatus
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who fires: a name for the audit log, a role, and the scope the role is held in."""
-
-    name: str
-    role: Role
-    district_code: str | None = None  # district bureau, local government
-    enterprise_id: int | None = None  # enterprise
-    user_id: int | None = None
-
-    @classmethod
-    def administrator(cls, role: Role, firm: sa.Row[Any], name: str = "admin (command line)") -> Actor:
-        """An administrator acting in `role` with the firm inside its scope (the command line)."""
-        return cls(name=name, role=role, district_code=firm.district_code, enterprise_id=firm.id)
-
-
-def in_scope(actor: Actor, firm: Any) -> bool:
-    """Whether the actor may know of this firm at all (the role rules come after)."""
-    match actor.role:
-        case Role.city_bureau | Role.support_center:
-            return True
-        case Role.district_bureau | Role.local_government:
-            return actor.district_code is not None and actor.district_code == firm.district_code
-        case Role.enterprise:
-            return actor.enterprise_id is not None and actor.enterprise_id == firm.id
-        case _:
-            return False  # reviewers see applications assigned to them, not firms
 
 
 @dataclass(frozen=True)
@@ -140,7 +114,7 @@ def fire(
     """
     MACHINE.door(trigger, team=team)
     data = clean_payload(trigger, payload)
-    with hot_write_unit(session, with_connection=also is not None) as (raw, conn):
+    with _engine_unit(session, with_connection=also is not None) as (raw, conn):
         result = transition(
             raw,
             enterprise_id=enterprise_id,
@@ -320,7 +294,7 @@ def _mail_rows(
                 "to_address": firm.email,
                 "lang": firm.lang,
                 "context": {**base, **mail.context},
-                "status": "pending",
+                "status": OutboxStatus.pending,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,

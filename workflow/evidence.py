@@ -17,15 +17,17 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
+from workflow.actors import Actor, in_scope, visible
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
 from workflow.dossier import DOSSIER_KINDS as DOSSIER_KINDS  # re-exported: the kinds of upload
 from workflow.dossier import KIND_LABELS as KIND_LABELS
 from workflow.dossier import KINDS as KINDS
 from workflow.dossier import LEGACY_KINDS
-from workflow.engine import Actor, in_scope, load_firm, record_event
+from workflow.engine import load_firm, record_event
+from workflow.models import HazardStatus
 from workflow.records import CLOSED_STATUSES, hazard_label
-from workflow.tables import APPLICATIONS, EVIDENCE_FILES, HAZARDS, REVIEW_ASSIGNMENTS
+from workflow.tables import EVIDENCE_FILES, HAZARDS
 
 # photos or documents of an inspection, kept by the district bureau that made it (not part of a dossier)
 INSPECTION_KIND = "inspection"
@@ -195,7 +197,7 @@ def store_evidence(
             ).first()
             if hazard is None:
                 raise NotFound(f"找不到该隐患 / no such hazard: {hazard_id}")
-            if hazard.status in CLOSED_STATUSES or hazard.status == "submitted":
+            if hazard.status in CLOSED_STATUSES or hazard.status == HazardStatus.submitted:
                 raise InvalidInput(
                     f"隐患{hazard_label(hazard)}已提交或完成整改，不能再添加整改佐证 / hazard "
                     f"{hazard_label(hazard)} is already rectified or awaiting acceptance: no more files for it"
@@ -247,21 +249,6 @@ def open_evidence(conn: sa.Connection, *, evidence_id: int, actor: Actor, data_d
     row = conn.execute(sa.select(EVIDENCE_FILES).where(EVIDENCE_FILES.c.id == evidence_id)).first()
     if row is None:
         raise NotFound(f"找不到该材料 / no such evidence: {evidence_id}")
-    firm = load_firm(conn, enterprise_id=row.enterprise_id)
-    allowed = in_scope(actor, firm)
-    if actor.role is Role.reviewer:
-        allowed = (
-            conn.execute(
-                sa.select(REVIEW_ASSIGNMENTS.c.id)
-                .join(APPLICATIONS, APPLICATIONS.c.id == REVIEW_ASSIGNMENTS.c.application_id)
-                .where(
-                    APPLICATIONS.c.enterprise_id == firm.id,
-                    REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
-                    REVIEW_ASSIGNMENTS.c.status.in_(("active", "done")),
-                )
-            ).first()
-            is not None
-        )
-    if not allowed or actor.role is Role.local_government:
+    if not visible(conn, actor, "evidence", evidence_id):
         raise OutOfScope(f"找不到该材料 / no such evidence: {evidence_id}")
     return row, data_dir / "evidence" / row.sha256[:2] / row.sha256

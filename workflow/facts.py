@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from workflow.campaign import Campaign
-from workflow.db import Raw
 from workflow.dossier import DOSSIER_KINDS, KIND_LABELS
+from workflow.driver import Raw
+from workflow.models import HazardStatus
 from workflow.tables import HAZARDS, OPEN_APPLICATION_STATUSES
 
 # A hazard lacks one of the five implementations (五落实) when any of these is missing.
@@ -32,9 +33,9 @@ def five_implementations_missing() -> sa.ColumnElement[bool]:
     return _FIVE
 
 
-# The facts' queries, written once for the driver (`workflow.db.Raw`); `_FIVE` spelled out in SQL.
+# The facts' queries, written once for the driver (`workflow.driver.Raw`); `_FIVE` spelled out in SQL.
 _HAZARD_COUNTS = (
-    "SELECT count(CASE WHEN status IN ('open', 'submitted') THEN 1 END), "
+    f"SELECT count(CASE WHEN status IN ('{HazardStatus.open.value}', '{HazardStatus.submitted.value}') THEN 1 END), "
     "count(CASE WHEN responsible_person IS NULL OR responsible_person = '' OR measures IS NULL OR measures = '' "
     "OR funds IS NULL OR deadline IS NULL OR emergency_plan IS NULL OR emergency_plan = '' THEN 1 END) "
     "FROM hazards WHERE enterprise_id = :firm_id"
@@ -59,7 +60,7 @@ _DOSSIER_KINDS_UPLOADED = (
 )
 _OPEN_APPLICATION = (
     "SELECT id, audit_passed_at, review_score FROM applications WHERE enterprise_id = :firm_id "
-    f"AND status IN ({', '.join(repr(s) for s in OPEN_APPLICATION_STATUSES)}) ORDER BY id DESC LIMIT 1"
+    f"AND status IN ({', '.join(repr(s.value) for s in OPEN_APPLICATION_STATUSES)}) ORDER BY id DESC LIMIT 1"
 )
 
 
@@ -69,12 +70,13 @@ _FIVE_MISSING_SQL = (
 )
 _OPEN_APP_SQL = (
     "FROM applications a WHERE a.enterprise_id = e.id "
-    f"AND a.status IN ({', '.join(repr(s) for s in OPEN_APPLICATION_STATUSES)}) ORDER BY a.id DESC LIMIT 1"
+    f"AND a.status IN ({', '.join(repr(s.value) for s in OPEN_APPLICATION_STATUSES)}) ORDER BY a.id DESC LIMIT 1"
 )
 # Every fact as a column of the query that loads the firm `e` (each an index lookup), so `fire` learns them
 # in the same round trip as the firm; `DbFacts(prefetched=…)` takes the values in this order.
 PREFETCH_COLUMNS = (
-    "(SELECT count(*) FROM hazards h WHERE h.enterprise_id = e.id AND h.status IN ('open', 'submitted'))",
+    f"(SELECT count(*) FROM hazards h WHERE h.enterprise_id = e.id AND h.status IN ('{HazardStatus.open.value}', "
+    f"'{HazardStatus.submitted.value}'))",
     f"(SELECT count(*) FROM hazards h WHERE h.enterprise_id = e.id AND ({_FIVE_MISSING_SQL}))",
     "(SELECT s.id FROM self_assessments s WHERE s.enterprise_id = e.id ORDER BY s.id DESC LIMIT 1)",
     "(SELECT s.total_score FROM self_assessments s WHERE s.enterprise_id = e.id ORDER BY s.id DESC LIMIT 1)",

@@ -14,15 +14,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import STATE_LABELS, InvalidInput, NotAllowed, NotFound, OutOfScope, Role, State
+from states import STATE_LABELS, InvalidInput, NotAllowed, NotFound, Role, State
+from workflow import labels
+from workflow.actors import Actor, require_firm, scope
 from workflow.clock import Clock
 from workflow.db import begin_write
-from workflow.engine import Actor, load_firm, record_event
+from workflow.engine import load_firm, record_event
+from workflow.labels import zh
 from workflow.supervision_records import write_record
 from workflow.tables import ENTERPRISES, GUIDANCE_ASSIGNMENTS, INSPECTIONS
 
 A, V, E = GUIDANCE_ASSIGNMENTS, INSPECTIONS, ENTERPRISES
-KINDS = {"expert": "派驻专家（重点指导）", "officer": "监管人员（重点督导）"}
+KINDS = zh(labels.GUIDE_KINDS)
 # Guidance builds on the firm's own creation work (在企业达标创建基础上): a firm that has not started, or is
 # closed, is no benchmark candidate.
 NOT_CANDIDATES = ("mobilized", "closed")
@@ -77,10 +80,7 @@ def _check_actor(actor: Actor) -> None:
 
 
 def _firm_in_scope(conn: sa.Connection, actor: Actor, enterprise_id: int) -> Any:
-    firm = load_firm(conn, enterprise_id=enterprise_id)
-    if actor.role is Role.district_bureau and firm.district_code != actor.district_code:
-        raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
-    return firm
+    return require_firm(conn, actor, load_firm(conn, enterprise_id=enterprise_id))
 
 
 def _text(value: str, what: str, what_en: str, limit: int) -> str:
@@ -212,10 +212,8 @@ def list_guidance(
 ) -> list[AssignmentRead]:
     """The register: a district bureau sees its own firms, the city bureau all (optionally one district or firm)."""
     _check_actor(actor)
-    where: list[sa.ColumnElement[bool]] = []
-    if actor.role is Role.district_bureau:
-        where.append(A.c.district_code == actor.district_code)
-    elif district:
+    where: list[sa.ColumnElement[bool]] = [scope(actor, "guidance")]
+    if district:
         where.append(A.c.district_code == district)
     if enterprise_id is not None:
         where.append(A.c.enterprise_id == enterprise_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -162,6 +163,16 @@ class ReviewerConsultancy(SQLModel, table=True):
     enterprise_id: int = Field(foreign_key="enterprises.id", primary_key=True)
 
 
+class ReviewAssignmentStatus(StrEnum):
+    """Where a reviewer stands on a review team."""
+
+    active = "active"
+    done = "done"  # scored
+    replaced = "replaced"  # left the team by a redraw or a replacement
+    recused = "recused"  # declared a conflict of interest
+    conflict = "conflict"  # removed for an undeclared conflict
+
+
 class ReviewAssignment(SQLModel, table=True):
     """A reviewer on an application's review team, drawn at random with a recorded seed."""
 
@@ -174,7 +185,7 @@ class ReviewAssignment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     application_id: int = Field(foreign_key="applications.id")
     reviewer_id: int = Field(foreign_key="users.id")
-    status: str = Field(default="active", max_length=12)  # active / done / replaced
+    status: str = Field(default=ReviewAssignmentStatus.active, max_length=12)  # a ReviewAssignmentStatus
     draw_seed: int
     draw_pool: list[int] = Field(default_factory=list, sa_type=sa.JSON)  # the candidates the seed drew from
     assigned_at: dt.datetime = _instant()
@@ -182,6 +193,14 @@ class ReviewAssignment(SQLModel, table=True):
     replaced_at: dt.datetime | None = _instant(default=None)
     replaced_reason: str | None = None
     draw_id: int | None = Field(default=None, foreign_key="review_draws.id")  # the draw that put them on the team
+
+
+class ReviewDrawKind(StrEnum):
+    """What a draw of reviewers was for."""
+
+    team = "team"
+    redraw = "redraw"
+    replacement = "replacement"
 
 
 class ReviewDraw(SQLModel, table=True):
@@ -192,7 +211,7 @@ class ReviewDraw(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     application_id: int = Field(foreign_key="applications.id", index=True)
-    kind: str = Field(max_length=12)  # team / redraw / replacement
+    kind: str = Field(max_length=12)  # a ReviewDrawKind
     seed: int
     size: int
     candidates: list[int] = Field(default_factory=list, sa_type=sa.JSON)
@@ -201,6 +220,14 @@ class ReviewDraw(SQLModel, table=True):
     replaces_reviewer_id: int | None = Field(default=None, foreign_key="users.id")
     drawn_at: dt.datetime = _instant()
     drawn_by: str = Field(max_length=80)
+
+
+class ReviewerReportStatus(StrEnum):
+    """Where a report of reviewer misconduct stands."""
+
+    open = "open"
+    dismissed = "dismissed"
+    disqualified = "disqualified"
 
 
 class ReviewerReport(SQLModel, table=True):
@@ -215,7 +242,7 @@ class ReviewerReport(SQLModel, table=True):
     application_id: int | None = Field(default=None, foreign_key="applications.id")
     district_code: str = Field(max_length=6)
     description: str
-    status: str = Field(default="open", max_length=12)  # open / dismissed / disqualified
+    status: str = Field(default=ReviewerReportStatus.open, max_length=12)  # a ReviewerReportStatus
     reported_by: str = Field(max_length=80)
     reported_at: dt.datetime = _instant()
     decided_by: str | None = Field(default=None, max_length=80)
@@ -274,6 +301,15 @@ class SelfAssessmentItem(SQLModel, table=True):
     note: str | None = None
 
 
+class HazardStatus(StrEnum):
+    """Where a hazard's rectification stands."""
+
+    open = "open"
+    submitted = "submitted"  # rectified, awaiting acceptance by the office that raised the finding
+    rectified = "rectified"
+    accepted = "accepted"
+
+
 class Hazard(SQLModel, table=True):
     """A hazard (隐患) with its five implementations (五落实)."""
 
@@ -293,7 +329,7 @@ class Hazard(SQLModel, table=True):
     funds: float | None = None  # 资金 (yuan)
     deadline: dt.date | None = None  # 时限
     emergency_plan: str | None = None  # 应急预案
-    status: str = Field(default="open", max_length=10)  # open / submitted / rectified / accepted
+    status: str = Field(default=HazardStatus.open, max_length=10)  # a HazardStatus
     reported_at: dt.datetime = _instant()
     rectified_at: dt.datetime | None = _instant(default=None)
     rectification_evidence: str | None = Field(default=None, max_length=64)
@@ -301,6 +337,19 @@ class Hazard(SQLModel, table=True):
     decided_at: dt.datetime | None = _instant(default=None)  # the raising office accepted or rejected
     decided_by: str | None = Field(default=None, max_length=80)
     decision_note: str | None = None
+
+
+class ApplicationStatus(StrEnum):
+    """How far an application for certification has come."""
+
+    applied = "applied"
+    verified = "verified"
+    reviewed = "reviewed"
+    certified = "certified"
+    returned = "returned"
+    audit_failed = "audit_failed"
+    review_failed = "review_failed"
+    closed = "closed"
 
 
 class Application(SQLModel, table=True):
@@ -311,7 +360,7 @@ class Application(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
-    status: str = Field(default="applied", max_length=20)
+    status: str = Field(default=ApplicationStatus.applied, max_length=20)  # an ApplicationStatus
     self_assessment_id: int | None = Field(default=None, foreign_key="self_assessments.id")
     self_assessment_total: float | None = None
     materials: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
@@ -380,6 +429,16 @@ class Event(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class OutboxStatus(StrEnum):
+    """Where a message in the outbox stands."""
+
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    no_recipient = "no_recipient"
+
+
 class Outbox(SQLModel, table=True):
     """Mail to be sent after commit; `dedupe_key` makes every message happen at most once."""
 
@@ -395,7 +454,7 @@ class Outbox(SQLModel, table=True):
     to_address: str | None = Field(default=None, max_length=254)
     lang: str = Field(default="zh-CN", max_length=8)
     context: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    status: str = Field(default="pending", max_length=12)  # pending / sending / sent / failed / no_recipient
+    status: str = Field(default=OutboxStatus.pending, max_length=12)  # an OutboxStatus
     message_id: str | None = Field(default=None, max_length=200)  # stable, from the dedupe key
     claimed_by: str | None = Field(default=None, max_length=80)  # the dispatcher holding it
     claimed_until: dt.datetime | None = _instant(default=None)  # its lease; expired leases are retaken
@@ -407,6 +466,14 @@ class Outbox(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class EscalationStatus(StrEnum):
+    """Where an escalation stands."""
+
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
 
 
 class Escalation(SQLModel, table=True):
@@ -429,12 +496,22 @@ class Escalation(SQLModel, table=True):
     step: str = Field(max_length=20)  # firm / district / city
     deadline: dt.date
     days_overdue: int = 0
-    status: str = Field(default="open", max_length=12)  # open / acknowledged / resolved
+    status: str = Field(default=EscalationStatus.open, max_length=12)  # an EscalationStatus
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: dt.datetime = _instant()
     acknowledged_at: dt.datetime | None = _instant(default=None)
     acknowledged_by: str | None = Field(default=None, max_length=80)
     resolved_at: dt.datetime | None = _instant(default=None)
+
+
+class ReferralStatus(StrEnum):
+    """Where a referral to the local government stands."""
+
+    proposed = "proposed"
+    confirmed = "confirmed"
+    declined = "declined"
+    acknowledged = "acknowledged"
+    withdrawn = "withdrawn"
 
 
 class Referral(SQLModel, table=True):
@@ -449,7 +526,7 @@ class Referral(SQLModel, table=True):
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
     district_code: str = Field(max_length=12)
     grounds: str = Field(max_length=40)  # non_participating / failed_review_twice / major_hazard_overdue
-    status: str = Field(default="proposed", max_length=12)  # proposed/confirmed/declined/acknowledged/withdrawn
+    status: str = Field(default=ReferralStatus.proposed, max_length=12)  # a ReferralStatus
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     proposed_at: dt.datetime = _instant()
     proposed_by: str = Field(max_length=80)
@@ -461,6 +538,14 @@ class Referral(SQLModel, table=True):
     proposer_user_id: int | None = Field(default=None, foreign_key="users.id")  # gets the withdrawal note
     withdrawn_at: dt.datetime | None = _instant(default=None)
     withdrawal_reason: str | None = None
+
+
+class ReferralSuggestionStatus(StrEnum):
+    """Where a sweep's suggestion of a referral stands."""
+
+    open = "open"
+    proposed = "proposed"
+    lapsed = "lapsed"
 
 
 class ReferralSuggestion(SQLModel, table=True):
@@ -475,7 +560,7 @@ class ReferralSuggestion(SQLModel, table=True):
     enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
     district_code: str = Field(max_length=12)
     grounds: str = Field(max_length=40)
-    status: str = Field(default="open", max_length=12)  # open / proposed / lapsed
+    status: str = Field(default=ReferralSuggestionStatus.open, max_length=12)  # a ReferralSuggestionStatus
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     suggested_at: dt.datetime = _instant()
     closed_at: dt.datetime | None = _instant(default=None)
@@ -512,6 +597,13 @@ class GuidanceAssignment(SQLModel, table=True):
     assigned_at: dt.datetime = _instant()
 
 
+class SweepRunStatus(StrEnum):
+    """Where a day's sweep stands."""
+
+    running = "running"
+    finished = "finished"
+
+
 class SweepRun(SQLModel, table=True):
     """One day's deadline sweep: claimed once per `as_of` (unique), finished when every rule committed.
     `counts` holds what each rule did that day, updated in the same transaction as the rule's rows."""
@@ -520,7 +612,7 @@ class SweepRun(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     as_of: dt.date = Field(unique=True)
-    status: str = Field(default="running", max_length=12)  # running / finished
+    status: str = Field(default=SweepRunStatus.running, max_length=12)  # a SweepRunStatus
     runs: int = Field(default=1)  # how often the day was swept (reruns find nothing new)
     owner: str = Field(default="", max_length=120)  # host:pid of the process that swept last
     config: str = Field(default="", max_length=64)  # hash of the campaign's deadline rules it swept with

@@ -20,11 +20,20 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
+from workflow.actors import Actor, in_scope, scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
-from workflow.db import insert_ignore, read_unit, write_unit
+from workflow.db import read_unit, write_unit
+from workflow.driver import insert_ignore
 from workflow.effects import clean_findings
-from workflow.engine import Actor, FireResult, fire, in_scope, load_firm, record_event
+from workflow.engine import FireResult, fire, load_firm, record_event
+from workflow.models import (
+    ApplicationStatus,
+    OutboxStatus,
+    ReviewAssignmentStatus,
+    ReviewDrawKind,
+    ReviewerReportStatus,
+)
 from workflow.tables import (
     API_TOKENS,
     APPLICATIONS,
@@ -39,7 +48,10 @@ from workflow.tables import (
     USERS,
 )
 
-OPEN_ASSIGNMENTS = ("active", "done")  # members of the team (a replaced, recused or removed member is not)
+OPEN_ASSIGNMENTS = (
+    ReviewAssignmentStatus.active,
+    ReviewAssignmentStatus.done,
+)  # members of the team (a replaced, recused or removed member is not)
 PARTS = ("online", "on_site")  # 线上评审, 线下现场评审
 SEED_LIMIT = 2**31
 MAX_REASON = 2000
@@ -89,7 +101,7 @@ def _reason(reason: str | None, what: tuple[str, str]) -> str:
 
 
 def _under_review(app: Any) -> None:
-    if app.status != "verified" or app.audit_passed_at is None:
+    if app.status != ApplicationStatus.verified or app.audit_passed_at is None:
         raise InvalidTransition(
             f"申请 {app.id} 不在评审阶段（线上审核通过后、评审结果形成前） / application {app.id} is not under "
             "review (after the online audit passed, before the team's result)"
@@ -178,7 +190,7 @@ def _draw_into(
             {
                 "application_id": app.id,
                 "reviewer_id": reviewer,
-                "status": "active",
+                "status": ReviewAssignmentStatus.active,
                 "draw_seed": seed,
                 "draw_pool": candidates,
                 "assigned_at": now,
@@ -207,7 +219,7 @@ def _draw_into(
                     "uscc": firm.uscc,
                     "application_id": app.id,
                 },
-                "status": "pending",
+                "status": OutboxStatus.pending,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -269,12 +281,12 @@ def form_team(
         app = _application(conn, application_id)
         firm = load_firm(conn, enterprise_id=app.enterprise_id)
         _check_organiser(actor, firm)
-        if app.status != "verified" or app.audit_passed_at is None:
+        if app.status != ApplicationStatus.verified or app.audit_passed_at is None:
             raise InvalidTransition("线上审核通过后才能组建评审组 / a team is formed after the online audit passed")
         if _open_team(conn, application_id):
             raise InvalidTransition("该申请已有评审组 / this application already has a review team")
         done = _draw_into(
-            conn, app=app, firm=firm, size=campaign.review.team_size, kind="team", actor=actor, clock=clock
+            conn, app=app, firm=firm, size=campaign.review.team_size, kind=ReviewDrawKind.team, actor=actor, clock=clock
         )
     return {"application_id": application_id, "seed": done["seed"], "reviewer_ids": done["team"]}
 
@@ -296,14 +308,14 @@ def redraw_team(
         conn.execute(
             sa.update(REVIEW_ASSIGNMENTS)
             .where(REVIEW_ASSIGNMENTS.c.id.in_([a.id for a in team]))
-            .values(status="replaced", replaced_at=clock.now(), replaced_reason=f"redraw: {why}")
+            .values(status=ReviewAssignmentStatus.replaced, replaced_at=clock.now(), replaced_reason=f"redraw: {why}")
         )
         done = _draw_into(
             conn,
             app=app,
             firm=firm,
             size=campaign.review.team_size,
-            kind="redraw",
+            kind=ReviewDrawKind.redraw,
             actor=actor,
             clock=clock,
             reason=why,
@@ -344,7 +356,7 @@ def _leave_and_replace(
         app=app,
         firm=firm,
         size=1,
-        kind="replacement",
+        kind=ReviewDrawKind.replacement,
         actor=actor,
         clock=clock,
         reason=reason,
@@ -387,7 +399,13 @@ def recuse(
         why = _reason(reason, ("回避理由", "a reason for the recusal"))
         _under_review(app)
         return _leave_and_replace(
-            conn, assignment=member, status="recused", kind="reviewer_recused", reason=why, actor=actor, clock=clock
+            conn,
+            assignment=member,
+            status=ReviewAssignmentStatus.recused,
+            kind="reviewer_recused",
+            reason=why,
+            actor=actor,
+            clock=clock,
         )
 
 
@@ -399,7 +417,7 @@ def _open_work(conn: sa.Connection, reviewer_id: int, *, enterprise_id: int | No
         .where(
             REVIEW_ASSIGNMENTS.c.reviewer_id == reviewer_id,
             REVIEW_ASSIGNMENTS.c.status.in_(OPEN_ASSIGNMENTS),
-            APPLICATIONS.c.status == "verified",
+            APPLICATIONS.c.status == ApplicationStatus.verified,
         )
         .order_by(REVIEW_ASSIGNMENTS.c.id)
     )
@@ -521,10 +539,10 @@ def record_reviewer_score(
         ).first()
         if actor.role is not Role.reviewer or assignment is None:
             raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
-        if assignment.status == "done":
+        if assignment.status == ReviewAssignmentStatus.done:
             raise InvalidInput("您已提交过该申请的评分 / you have already scored this application")
         app = _application(conn, application_id)
-        if app.status != "verified":
+        if app.status != ApplicationStatus.verified:
             raise InvalidTransition("该申请已不在评审阶段 / the application is no longer under review")
         now = clock.now()
         conn.execute(
@@ -543,7 +561,9 @@ def record_reviewer_score(
             ],
         )
         conn.execute(
-            sa.update(REVIEW_ASSIGNMENTS).where(REVIEW_ASSIGNMENTS.c.id == assignment.id).values(status="done")
+            sa.update(REVIEW_ASSIGNMENTS)
+            .where(REVIEW_ASSIGNMENTS.c.id == assignment.id)
+            .values(status=ReviewAssignmentStatus.done)
         )
         record_event(
             conn,
@@ -770,7 +790,7 @@ def declare_conflict(
             _leave_and_replace(
                 conn,
                 assignment=work,
-                status="conflict",
+                status=ReviewAssignmentStatus.conflict,
                 kind="reviewer_removed_conflict",
                 reason=reason,
                 actor=actor,
@@ -846,7 +866,7 @@ def _disqualify(conn: sa.Connection, *, reviewer_id: int, reason: str, actor: Ac
         _leave_and_replace(
             conn,
             assignment=work,
-            status="replaced",
+            status=ReviewAssignmentStatus.replaced,
             kind="reviewer_disqualified",
             reason=f"disqualified: {reason}",
             actor=actor,
@@ -865,7 +885,7 @@ def _disqualify(conn: sa.Connection, *, reviewer_id: int, reason: str, actor: Ac
                 "to_address": reviewer.email,
                 "lang": reviewer.lang,
                 "context": {"reviewer_name": reviewer.display_name, "reason": reason},
-                "status": "pending",
+                "status": OutboxStatus.pending,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -922,13 +942,13 @@ def report_misconduct(
                     application_id=application_id,
                     district_code=firm.district_code,
                     description=what,
-                    status="open",
+                    status=ReviewerReportStatus.open,
                     reported_by=actor.name,
                     reported_at=clock.now(),
                 )
             )
         )
-    return {"id": report_id, "status": "open"}
+    return {"id": report_id, "status": ReviewerReportStatus.open}
 
 
 def list_reports(conn: sa.Connection, *, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
@@ -941,8 +961,7 @@ def list_reports(conn: sa.Connection, *, actor: Actor, status: str | None = None
         .join(ENTERPRISES, ENTERPRISES.c.id == REVIEWER_REPORTS.c.enterprise_id)
         .order_by(REVIEWER_REPORTS.c.id)
     )
-    if actor.role is Role.district_bureau:
-        query = query.where(REVIEWER_REPORTS.c.district_code == (actor.district_code or ""))
+    query = query.where(scope(actor, "reviewer_report"))
     if status:
         query = query.where(REVIEWER_REPORTS.c.status == status)
     return [
@@ -979,14 +998,14 @@ def decide_report(
         report = conn.execute(sa.select(REVIEWER_REPORTS).where(REVIEWER_REPORTS.c.id == report_id)).first()
         if report is None:
             raise NotFound(f"找不到该报告 / no such report: {report_id}")
-        if report.status != "open":
+        if report.status != ReviewerReportStatus.open:
             raise InvalidInput(f"报告 {report_id} 已处理（{report.status}） / report {report_id} is already decided")
         outcome: dict[str, Any] = {"id": report_id}
         if decision == "disqualify":
             outcome |= _disqualify(
                 conn, reviewer_id=int(report.reviewer_id), reason=f"{why}（报告 {report_id}）", actor=actor, clock=clock
             )
-        status = "dismissed" if decision == "dismiss" else "disqualified"
+        status = ReviewerReportStatus.dismissed if decision == "dismiss" else ReviewerReportStatus.disqualified
         conn.execute(
             sa.update(REVIEWER_REPORTS)
             .where(REVIEWER_REPORTS.c.id == report_id)

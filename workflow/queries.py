@@ -9,11 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from states import STATE_LABELS, InvalidInput, NotAllowed, NotFound, OutOfScope, Role, State
+from states import STATE_LABELS, InvalidInput, NotAllowed, NotFound, Role, State
+from workflow.actors import Actor, auditable_by, firm_scope, require, require_firm, require_firm_records
 from workflow.campaign import Campaign
 from workflow.certificates import prior_of
 from workflow.clock import Clock, today
-from workflow.engine import Actor, allowed_triggers, in_scope, load_firm
+from workflow.engine import allowed_triggers, load_firm
+from workflow.models import ApplicationStatus, EscalationStatus, HazardStatus, ReviewAssignmentStatus
 from workflow.records import OPEN_STATUSES, raising_office
 from workflow.tables import (
     APPLICATIONS,
@@ -31,23 +33,10 @@ from workflow.tables import (
 MAX_PAGE_SIZE = 200
 
 
-def firm_scope(actor: Actor) -> sa.ColumnElement[bool]:
-    """The firms an actor may see, as a WHERE clause on `enterprises`."""
-    match actor.role:
-        case Role.city_bureau | Role.support_center:
-            return sa.true()
-        case Role.district_bureau:
-            return ENTERPRISES.c.district_code == (actor.district_code or "")
-        case Role.enterprise:
-            return ENTERPRISES.c.id == (actor.enterprise_id or -1)
-        case _:
-            return sa.false()
-
-
 def overdue_clause() -> sa.Exists:
     return (
         sa.select(ESCALATIONS.c.id)
-        .where(ESCALATIONS.c.enterprise_id == ENTERPRISES.c.id, ESCALATIONS.c.status == "open")
+        .where(ESCALATIONS.c.enterprise_id == ENTERPRISES.c.id, ESCALATIONS.c.status == EscalationStatus.open)
         .exists()
     )
 
@@ -127,10 +116,7 @@ def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dic
 
 
 def firm_in_scope(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> Any:
-    firm = load_firm(conn, enterprise_id=enterprise_id)
-    if not in_scope(actor, firm):
-        raise OutOfScope(f"找不到该企业 / no such enterprise: {enterprise_id}")
-    return firm
+    return require_firm(conn, actor, load_firm(conn, enterprise_id=enterprise_id))
 
 
 def next_deadline(firm: Any, *, campaign: Campaign, open_hazard_deadlines: list[dt.date]) -> dict[str, Any] | None:
@@ -176,7 +162,7 @@ def firm_detail(
     evidence = conn.execute(
         sa.select(EVIDENCE_FILES).where(EVIDENCE_FILES.c.enterprise_id == firm.id).order_by(EVIDENCE_FILES.c.id)
     ).all()
-    open_deadlines = [h.deadline for h in hazards if h.status == "open" and h.deadline is not None]
+    open_deadlines = [h.deadline for h in hazards if h.status == HazardStatus.open and h.deadline is not None]
     deadline = next_deadline(firm, campaign=campaign, open_hazard_deadlines=open_deadlines)
     if deadline is not None:
         deadline["days_left"] = (dt.date.fromisoformat(deadline["date"]) - today(clock)).days
@@ -273,27 +259,11 @@ def _hazard(h: Any, *, key_field: bool) -> dict[str, Any]:
 
 def application_in_scope(conn: sa.Connection, *, actor: Actor, application_id: int) -> Any:
     """An application the actor may see: its firm is in scope, or the actor is on its review team."""
-    app = conn.execute(sa.select(APPLICATIONS).where(APPLICATIONS.c.id == application_id)).first()
-    if app is None:
-        raise NotFound(f"找不到该申请 / no such application: {application_id}")
-    if actor.role is Role.reviewer:
-        assigned = conn.execute(
-            sa.select(REVIEW_ASSIGNMENTS.c.id).where(
-                REVIEW_ASSIGNMENTS.c.application_id == application_id,
-                REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
-                # a member who stepped aside, was removed or disqualified no longer reads it
-                REVIEW_ASSIGNMENTS.c.status.in_(("active", "done")),
-            )
-        ).first()
-        if assigned is None:
-            raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
-    elif not in_scope(actor, load_firm(conn, enterprise_id=app.enterprise_id)):
-        raise OutOfScope(f"找不到该申请 / no such application: {application_id}")
-    return app
+    return require(conn, actor, "application", application_id)
 
 
 def hazards_of(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> list[dict[str, Any]]:
-    firm = firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
+    firm = require_firm_records(actor, load_firm(conn, enterprise_id=enterprise_id))
     rows = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == enterprise_id).order_by(HAZARDS.c.id))
     return [_hazard(h, key_field=firm.key_field) for h in rows]
 
@@ -308,8 +278,8 @@ def hazard_firm_id(conn: sa.Connection, *, hazard_id: int) -> int:
 
 def hazard_in_scope(conn: sa.Connection, *, actor: Actor, hazard_id: int) -> dict[str, Any]:
     """One hazard as the register shows it, if its firm is in the actor's scope."""
-    firm = firm_in_scope(conn, actor=actor, enterprise_id=hazard_firm_id(conn, hazard_id=hazard_id))
-    row = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.id == hazard_id)).one()
+    row = require(conn, actor, "hazard", hazard_id)
+    firm = load_firm(conn, enterprise_id=row.enterprise_id)
     return _hazard(row, key_field=firm.key_field)
 
 
@@ -342,19 +312,6 @@ def _application(a: Any) -> dict[str, Any]:
 # ---- worklists -----------------------------------------------------------------------------------
 
 WORKLISTS = ("verification", "audit", "review", "certification")
-
-
-def auditable_by(actor: Actor) -> sa.ColumnElement[bool]:
-    """Which firms' audits and reviews this official runs: key fields the support center, the rest the district."""
-    match actor.role:
-        case Role.support_center:
-            return ENTERPRISES.c.key_field.is_(True)
-        case Role.district_bureau:
-            return sa.and_(
-                ENTERPRISES.c.key_field.is_(False), ENTERPRISES.c.district_code == (actor.district_code or "")
-            )
-        case _:
-            return sa.false()
 
 
 def undeliverable_notices(conn: sa.Connection, *, actor: Actor, clock: Clock, limit: int = 200) -> dict[str, Any]:
@@ -410,7 +367,9 @@ def worklist(conn: sa.Connection, *, actor: Actor, name: str, clock: Clock, limi
     a = APPLICATIONS
     active_team = (
         sa.select(sa.func.count())
-        .where(REVIEW_ASSIGNMENTS.c.application_id == a.c.id, REVIEW_ASSIGNMENTS.c.status == "active")
+        .where(
+            REVIEW_ASSIGNMENTS.c.application_id == a.c.id, REVIEW_ASSIGNMENTS.c.status == ReviewAssignmentStatus.active
+        )
         .scalar_subquery()
     )
     scored = (
@@ -420,19 +379,19 @@ def worklist(conn: sa.Connection, *, actor: Actor, name: str, clock: Clock, limi
     )
     match name:
         case "verification":
-            since, where = a.c.submitted_at, [a.c.status == "applied", firm_scope(actor)]
+            since, where = a.c.submitted_at, [a.c.status == ApplicationStatus.applied, firm_scope(actor)]
         case "audit":
             since, where = (
                 a.c.verified_at,
-                [a.c.status == "verified", a.c.audit_passed_at.is_(None), auditable_by(actor)],
+                [a.c.status == ApplicationStatus.verified, a.c.audit_passed_at.is_(None), auditable_by(actor)],
             )
         case "review":
             since, where = (
                 a.c.audit_passed_at,
-                [a.c.status == "verified", a.c.audit_passed_at.is_not(None), auditable_by(actor)],
+                [a.c.status == ApplicationStatus.verified, a.c.audit_passed_at.is_not(None), auditable_by(actor)],
             )
         case "certification":
-            since, where = a.c.reviewed_at, [a.c.status == "reviewed", firm_scope(actor)]
+            since, where = a.c.reviewed_at, [a.c.status == ApplicationStatus.reviewed, firm_scope(actor)]
         case _:
             raise InvalidInput(f"未知工作清单 {name} / unknown worklist: {name}; one of {', '.join(WORKLISTS)}")
     rows = conn.execute(
@@ -479,7 +438,10 @@ def review_assignments_of(conn: sa.Connection, *, actor: Actor, clock: Clock) ->
         )
         .join(APPLICATIONS, APPLICATIONS.c.id == REVIEW_ASSIGNMENTS.c.application_id)
         .join(ENTERPRISES, ENTERPRISES.c.id == APPLICATIONS.c.enterprise_id)
-        .where(REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1), REVIEW_ASSIGNMENTS.c.status == "active")
+        .where(
+            REVIEW_ASSIGNMENTS.c.reviewer_id == (actor.user_id or -1),
+            REVIEW_ASSIGNMENTS.c.status == ReviewAssignmentStatus.active,
+        )
         .order_by(REVIEW_ASSIGNMENTS.c.assigned_at, REVIEW_ASSIGNMENTS.c.id)
     ).all()
     day = today(clock)

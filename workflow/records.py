@@ -20,16 +20,18 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfScope, Role
+from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign, DossierRules
 from workflow.clock import Clock
 from workflow.db import write_unit
-from workflow.engine import Actor, in_scope, load_firm, record_event
+from workflow.engine import load_firm, record_event
 from workflow.limits import check_funds, check_text
+from workflow.models import HazardStatus
 from workflow.tables import EVIDENCE_FILES, HAZARDS, SELF_ASSESSMENT_ITEMS, SELF_ASSESSMENTS
 
 # Hazard statuses: still to be done, and done.
-OPEN_STATUSES = ("open", "submitted")
-CLOSED_STATUSES = ("rectified", "accepted")
+OPEN_STATUSES = (HazardStatus.open, HazardStatus.submitted)
+CLOSED_STATUSES = (HazardStatus.rectified, HazardStatus.accepted)
 # Findings of an online audit or a review (and of a revocation) are closed by the office that raised them.
 OFFICE_SOURCES = ("audit", "review", "revocation", "inspection")
 
@@ -234,7 +236,7 @@ def report_hazard(
                 source="self",
                 description=description.strip(),
                 severity=severity,
-                status="open",
+                status=HazardStatus.open,
                 reported_at=now,
                 **values,
             )
@@ -267,7 +269,7 @@ def _require_open(hazard: sa.Row[Any]) -> None:
         raise InvalidInput(
             f"隐患{hazard_label(hazard)}已整改，不能再修改 / hazard{hazard_label(hazard)} is rectified and read-only"
         )
-    if hazard.status == "submitted":
+    if hazard.status == HazardStatus.submitted:
         raise InvalidInput(
             f"隐患{hazard_label(hazard)}的整改已提交，等待审核部门验收，不能修改 / hazard{hazard_label(hazard)}: "
             "the rectification awaits the office's acceptance and cannot change"
@@ -355,7 +357,7 @@ def rectify_hazard(
         check_text("note", note)
         evidence = _rectification_file(conn, hazard, evidence_id=evidence_id, evidence_sha256=evidence_sha256)
         office = raising_office(hazard.source, key_field=bool(firm.key_field))
-        status = "rectified" if office is None else "submitted"
+        status = HazardStatus.rectified if office is None else HazardStatus.submitted
         now = clock.now()
         conn.execute(
             sa.update(HAZARDS)
@@ -409,7 +411,7 @@ def decide_rectification(
         if not accept and not text:
             raise InvalidInput("退回整改须填写说明 / rejecting a rectification needs a note")
         _require_editable(firm)
-        if hazard.status != "submitted":
+        if hazard.status != HazardStatus.submitted:
             raise InvalidInput(
                 f"隐患{hazard_label(hazard)}没有待验收的整改 / hazard{hazard_label(hazard)} has no rectification "
                 "awaiting acceptance"
@@ -417,9 +419,11 @@ def decide_rectification(
         now = clock.now()
         values: dict[str, Any] = {"decided_at": now, "decided_by": actor.name, "decision_note": text or None}
         if accept:
-            values["status"] = "accepted"
+            values["status"] = HazardStatus.accepted
         else:
-            values.update(status="open", rectified_at=None, rectification_evidence=None, rectification_evidence_id=None)
+            values.update(
+                status=HazardStatus.open, rectified_at=None, rectification_evidence=None, rectification_evidence_id=None
+            )
         conn.execute(sa.update(HAZARDS).where(HAZARDS.c.id == hazard_id).values(**values))
         record_event(
             conn,

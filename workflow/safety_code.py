@@ -22,8 +22,9 @@ import segno
 import sqlalchemy as sa
 
 from states import NotFound, OutOfScope, Role
+from workflow.actors import Actor, in_scope
 from workflow.clock import Clock, today
-from workflow.engine import Actor, in_scope, load_firm
+from workflow.engine import load_firm
 from workflow.tables import CERTIFICATIONS, ENTERPRISES, SAFETY_CODE_KEYS
 
 SIGNATURE_CHARS = 26  # 130 bits of the HMAC

@@ -11,7 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workflow.engine import Actor, record_event
+from workflow.actors import Actor
+from workflow.engine import record_event
 from workflow.tables import HAZARDS, INSPECTION_FINDINGS, INSPECTIONS
 
 HAZARD_SOURCE = "inspection"  # a finding of a district bureau's inspection, closed by that bureau

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from workflow import models
+from workflow.models import ApplicationStatus
 
 
 def _t(model: type) -> sa.Table:
@@ -40,7 +41,7 @@ DISTRICT_TARGETS = _t(models.DistrictTarget)
 GUIDANCE_ASSIGNMENTS = _t(models.GuidanceAssignment)
 
 # Applications still moving through the evaluation (not returned, failed, certified or closed).
-OPEN_APPLICATION_STATUSES = ("applied", "verified", "reviewed")
+OPEN_APPLICATION_STATUSES = (ApplicationStatus.applied, ApplicationStatus.verified, ApplicationStatus.reviewed)
 SWEEP_RUNS = _t(models.SweepRun)
 SWEEP_CHANGES = _t(models.SweepChange)
 INSPECTIONS = _t(models.Inspection)

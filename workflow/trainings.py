@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
+from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock, today
 from workflow.db import write_unit
-from workflow.engine import Actor, in_scope, load_firm, record_event
+from workflow.engine import load_firm, record_event
 from workflow.tables import ENTERPRISES, TRAINING_ATTENDANCES, TRAININGS
 
 KIND_LABELS: dict[str, tuple[str, str]] = {

@@ -1,1 +1,3 @@
-"""Command groups of `dabiao`, one module per package they drive; `api.cli` registers each explicitly."""
+"""The commands of `dabiao`, one module per area as the routes are: `base` (the App and what every command
+shares), `setup`, `firms`, `users`, `audit`, `serve`, `demo`, and the groups of the later packages
+(`notifications`, `deadlines`, `pool`, `certificates`, `campaign`); `api.cli` assembles them into `main`."""

@@ -12,9 +12,10 @@ import click
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the `dabiao` group."""
-    from api.cli import App, as_of_option, friendly_errors, pass_app
+    from api.commands.base import App, as_of_option, friendly_errors, pass_app
     from states import Role
-    from workflow.engine import Actor, load_firm
+    from workflow.actors import Actor
+    from workflow.engine import load_firm
 
     def acting(role: str, district: str | None, name: str) -> Actor:
         return Actor(name=name, role=Role(role), district_code=district)

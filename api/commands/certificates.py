@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from api.pages.exports import write_published_list
 from states import Role, WorkflowError
+from workflow.actors import Actor
 from workflow.certificate_audit import check_certificates
 from workflow.certificates import (
     LIST_KINDS,
@@ -23,10 +24,10 @@ from workflow.certificates import (
     withdraw_benchmark,
 )
 from workflow.clock import today
-from workflow.engine import Actor, load_firm
+from workflow.engine import load_firm
 
 if TYPE_CHECKING:
-    from api.cli import App
+    from api.commands.base import App
 
 CLI_ACTOR = "admin (command line)"
 

@@ -12,8 +12,10 @@ import click
 from sqlmodel import Session
 
 from states import Role
+from workflow.context import Context
+from workflow.models import ReferralStatus
 
-REFERRAL_STATUS_CHOICE = click.Choice(["proposed", "confirmed", "declined", "acknowledged", "withdrawn"])
+REFERRAL_STATUS_CHOICE = click.Choice([s.value for s in ReferralStatus])
 COUNT_LABELS = {
     "reminders": "提醒",
     "firm": "逾期·企业",
@@ -37,9 +39,10 @@ def _counts(counts: dict[str, int]) -> str:
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the `dabiao` group."""
-    from api.cli import App, as_of_option, friendly_errors, pass_app
+    from api.commands.base import App, as_of_option, friendly_errors, pass_app
     from deadlines.escalations import RULE_LABELS, acknowledge_escalation, list_escalations
-    from workflow.engine import Actor, load_firm
+    from workflow.actors import Actor
+    from workflow.engine import load_firm
 
     def day_of(value: dt.datetime | None) -> dt.date | None:
         return value.date() if value else None
@@ -64,7 +67,9 @@ def register(main: click.Group) -> None:
         app.require_schema()
         clock = app.clock(day_of(as_of))
         through = day_of(as_of) or clock.now().astimezone(clock.tz).date()
-        reports = sweep(app.engine, campaign=app.campaign, through=through, clock=clock, again=True, full=full)
+        reports = sweep(
+            app.engine, context=Context(app.campaign, clock, app.settings), through=through, again=True, full=full
+        )
         if as_json:
             _echo_json([r.as_json() for r in reports])
             return
@@ -74,7 +79,7 @@ def register(main: click.Group) -> None:
             click.echo(f"{report.as_of} 扫描完成{again} / swept {report.as_of}: {report.written} new rows")
             for rule, counts in report.rules.items():
                 if len(reports) == 1 or any(counts.values()):
-                    label = RULE_LABELS.get(rule, "移交属地政府" if rule == "referrals" else rule)
+                    label = RULE_LABELS.get(rule, rule)
                     click.echo(f"  {label} ({rule}): {_counts(counts)}")
 
     @main.command("scheduler")
@@ -258,8 +263,7 @@ def register(main: click.Group) -> None:
                 enterprise_id=firm.id,
                 grounds=grounds,
                 actor=actor,
-                campaign=app.campaign,
-                clock=app.clock(day_of(as_of)),
+                context=Context(app.campaign, app.clock(day_of(as_of)), app.settings),
                 note=note,
             )
         click.echo(f"已提出移交 #{referral_id} / referral #{referral_id} proposed: {firm.name}")
@@ -275,8 +279,7 @@ def register(main: click.Group) -> None:
                 referral_id=referral_id,
                 confirm=confirm,
                 actor=acting(role, district=None, name=name),
-                campaign=app.campaign,
-                clock=app.clock(day_of(as_of)),
+                context=Context(app.campaign, app.clock(day_of(as_of)), app.settings),
                 note=note,
             )
 

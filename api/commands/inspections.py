@@ -23,14 +23,15 @@ from deadlines.inspections import (
 )
 from deadlines.supervision import parse_month
 from states import Role, WorkflowError
+from workflow.actors import Actor
 from workflow.clock import today
-from workflow.engine import Actor, load_firm
+from workflow.engine import load_firm
 from workflow.safety_code import code_key, code_url, district_firms, district_sheet_pdf, firm_code, qr_png
 from workflow.trainings import KINDS as TRAINING_KINDS
 from workflow.trainings import list_trainings, record_training, training_reach
 
 if TYPE_CHECKING:
-    from api.cli import App
+    from api.commands.base import App
 
 CLI_ACTOR = "admin (command line)"
 as_of_option = click.option(
@@ -67,7 +68,7 @@ def _bureau(code: str | None, by: str | None) -> Actor:
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the `dabiao` group (after the `inspections` group exists)."""
-    from api.cli import pass_app
+    from api.commands.base import pass_app
 
     inspections = main.commands["inspections"]
     assert isinstance(inspections, click.Group)

@@ -16,9 +16,11 @@ from notifications.dispatch import dispatch_once
 from notifications.outbox import STATUSES, OutboxError, failed_ids, list_messages, retry_message
 from notifications.render import KINDS, Renderer
 from notifications.samples import SAMPLE_AUDIENCE, SAMPLES
+from workflow.context import Context
+from workflow.models import OutboxStatus
 
 if TYPE_CHECKING:
-    from api.cli import App
+    from api.commands.base import App
 
 
 def _json(data: Any) -> None:
@@ -78,11 +80,11 @@ def outbox_list(app: App, status: str | None, kind: str | None, limit: int, as_j
         return
     for m in messages:
         line = f"#{m['id']:<6} {m['status']:<12} {m['kind']:<22} {m['to_address'] or '-':<32} tries {m['attempts']}"
-        if m["status"] == "pending" and m["next_attempt_at"]:
+        if m["status"] == OutboxStatus.pending and m["next_attempt_at"]:
             line += f"  next {m['next_attempt_at'][:19]}"
-        if m["status"] == "sent" and m["sent_at"]:
+        if m["status"] == OutboxStatus.sent and m["sent_at"]:
             line += f"  sent {m['sent_at'][:19]}"
-        if m["last_error"] and m["status"] != "sent":
+        if m["last_error"] and m["status"] != OutboxStatus.sent:
             line += f"\n        {m['last_error'][:160]}"
         click.echo(line)
     click.echo(f"共 {len(messages)} 封 / {len(messages)} message(s)")
@@ -156,7 +158,7 @@ def digest_cmd(app: App, as_of: dt.datetime | None) -> None:
     """Write today's digests for the district bureaus and the city (sent by the next dispatch)."""
     app.require_schema()
     clock = app.clock(as_of.date() if as_of else None)
-    written = write_digests(app.engine, campaign=app.campaign, settings=app.settings, clock=clock)
+    written = write_digests(app.engine, context=Context(app.campaign, clock, app.settings))
     click.echo(f"已生成 {written} 份汇总 / wrote {written} digest(s); `dabiao dispatch` sends them")
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from states import Role
 
 if TYPE_CHECKING:
-    from api.cli import App
+    from api.commands.base import App
 
 ADMIN = "admin (command line)"
 
@@ -25,9 +25,10 @@ def _json(data: Any) -> None:
 
 def register(main: click.Group) -> None:
     """Add the `pool` group to the `dabiao` group."""
-    from api.cli import as_of_option, friendly_errors, pass_app
+    from api.commands.base import as_of_option, friendly_errors, pass_app
     from workflow import pool
-    from workflow.engine import Actor, load_firm
+    from workflow.actors import Actor
+    from workflow.engine import load_firm
     from workflow.queries import application_in_scope
 
     def day(value: dt.datetime | None) -> dt.date | None:

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from api.deps import ContextDep, SessionDep
-from states import NotAllowed, Role
-from workflow.accounts import actor_of, user_for_token
+from api.deps import Access, ContextDep, SessionDep, rule
+from states import Role
+from workflow.accounts import user_for_token
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor
 
 SESSION_COOKIE = "dabiao_session"
 LOGIN_COOKIE = "dabiao_login"  # a nonce for the sign-in form's CSRF token, before there is a session
@@ -68,22 +68,17 @@ UserDep = Annotated[Any, Depends(page_user)]
 
 
 @dataclass(frozen=True)
-class Page:
-    """A page's access rule: the roles that may open it and the kind of record its scope is judged by
-    (the same vocabulary as the API's `Allow`). Every page route carries one; a test walks them all.
+class Page(Access):
+    """A page's access rule, the API's rule (`api.deps.Access`) on the session cookie: without a live
+    session the page answers with the sign-in form. Every page route carries one; a test walks them all.
     A form (POST) must carry this session's CSRF token, checked before anything else is done."""
-
-    roles: frozenset[Role] | None  # None: anyone signed in
-    scope: str = "none"  # none / self / district / enterprise / hazard / application / evidence / referral / guidance
 
     async def __call__(self, request: Request, user: UserDep) -> Actor:
         if user is None:
             raise SignInRequired()
         if request.method == "POST":
             await check_csrf(request, request.cookies.get(SESSION_COOKIE))
-        if self.roles is not None and Role(user.role) not in self.roles:
-            raise NotAllowed(f"角色 {user.role} 无权使用此页面 / the role {user.role} may not use this page")
-        return actor_of(user)
+        return self.actor(user, "此页面 / this page")
 
 
 @dataclass(frozen=True)
@@ -95,7 +90,7 @@ class PagePublic:
 
 
 def page(*roles: Role, scope: str = "none") -> Any:
-    return Depends(Page(frozenset(roles) if roles else None, scope))
+    return rule(Page, *roles, scope=scope)
 
 
 PUBLIC_PAGE = Depends(PagePublic())

@@ -17,6 +17,7 @@ from api.pages.firms import refused
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from states import InvalidTransition, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.certificates import (
     PRIOR_RECORDERS,
     certificate_of,
@@ -28,7 +29,6 @@ from workflow.certificates import (
 )
 from workflow.clock import today
 from workflow.db import read_unit
-from workflow.engine import Actor
 
 router = APIRouter(include_in_schema=False)
 LIST_LABELS = {"certified": N_("达标企业名单"), "benchmark": N_("标杆企业名单")}

@@ -19,10 +19,10 @@ from deadlines.inspections import supervision_figures
 from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
 from deadlines.supervision import GRADE_LABELS, GRADES, PLAN_HEADERS, grade_counts, inspection_plan, parse_month
 from states import OutOfScope, Role
+from workflow.actors import Actor, district_in_scope
 from workflow.clock import today
 from workflow.dashboard import ESCALATION_STEPS, FUNNEL, REFERRAL_STATUSES, Overview, overview, worklist_counts
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.queries import worklist
 
 router = APIRouter(include_in_schema=False)
@@ -194,7 +194,7 @@ def _district_in_scope(actor: Actor, district_code: str, context: Any) -> str:
     known = context.campaign.district(district_code)
     if known is None or known.code != district_code:
         raise OutOfScope(f"找不到该辖区 / no such district: {district_code}")
-    if actor.role is Role.district_bureau and actor.district_code != district_code:
+    if not district_in_scope(actor, district_code):
         raise OutOfScope(f"找不到该辖区 / no such district: {district_code}")
     return district_code
 

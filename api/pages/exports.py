@@ -51,7 +51,7 @@ def xlsx_response(filename: str, *, title: str, headers: Sequence[str], rows: It
 
 
 def firm_cells(rows: Iterable[Any], *, campaign: Campaign) -> Iterator[list[Any]]:
-    """A firm list's rows (from `workflow.dashboard.firm_export_rows`) as spreadsheet cells."""
+    """A firm list's rows (from `workflow.firm_page.firm_export_rows`) as spreadsheet cells."""
     for n, r in enumerate(rows, start=1):
         sector = campaign.sector(r.sector)
         yield [

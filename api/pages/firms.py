@@ -23,17 +23,21 @@ from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, NotAllowed, NotFound, Role, State, WorkflowError
 from states.machine import TEAM_ONLY_MESSAGE
+from workflow import labels
+from workflow.actors import Actor
 from workflow.certificates import certificate_panel
 from workflow.clock import today
-from workflow.dashboard import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.db import read_unit
 from workflow.dossier import DOSSIER_KINDS, KINDS
 from workflow.effects import ALLOWED_KEYS
-from workflow.engine import Actor, fire, load_firm
+from workflow.engine import fire, load_firm
 from workflow.evidence import open_evidence, store_evidence
+from workflow.firm_page import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
+from workflow.labels import RULES, UPLOAD_KINDS, zh
 from workflow.limits import TEXT_LIMITS
+from workflow.models import HazardStatus
 from workflow.queries import FirmFilter, evidence_named, firm_detail, hazard_firm_id, hazards_of, list_firms
 from workflow.records import (
     FiveImplementations,
@@ -55,13 +59,7 @@ NOTIFY_CHANNEL_LABELS = {
     "letter": N_("书面函件（已送达）"),
 }
 PAGE_SIZE = 50
-EVIDENCE_KINDS = {
-    "rectification": N_("整改佐证"),
-    "self_assessment_report": N_("自评报告"),
-    "application_form": N_("申请表"),
-    "supporting_material": N_("佐证材料"),
-    "inspection": N_("检查照片或文件"),
-}
+EVIDENCE_KINDS = zh(UPLOAD_KINDS)
 DOSSIER_LABELS = {
     "self_assessment": N_("对照创建大纲的自评"),
     "self_assessment_report": N_("自评报告"),
@@ -69,37 +67,16 @@ DOSSIER_LABELS = {
     "supporting_material": N_("佐证材料"),
     "rectification": N_("整改佐证"),
 }
-SEVERITIES = {"general": N_("一般隐患"), "major": N_("重大隐患")}
-HAZARD_SOURCES = {
-    "self": N_("企业自查"),
-    "audit": N_("线上审核"),
-    "review": N_("评审"),
-    "revocation": N_("撤销认定"),
-    "inspection": N_("监管检查"),
-}
-HAZARD_STATUSES = {
-    "open": N_("未整改"),
-    "submitted": N_("整改已提交，待验收"),
-    "rectified": N_("已整改"),
-    "accepted": N_("整改已验收"),
-}
-APPLICATION_STATUSES = {
-    "applied": N_("待核实"),
-    "verified": N_("已核实，审核评审中"),
-    "reviewed": N_("已评审，待认定"),
-    "certified": N_("已认定达标"),
-    "returned": N_("已退回"),
-    "audit_failed": N_("线上审核未通过"),
-    "review_failed": N_("评审未通过"),
-    "closed": N_("已关闭"),
-}
-DEADLINE_RULES = {
-    "key_field_started": N_("重点领域企业启动创建期限"),
-    "above_size_started": N_("规上企业启动创建期限"),
-    "creation_end": N_("创建阶段结束"),
-    "evaluation_end": N_("评审验收阶段结束"),
-    "hazard_deadline": N_("隐患整改时限"),
-}
+SEVERITIES = zh(labels.SEVERITIES)
+HAZARD_SOURCES = zh(labels.HAZARD_SOURCES)
+HAZARD_STATUSES = zh(labels.HAZARD_STATUSES)
+APPLICATION_STATUSES = zh(labels.APPLICATION_STATUSES)
+DEADLINE_RULES = zh(
+    {
+        r: RULES[r]
+        for r in ("key_field_started", "above_size_started", "creation_end", "evaluation_end", "hazard_deadline")
+    }
+)
 # records in a firm's chain that are not transitions
 RECORD_LABELS = {
     "self_assessment_recorded": N_("保存自评"),
@@ -260,7 +237,7 @@ def firm_page(
     decidable = {
         h["id"]
         for h in hazards
-        if h["status"] == "submitted"
+        if h["status"] == HazardStatus.submitted
         and detail["state"] in ("self_assessing", "rectifying")
         and raising_office(h["source"], key_field=detail["key_field"]) is actor.role
     }

@@ -25,12 +25,8 @@ from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
-from deadlines.escalations import RULE_LABELS, STEP_LABELS
-from deadlines.referrals import GROUNDS_LABELS
-from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
-from deadlines.supervision import GRADE_LABELS
 from states import STATE_LABELS, TRIGGERS, State
-from workflow.guidance import KINDS as GUIDE_KINDS
+from workflow.labels import translated
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
@@ -51,11 +47,21 @@ def N_(message: str) -> str:
 
 
 def dynamic_messages() -> list[str]:
-    """Chinese labels other packages define as data (they are translated when shown, so extraction cannot
-    see them): escalation rules and steps, referral grounds and statuses, supervision grades."""
+    """The Chinese names of the label catalogue (workflow/labels.py) the pages show: rules, escalation steps
+    and statuses, referral grounds and statuses, supervision grades, upload kinds, statuses. They are data, so
+    extraction cannot see them; the catalogue's English names are their translations (`catalogue_translations`)."""
     out: list[str] = []
-    for labels in (RULE_LABELS, STEP_LABELS, GROUNDS_LABELS, REFERRAL_STATUS_LABELS, GRADE_LABELS, GUIDE_KINDS):
-        out += [text for text in labels.values() if text not in out]
+    for entry in translated():
+        if entry.zh not in out:
+            out.append(entry.zh)
+    return out
+
+
+def catalogue_translations() -> dict[str, str]:
+    """msgid → English for the catalogue's labels: what `update_catalog` writes into en.po."""
+    out: dict[str, str] = {}
+    for entry in translated():
+        out.setdefault(entry.zh, entry.en)
     return out
 
 
@@ -183,7 +189,7 @@ def extracted(root: Path = ROOT) -> Iterator[tuple[str, str, int]]:
             message = message[0]
         yield message, filename, lineno
     for text in dynamic_messages():
-        yield text, "(data labels of deadlines/)", 0
+        yield text, "(workflow/labels.py)", 0
 
 
 def template_catalog(messages: Iterable[tuple[str, str, int]]) -> Catalog:
@@ -205,6 +211,8 @@ def update_catalog() -> list[str]:
         catalog = Catalog(locale="en", project="dabiao", fuzzy=False)
     catalog.update(template, no_fuzzy_matching=True)
     catalog.obsolete.clear()
+    for msgid, english in catalogue_translations().items():  # the catalogue's English is the translation
+        catalog[msgid].string = english
     CATALOG.parent.mkdir(parents=True, exist_ok=True)
     with CATALOG.open("wb") as handle:
         write_po(handle, catalog, width=120, omit_header=True, sort_output=True)

@@ -31,9 +31,10 @@ from deadlines.inspections import (
 from deadlines.supervision import firm_grade, parse_month
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
 from workflow.accounts import actor_of
+from workflow.actors import Actor
 from workflow.clock import today
 from workflow.db import read_unit
-from workflow.engine import Actor, load_firm
+from workflow.engine import load_firm
 from workflow.evidence import store_evidence
 from workflow.guidance import list_guidance
 from workflow.safety_code import (

@@ -16,7 +16,7 @@ from api.pages.exports import xlsx_response
 from api.pages.firms import refused
 from api.pages.render import message, redirect, render
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
-from deadlines.escalations import acknowledge_escalation, list_escalations
+from deadlines.escalations import STEP_LABELS, acknowledge_escalation, list_escalations
 from deadlines.referrals import (
     DELIVERED,
     GROUNDS_LABELS,
@@ -30,11 +30,12 @@ from deadlines.referrals import (
     referral_cells,
 )
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
+from workflow.actors import Actor
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.models import EscalationStatus
 from workflow.queries import undeliverable_notices, worklist
 
 router = APIRouter(include_in_schema=False)
@@ -97,6 +98,7 @@ def escalation_page(
         more=len(rows) > LIST_LIMIT,
         params=params,
         statuses=ESCALATION_STATUSES,
+        step_labels=STEP_LABELS,
         can_acknowledge=actor.role in (Role.city_bureau, Role.district_bureau),
     )
 
@@ -130,7 +132,7 @@ def acknowledge(
     except WorkflowError as exc:
         if isinstance(exc, NotFound | NotAllowed):
             raise
-        params: dict[str, str | None] = {"district": None, "status": "open", "step": None, "rule": None}
+        params: dict[str, str | None] = {"district": None, "status": EscalationStatus.open, "step": None, "rule": None}
         return escalation_page(request, session, actor, params, error=message(request, str(exc)), code=status_of(exc))
     return redirect("/escalations", notice="acknowledged")
 
@@ -214,8 +216,7 @@ def propose(
             enterprise_id=enterprise_id,
             grounds=grounds,
             actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
+            context=context.service,
             note=note or None,
         )
     except WorkflowError as exc:
@@ -269,8 +270,7 @@ def decide(
                     session,
                     referral_id=referral_id,
                     actor=actor,
-                    campaign=context.campaign,
-                    clock=context.clock,
+                    context=context.service,
                     confirm=decision == "confirm",
                     note=note or None,
                 )

@@ -16,12 +16,15 @@ from api.deps import ContextDep, SessionDep
 from api.errors import status_of
 from api.pages.access import OFFICIALS, page
 from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
-from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
 from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
-from workflow.dashboard import evidence_of
+from workflow import labels
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor, load_firm
+from workflow.engine import load_firm
+from workflow.firm_page import evidence_of
+from workflow.labels import zh
+from workflow.models import ApplicationStatus, ReviewAssignmentStatus
 from workflow.pool import (
     PARTS,
     decide_report,
@@ -41,8 +44,8 @@ from workflow.queries import application_in_scope, review_assignments_of
 from workflow.tables import REVIEW_ASSIGNMENTS, USERS
 
 router = APIRouter(include_in_schema=False)
-DRAW_KINDS = {"team": N_("组建评审组"), "redraw": N_("重新抽取"), "replacement": N_("替补抽取")}
-REPORT_STATUSES = {"open": N_("待处理"), "dismissed": N_("已驳回"), "disqualified": N_("已取消资格")}
+DRAW_KINDS = zh(labels.DRAW_KINDS)
+REPORT_STATUSES = zh(labels.REPORT_STATUSES)
 Organiser = Annotated[Actor, page(Role.support_center, Role.district_bureau, scope="application")]
 
 
@@ -86,7 +89,7 @@ def application_page(
         ).scalar()
     organiser = Role.support_center if firm.key_field else Role.district_bureau
     is_organiser = actor.role is organiser
-    under_review = app.status == "verified" and app.audit_passed_at is not None
+    under_review = app.status == ApplicationStatus.verified and app.audit_passed_at is not None
     return render(
         request,
         "application.html",
@@ -98,10 +101,12 @@ def application_page(
         materials=[(m, files.get(m.get("sha256"))) for m in app.materials or []],
         team=team,
         people=people,
-        can_score=actor.role is Role.reviewer and mine == "active" and app.status == "verified",
+        can_score=actor.role is Role.reviewer
+        and mine == ReviewAssignmentStatus.active
+        and app.status == ApplicationStatus.verified,
         can_recuse=actor.role is Role.reviewer and mine in ("active", "done") and under_review,
         can_redraw=is_organiser and under_review and bool(team["members"]),
-        scored=mine == "done",
+        scored=mine == ReviewAssignmentStatus.done,
         draws=draws,
         draw_kinds=DRAW_KINDS,
         outline=campaign.outline,

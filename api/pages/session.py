@@ -39,8 +39,8 @@ from workflow.accounts import (
     server_secret,
     set_active,
 )
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor
 
 router = APIRouter(include_in_schema=False)
 LOGIN_SECRET = "login-nonce"

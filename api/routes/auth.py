@@ -23,8 +23,8 @@ from workflow.accounts import (
     revoke_token,
     set_active,
 )
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.tables import USERS
 
 router = APIRouter(prefix="/api", tags=["accounts"])

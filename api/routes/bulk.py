@@ -11,8 +11,8 @@ from api.deps import OFFICIALS, ContextDep, SessionDep, allow
 from api.errors import error_body
 from api.metrics import TRANSITIONS
 from api.routes.enterprises import _result
+from workflow.actors import Actor
 from workflow.bulk import MAX_FIRMS, BulkTarget, fire_many
-from workflow.engine import Actor
 
 router = APIRouter(prefix="/api", tags=["bulk"])
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import FIRM_READERS, ContextDep, SessionDep, allow
 from api.pages.exports import published_list_response
 from states import Role
+from workflow.actors import Actor
 from workflow.certificate_audit import audit_certificates
 from workflow.certificates import (
     certificate_of,
@@ -23,7 +24,6 @@ from workflow.certificates import (
 )
 from workflow.clock import today
 from workflow.db import read_unit
-from workflow.engine import Actor
 
 router = APIRouter(prefix="/api", tags=["certificates"])
 City = Annotated[Actor, allow(Role.city_bureau)]

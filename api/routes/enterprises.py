@@ -28,9 +28,10 @@ from api.schemas import (
     TransitionResult,
 )
 from states import InvalidInput, Role, VersionConflict
+from workflow.actors import Actor
 from workflow.db import read_unit
 from workflow.dossier import KINDS
-from workflow.engine import Actor, FireResult, fire
+from workflow.engine import FireResult, fire
 from workflow.evidence import open_evidence, store_evidence
 from workflow.queries import FirmFilter, firm_detail, hazard_in_scope, hazards_of, list_firms
 from workflow.records import (

@@ -23,9 +23,9 @@ from deadlines.inspections import (
 )
 from deadlines.supervision import parse_month
 from states import InvalidInput, Role
+from workflow.actors import Actor
 from workflow.clock import today
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.evidence import store_evidence
 from workflow.safety_code import (
     code_key,

@@ -15,8 +15,9 @@ from api.deps import PUBLIC, ContextDep, allow
 from api.schemas import HealthRead, UpRead
 from deadlines.scheduler import LEADER_LOCK
 from states import Role
+from workflow.actors import Actor
 from workflow.db import database_answers
-from workflow.engine import Actor
+from workflow.models import OutboxStatus
 from workflow.tables import OUTBOX
 
 CITY = (Role.city_bureau, Role.support_center)
@@ -45,7 +46,7 @@ def health(context: ContextDep, actor: Annotated[Actor, allow(*CITY)]) -> Any:
         with context.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(OUTBOX.c.status, sa.func.count())
-                .where(OUTBOX.c.status.in_(("pending", "failed")))
+                .where(OUTBOX.c.status.in_((OutboxStatus.pending, OutboxStatus.failed)))
                 .group_by(OUTBOX.c.status)
             ).all()
     except sa.exc.SQLAlchemyError:

@@ -19,10 +19,11 @@ from deadlines.referrals import (
 )
 from deadlines.supervision import inspection_plan, parse_month
 from states import InvalidInput, OutOfScope, Role
+from workflow.actors import Actor, district_in_scope
 from workflow.clock import today
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.models import EscalationStatus, ReferralStatus
 
 router = APIRouter(prefix="/api", tags=["oversight"])
 Overseer = Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau, Role.local_government)]
@@ -65,7 +66,7 @@ def acknowledge(
 ) -> dict[str, str]:
     """Acknowledge an escalation (it stays until the firm moves on, then it is resolved)."""
     at = acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
-    return {"status": "acknowledged", "acknowledged_at": at.isoformat()}
+    return {"status": EscalationStatus.acknowledged, "acknowledged_at": at.isoformat()}
 
 
 @router.get("/referrals")
@@ -107,15 +108,15 @@ def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) ->
             for s in suggested
         ]
     waiting = {
-        Role.city_bureau: "proposed",
-        Role.support_center: "proposed",
-        Role.local_government: "confirmed",
+        Role.city_bureau: ReferralStatus.proposed,
+        Role.support_center: ReferralStatus.proposed,
+        Role.local_government: ReferralStatus.confirmed,
     }[actor.role]
     with read_unit(session) as conn:
         items = list_referrals(conn, actor=actor, campaign=context.campaign, status=waiting)
     out = []
     for r in items:
-        since = r.decided_at if waiting == "confirmed" and r.decided_at else r.proposed_at
+        since = r.decided_at if waiting == ReferralStatus.confirmed and r.decided_at else r.proposed_at
         out.append(
             r.as_json()
             | {"since": since.isoformat(), "days_waiting": (day - since.astimezone(context.clock.tz).date()).days}
@@ -136,8 +137,7 @@ def propose(
         enterprise_id=body.enterprise_id,
         grounds=body.grounds,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         note=body.note,
     )
     return {"id": referral_id}
@@ -174,12 +174,11 @@ def _decide(
         session,
         referral_id=referral_id,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         confirm=confirm,
         note=body.note,
     )
-    return {"status": "confirmed" if confirm else "declined"}
+    return {"status": ReferralStatus.confirmed if confirm else ReferralStatus.declined}
 
 
 @router.post("/referrals/{referral_id}/acknowledge")
@@ -191,7 +190,7 @@ def acknowledge_receipt(
 ) -> dict[str, str]:
     """The local government acknowledges a confirmed referral of its area."""
     acknowledge_referral(session, referral_id=referral_id, actor=actor, clock=context.clock)
-    return {"status": "acknowledged"}
+    return {"status": ReferralStatus.acknowledged}
 
 
 @router.get("/inspections/plan")
@@ -206,7 +205,7 @@ def plan(
     code = district if actor.role is Role.city_bureau else actor.district_code
     if code is None:
         raise InvalidInput("请指定辖区 / name the district")
-    if actor.role is Role.district_bureau and district not in (None, actor.district_code):
+    if district is not None and not district_in_scope(actor, district):
         raise OutOfScope(f"找不到该辖区 / no such district: {district}")
     first = parse_month(month)
     with read_unit(session) as conn:

@@ -29,8 +29,8 @@ from api.schemas import (
     WorklistPage,
 )
 from states import Role
+from workflow.actors import Actor
 from workflow.db import read_unit
-from workflow.engine import Actor
 from workflow.pool import (
     decide_report,
     declare_conflict,

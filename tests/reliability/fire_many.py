@@ -9,10 +9,11 @@ import sys
 from sqlmodel import Session
 
 from states import Role
+from workflow.actors import Actor
 from workflow.campaign import load_campaign
 from workflow.clock import FixedClock
 from workflow.db import make_engine
-from workflow.engine import Actor, fire, load_firm
+from workflow.engine import fire, load_firm
 from workflow.settings import DEFAULT_CAMPAIGN
 
 STEPS = (("notify", Role.district_bureau), ("start_self_assessment", Role.enterprise))

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.cli import _uvicorn_options
+from api.commands.serve import uvicorn_options as _uvicorn_options
 from api.pages.access import LOGIN_COOKIE, SESSION_COOKIE, csrf_token
 from tests.api_helpers import PASSWORD, World
 from tests.deadline_helpers import sweep_on

@@ -1,0 +1,197 @@
+"""The one bilingual label catalogue: the Chinese and the English name of every code a person reads.
+
+Mail (notifications/labels.py and its templates), the pages (through the gettext catalog: the Chinese names
+here are the msgids, the English names their translations, fed by `api.pages.i18n.dynamic_messages`) and the
+command line all read these tables, so a rule, state or status has one Chinese name everywhere. The states'
+and triggers' names belong to the machine (states/definition.py) and are offered here as `STATES`/`TRIGGERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
+
+from states import STATE_LABELS, TRIGGERS
+
+
+class Label(NamedTuple):
+    zh: str
+    en: str
+
+    def pick(self, lang: str | None) -> str:
+        """The name in a language: English for `en…`, Chinese otherwise."""
+        return self.en if lang and lang.lower().startswith("en") else self.zh
+
+
+_KEY_FIELD_STARTED = Label("重点监管领域企业启动创建", "Key-supervision-field firms start the campaign")
+_ABOVE_SIZE_STARTED = Label("规模以上企业启动创建", "Above-size firms start the campaign")
+_SLA_AUDIT = Label("线上审核时限", "Time limit for the online audit")
+
+# The deadline rules (deadlines/ writes them into reminders, overdue notices and escalations). The milestone
+# rules are named after the campaign file's milestone ids, and the online audit's time limit is
+# `sla_online_audit` there; both spellings are known.
+RULES: dict[str, Label] = {
+    "mobilization": Label("动员部署：通知到企业主要负责人", "Mobilization: the principal is notified"),
+    "key_field_start": _KEY_FIELD_STARTED,
+    "key_field_started": _KEY_FIELD_STARTED,
+    "above_size_start": _ABOVE_SIZE_STARTED,
+    "above_size_started": _ABOVE_SIZE_STARTED,
+    "creation_end": Label("创建提升阶段结束", "End of the creation and improvement phase"),
+    "evaluation_end": Label("考评验收阶段截止", "End of the evaluation and acceptance phase"),
+    "hazard_deadline": Label("隐患整改期限", "Hazard rectification deadline"),
+    "sla_verification": Label("辖市（区）应急管理局核实时限", "Time limit for verification by the district bureau"),
+    "sla_audit": _SLA_AUDIT,
+    "sla_online_audit": _SLA_AUDIT,
+    "sla_review": Label("线上及现场评审时限", "Time limit for the online and on-site review"),
+    "sla_certification": Label("市应急管理局认定时限", "Time limit for certification by the city bureau"),
+    "referrals": Label("移交属地政府", "Referrals to local governments"),
+}
+
+# the steps of an escalation (who is told, who holds it)
+STEPS: dict[str, Label] = {
+    "firm": Label("提醒企业", "reminder to the firm"),
+    "district": Label("上报辖市（区）应急管理局", "escalated to the district bureau"),
+    "center": Label("交市应急保障中心办理", "sent to the city emergency support center"),
+    "city": Label("上报市应急管理局", "escalated to the city bureau"),
+}
+
+ESCALATION_STATUSES: dict[str, Label] = {
+    "open": Label("未签收", "Open"),
+    "acknowledged": Label("已签收", "Acknowledged"),
+    "resolved": Label("已解除", "Resolved"),
+}
+
+GROUNDS: dict[str, Label] = {
+    "non_participating": Label("逾期未启动创建", "Not started after the deadline"),
+    "failed_review_twice": Label("两次评审未通过", "Failed the review twice"),
+    "major_hazard_overdue": Label("重大隐患逾期未整改", "Major hazard overdue"),
+}
+
+REFERRAL_STATUSES: dict[str, Label] = {
+    "proposed": Label("已提出", "Proposed"),
+    "confirmed": Label("已确认移交", "Confirmed"),
+    "declined": Label("未予确认", "Declined"),
+    "acknowledged": Label("属地已签收", "Acknowledged"),
+    "withdrawn": Label("已撤回", "Withdrawn"),
+}
+
+# the supervision grades of the city's inspection plan
+GRADES: dict[str, Label] = {
+    "referred": Label("达标无望（已报送属地政府）", "No hope of compliance (reported to local government)"),
+    "non_participating": Label("逾期未开展创建", "Past its date, not started"),
+    "not_started": Label("尚未开展创建", "Not started yet"),
+    "on_track": Label("创建中", "Taking part"),
+    "compliant": Label("达标", "Compliant"),
+    "benchmark": Label("标杆", "Benchmark"),
+}
+
+GUIDE_KINDS: dict[str, Label] = {
+    "expert": Label("派驻专家（重点指导）", "Expert (guidance)"),
+    "officer": Label("监管人员（重点督导）", "Officer (supervision)"),
+}
+
+APPLICATION_STATUSES: dict[str, Label] = {
+    "applied": Label("待核实", "Awaiting verification"),
+    "verified": Label("已核实，审核评审中", "Verified; audit and review under way"),
+    "reviewed": Label("已评审，待认定", "Reviewed; awaiting certification"),
+    "certified": Label("已认定达标", "Certified"),
+    "returned": Label("已退回", "Returned"),
+    "audit_failed": Label("线上审核未通过", "Failed the online audit"),
+    "review_failed": Label("评审未通过", "Failed the review"),
+    "closed": Label("已关闭", "Closed"),
+}
+
+HAZARD_STATUSES: dict[str, Label] = {
+    "open": Label("未整改", "Open"),
+    "submitted": Label("整改已提交，待验收", "Rectification submitted, awaiting acceptance"),
+    "rectified": Label("已整改", "Rectified"),
+    "accepted": Label("整改已验收", "Rectification accepted"),
+}
+
+SEVERITIES: dict[str, Label] = {
+    "general": Label("一般隐患", "General hazard"),
+    "major": Label("重大隐患", "Major hazard"),
+}
+
+HAZARD_SOURCES: dict[str, Label] = {
+    "self": Label("企业自查", "Found by the firm"),
+    "audit": Label("线上审核", "Online audit"),
+    "review": Label("评审", "Review"),
+    "revocation": Label("撤销认定", "Revocation"),
+    "inspection": Label("监管检查", "Bureau inspection"),
+}
+
+# what a firm uploads (evidence files)
+UPLOAD_KINDS: dict[str, Label] = {
+    "rectification": Label("整改佐证", "Rectification file"),
+    "self_assessment_report": Label("自评报告", "Self-assessment report"),
+    "application_form": Label("申请表", "Application form"),
+    "supporting_material": Label("佐证材料", "Supporting material"),
+    "inspection": Label("检查照片或文件", "Inspection photo or document"),  # uploaded by the district bureau
+}
+
+REPORT_STATUSES: dict[str, Label] = {
+    "open": Label("待处理", "open"),
+    "dismissed": Label("已驳回", "dismissed"),
+    "disqualified": Label("已取消资格", "reviewer disqualified"),
+}
+
+DRAW_KINDS: dict[str, Label] = {
+    "team": Label("组建评审组", "team drawn"),
+    "redraw": Label("重新抽取", "redraw"),
+    "replacement": Label("替补抽取", "replacement drawn"),
+}
+
+LEVELS: dict[str, Label] = {
+    "compliant": Label("达标企业", "compliant enterprise"),
+    "benchmark": Label("标杆企业", "benchmark enterprise"),
+}
+
+AUDIENCES: dict[str, Label] = {
+    "enterprise": Label("企业", "enterprise"),
+    "district_bureau": Label("辖市（区）应急管理局", "district bureau"),
+    "city_bureau": Label("市应急管理局", "city bureau"),
+    "support_center": Label("市应急保障中心", "city emergency support center"),
+    "local_government": Label("属地政府", "local government"),
+    "reviewer": Label("评定人员", "reviewer"),
+    "user": Label("用户", "user"),
+}
+
+STATES: dict[str, Label] = {state.value: Label(*pair) for state, pair in STATE_LABELS.items()}
+TRIGGER_NAMES: dict[str, Label] = {name: Label(spec.label_zh, spec.label_en) for name, spec in TRIGGERS.items()}
+
+# the tables the pages show through the gettext catalog (mail reads LEVELS and AUDIENCES directly; states
+# and triggers are shown from the machine's own names)
+PAGE_TABLES: tuple[dict[str, Label], ...] = (
+    RULES,
+    STEPS,
+    ESCALATION_STATUSES,
+    GROUNDS,
+    REFERRAL_STATUSES,
+    GRADES,
+    GUIDE_KINDS,
+    APPLICATION_STATUSES,
+    HAZARD_STATUSES,
+    SEVERITIES,
+    HAZARD_SOURCES,
+    UPLOAD_KINDS,
+    REPORT_STATUSES,
+    DRAW_KINDS,
+)
+
+
+def zh(table: Mapping[str, Label]) -> dict[str, str]:
+    """The Chinese names of a table (the form deadlines/ and the pages' msgids use)."""
+    return {code: label.zh for code, label in table.items()}
+
+
+def name(table: Mapping[str, Label], code: object, lang: str | None = None) -> str:
+    """A code's name in a language; an unknown code is shown as itself."""
+    label = table.get(str(code))
+    return str(code) if label is None else label.pick(lang)
+
+
+def translated() -> Iterator[Label]:
+    """Every label the pages show through the gettext catalog (states and triggers have their own)."""
+    for table in PAGE_TABLES:
+        yield from table.values()
