@@ -179,12 +179,13 @@ def safety_code_sheet(
     district: str | None = None,
 ) -> Response:
     """A district's printable sheet of codes (PDF, twelve firms a page)."""
-    code = _district_of(actor, district)
-    found = context.campaign.district(code)
+    found = context.campaign.district(_district_of(actor, district))
+    if found is None:
+        raise InvalidInput(f"没有这个辖区：{district} / no such district: {district}")
+    code, name = found.code, found.name
     with read_unit(session) as conn:
-        firms = district_firms(conn, district=found.code if found else code, actor=actor)
+        firms = district_firms(conn, district=code, actor=actor)
         key = code_key(conn)
-    name = found.name if found else code
     pdf = district_sheet_pdf(
         firms,
         key=key,
