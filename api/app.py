@@ -11,13 +11,22 @@ from fastapi import FastAPI, Request, Response
 from api import errors, pages
 from api.deps import AppContext
 from api.metrics import OUTBOX_COLLECTOR, REQUESTS, method_label
-from api.routes import auth, bulk, certificates, enterprises, ops, oversight, work
+from api.routes import auth, bulk, certificates, enterprises, inspections, ops, oversight, work
 from workflow.campaign import Campaign, load_campaign
 from workflow.clock import Clock, SystemClock
 from workflow.db import make_engine
 from workflow.settings import Settings, get_settings
 
-ROUTERS = (auth.router, enterprises.router, work.router, oversight.router, ops.router, bulk.router, certificates.router)
+ROUTERS = (
+    auth.router,
+    enterprises.router,
+    work.router,
+    oversight.router,
+    ops.router,
+    bulk.router,
+    certificates.router,
+    inspections.router,
+)
 
 
 def create_app(

@@ -15,6 +15,7 @@ from api.commands import certificates as certificate_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import demo as demo_commands
 from api.commands import firms as firm_commands
+from api.commands import inspections as inspection_commands
 from api.commands import notifications as notification_commands
 from api.commands import pool as pool_commands
 from api.commands import serve as serve_commands
@@ -69,4 +70,5 @@ notification_commands.register(main)
 deadline_commands.register(main)
 pool_commands.register(main)
 certificate_commands.register(main)
+inspection_commands.register(main)
 campaign_commands.register(main)

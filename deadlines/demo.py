@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from deadlines.demo_supervision import SupervisionOffice
 from deadlines.referrals import (
     acknowledge_referral,
     decide_referral,
@@ -111,6 +112,7 @@ class Replay:
         # generator, so the campaign's replay keeps its course
         self.dossier_rng = random.Random(seed + 1)
         self.cert_rng = random.Random(seed + 8)  # certificate decisions, apart from the firms' own fates
+        self.seed = seed
         self.queue: list[Step] = []
         self.counter = itertools.count()
         self.firms: dict[int, Any] = {}
@@ -513,6 +515,7 @@ class Replay:
 
     def run(self, say: Callable[[str], None]) -> None:
         self.plan()
+        supervision = SupervisionOffice(self, self.seed)
         day, last_report = START, time.perf_counter()
         while day <= self.until:
             self.clock.at = dt.datetime.combine(day, dt.time(10), self.clock.tz)
@@ -521,6 +524,7 @@ class Replay:
             sweep(self.engine, context=Context(self.campaign, FixedClock.on(day, hour=23), self.settings), through=day)
             self.referral_office(day)
             self.guidance_office(day)
+            supervision.day(day)
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
                 morning = FixedClock.on(day + dt.timedelta(days=1), hour=8)
                 write_digests(self.engine, context=Context(self.campaign, morning, self.settings))

@@ -317,6 +317,15 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
         ("POST", "/api/enterprises/{enterprise_id}/benchmark"): {"json": {"reason": "示范"}},
         ("POST", "/api/enterprises/{enterprise_id}/benchmark/withdraw"): {"json": {"reason": "复查"}},
         ("PUT", "/api/enterprises/{enterprise_id}/prior-certificate"): {"json": {"level": "none"}},
+        ("POST", "/api/enterprises/{enterprise_id}/inspections"): {
+            "json": {"kind": "online", "held_on": "2022-06-20", "inspectors": ["王科长"], "items_checked": []}
+        },
+        ("POST", "/api/enterprises/{enterprise_id}/inspections/evidence"): {
+            "files": {"file": ("检查照片.pdf", io.BytesIO(PDF), "application/pdf")}
+        },
+        ("POST", "/api/trainings"): {
+            "json": {"kind": "training", "held_on": "2022-06-20", "topic": "专项培训", "attendees": {}}
+        },
     }
     if (method in ("POST", "PATCH", "PUT") or "plan" in route.path) and key not in bodies:
         raise AssertionError(f"add a sample request for {method} {route.path} to this test")

@@ -130,6 +130,17 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
     seen = client.get("/api/referrals", headers={"Authorization": f"Bearer {gov}"}).json()
     assert {r["status"] for r in seen} <= {"confirmed", "acknowledged"}  # only what the city confirmed
     assert listed["total"] > 0 and {item["district_code"] for item in listed["items"]} == {"320412"}
+    # supervision carried out: most of the monthly plans done, some missed; training sessions held
+    city = client.post("/api/auth/token", data={"username": "city", "password": PASSWORD}).json()["access_token"]
+    planned = done = 0
+    for month in ("2023-09", "2023-10", "2023-11", "2023-12"):  # the months the demo carries out
+        figures = client.get(
+            "/api/inspections/report", params={"month": month}, headers={"Authorization": f"Bearer {city}"}
+        ).json()["total"]
+        planned, done = planned + figures["planned"], done + figures["done"]
+    assert planned > 0 and 0.7 < done / planned < 1, (done, planned)
+    sessions = client.get("/api/trainings", headers={"Authorization": f"Bearer {city}"}).json()
+    assert {s["kind"] for s in sessions} == {"training", "briefing"}
     engine.dispose()
 
 

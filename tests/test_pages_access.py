@@ -20,6 +20,7 @@ from states import Role
 from tests.api_helpers import ELSEWHERE, HOME, PASSWORD, World
 from tests.test_api_access import add_guidance, setup_records
 from tests.test_api_paths import PDF
+from workflow.safety_code import code_for, code_key
 from workflow.tables import ESCALATIONS, EVENTS, REFERRALS
 
 
@@ -177,6 +178,11 @@ TRIGGER_FOR = {
 DECISION_FOR = {Role.city_bureau: "decline", Role.local_government: "acknowledge"}
 
 
+def safety_code(world: World, firm_id: int) -> str:
+    with world.engine.connect() as conn:
+        return code_for(code_key(conn), firm_id)
+
+
 def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
     """A well-formed form for each page that takes one (so the answer speaks about access)."""
     forms: dict[str, dict[str, Any]] = {
@@ -210,6 +216,8 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
         "/users/{username}/{action}": {},
         "/firms/{enterprise_id}/benchmark": {"data": {"reason": "示范"}},
         "/firms/{enterprise_id}/prior-certificate": {"data": {"level": "none"}},
+        "/firms/{enterprise_id}/inspections": {"data": {"kind": "online", "held_on": "2022-06-20"}},
+        "/districts/{district_code}/trainings": {"data": {"kind": "training", "held_on": "2022-06-20"}},
         "/firms/{enterprise_id}/guidance": {"data": {"person": "王工", "kind": "expert", "from_date": "2022-06-01"}},
         "/guidance/{assignment_id}/visits": {"data": {"visited_on": "2022-06-15", "note": "现场指导"}},
     }
@@ -248,6 +256,8 @@ def test_every_page_for_every_role_in_and_out_of_scope(world: World) -> None:
                         params |= {"username": "firm_other", "action": "revoke-sessions"}
                     if "{decision}" in route.path:
                         params["decision"] = DECISION_FOR.get(role, "decline")
+                    if "{token}" in route.path:  # a firm's safety code: anyone may scan it
+                        params["token"] = safety_code(world, world.firms["home_key"])
                     path = route.path.format(**params)
                     browser = browsers[role]
                     form = form_for(route, method, world)

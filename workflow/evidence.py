@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import InvalidInput, NotFound, OutOfScope
+from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
 from workflow.actors import Actor, in_scope, visible
 from workflow.clock import Clock
 from workflow.db import read_unit, write_unit
@@ -30,6 +30,8 @@ from workflow.records import CLOSED_STATUSES, hazard_label
 from workflow.settings import Settings
 from workflow.tables import EVIDENCE_FILES, HAZARDS
 
+# photos or documents of an inspection, kept by the district bureau that made it (not part of a dossier)
+INSPECTION_KIND = "inspection"
 CHUNK = 1 << 16
 # office files are zip archives: refuse archives that unpack far beyond what a real document does
 MAX_UNPACKED = 200 * 1024 * 1024
@@ -140,12 +142,14 @@ def store_evidence(
     A rectification file names its hazard (of this firm, still open); the upload is an event in the firm's
     chain."""
     kind = LEGACY_KINDS.get(kind, kind)
-    if kind not in KINDS:
+    if kind == INSPECTION_KIND and actor.role is not Role.district_bureau:
+        raise NotAllowed("检查照片或文件由辖区应急管理部门上传 / the district bureau uploads inspection files")
+    if kind not in KINDS and kind != INSPECTION_KIND:
         raise InvalidInput(f"材料类别须为 {', '.join(KINDS)} / kind must be one of {', '.join(KINDS)}")
     if kind == "rectification" and hazard_id is None:
         raise InvalidInput("整改佐证须注明对应的隐患 / a rectification file must name its hazard")
     if kind != "rectification" and hazard_id is not None:
-        zh, en = KIND_LABELS[kind]
+        zh, en = KIND_LABELS.get(kind, ("检查照片或文件", "inspection file"))
         raise InvalidInput(f"只有整改佐证对应隐患，{zh}不对应隐患 / only rectification files name a hazard, not a {en}")
     name = safe_filename(filename)
     suffix = os.path.splitext(name)[1].lower()

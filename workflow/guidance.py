@@ -1,7 +1,9 @@
 """Guidance of benchmark candidates. The plan: 各地要通过"派驻专家重点指导、监管人员重点督导"的方式，在企业达标
 创建基础上，打造安全生产领域标杆企业 — the districts send experts to guide and officers to supervise firms on their
 way to 标杆, and record their visits. A district bureau sees and records its own firms, the city bureau all;
-each assignment and visit is an event in the firm's hash chain."""
+each assignment and visit is an event in the firm's hash chain. A visit is a supervision record of kind `guidance`
+(the same table as inspections and patrols, `workflow.supervision_records`), so it may also carry the outline
+items looked at, findings and files when recorded through the inspection form."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from workflow.clock import Clock
 from workflow.db import begin_write
 from workflow.engine import load_firm, record_event
 from workflow.labels import zh
-from workflow.tables import ENTERPRISES, GUIDANCE_ASSIGNMENTS, GUIDANCE_VISITS
+from workflow.supervision_records import write_record
+from workflow.tables import ENTERPRISES, GUIDANCE_ASSIGNMENTS, INSPECTIONS
 
-A, V, E = GUIDANCE_ASSIGNMENTS, GUIDANCE_VISITS, ENTERPRISES
+A, V, E = GUIDANCE_ASSIGNMENTS, INSPECTIONS, ENTERPRISES
 KINDS = zh(labels.GUIDE_KINDS)
 # Guidance builds on the firm's own creation work (在企业达标创建基础上): a firm that has not started, or is
 # closed, is no benchmark candidate.
@@ -145,6 +148,22 @@ def assign_guide(
     return assignment_id
 
 
+def visit_assignment(
+    conn: sa.Connection, *, assignment_id: int, visited_on: dt.date, today: dt.date, enterprise_id: int | None = None
+) -> Any:
+    """The assignment a visit belongs to (of this firm, when named); the visit lies between the assignment's
+    first day and today."""
+    assignment = conn.execute(sa.select(A).where(A.c.id == assignment_id)).first()
+    if assignment is None or (enterprise_id is not None and assignment.enterprise_id != enterprise_id):
+        raise NotFound(f"找不到该派驻记录 / no such assignment: {assignment_id}")
+    if visited_on < assignment.from_date or visited_on > today:
+        raise InvalidInput(
+            f"走访日期 {visited_on} 须在派驻之日（{assignment.from_date}）与今天（{today}）之间 / "
+            f"the visit date {visited_on} must lie between the assignment ({assignment.from_date}) and today"
+        )
+    return assignment
+
+
 def record_visit(
     session: Session,
     *,
@@ -154,7 +173,8 @@ def record_visit(
     actor: Actor,
     clock: Clock,
 ) -> int:
-    """Record a visit of an assigned expert or officer (date, note); not before the assignment, not ahead."""
+    """Record a visit of an assigned expert or officer (date, note) as a guidance record; not before the
+    assignment, not ahead. Returns the record's id."""
     _check_actor(actor)
     note = _text(note, "走访记录", "the note", 2000)
     now = clock.now()
@@ -166,42 +186,25 @@ def record_visit(
         if assignment is None:
             raise NotFound(f"找不到该派驻记录 / no such assignment: {assignment_id}")
         _firm_in_scope(conn, actor, assignment.enterprise_id)
-        if visited_on < assignment.from_date or visited_on > today:
-            raise InvalidInput(
-                f"走访日期 {visited_on} 须在派驻之日（{assignment.from_date}）与今天（{today}）之间 / "
-                f"the visit date {visited_on} must lie between the assignment ({assignment.from_date}) and today"
-            )
-        result = conn.execute(
-            sa.insert(V).values(
-                assignment_id=assignment.id,
-                enterprise_id=assignment.enterprise_id,
-                visited_on=visited_on,
-                note=note,
-                recorded_by=actor.name,
-                recorded_at=now,
-            )
-        )
-        assert result.inserted_primary_key is not None
-        visit_id = int(result.inserted_primary_key[0])
-        record_event(
+        visit_assignment(conn, assignment_id=assignment_id, visited_on=visited_on, today=today)
+        record = write_record(
             conn,
             enterprise_id=assignment.enterprise_id,
-            kind="guidance_visit",
+            district_code=assignment.district_code,
+            kind="guidance",
+            held_on=visited_on,
+            inspectors=[assignment.person],
+            summary=note,
+            guidance_assignment_id=assignment.id,
+            extra={"person": assignment.person, "visited_on": visited_on.isoformat(), "note": note},
             actor=actor,
-            at=now,
-            payload={
-                "assignment_id": assignment.id,
-                "visit_id": visit_id,
-                "person": assignment.person,
-                "visited_on": visited_on.isoformat(),
-                "note": note,
-            },
+            now=now,
         )
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    return visit_id
+    return int(record["inspection_id"])
 
 
 def list_guidance(
@@ -223,8 +226,15 @@ def list_guidance(
     visits: dict[int, list[VisitRead]] = {}
     if rows:
         ids = [r.id for r in rows]
-        for v in conn.execute(sa.select(V).where(V.c.assignment_id.in_(ids)).order_by(V.c.visited_on, V.c.id)):
-            visits.setdefault(v.assignment_id, []).append(VisitRead(v.id, v.visited_on, v.note, v.recorded_by))
+        query = (
+            sa.select(V)
+            .where(V.c.guidance_assignment_id.in_(ids), V.c.kind == "guidance")
+            .order_by(V.c.held_on, V.c.id)
+        )
+        for v in conn.execute(query):
+            visits.setdefault(v.guidance_assignment_id, []).append(
+                VisitRead(v.id, v.held_on, v.summary or "", v.recorded_by)
+            )
     return [
         AssignmentRead(
             id=r.id,

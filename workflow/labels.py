@@ -118,6 +118,7 @@ HAZARD_SOURCES: dict[str, Label] = {
     "audit": Label("线上审核", "Online audit"),
     "review": Label("评审", "Review"),
     "revocation": Label("撤销认定", "Revocation"),
+    "inspection": Label("监管检查", "Bureau inspection"),
 }
 
 # what a firm uploads (evidence files)
@@ -126,6 +127,7 @@ UPLOAD_KINDS: dict[str, Label] = {
     "self_assessment_report": Label("自评报告", "Self-assessment report"),
     "application_form": Label("申请表", "Application form"),
     "supporting_material": Label("佐证材料", "Supporting material"),
+    "inspection": Label("检查照片或文件", "Inspection photo or document"),  # uploaded by the district bureau
 }
 
 REPORT_STATUSES: dict[str, Label] = {

@@ -597,20 +597,6 @@ class GuidanceAssignment(SQLModel, table=True):
     assigned_at: dt.datetime = _instant()
 
 
-class GuidanceVisit(SQLModel, table=True):
-    """A visit of an assigned expert or officer to the firm."""
-
-    __tablename__ = "guidance_visits"
-
-    id: int | None = Field(default=None, primary_key=True)
-    assignment_id: int = Field(foreign_key="guidance_assignments.id", index=True)
-    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
-    visited_on: dt.date
-    note: str
-    recorded_by: str = Field(max_length=80)
-    recorded_at: dt.datetime = _instant()
-
-
 class SweepRunStatus(StrEnum):
     """Where a day's sweep stands."""
 
@@ -662,3 +648,78 @@ for _set_at in ("submitted_at", "verified_at", "audit_passed_at", "reviewed_at")
     )
 # Firms not yet notified are few once mobilization is over; the sweep finds them by this index.
 sa.Index("ix_enterprises_notified_at", Enterprise.__table__.c.notified_at)  # type: ignore[attr-defined]
+
+
+class Inspection(SQLModel, table=True):
+    """An inspection, online patrol or guidance visit of a district bureau at a firm (线下检查、线上巡查、重点指导),
+    with the outline items checked, the findings raised as hazards and any penalty decision."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (
+        sa.Index("ix_inspections_district_held", "district_code", "held_on"),
+        sa.Index("ix_inspections_enterprise_held", "enterprise_id", "held_on"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id")
+    district_code: str = Field(foreign_key="districts.code", max_length=12)
+    kind: str = Field(max_length=12)  # onsite / online / guidance
+    held_on: dt.date
+    inspectors: list[str] = Field(sa_type=sa.JSON)
+    items_checked: list[str] = Field(sa_type=sa.JSON)  # codes of the creation outline
+    summary: str | None = None
+    grade: str | None = Field(default=None, max_length=20)  # the firm's supervision grade (not on guidance visits)
+    plan_month: dt.date | None = None  # first day of the monthly plan the inspection carries out
+    penalty_decision: str | None = None
+    legal_basis: str | None = None
+    penalty_band: str | None = Field(default=None, max_length=40)
+    penalty_factor: float | None = None
+    evidence_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON)
+    # a guidance visit (kind `guidance`) of an expert or officer sent to a benchmark candidate
+    guidance_assignment_id: int | None = Field(default=None, foreign_key="guidance_assignments.id", index=True)
+    recorded_by: str = Field(max_length=80)
+    recorded_at: dt.datetime = _instant()
+
+
+class InspectionFinding(SQLModel, table=True):
+    """A finding of an inspection, kept as a hazard of the firm raised by the bureau."""
+
+    __tablename__ = "inspection_findings"
+
+    inspection_id: int = Field(foreign_key="inspections.id", primary_key=True)
+    hazard_id: int = Field(foreign_key="hazards.id", primary_key=True)
+
+
+class Training(SQLModel, table=True):
+    """A district's training session or briefing for firms (专项培训、企业宣讲)."""
+
+    __tablename__ = "trainings"
+    __table_args__ = (sa.Index("ix_trainings_district_held", "district_code", "held_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    district_code: str = Field(foreign_key="districts.code", max_length=12)
+    kind: str = Field(max_length=12)  # training / briefing
+    held_on: dt.date
+    topic: str = Field(max_length=200)
+    recorded_by: str = Field(max_length=80)
+    recorded_at: dt.datetime = _instant()
+
+
+class TrainingAttendance(SQLModel, table=True):
+    """A firm at a training session or briefing, with how many of its people came."""
+
+    __tablename__ = "training_attendances"
+
+    training_id: int = Field(foreign_key="trainings.id", primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id", primary_key=True, index=True)
+    people: int = 1
+
+
+class SafetyCodeKey(SQLModel, table=True):
+    """The secret the firms' safety codes (常安码) are signed with; the oldest row is the one in use."""
+
+    __tablename__ = "safety_code_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    secret: str = Field(max_length=64)
+    created_at: dt.datetime = _instant()

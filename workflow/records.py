@@ -33,17 +33,20 @@ from workflow.tables import EVIDENCE_FILES, HAZARDS, SELF_ASSESSMENT_ITEMS, SELF
 OPEN_STATUSES = (HazardStatus.open, HazardStatus.submitted)
 CLOSED_STATUSES = (HazardStatus.rectified, HazardStatus.accepted)
 # Findings of an online audit or a review (and of a revocation) are closed by the office that raised them.
-OFFICE_SOURCES = ("audit", "review", "revocation")
+OFFICE_SOURCES = ("audit", "review", "revocation", "inspection")
 
 
 def raising_office(source: str, *, key_field: bool) -> Role | None:
     """The office that closes a finding: the online audit's and the review's office (重点监管领域的企业…由市应急
     保障中心负责进行线上审核; 非重点监管领域企业由辖市(区)应急管理部门…组织评审组进行审核), the city bureau
-    for a revocation's; None for a hazard the firm found itself."""
+    for a revocation's, the district bureau for its inspection's (线上巡查、线下检查…督促企业整改); None for a
+    hazard the firm found itself."""
     if source in ("audit", "review"):
         return Role.support_center if key_field else Role.district_bureau
     if source == "revocation":
         return Role.city_bureau
+    if source == "inspection":
+        return Role.district_bureau
     return None
 
 

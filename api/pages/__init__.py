@@ -16,13 +16,21 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.pages import certificates, dashboards, firms, oversight, reviews, session
+from api.pages import certificates, dashboards, firms, inspections, oversight, reviews, session
 from api.pages.access import LANG_COOKIE, CsrfRefused, SignInRequired
 from api.pages.i18n import LANGS
 from api.pages.render import STATIC, build_pages, message, query_url, render
 from states import NotAllowed, NotFound, UnknownTrigger, WorkflowError
 
-ROUTERS = (session.router, dashboards.router, firms.router, reviews.router, oversight.router, certificates.router)
+ROUTERS = (
+    session.router,
+    dashboards.router,
+    firms.router,
+    reviews.router,
+    oversight.router,
+    certificates.router,
+    inspections.router,
+)
 NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz", "/metrics", "/static/")
 
 # Pages run only the scripts and styles they are served with: no inline script, no outside host, no frames.

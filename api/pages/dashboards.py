@@ -15,6 +15,7 @@ from api.pages.access import CITY, OFFICIALS, page
 from api.pages.exports import xlsx_response
 from api.pages.i18n import N_, Formats
 from api.pages.render import formats_of, gettext_of, pages_of, query_url, render
+from deadlines.inspections import supervision_figures
 from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
 from deadlines.supervision import GRADE_LABELS, GRADES, PLAN_HEADERS, grade_counts, inspection_plan, parse_month
 from states import OutOfScope, Role
@@ -154,6 +155,7 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
                 "penalty": campaign.supervision.penalty_scale,
                 "local": campaign.supervision.local,
             }
+        carried_out = supervision_figures(conn, campaign=campaign, actor=actor, clock=clock, district=district)
     names = {d.code: fmt.named(d.name, d.name_en) for d in campaign.districts}
     return render(
         request,
@@ -176,6 +178,7 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
         worklist_labels=WORKLIST_LABELS,
         grade_labels=GRADE_LABELS,
         plan_preview=PLAN_PREVIEW,
+        carried_out=carried_out,
     )
 
 

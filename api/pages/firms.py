@@ -48,6 +48,7 @@ from workflow.records import (
     report_hazard,
     update_hazard,
 )
+from workflow.trainings import trainings_of
 
 router = APIRouter(include_in_schema=False)
 # how a district reaches a firm's principal (对企业主要负责人逐个通知); mail needs an address on file
@@ -215,6 +216,7 @@ def firm_page(
         hazards = hazards_of(conn, actor=actor, enterprise_id=enterprise_id)
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
+        attended = trainings_of(conn, enterprise_id=enterprise_id, actor=actor)
         blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
         certs = certificate_panel(firm=firm, actor=actor, campaign=campaign, certification=detail["certification"])
         grade = (
@@ -260,6 +262,7 @@ def firm_page(
         firm=detail,
         sector=campaign.sector(detail["sector"]),
         hazards=hazards,
+        attended=attended,
         assessment=assessment,
         evidence=evidence,
         materials=materials,

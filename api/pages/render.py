@@ -56,6 +56,8 @@ NOTICES = {
     "account": N_("账号已更新。"),
     "benchmark": N_("标杆企业名单已更新。"),
     "prior_certificate": N_("原标准化证书情况已录入。"),
+    "inspection": N_("检查记录已保存。"),
+    "training": N_("培训记录已保存。"),
     "guidance": N_("派驻与走访记录已保存。"),
 }
 
