@@ -2,4 +2,6 @@
 `sql`), the daily sweep that applies them with reminders and the escalation ladder (`sweep`), the scheduler
 that only starts the sweep, dispatch and digest (`scheduler`), escalations as officials see them
 (`escalations`), referrals to the local government (`referrals`), graded supervision and monthly inspection
-plans (`supervision`), officials' XLSX files (`export`) and the demo's replay of the campaign (`demo`)."""
+plans (`supervision`), supervision carried out — inspections, patrols, guidance visits and the plan against
+what was done (`inspections`), officials' XLSX files (`export`) and the demo's replay of the campaign (`demo`,
+with its supervision in `demo_supervision`)."""
