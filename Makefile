@@ -27,7 +27,7 @@ bench: $(BENCH_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check states workflow notifications deadlines api tests bench
 	$(BIN)/ruff format --check states workflow notifications deadlines api tests bench
-	$(BIN)/mypy states workflow
+	$(BIN)/mypy states workflow notifications deadlines api
 
 # PostgreSQL half of the suite: DABIAO_TEST_DATABASE_URL, or the local server when one answers.
 PG_DEFAULT := postgresql+psycopg://postgres@127.0.0.1:5432/test

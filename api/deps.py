@@ -131,8 +131,13 @@ class Access:
         return actor_of(user)
 
 
-def rule(cls: type[Access], *roles: Role, scope: str = "none") -> Any:
-    """The one dependency factory of the front doors: `allow(...)` for the API, `page(...)` for the pages."""
+# An access rule's class: built from (roles, scope), and its instances are the dependency FastAPI calls.
+AccessRule = Callable[[frozenset[Role] | None, str], Callable[..., object]]
+
+
+def rule(cls: AccessRule, *roles: Role, scope: str = "none") -> Any:
+    """The one dependency factory of the front doors: `allow(...)` for the API, `page(...)` for the pages.
+    Returns FastAPI's `Depends(...)` marker (typed `Any` by FastAPI, as it stands in for a parameter's value)."""
     return Depends(cls(frozenset(roles) if roles else None, scope))
 
 

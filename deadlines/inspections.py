@@ -24,7 +24,8 @@ from workflow.clock import Clock, today
 from workflow.db import write_unit
 from workflow.engine import load_firm
 from workflow.guidance import visit_assignment
-from workflow.supervision_records import Finding, write_record
+from workflow.supervision_records import Finding as Finding  # re-exported: the findings a caller records
+from workflow.supervision_records import write_record
 from workflow.tables import ENTERPRISES, EVIDENCE_FILES, HAZARDS, INSPECTION_FINDINGS, INSPECTIONS
 
 # 线下检查（抽查）/ 线上巡查 / 重点指导: guidance of benchmark candidates (派驻专家重点指导、监管人员重点督导)

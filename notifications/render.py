@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,9 +218,9 @@ def _score(value: Any) -> str:
     return f"{value:.1f}".removesuffix(".0")
 
 
-def _bound(table: dict[str, tuple[str, str]]) -> Any:
+def _bound(table: Mapping[str, tuple[str, str]]) -> Callable[[jinja2.runtime.Context, object], str]:
     @jinja2.pass_context
-    def _label(ctx: jinja2.runtime.Context, code: Any) -> str:
+    def _label(ctx: jinja2.runtime.Context, code: object) -> str:
         return label(table, code, str(ctx.get("lang", "zh-CN")))
 
     return _label

@@ -269,7 +269,7 @@ def sync_districts(conn: sa.Connection, campaign: Campaign) -> None:
             conn.execute(sa.update(table).where(table.c.code == d.code).values(name=d.name, name_en=d.name_en))
 
 
-# ---- deadlines, escalation and graded supervision (issue 3) -------------------------------------
+# ---- deadlines, escalation and graded supervision -----------------------------------------------
 
 
 class Ladder(_Strict):

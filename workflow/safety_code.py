@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import io
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,8 +263,8 @@ def _pdf(pages: list[list[str]]) -> bytes:
     return out.getvalue()
 
 
-def district_firms(conn: sa.Connection, *, district: str, actor: Actor) -> Iterable[Any]:
-    """The open firms of a district for its sheet (its bureau, or the city)."""
+def district_firms(conn: sa.Connection, *, district: str, actor: Actor) -> Sequence[sa.Row[int, str, str]]:
+    """The open firms of a district for its sheet (its bureau, or the city): id, name and USCC."""
     if actor.role not in SCANNERS or (actor.role is Role.district_bureau and actor.district_code != district):
         raise OutOfScope(f"找不到该辖区 / no such district: {district}")
     return conn.execute(

@@ -1,4 +1,4 @@
-"""`dabiao sweep`, `scheduler`, `escalations …`, `referrals …`, `inspections …` (issue 3)."""
+"""`dabiao sweep`, `scheduler`, `escalations …`, `referrals …`, `inspections …`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`dabiao dispatch`, `dabiao outbox …`, `dabiao mail preview …`, `dabiao digest` (issue 4)."""
+"""`dabiao dispatch`, `dabiao outbox …`, `dabiao mail preview …`, `dabiao digest`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""HTML pages for people (issue 6): dashboards, firm and reviewer pages, lists and exports."""
+"""HTML pages for people, in Chinese and English (`i18n`): signing in (`session`), who may open a page and
+CSRF (`access`), rendering (`render`), the city and district dashboards (`dashboards`), firm lists and the firm
+page with its forms (`firms`), reviewer and application pages (`reviews`), officials' worklists, escalations,
+referrals and outbox (`oversight`), supervision pages and what a safety code opens (`inspections`),
+certificates and published lists (`certificates`) and XLSX downloads (`exports`). `install` mounts them,
+their static files and security headers on the app and answers a page's errors with a page."""
 
 from __future__ import annotations
 

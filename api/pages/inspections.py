@@ -29,7 +29,7 @@ from deadlines.inspections import (
     record_inspection,
 )
 from deadlines.supervision import firm_grade, parse_month
-from states import InvalidInput, NotAllowed, NotFound, Role, WorkflowError
+from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role, WorkflowError
 from workflow.accounts import actor_of
 from workflow.actors import Actor
 from workflow.clock import today
@@ -317,6 +317,8 @@ def safety_code_sheet(
     """The district's sheet of safety codes for printing (PDF)."""
     code = _district_in_scope(actor, district_code, context)
     district = context.campaign.district(code)
+    if district is None:  # `_district_in_scope` has refused an unknown district already
+        raise OutOfScope(f"找不到该辖区 / no such district: {code}")
     with read_unit(session) as conn:
         firms = district_firms(conn, district=code, actor=actor)
         key = code_key(conn)
