@@ -30,15 +30,16 @@ from workflow.clock import today
 from workflow.db import read_unit
 from workflow.dossier import DOSSIER_KINDS, KINDS
 from workflow.effects import ALLOWED_KEYS
-from workflow.engine import fire, load_firm
+from workflow.engine import load_firm
 from workflow.evidence import Upload, open_evidence, store_upload
+from workflow.firing import fire_seen
 from workflow.firm_page import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
 from workflow.labels import RULES, UPLOAD_KINDS, zh
 from workflow.limits import TEXT_LIMITS
 from workflow.models import HazardStatus
-from workflow.queries import FirmFilter, evidence_named, firm_detail, hazard_firm_id, hazards_of, list_firms
+from workflow.queries import FirmFilter, firm_detail, hazard_firm_id, hazards_of, list_firms
 from workflow.records import (
     FiveImplementations,
     decide_rectification,
@@ -210,12 +211,12 @@ def firm_page(
 ) -> Response:
     campaign, clock = context.campaign, context.clock
     with read_unit(session) as conn:
-        detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, campaign=campaign, clock=clock)
+        detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, context=context.service)
         firm = load_firm(conn, enterprise_id=enterprise_id)
         hazards = hazards_of(conn, actor=actor, enterprise_id=enterprise_id)
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
-        blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
+        blocked = blocked_triggers(conn, firm=firm, role=actor.role, context=context.service)
         certs = certificate_panel(firm=firm, actor=actor, campaign=campaign, certification=detail["certification"])
         grade = (
             None
@@ -370,19 +371,8 @@ def transition(
     if "missing" in allowed:
         payload["missing"] = list(missing or [])
     try:
-        if "materials" in allowed and material:
-            with read_unit(session) as conn:
-                payload["materials"] = evidence_named(conn, enterprise_id=enterprise_id, ids=material)
-        fire(
-            session,
-            enterprise_id=enterprise_id,
-            trigger=trigger,
-            actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
-            payload=payload,
-            expected_version=version,
-        )
+        materials = material if "materials" in allowed else None
+        fire_seen(session, context.service, actor, enterprise_id, trigger, payload, version, material=materials)
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
     return redirect(f"/firms/{enterprise_id}", notice="fired")
@@ -422,8 +412,7 @@ async def self_assessment(
                 scores=scores,
                 notes=notes,
                 actor=actor,
-                campaign=context.campaign,
-                clock=context.clock,
+                context=context.service,
             )
         except WorkflowError as exc:
             return refused(request, context, session, actor, enterprise_id, exc)
