@@ -590,7 +590,7 @@ def upload(
     try:
         hazard = int(hazard_id) if hazard_id.strip().isdigit() else None
         upload = Upload(enterprise_id, kind, file.filename or "", file.file, hazard)
-        store_upload(session, upload, actor=actor, settings=context.settings, clock=context.clock)
+        store_upload(session, upload, actor=actor, context=context.service)
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
     return redirect(f"/firms/{enterprise_id}#application", notice="uploaded")

@@ -271,7 +271,7 @@ def upload(
     """Upload an evidence file; it is checked (size, real type, archive bombs) and stored by SHA-256. A
     rectification file names its hazard."""
     upload = Upload(enterprise_id, kind, file.filename or "", file.file, hazard_id)
-    return store_upload(session, upload, actor=actor, settings=context.settings, clock=context.clock)
+    return store_upload(session, upload, actor=actor, context=context.service)
 
 
 @router.get("/evidence/{evidence_id}", response_class=FileResponse)
