@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workflow.context import Context
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_engine import DAY, prepare
@@ -52,8 +54,7 @@ def run(url: str, firms: int) -> dict[str, float]:
                     enterprise_id=n,
                     trigger=trigger,
                     actor=actor(role, n),
-                    campaign=campaign,
-                    clock=clock,
+                    context=Context(campaign, clock),
                     payload=data,
                 )
         return time.perf_counter() - started
@@ -66,8 +67,7 @@ def run(url: str, firms: int) -> dict[str, float]:
                 trigger=trigger,
                 targets=[BulkTarget(n) for n in firm_ids],
                 actor=who,
-                campaign=campaign,
-                clock=clock,
+                context=Context(campaign, clock),
                 payload=data,
             )
         assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:3]
@@ -89,8 +89,7 @@ def run(url: str, firms: int) -> dict[str, float]:
                     enterprise_id=n,
                     trigger=trigger,
                     actor=actor("enterprise", n),
-                    campaign=campaign,
-                    clock=clock,
+                    context=Context(campaign, clock),
                 )
     half_a, half_b = ids[::2], ids[1::2]
     timings: dict[str, float] = {}
@@ -108,16 +107,14 @@ def run(url: str, firms: int) -> dict[str, float]:
                 enterprise_id=n,
                 trigger="pass_audit",
                 actor=actor("district_bureau", n),
-                campaign=campaign,
-                clock=clock,
+                context=Context(campaign, clock),
             )
             fire(
                 session,
                 enterprise_id=n,
                 trigger="record_review",
                 actor=actor("district_bureau", n),
-                campaign=campaign,
-                clock=clock,
+                context=Context(campaign, clock),
                 payload={"score": 82.5},
                 team=True,  # the team's result, as workflow.pool records it (the team itself is not timed)
             )

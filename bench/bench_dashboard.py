@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from workflow.context import Context
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 AS_OF = dt.date(2023, 3, 15)
@@ -236,19 +238,19 @@ def measure(path: Path, runs: int) -> dict[str, list[float]]:
     with engine.connect() as conn:
         cache = HistoryCache()
         out["city dashboard, cold (history read)"] = timed(
-            lambda: overview(conn, campaign=campaign, clock=clock, cache=None), max(3, runs // 3)
+            lambda: overview(conn, context=Context(campaign, clock), cache=None), max(3, runs // 3)
         )
-        overview(conn, campaign=campaign, clock=clock, cache=cache)
+        overview(conn, context=Context(campaign, clock), cache=cache)
         out["city dashboard, warm (history cached)"] = timed(
             lambda: (
-                overview(conn, campaign=campaign, clock=clock, cache=cache),
+                overview(conn, context=Context(campaign, clock), cache=cache),
                 worklist_counts(conn, actor=city),
             ),
             runs,
         )
-        overview(conn, campaign=campaign, clock=clock, cache=cache, district="320412")
+        overview(conn, context=Context(campaign, clock), cache=cache, district="320412")
         out["district dashboard (武进区), warm"] = timed(
-            lambda: overview(conn, campaign=campaign, clock=clock, cache=cache, district="320412"), runs
+            lambda: overview(conn, context=Context(campaign, clock), cache=cache, district="320412"), runs
         )
         parts = {
             "  firm_counts (stages, above-size)": lambda: firm_counts(conn),

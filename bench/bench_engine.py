@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workflow.context import Context
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import itertools
@@ -146,8 +148,7 @@ def run_engine(url: str, firms: int) -> float:
                     enterprise_id=n,
                     trigger=trigger,
                     actor=actor,
-                    campaign=campaign,
-                    clock=clock,
+                    context=Context(campaign, clock),
                     payload=payload,
                     team=trigger == "record_review",  # the team's result, as workflow.pool records it
                 )

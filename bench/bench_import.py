@@ -14,6 +14,7 @@ from pathlib import Path
 
 from workflow.campaign import Campaign, load_campaign, sync_districts
 from workflow.clock import SystemClock
+from workflow.context import Context
 from workflow.db import make_engine, migrate
 from workflow.directory import import_directory, read_directory
 from workflow.generator import write_directory
@@ -79,10 +80,10 @@ def main() -> None:
 
         engine = make_engine(fresh_database(work / "import.db", campaign))
         started = time.perf_counter()
-        report = import_directory(engine, directory, campaign=campaign, clock=SystemClock())
+        report = import_directory(engine, directory, context=Context(campaign, SystemClock()))
         import_s = time.perf_counter() - started
         started = time.perf_counter()
-        again = import_directory(engine, directory, campaign=campaign, clock=SystemClock())
+        again = import_directory(engine, directory, context=Context(campaign, SystemClock()))
         again_s = time.perf_counter() - started
         engine.dispose()
         assert report.inserted == args.rows and again.unchanged == args.rows, (report, again)

@@ -174,8 +174,7 @@ class Replay:
                     enterprise_id=firm,
                     trigger=trigger,
                     actor=actor,
-                    campaign=self.campaign,
-                    clock=self.clock,
+                    context=Context(self.campaign, self.clock, self.settings),
                     payload=data,
                 )
             except WorkflowError:
@@ -224,8 +223,7 @@ class Replay:
                 enterprise_id=firm,
                 scores=scores,
                 actor=self.enterprise(firm),
-                campaign=self.campaign,
-                clock=self.clock,
+                context=Context(self.campaign, self.clock, self.settings),
             )
 
     def upload(self, firm: int, kind: str, name: str, hazard_id: int | None = None) -> int | None:
@@ -409,8 +407,7 @@ class Replay:
                     session,
                     application_id=application,
                     actor=self.organiser(firm),
-                    campaign=self.campaign,
-                    clock=self.clock,
+                    context=Context(self.campaign, self.clock, self.settings),
                 )
             except WorkflowError:
                 return
@@ -449,8 +446,7 @@ class Replay:
                     actor=self.reviewers[reviewer],
                     sheet=self._sheet(online, onsite),
                     findings=findings,
-                    campaign=self.campaign,
-                    clock=self.clock,
+                    context=Context(self.campaign, self.clock, self.settings),
                 )
         with Session(self.engine) as session:
             try:
@@ -458,8 +454,7 @@ class Replay:
                     session,
                     application_id=application,
                     actor=self.organiser(firm),
-                    campaign=self.campaign,
-                    clock=self.clock,
+                    context=Context(self.campaign, self.clock, self.settings),
                 )
             except WorkflowError:
                 return
@@ -488,8 +483,7 @@ class Replay:
                 enterprise_id=firm,
                 reason="评审得分高，隐患排查治理可作示范",
                 actor=self.officials["city"],
-                campaign=self.campaign,
-                clock=self.clock,
+                context=Context(self.campaign, self.clock, self.settings),
             )
         self.stats["benchmark_named"] = self.stats.get("benchmark_named", 0) + 1
 
@@ -506,8 +500,7 @@ class Replay:
                 number=number,
                 issued_on=issued,
                 actor=self.district(firm),
-                campaign=self.campaign,
-                clock=self.clock,
+                context=Context(self.campaign, self.clock, self.settings),
             )
         self.stats["prior_certificate"] = self.stats.get("prior_certificate", 0) + 1
 
@@ -673,7 +666,7 @@ def build_demo(
     with tempfile.TemporaryDirectory() as folder:
         directory = Path(folder) / "directory.csv"
         write_directory(directory, count=firms, seed=seed, campaign=campaign)
-        import_directory(engine, directory, campaign=campaign, clock=FixedClock.on(START))
+        import_directory(engine, directory, context=Context(campaign, FixedClock.on(START)))
     _stand_in_targets(engine, campaign)
     replay = Replay(engine, campaign, settings, seed=seed, until=until)
     logins = _accounts(engine, campaign, replay)

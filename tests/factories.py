@@ -19,6 +19,7 @@ from workflow.accounts import NewUser, actor_of, create_user
 from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.engine import FireResult, fire, load_firm
 from workflow.evidence import store_evidence
 from workflow.pool import form_team, record_reviewer_score, record_team_result
@@ -212,8 +213,7 @@ class Driver:
                 enterprise_id=self.firm_id,
                 trigger=trigger,
                 actor=actor_for(self.engine, role, self.firm_id),
-                campaign=self.campaign,
-                clock=self.clock,
+                context=Context(self.campaign, self.clock),
                 payload=payload,
                 **kw,
             )
@@ -225,8 +225,7 @@ class Driver:
                 enterprise_id=self.firm_id,
                 scores=full_scores(self.campaign, fraction),
                 actor=actor_for(self.engine, Role.enterprise, self.firm_id),
-                campaign=self.campaign,
-                clock=self.clock,
+                context=Context(self.campaign, self.clock),
             )
         return total
 
@@ -238,8 +237,8 @@ class Driver:
                 description="反应釜区域可燃气体报警器失效",
                 implementations=five or complete_five(),
                 actor=actor_for(self.engine, Role.enterprise, self.firm_id),
-                clock=self.clock,
                 severity=severity,
+                clock=self.clock,
                 campaign=self.campaign,
             )
 
@@ -275,7 +274,7 @@ class Driver:
         organiser = actor_for(self.engine, self.auditor(), self.firm_id)
         with Session(self.engine) as session:
             team = form_team(
-                session, application_id=application, actor=organiser, campaign=self.campaign, clock=self.clock
+                session, application_id=application, actor=organiser, context=Context(self.campaign, self.clock)
             )
         for n, reviewer in enumerate(team["reviewer_ids"]):
             with Session(self.engine) as session:
@@ -285,12 +284,11 @@ class Driver:
                     actor=members[reviewer],
                     sheet=sheet_for(self.campaign, score),
                     findings=(findings or []) if n == 0 else [],
-                    campaign=self.campaign,
-                    clock=self.clock,
+                    context=Context(self.campaign, self.clock),
                 )
         with Session(self.engine) as session:
             return record_team_result(
-                session, application_id=application, actor=organiser, campaign=self.campaign, clock=self.clock
+                session, application_id=application, actor=organiser, context=Context(self.campaign, self.clock)
             )
 
     def to_reviewed(self, score: float) -> None:

@@ -17,6 +17,7 @@ from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.bulk import BulkTarget, fire_many
 from workflow.campaign import Campaign
+from workflow.context import Context
 from workflow.tables import APPLICATIONS, ENTERPRISES, EVENTS, OUTBOX
 
 
@@ -50,8 +51,7 @@ def test_a_district_verifies_many_applications_each_its_own_transition(engine: s
             trigger="verify",
             targets=targets,
             actor=district_bureau(),
-            campaign=campaign,
-            clock=clock(),
+            context=Context(campaign, clock()),
             payload=OPINION,
         )
 
@@ -86,7 +86,7 @@ def test_the_whole_call_is_refused_before_any_firm_is_touched(engine: sa.Engine,
     for trigger, actor, targets, data, error in cases:
         with Session(engine) as session, pytest.raises(error):
             fire_many(
-                session, trigger=trigger, targets=targets, actor=actor, campaign=campaign, clock=clock(), payload=data
+                session, trigger=trigger, targets=targets, actor=actor, context=Context(campaign, clock()), payload=data
             )
     assert snapshot(engine, firm) == before
 
@@ -149,8 +149,7 @@ def test_a_firm_refused_after_its_effect_wrote_leaves_nothing_and_the_others_com
                 trigger="submit_application",
                 targets=[BulkTarget(firm)],
                 actor=Actor(name="企业", role=Role.enterprise, enterprise_id=firm),
-                campaign=campaign,
-                clock=clock(),
+                context=Context(campaign, clock()),
             )
     city = Actor(name="市局", role=Role.city_bureau)
     with Session(engine) as session:  # and in one call of several firms: the others commit together
@@ -159,8 +158,7 @@ def test_a_firm_refused_after_its_effect_wrote_leaves_nothing_and_the_others_com
             trigger="close",
             targets=[BulkTarget(f) for f in firms],
             actor=city,
-            campaign=campaign,
-            clock=clock(),
+            context=Context(campaign, clock()),
             payload={"reason": "搬迁"},
         )
     assert [o.code for o in outcomes] == [None, "invalid_input", None]

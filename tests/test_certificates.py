@@ -26,6 +26,7 @@ from tests.test_api_paths import PDF, ok, walk_to_certified
 from tests.test_pages_access import Browser
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
+from workflow.context import Context
 from workflow.directory import ImportRejected, import_directory
 from workflow.pool import draw
 from workflow.tables import (
@@ -290,7 +291,7 @@ def test_the_directory_carries_earlier_certificates(
     ]
     clock = FixedClock.on(dt.date(2022, 1, 5))
     report = import_directory(
-        engine, write_directory(tmp_path / "名录.csv", header, rows), campaign=campaign, clock=clock
+        engine, write_directory(tmp_path / "名录.csv", header, rows), context=Context(campaign, clock)
     )
     assert report.prior_recorded == 2
     with engine.connect() as conn:
@@ -311,7 +312,7 @@ def test_the_directory_carries_earlier_certificates(
     assert set(chain) == {held.id, none.id} and chain[held.id].payload["source"] == "directory"
     # the same file again changes nothing and writes no event
     again = import_directory(
-        engine, write_directory(tmp_path / "again.csv", header, rows), campaign=campaign, clock=clock
+        engine, write_directory(tmp_path / "again.csv", header, rows), context=Context(campaign, clock)
     )
     assert again.prior_recorded == 0
 
@@ -321,7 +322,9 @@ def test_the_directory_carries_earlier_certificates(
         [codes[2], "常州丙机械有限公司", *base, "", "", "2019-13-01"],
     ]
     with pytest.raises(ImportRejected) as rejected:
-        import_directory(engine, write_directory(tmp_path / "bad.csv", header, broken), campaign=campaign, clock=clock)
+        import_directory(
+            engine, write_directory(tmp_path / "bad.csv", header, broken), context=Context(campaign, clock)
+        )
     problems = [str(p) for p in rejected.value.problems]
     assert [p.split(",")[0] for p in problems] == ["line 2", "line 3", "line 4"]
     assert "needs its number" in problems[0] and "holding no earlier certificate" in problems[1]

@@ -234,8 +234,7 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
             enterprise_id=certified.id,
             reason="示范带动",
             actor=CITY,
-            campaign=campaign,
-            clock=FixedClock.on(D(2022, 9, 1)),
+            context=Context(campaign, FixedClock.on(D(2022, 9, 1))),
         )
     with engine.connect() as conn:
         grades = grade_counts(conn, campaign=campaign, as_of=D(2023, 1, 1), district="320412")

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from workflow import directory, uscc
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.directory import COLUMNS, ImportRejected, Problem, import_directory, read_directory
 from workflow.models import Enterprise
 
@@ -137,7 +138,7 @@ FORMATS = {
 def test_each_file_format_imports(kind: str, tmp_path: Path, engine: sa.Engine, campaign: Campaign) -> None:
     path = FORMATS[kind](tmp_path)
 
-    report = import_directory(engine, path, campaign=campaign, clock=clock())
+    report = import_directory(engine, path, context=Context(campaign, clock()))
 
     assert report == directory.ImportReport(rows=3, inserted=3, updated=0, unchanged=0)
     chemical, machinery, pharma = (stored(engine, code(n)) for n in (1, 2, 3))
@@ -245,12 +246,12 @@ MISTAKES = {
 def test_a_mistake_is_named_exactly_and_nothing_is_written(
     mistake: str, tmp_path: Path, engine: sa.Engine, campaign: Campaign
 ) -> None:
-    import_directory(engine, write_csv(tmp_path / "first.csv", [firm(9)]), campaign=campaign, clock=clock())
+    import_directory(engine, write_csv(tmp_path / "first.csv", [firm(9)]), context=Context(campaign, clock()))
     cells_changed, message = MISTAKES[mistake]
     path = write_csv(tmp_path / "名录.csv", [firm(1), firm(2, **cells_changed), firm(3)])
 
     with pytest.raises(ImportRejected) as caught:
-        import_directory(engine, path, campaign=campaign, clock=clock(5))
+        import_directory(engine, path, context=Context(campaign, clock(5)))
 
     assert [str(p) for p in caught.value.problems] == [message]
     assert str(caught.value) == message
@@ -340,9 +341,9 @@ def test_unreadable_files_are_refused_with_one_clear_problem(
 
 def test_importing_the_same_file_again_changes_nothing(tmp_path: Path, engine: sa.Engine, campaign: Campaign) -> None:
     path = write_csv(tmp_path / "名录.csv", [firm(n) for n in range(1, 6)])
-    import_directory(engine, path, campaign=campaign, clock=clock(4))
+    import_directory(engine, path, context=Context(campaign, clock(4)))
 
-    report = import_directory(engine, path, campaign=campaign, clock=clock(20))
+    report = import_directory(engine, path, context=Context(campaign, clock(20)))
 
     assert report == directory.ImportReport(rows=5, inserted=0, updated=0, unchanged=5)
     assert count(engine) == 5
@@ -352,7 +353,7 @@ def test_importing_the_same_file_again_changes_nothing(tmp_path: Path, engine: s
 def test_a_changed_row_updates_that_firm_and_leaves_its_workflow_alone(
     tmp_path: Path, engine: sa.Engine, campaign: Campaign
 ) -> None:
-    import_directory(engine, write_csv(tmp_path / "v1.csv", [firm(1), firm(2)]), campaign=campaign, clock=clock(4))
+    import_directory(engine, write_csv(tmp_path / "v1.csv", [firm(1), firm(2)]), context=Context(campaign, clock(4)))
     with engine.begin() as conn:  # the engine has since moved firm 2 on
         conn.execute(
             sa.update(enterprises)
@@ -362,7 +363,7 @@ def test_a_changed_row_updates_that_firm_and_leaves_its_workflow_alone(
     changed = firm(2, name="常州市新名称机械有限公司", phone="0519-86661234", sector="化工", above_size="否")
     path = write_csv(tmp_path / "v2.csv", [firm(1), changed, firm(3)])
 
-    report = import_directory(engine, path, campaign=campaign, clock=clock(20))
+    report = import_directory(engine, path, context=Context(campaign, clock(20)))
 
     assert report == directory.ImportReport(rows=3, inserted=1, updated=1, unchanged=1)
     moved = stored(engine, code(2))
@@ -404,12 +405,12 @@ def test_large_files_go_in_batches_with_progress(
     tmp_path: Path, engine: sa.Engine, campaign: Campaign, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(directory, "CHUNK", 2)
-    import_directory(engine, write_csv(tmp_path / "v1.csv", [firm(2)]), campaign=campaign, clock=clock())
+    import_directory(engine, write_csv(tmp_path / "v1.csv", [firm(2)]), context=Context(campaign, clock()))
     seen: list[tuple[int, int]] = []
 
     path = write_csv(tmp_path / "v2.csv", [firm(n, principal="李强") for n in range(1, 6)])
     report = import_directory(
-        engine, path, campaign=campaign, clock=clock(5), progress=lambda done, total: seen.append((done, total))
+        engine, path, context=Context(campaign, clock(5)), progress=lambda done, total: seen.append((done, total))
     )
 
     assert seen == [(2, 5), (4, 5), (5, 5)]

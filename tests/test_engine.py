@@ -18,6 +18,7 @@ from workflow import effects
 from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
+from workflow.context import Context
 from workflow.engine import fire
 from workflow.records import FiveImplementations, decide_rectification, rectify_hazard, update_hazard
 from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVENTS, HAZARDS, OUTBOX
@@ -391,15 +392,14 @@ def test_officials_act_only_inside_their_scope(engine: sa.Engine, campaign: Camp
     ]
     for actor in outsiders:
         with Session(engine) as s, pytest.raises(OutOfScope):
-            fire(s, enterprise_id=firm, trigger="notify", actor=actor, campaign=campaign, clock=clock())
+            fire(s, enterprise_id=firm, trigger="notify", actor=actor, context=Context(campaign, clock()))
     with Session(engine) as s, pytest.raises(NotAllowed):
         fire(
             s,
             enterprise_id=firm,
             trigger="notify",
             actor=Actor("企业", Role.enterprise, enterprise_id=firm),
-            campaign=campaign,
-            clock=clock(),
+            context=Context(campaign, clock()),
         )
     assert firm_row(engine, firm).version == 1
 

@@ -15,6 +15,7 @@ from tests.factories import Driver, clock, make_firm
 from workflow import engine as engine_module
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
+from workflow.context import Context
 from workflow.db import _engine_unit as hot_write_unit
 from workflow.driver import Raw
 from workflow.tables import APPLICATIONS, ENTERPRISES, EVENTS, OUTBOX
@@ -103,8 +104,7 @@ def test_a_session_with_its_own_transaction_commits_with_the_fire(engine: sa.Eng
             enterprise_id=firm,
             trigger="notify",
             actor=engine_module.Actor(name="区局", role=Role.district_bureau, district_code="320412"),
-            campaign=campaign,
-            clock=clock(),
+            context=Context(campaign, clock()),
         )
         assert not session.in_transaction()  # committed together, as before
     with engine.connect() as conn:

@@ -14,6 +14,7 @@ from email_validator import validate_email
 from workflow import uscc
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.directory import ImportReport, import_directory, read_directory
 from workflow.generator import iter_rows, write_directory
 from workflow.models import Enterprise
@@ -105,7 +106,7 @@ def test_generated_directory_imports_cleanly(
     write_directory(path, count=400, seed=3, campaign=campaign)
     expected = list(iter_rows(400, 3, campaign))
 
-    report = import_directory(engine, path, campaign=campaign, clock=FixedClock.on(dt.date(2022, 1, 4)))
+    report = import_directory(engine, path, context=Context(campaign, FixedClock.on(dt.date(2022, 1, 4))))
 
     assert report == ImportReport(rows=400, inserted=400, updated=0, unchanged=0)
     with engine.connect() as conn:

@@ -26,6 +26,7 @@ from workflow.actors import Actor
 from workflow.audit import verify_chain
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.db import make_engine
 from workflow.engine import fire
 from workflow.records import (
@@ -186,8 +187,7 @@ class CampaignRun(RuleBasedStateMachine):
                     enterprise_id=firm_id,
                     trigger=trigger,
                     actor=self.actor(firm_id, role),
-                    campaign=self.campaign,
-                    clock=FixedClock.on(day),
+                    context=Context(self.campaign, FixedClock.on(day)),
                     payload=payload,
                 )
             )
@@ -205,8 +205,7 @@ class CampaignRun(RuleBasedStateMachine):
                 enterprise_id=firm_id,
                 trigger=trigger,
                 actor=self.actor(firm_id, role),
-                campaign=self.campaign,
-                clock=FixedClock.on(day),
+                context=Context(self.campaign, FixedClock.on(day)),
                 payload=payload,
                 team=team,
             )
@@ -257,8 +256,7 @@ class CampaignRun(RuleBasedStateMachine):
                 enterprise_id=firm_id,
                 scores=full_scores(self.campaign),
                 actor=self.actor(firm_id, Role.enterprise),
-                campaign=self.campaign,
-                clock=FixedClock.on(model.today),
+                context=Context(self.campaign, FixedClock.on(model.today)),
             )
         )
         assert accepted == (model.state in (State.self_assessing, State.rectifying))

@@ -18,6 +18,7 @@ from tests.factories import Driver, make_firm
 from tests.test_pages_access import Browser
 from workflow.actors import Actor
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.dashboard import (
     PACE_DAYS,
     HistoryCache,
@@ -98,7 +99,7 @@ def test_the_figures_are_what_counting_firm_by_firm_gives(world: World) -> None:
     build_city(world)
     rows = firm_rows(world)
     with world.engine.connect() as conn:
-        ov = overview(conn, campaign=world.campaign, clock=world.clock)
+        ov = overview(conn, context=Context(world.campaign, world.clock))
     assert Counter({(s.district_code, s.key_field, s.state): s.firms for s in ov.stages}) == Counter(
         (r.district_code, bool(r.key_field), r.state) for r in rows
     )
@@ -138,7 +139,7 @@ def test_the_history_burn_down_and_projection(world: World) -> None:
     firms = build_city(world)
     with world.engine.connect() as conn:
         history = read_history(conn, before=TODAY, tz=world.clock.tz)
-        ov = overview(conn, campaign=world.campaign, clock=world.clock)
+        ov = overview(conn, context=Context(world.campaign, world.clock))
     # the day each firm of a milestone's group left `mobilized` (started, or closed before starting)
     assert history.left[(HOME, "key_field")] == {day("2022-03-10"): 1, day("2022-06-10"): 1}
     assert history.left[(ELSEWHERE, "key_field")] == {day("2022-04-01"): 1, day("2022-06-25"): 1}
@@ -162,7 +163,7 @@ def test_the_history_burn_down_and_projection(world: World) -> None:
     # a milestone already passed has no projection
     later = FixedClock.on(dt.date(2023, 2, 1))
     with world.engine.connect() as conn:
-        after = overview(conn, campaign=world.campaign, clock=later, district=HOME)
+        after = overview(conn, context=Context(world.campaign, later), district=HOME)
     assert next(p for p in after.milestones[key.id] if p.district_code == HOME).passed
     assert firms["key_a"] in {r.id for r in firm_rows(world)}
 
@@ -181,8 +182,8 @@ def test_history_before_today_is_read_once_a_day(world: World) -> None:
 def test_a_district_sees_only_its_own_figures(world: World) -> None:
     build_city(world)
     with world.engine.connect() as conn:
-        home = overview(conn, campaign=world.campaign, clock=world.clock, district=HOME)
-        city = overview(conn, campaign=world.campaign, clock=world.clock)
+        home = overview(conn, context=Context(world.campaign, world.clock), district=HOME)
+        city = overview(conn, context=Context(world.campaign, world.clock))
     assert {s.district_code for s in home.stages} == {HOME}
     assert home.districts == [HOME]
     assert home.firms() == city.firms(district=HOME)

@@ -18,6 +18,7 @@ from tests.deadline_helpers import Firm
 from tests.factories import make_firm
 from tests.test_pages_access import Browser
 from workflow.campaign import Campaign
+from workflow.context import Context
 from workflow.dashboard import overview
 from workflow.tables import DISTRICT_TARGETS
 
@@ -61,7 +62,7 @@ def test_official_figures_import_and_win_over_the_file(world: World, tmp_path: P
     assert code == 0, out
     with world.engine.connect() as conn:
         rows = {r.district_code: r for r in conn.execute(sa.select(DISTRICT_TARGETS))}
-        ov = overview(conn, campaign=world.campaign, clock=world.clock)
+        ov = overview(conn, context=Context(world.campaign, world.clock))
     assert len(rows) == 7 and {r.source for r in rows.values()} == {"附件2"}
     assert rows[HOME].key_field_started == 33 and rows[HOME].other_started == 403
     assert rows[HOME].imported_by and rows[HOME].imported_at is not None and rows[HOME].file_name == "t.xlsx"
@@ -97,7 +98,7 @@ def test_the_dashboard_labels_stand_ins_and_compares_them_with_firms_started(wor
     started.on(dt.date(2022, 2, 10)).notify()
     started.on(dt.date(2022, 3, 1)).start()
     with world.engine.connect() as conn:
-        ov = overview(conn, campaign=world.campaign, clock=world.clock)
+        ov = overview(conn, context=Context(world.campaign, world.clock))
     progress = {(t.district_code, t.key_field): t for t in ov.targets}
     # world: one idle key-field firm in each district; the firm above started in 溧阳市
     assert progress[(ELSEWHERE, True)].started == 1 and progress[(HOME, True)].started == 0
@@ -114,7 +115,7 @@ def test_without_figures_the_dashboard_says_targets_not_entered(
 
     world = build_world(engine, without_figures(campaign), tmp_path)
     with world.engine.connect() as conn:
-        ov = overview(conn, campaign=world.campaign, clock=world.clock)
+        ov = overview(conn, context=Context(world.campaign, world.clock))
     assert all(t.target is None for t in ov.targets)
     page = Browser(world, "city").get("/dashboard").text
     assert "目标未录入" in page and "示例数值，非官方" not in page

@@ -13,8 +13,7 @@ from sqlmodel import Session
 
 from states import MACHINE, InvalidInput, NotAllowed, Role, WorkflowError
 from workflow.actors import Actor
-from workflow.campaign import Campaign
-from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import _engine_units
 from workflow.driver import Raw
 from workflow.effects import clean_payload
@@ -63,8 +62,7 @@ def fire_many(
     trigger: str,
     targets: Sequence[BulkTarget],
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     payload: Mapping[str, Any] | None = None,
 ) -> list[BulkOutcome]:
     """Fire `trigger` on every target, in the order given, each its own audited transition (scope, role,
@@ -89,7 +87,7 @@ def fire_many(
     outcomes: list[BulkOutcome] = []
     with _engine_units(session) as unit:
         for start in range(0, len(targets), CHUNK):
-            outcomes += _chunk(unit, targets[start : start + CHUNK], trigger, actor, campaign, clock, data)
+            outcomes += _chunk(unit, targets[start : start + CHUNK], trigger, actor, context, data)
     return outcomes
 
 
@@ -98,8 +96,7 @@ def _chunk(
     targets: Sequence[BulkTarget],
     trigger: str,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     data: dict[str, Any],
 ) -> list[BulkOutcome]:
     """Up to CHUNK firms in one transaction, each firm's transition in a savepoint of its own: a refused
@@ -116,8 +113,7 @@ def _chunk(
                             enterprise_id=target.enterprise_id,
                             trigger=trigger,
                             actor=actor,
-                            campaign=campaign,
-                            clock=clock,
+                            context=context,
                             data=data,
                             expected_version=target.version,
                         )

@@ -23,6 +23,7 @@ from states import GuardFailed, InvalidInput, InvalidTransition, NotAllowed, Out
 from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import write_unit
 from workflow.effects import MAX_TEXT, eligible_level, prior_certificate_status, score_level
 from workflow.engine import load_firm, record_event
@@ -197,11 +198,11 @@ def record_prior_certificate(
     number: str | None,
     issued_on: Any,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
 ) -> dict[str, Any]:
     """The city or the firm's district bureau records whether the firm holds an earlier level-1/2 certificate
     (level 1 or 2 with number and date, or none). Refused to other roles and outside the scope."""
+    campaign, clock = context.campaign, context.clock
     parsed = parse_prior_level(level)
     now = clock.now()
     prior = check_prior(parsed, number, parse_date(issued_on), today=now.astimezone(clock.tz).date())
@@ -297,9 +298,10 @@ def _city_only(actor: Actor) -> None:
 
 
 def name_benchmark(
-    session: Session, *, enterprise_id: int, reason: str | None, actor: Actor, campaign: Campaign, clock: Clock
+    session: Session, *, enterprise_id: int, reason: str | None, actor: Actor, context: Context
 ) -> dict[str, Any]:
     """The city bureau names a certified firm 标杆 (评分不得低于75分): refused below the floor, naming the score."""
+    campaign, clock = context.campaign, context.clock
     _city_only(actor)
     text = _reason(reason)
     floor = campaign.thresholds.benchmark

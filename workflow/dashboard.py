@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from states import State
 from workflow.actors import Actor, auditable_by, firm_scope
-from workflow.campaign import OFFICIAL_TARGETS, Campaign, Milestone
-from workflow.clock import Clock, today
+from workflow.campaign import OFFICIAL_TARGETS, Milestone
+from workflow.clock import today
+from workflow.context import Context
 from workflow.models import ApplicationStatus, EscalationStatus, OutboxStatus, ReferralStatus
 from workflow.tables import (
     APPLICATIONS,
@@ -449,12 +450,12 @@ def _cumulative(per_day: dict[dt.date, int], days: Iterable[dt.date]) -> list[in
 def overview(
     conn: sa.Connection,
     *,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     district: str | None = None,
     cache: HistoryCache | None = None,
 ) -> Overview:
     """The city's dashboard (district None) or one district's."""
+    campaign, clock = context.campaign, context.clock
     day = today(clock)
     districts = [d.code for d in campaign.districts if district is None or d.code == district]
     stages, above = firm_counts(conn, district=district)

@@ -22,7 +22,7 @@ from workflow import uscc
 from workflow.actors import Actor
 from workflow.campaign import Campaign, sync_districts
 from workflow.certificates import PriorCertificate, apply_prior, check_prior, parse_date, parse_prior_level
-from workflow.clock import Clock
+from workflow.context import Context
 from workflow.models import Enterprise
 
 CHUNK = 5_000  # rows per lookup / executemany batch
@@ -513,8 +513,7 @@ def import_directory(
     engine: sa.Engine,
     path: Path,
     *,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import a directory file: insert new firms (state `mobilized`), update the directory fields of
@@ -525,6 +524,7 @@ def import_directory(
     Raises:
         ImportRejected: the file has problems; nothing was written.
     """
+    campaign, clock = context.campaign, context.clock
     rows = read_directory(path, campaign)
     now = clock.now()
     t = _enterprises

@@ -13,11 +13,11 @@ from sqlmodel import Session
 from states import MACHINE, TRIGGERS, NotFound, OutOfScope, Role, State, VersionConflict
 from workflow.actors import Actor, in_scope
 from workflow.audit import event_hash
-from workflow.campaign import Campaign
-from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import _engine_unit
 from workflow.driver import Raw
-from workflow.effects import EFFECTS, Context, Mail, clean_payload
+from workflow.effects import EFFECTS, Mail, clean_payload
+from workflow.effects import Context as EffectContext
 from workflow.facts import PREFETCH_COLUMNS, DbFacts
 from workflow.models import OutboxStatus
 from workflow.tables import DISTRICTS, ENTERPRISES, EVENTS, OUTBOX
@@ -91,8 +91,7 @@ def fire(
     enterprise_id: int,
     trigger: str,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     payload: Mapping[str, Any] | None = None,
     expected_version: int | None = None,
     also: Callable[[sa.Connection, FireResult], None] | None = None,
@@ -120,8 +119,7 @@ def fire(
             enterprise_id=enterprise_id,
             trigger=trigger,
             actor=actor,
-            campaign=campaign,
-            clock=clock,
+            context=context,
             data=data,
             expected_version=expected_version,
             team=team,
@@ -138,8 +136,7 @@ def transition(
     enterprise_id: int,
     trigger: str,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     data: dict[str, Any],
     expected_version: int | None = None,
     team: bool = False,
@@ -157,14 +154,14 @@ def transition(
             f"该企业已被他人更新（版本 {firm.version}，而非 {expected_version}），请刷新后重试 / "
             f"the firm changed meanwhile (version {firm.version}, not {expected_version}); reload and retry"
         )
+    campaign, clock = context.campaign, context.clock
     now = clock.now()
     today = now.astimezone(clock.tz).date()
     facts = DbFacts(raw, firm=firm, campaign=campaign, today=today, payload=data, prefetched=found[_FIRM_FIELDS:])
     # The machine decides: its check names the first reason a trigger cannot fire, and the firm then moves
     # through the shared `transitions` machine, which holds the only definition of where a trigger leads.
     step = MACHINE.fire(state=State(firm.state), trigger=trigger, role=actor.role, facts=facts, team=team)
-    context = Context(raw=raw, firm=firm, facts=facts, campaign=campaign, now=now, payload=data)
-    effect = EFFECTS[trigger](context)
+    effect = EFFECTS[trigger](EffectContext(raw=raw, firm=firm, facts=facts, campaign=campaign, now=now, payload=data))
     event: dict[str, Any] = {
         "enterprise_id": firm.id,
         "seq": firm.event_count + 1,
@@ -305,9 +302,10 @@ def _mail_rows(
     ]
 
 
-def allowed_triggers(
-    conn: sa.Connection, *, firm: sa.Row[Any], role: Role, campaign: Campaign, clock: Clock
-) -> list[str]:
+def allowed_triggers(conn: sa.Connection, *, firm: sa.Row[Any], role: Role, context: Context) -> list[str]:
     """The triggers `role` could fire on this firm right now (every guard passes, no payload needed)."""
-    facts = DbFacts(conn, firm=firm, campaign=campaign, today=clock.now().astimezone(clock.tz).date(), payload={})
+    clock = context.clock
+    facts = DbFacts(
+        conn, firm=firm, campaign=context.campaign, today=clock.now().astimezone(clock.tz).date(), payload={}
+    )
     return MACHINE.allowed(state=State(firm.state), role=role, facts=facts)

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
 from workflow.actors import Actor, in_scope, visible
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import read_unit, write_unit
 from workflow.dossier import DOSSIER_KINDS as DOSSIER_KINDS  # re-exported: the kinds of upload
 from workflow.dossier import KIND_LABELS as KIND_LABELS
@@ -27,7 +28,6 @@ from workflow.dossier import LEGACY_KINDS
 from workflow.engine import load_firm, record_event
 from workflow.models import HazardStatus
 from workflow.records import CLOSED_STATUSES, hazard_label
-from workflow.settings import Settings
 from workflow.tables import EVIDENCE_FILES, HAZARDS
 
 # photos or documents of an inspection, kept by the district bureau that made it (not part of a dossier)
@@ -256,7 +256,7 @@ class Upload:
     hazard_id: int | None = None
 
 
-def store_upload(session: Session, upload: Upload, *, actor: Actor, settings: Settings, clock: Clock) -> dict[str, Any]:
+def store_upload(session: Session, upload: Upload, *, actor: Actor, context: Context) -> dict[str, Any]:
     """`store_evidence` with the upload limits and the folder from the settings: what the API and the pages
     call."""
     return store_evidence(
@@ -266,9 +266,9 @@ def store_upload(session: Session, upload: Upload, *, actor: Actor, settings: Se
         filename=upload.filename,
         stream=upload.stream,
         actor=actor,
-        data_dir=settings.data_dir,
-        max_bytes=settings.upload_max_bytes,
-        clock=clock,
+        data_dir=context.settings.data_dir,
+        max_bytes=context.settings.upload_max_bytes,
+        clock=context.clock,
         hazard_id=upload.hazard_id,
     )
 

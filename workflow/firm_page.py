@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from states import MACHINE, Role, State
 from workflow.actors import Actor
-from workflow.campaign import Campaign
-from workflow.clock import Clock, today
+from workflow.clock import today
+from workflow.context import Context
 from workflow.facts import DbFacts
 from workflow.queries import FirmFilter, firm_where, overdue_clause
 from workflow.tables import DISTRICTS, ENTERPRISES, EVIDENCE_FILES, SELF_ASSESSMENT_ITEMS, SELF_ASSESSMENTS
@@ -96,10 +96,9 @@ def evidence_of(conn: sa.Connection, *, enterprise_id: int) -> list[sa.Row[Any]]
     )
 
 
-def blocked_triggers(
-    conn: sa.Connection, *, firm: sa.Row[Any], role: Role, campaign: Campaign, clock: Clock
-) -> dict[str, list[str]]:
+def blocked_triggers(conn: sa.Connection, *, firm: sa.Row[Any], role: Role, context: Context) -> dict[str, list[str]]:
     """The triggers this role could fire from the firm's state but for guards on the firm's record, with
     each failing guard's reason ("中文 / English") — what is still to be done."""
+    campaign, clock = context.campaign, context.clock
     facts = DbFacts(conn, firm=firm, campaign=campaign, today=today(clock), payload={})
     return MACHINE.blocked(state=State(firm.state), role=role, facts=facts)

@@ -23,6 +23,7 @@ from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfS
 from workflow.actors import Actor, in_scope, scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import read_unit, write_unit
 from workflow.driver import insert_ignore
 from workflow.effects import clean_findings
@@ -267,12 +268,12 @@ def form_team(
     *,
     application_id: int,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     seed: Any = None,
 ) -> dict[str, Any]:
     """Draw the review team for an application whose online audit has passed. The server draws: a seed
     given by the caller is refused (`seed` is only there to say so, at every door)."""
+    campaign, clock = context.campaign, context.clock
     if seed is not None and seed != "":
         raise InvalidInput(
             "评审组由服务器随机抽取，不接受指定的随机种子 / the server draws the review team; a seed cannot be given"
@@ -292,10 +293,11 @@ def form_team(
 
 
 def redraw_team(
-    session: Session, *, application_id: int, reason: str, actor: Actor, campaign: Campaign, clock: Clock
+    session: Session, *, application_id: int, reason: str, actor: Actor, context: Context
 ) -> dict[str, Any]:
     """Replace the whole open team by a new draw (with a reason, audited); the old members' scores no
     longer count and none of them is drawn again for this application."""
+    campaign, clock = context.campaign, context.clock
     with write_unit(session) as conn:
         app = _application(conn, application_id)
         firm = load_firm(conn, enterprise_id=app.enterprise_id)
@@ -521,11 +523,11 @@ def record_reviewer_score(
     actor: Actor,
     sheet: Any,
     findings: list[dict[str, Any]] | None,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
 ) -> dict[str, Any]:
     """A team member's scoring sheet (online and on-site, per outline element) and findings, once; refused
     to anyone not on the team. Returns the member's totals."""
+    campaign, clock = context.campaign, context.clock
     parts = clean_sheet(sheet, campaign)
     clean = clean_member_findings(findings, campaign)
     totals = {part: round(sum(parts[part].values()), 2) for part in PARTS}
@@ -631,12 +633,12 @@ def record_team_result(
     *,
     application_id: int,
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     expected_version: int | None = None,
 ) -> FireResult:
     """Record the team's score on the firm (the team-only `record_review` transition) once every member has
     scored: the only way a review score reaches a firm."""
+    campaign = context.campaign
     with read_unit(session) as conn:  # the fire below is its own transaction
         app = _application(conn, application_id)
         firm = load_firm(conn, enterprise_id=app.enterprise_id)
@@ -659,8 +661,7 @@ def record_team_result(
         enterprise_id=firm.id,
         trigger="record_review",
         actor=actor,
-        campaign=campaign,
-        clock=clock,
+        context=context,
         payload={
             "score": result["score"],
             "online_score": result["online_score"],
@@ -913,11 +914,10 @@ def _disqualify(conn: sa.Connection, *, reviewer_id: int, reason: str, actor: Ac
     return {"reviewer_id": reviewer_id, "reassigned": reassigned}
 
 
-def disqualify(
-    session: Session, *, reviewer_id: int, reason: str, actor: Actor, campaign: Campaign, clock: Clock
-) -> dict[str, Any]:
+def disqualify(session: Session, *, reviewer_id: int, reason: str, actor: Actor, context: Context) -> dict[str, Any]:
     """Disqualify a reviewer found cheating (弄虚作假): out of the pool for good, every team of theirs still
     under review gets a newly drawn member, and their access to every application ends at once."""
+    clock = context.clock
     _check_pool_keeper(actor)
     why = _reason(reason, ("取消资格的理由", "a reason"))
     with write_unit(session) as conn:

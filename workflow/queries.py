@@ -14,6 +14,7 @@ from workflow.actors import Actor, auditable_by, firm_scope, require, require_fi
 from workflow.campaign import Campaign
 from workflow.certificates import prior_of
 from workflow.clock import Clock, today
+from workflow.context import Context
 from workflow.engine import allowed_triggers, load_firm
 from workflow.models import ApplicationStatus, EscalationStatus, HazardStatus, ReviewAssignmentStatus
 from workflow.records import OPEN_STATUSES, raising_office
@@ -140,9 +141,8 @@ def next_deadline(firm: Any, *, campaign: Campaign, open_hazard_deadlines: list[
     return {"date": day.isoformat(), "rule": rule}
 
 
-def firm_detail(
-    conn: sa.Connection, *, actor: Actor, enterprise_id: int, campaign: Campaign, clock: Clock
-) -> dict[str, Any]:
+def firm_detail(conn: sa.Connection, *, actor: Actor, enterprise_id: int, context: Context) -> dict[str, Any]:
+    campaign, clock = context.campaign, context.clock
     firm = firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
     district = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
     hazards = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm.id).order_by(HAZARDS.c.id)).all()
@@ -229,7 +229,7 @@ def firm_detail(
             "benchmark_at": None if certification.benchmark_at is None else certification.benchmark_at.isoformat(),
         },
         "prior_certificate": prior_of(firm),
-        "allowed_triggers": allowed_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock),
+        "allowed_triggers": allowed_triggers(conn, firm=firm, role=actor.role, context=context),
         "history": history,
     }
 

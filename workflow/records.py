@@ -23,6 +23,7 @@ from states import InvalidInput, InvalidTransition, NotAllowed, NotFound, OutOfS
 from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign, DossierRules
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.db import write_unit
 from workflow.engine import load_firm, record_event
 from workflow.limits import check_funds, check_text
@@ -108,11 +109,11 @@ def record_self_assessment(
     enterprise_id: int,
     scores: Mapping[str, float],
     actor: Actor,
-    campaign: Campaign,
-    clock: Clock,
+    context: Context,
     notes: Mapping[str, str] | None = None,
 ) -> tuple[int, float]:
     """Store a self-assessment over the whole creation outline; returns (id, total score)."""
+    campaign, clock = context.campaign, context.clock
     with write_unit(session) as conn:
         firm = _firm_in_scope(conn, enterprise_id=enterprise_id, actor=actor)
         total = _scored_total(scores, campaign)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from openpyxl.utils.exceptions import InvalidFileException
 
 from workflow.campaign import OFFICIAL_TARGETS, Campaign
-from workflow.clock import Clock
+from workflow.context import Context
 from workflow.directory import ImportRejected, Problem
 from workflow.tables import DISTRICT_TARGETS
 
@@ -173,11 +173,10 @@ def read_targets(path: Path, *, campaign: Campaign) -> list[tuple[str, int, int]
     return [(code, key, other) for code, (key, other, _line) in figures.items()]
 
 
-def import_targets(
-    engine: sa.Engine, path: Path, *, campaign: Campaign, clock: Clock, imported_by: str, source: str
-) -> int:
+def import_targets(engine: sa.Engine, path: Path, *, context: Context, imported_by: str, source: str) -> int:
     """Load official starting targets from an XLSX file (columns: district, key-field starting target, other
     starting target): validated whole, then written in one transaction — all or nothing."""
+    campaign, clock = context.campaign, context.clock
     if not 0 < len(source) <= 40:
         raise ImportRejected([Problem(1, "", "来源须为 1–40 个字符 / the source must be 1–40 characters")])
     figures = read_targets(path, campaign=campaign)

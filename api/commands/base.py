@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from states import WorkflowError
 from workflow.campaign import Campaign, CampaignInvalid, load_campaign
 from workflow.clock import Clock, clock_for
+from workflow.context import Context
 from workflow.db import current_revision, make_engine
 from workflow.settings import Settings
 
@@ -40,6 +41,10 @@ class App:
 
     def clock(self, as_of: dt.date | None) -> Clock:
         return clock_for(as_of, self.settings.tz)
+
+    def context(self, as_of: dt.date | None) -> Context:
+        """The campaign, the clock (at `as_of`, else now) and the settings, as service functions take them."""
+        return Context(self.campaign, self.clock(as_of), self.settings)
 
     def require_schema(self) -> None:
         if current_revision(self.engine) is None:

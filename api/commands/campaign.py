@@ -56,8 +56,7 @@ def register(main: click.Group) -> None:
             n = import_targets(
                 app.engine,
                 file,
-                campaign=app.campaign,
-                clock=app.clock(as_of.date() if as_of else None),
+                context=app.context(as_of.date() if as_of else None),
                 imported_by=name,
                 source=source.strip(),
             )

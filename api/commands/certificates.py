@@ -75,8 +75,7 @@ def benchmark_cmd(app: App, credit_code: str, reason: str, as_of: dt.datetime | 
                 enterprise_id=firm.id,
                 reason=reason,
                 actor=Actor.administrator(Role.city_bureau, firm, CLI_ACTOR),
-                campaign=app.campaign,
-                clock=app.clock(_as_of(as_of)),
+                context=app.context(_as_of(as_of)),
             )
     except WorkflowError as exc:
         raise _refusal(exc) from None
@@ -135,8 +134,7 @@ def prior_cmd(
                 number=number,
                 issued_on=issued_on,
                 actor=Actor.administrator(Role(role), firm, CLI_ACTOR),
-                campaign=app.campaign,
-                clock=app.clock(_as_of(as_of)),
+                context=app.context(_as_of(as_of)),
             )
     except WorkflowError as exc:
         raise _refusal(exc) from None

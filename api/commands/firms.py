@@ -15,6 +15,7 @@ from states import TRIGGERS, Role
 from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import Clock
+from workflow.context import Context
 from workflow.engine import allowed_triggers, fire, load_firm
 from workflow.queries import firm_detail, state_counts
 
@@ -53,8 +54,7 @@ def fire_cmd(
             enterprise_id=firm.id,
             trigger=trigger,
             actor=Actor.administrator(Role(role), firm),
-            campaign=app.campaign,
-            clock=app.clock(local_date(as_of)),
+            context=app.context(local_date(as_of)),
             payload=payload,
             expected_version=expect_version,
         )
@@ -83,13 +83,12 @@ def firm_view(conn: sa.Connection, firm: sa.Row[Any], *, campaign: Campaign, clo
         conn,
         actor=Actor("admin (command line)", Role.city_bureau),
         enterprise_id=firm.id,
-        campaign=campaign,
-        clock=clock,
+        context=Context(campaign, clock),
     )
     view["allowed_triggers"] = {
         role.value: names
         for role in Role
-        if (names := allowed_triggers(conn, firm=firm, role=role, campaign=campaign, clock=clock))
+        if (names := allowed_triggers(conn, firm=firm, role=role, context=Context(campaign, clock)))
     }
     view["events"] = [item for item in view["history"] if item["kind"] == "event"]
     return view

@@ -91,8 +91,7 @@ def register(main: click.Group) -> None:
                 session,
                 application_id=application_id,
                 actor=organiser(app, application_id),
-                campaign=app.campaign,
-                clock=app.clock(day(as_of)),
+                context=app.context(day(as_of)),
             )
         _json(team)
 
@@ -111,8 +110,7 @@ def register(main: click.Group) -> None:
                 application_id=application_id,
                 reason=reason,
                 actor=organiser(app, application_id),
-                campaign=app.campaign,
-                clock=app.clock(day(as_of)),
+                context=app.context(day(as_of)),
             )
         _json(team)
 
@@ -175,8 +173,7 @@ def register(main: click.Group) -> None:
                 reviewer_id=reviewer_id,
                 reason=reason,
                 actor=keeper,
-                campaign=app.campaign,
-                clock=app.clock(day(as_of)),
+                context=app.context(day(as_of)),
             )
         _json(done)
 

@@ -45,9 +45,7 @@ def import_directory_cmd(app: App, file: Path, as_of: dt.datetime | None) -> Non
     app.require_schema()
     with _progress(enabled=sys.stderr.isatty()) as progress:
         try:
-            report = import_directory(
-                app.engine, file, campaign=app.campaign, clock=app.clock(local_date(as_of)), progress=progress
-            )
+            report = import_directory(app.engine, file, context=app.context(local_date(as_of)), progress=progress)
         except ImportRejected as exc:
             click.echo(
                 f"文件未导入，共 {len(exc.problems)} 处问题 / file refused, {len(exc.problems)} problem(s):",

@@ -72,8 +72,7 @@ def benchmark(
                 enterprise_id=enterprise_id,
                 reason=reason,
                 actor=actor,
-                campaign=context.campaign,
-                clock=context.clock,
+                context=context.service,
             )
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
@@ -100,8 +99,7 @@ def prior_certificate(
             number=number,
             issued_on=issued_on,
             actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
+            context=context.service,
         )
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)

@@ -134,7 +134,7 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
     campaign, clock = context.campaign, context.clock
     fmt = formats_of(request)
     with read_unit(session) as conn:
-        ov = overview(conn, campaign=campaign, clock=clock, district=district, cache=pages_of(request).history)
+        ov = overview(conn, context=context.service, district=district, cache=pages_of(request).history)
         waiting = worklist_counts(conn, actor=actor)
         worklists = {
             name: worklist(conn, actor=actor, name=name, clock=clock, limit=WORKLIST_PREVIEW)["items"]

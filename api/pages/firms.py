@@ -30,15 +30,16 @@ from workflow.clock import today
 from workflow.db import read_unit
 from workflow.dossier import DOSSIER_KINDS, KINDS
 from workflow.effects import ALLOWED_KEYS
-from workflow.engine import fire, load_firm
+from workflow.engine import load_firm
 from workflow.evidence import Upload, open_evidence, store_upload
+from workflow.firing import fire_seen
 from workflow.firm_page import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
 from workflow.labels import RULES, UPLOAD_KINDS, zh
 from workflow.limits import TEXT_LIMITS
 from workflow.models import HazardStatus
-from workflow.queries import FirmFilter, evidence_named, firm_detail, hazard_firm_id, hazards_of, list_firms
+from workflow.queries import FirmFilter, firm_detail, hazard_firm_id, hazards_of, list_firms
 from workflow.records import (
     FiveImplementations,
     decide_rectification,
@@ -211,13 +212,13 @@ def firm_page(
 ) -> Response:
     campaign, clock = context.campaign, context.clock
     with read_unit(session) as conn:
-        detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, campaign=campaign, clock=clock)
+        detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, context=context.service)
         firm = load_firm(conn, enterprise_id=enterprise_id)
         hazards = hazards_of(conn, actor=actor, enterprise_id=enterprise_id)
         assessment = latest_self_assessment(conn, enterprise_id=enterprise_id)
         evidence = evidence_of(conn, enterprise_id=enterprise_id)
         attended = trainings_of(conn, enterprise_id=enterprise_id, actor=actor)
-        blocked = blocked_triggers(conn, firm=firm, role=actor.role, campaign=campaign, clock=clock)
+        blocked = blocked_triggers(conn, firm=firm, role=actor.role, context=context.service)
         certs = certificate_panel(firm=firm, actor=actor, campaign=campaign, certification=detail["certification"])
         grade = (
             None
@@ -373,19 +374,8 @@ def transition(
     if "missing" in allowed:
         payload["missing"] = list(missing or [])
     try:
-        if "materials" in allowed and material:
-            with read_unit(session) as conn:
-                payload["materials"] = evidence_named(conn, enterprise_id=enterprise_id, ids=material)
-        fire(
-            session,
-            enterprise_id=enterprise_id,
-            trigger=trigger,
-            actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
-            payload=payload,
-            expected_version=version,
-        )
+        materials = material if "materials" in allowed else None
+        fire_seen(session, context.service, actor, enterprise_id, trigger, payload, version, material=materials)
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
     return redirect(f"/firms/{enterprise_id}", notice="fired")
@@ -425,8 +415,7 @@ async def self_assessment(
                 scores=scores,
                 notes=notes,
                 actor=actor,
-                campaign=context.campaign,
-                clock=context.clock,
+                context=context.service,
             )
         except WorkflowError as exc:
             return refused(request, context, session, actor, enterprise_id, exc)
@@ -604,7 +593,7 @@ def upload(
     try:
         hazard = int(hazard_id) if hazard_id.strip().isdigit() else None
         upload = Upload(enterprise_id, kind, file.filename or "", file.file, hazard)
-        store_upload(session, upload, actor=actor, settings=context.settings, clock=context.clock)
+        store_upload(session, upload, actor=actor, context=context.service)
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
     return redirect(f"/firms/{enterprise_id}#application", notice="uploaded")

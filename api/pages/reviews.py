@@ -162,8 +162,7 @@ async def score(
                 actor=actor,
                 sheet=sheet,
                 findings=findings_from(fields.get("findings_general", ""), fields.get("findings_major", "")),
-                campaign=context.campaign,
-                clock=context.clock,
+                context=context.service,
             )
         except WorkflowError as exc:
             return _refused(request, context, session, actor, application_id, exc)
@@ -189,8 +188,7 @@ def new_team(
             session,
             application_id=application_id,
             actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
+            context=context.service,
             seed=seed.strip() or None,
         )
     except WorkflowError as exc:
@@ -213,8 +211,7 @@ def review_result(
             session,
             application_id=application_id,
             actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
+            context=context.service,
             expected_version=version,
         )
     except WorkflowError as exc:
@@ -238,8 +235,7 @@ def redraw(
             application_id=application_id,
             reason=reason,
             actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
+            context=context.service,
         )
     except WorkflowError as exc:
         return _refused(request, context, session, actor, application_id, exc)

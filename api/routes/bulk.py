@@ -72,8 +72,7 @@ def bulk_transition(
         trigger=trigger,
         targets=[BulkTarget(i.enterprise_id, i.version) for i in body.items],
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         payload=body.data,
     )
     items = []

@@ -52,8 +52,7 @@ def benchmark(enterprise_id: int, body: Reason, context: ContextDep, session: Se
         enterprise_id=enterprise_id,
         reason=body.reason,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
     )
 
 
@@ -81,8 +80,7 @@ def prior_certificate(
         number=body.number,
         issued_on=body.date,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
     )
 
 

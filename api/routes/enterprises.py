@@ -31,8 +31,9 @@ from states import Role, VersionConflict
 from workflow.actors import Actor
 from workflow.db import read_unit
 from workflow.dossier import KINDS
-from workflow.engine import FireResult, fire
+from workflow.engine import FireResult
 from workflow.evidence import Upload, open_evidence, store_upload
+from workflow.firing import fire_seen
 from workflow.idempotency import keep_answer, kept_answer
 from workflow.queries import FirmFilter, firm_detail, hazard_in_scope, hazards_of, list_firms
 from workflow.records import (
@@ -72,9 +73,7 @@ def enterprises(
 def enterprise(enterprise_id: int, context: ContextDep, session: SessionDep, actor: Reader) -> Any:
     """One firm: state, next deadline, open hazards, history, and what the caller may do next."""
     with read_unit(session) as conn:
-        return firm_detail(
-            conn, actor=actor, enterprise_id=enterprise_id, campaign=context.campaign, clock=context.clock
-        )
+        return firm_detail(conn, actor=actor, enterprise_id=enterprise_id, context=context.service)
 
 
 def _result(r: FireResult) -> dict[str, Any]:
@@ -129,16 +128,8 @@ def transition(
         keep_answer(conn, user_id=user_id, key=key, request_hash=request_hash, response=_result(result), at=result.at)
 
     try:
-        result = fire(
-            session,
-            enterprise_id=enterprise_id,
-            trigger=trigger,
-            actor=actor,
-            campaign=context.campaign,
-            clock=context.clock,
-            payload=body.data,
-            expected_version=body.version,
-            also=keep if key else None,
+        result = fire_seen(
+            session, context.service, actor, enterprise_id, trigger, body.data, body.version, also=keep if key else None
         )
     except (VersionConflict, sa.exc.IntegrityError):
         # the same request may have won a race against itself: then its answer is the answer
@@ -161,8 +152,7 @@ def self_assessment(
         scores=body.scores,
         notes=body.notes,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
     )
     return {"id": assessment_id, "total_score": total}
 
@@ -281,7 +271,7 @@ def upload(
     """Upload an evidence file; it is checked (size, real type, archive bombs) and stored by SHA-256. A
     rectification file names its hazard."""
     upload = Upload(enterprise_id, kind, file.filename or "", file.file, hazard_id)
-    return store_upload(session, upload, actor=actor, settings=context.settings, clock=context.clock)
+    return store_upload(session, upload, actor=actor, context=context.service)
 
 
 @router.get("/evidence/{evidence_id}", response_class=FileResponse)

@@ -131,8 +131,7 @@ def new_team(application_id: int, body: TeamCreate, context: ContextDep, session
         session,
         application_id=application_id,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         seed=body.seed,
     )
 
@@ -152,8 +151,7 @@ def score(
         actor=actor,
         sheet=body.sheet,
         findings=body.findings,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
     )
     return {"status": "recorded", **totals}
 
@@ -166,8 +164,7 @@ def redraw(application_id: int, body: RedrawCreate, context: ContextDep, session
         application_id=application_id,
         reason=body.reason,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
     )
 
 
@@ -211,8 +208,7 @@ def review_result(
         session,
         application_id=application_id,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
         expected_version=body.version,
     )
     TRANSITIONS.labels(trigger="record_review").inc()
@@ -272,8 +268,7 @@ def disqualified(
         reviewer_id=reviewer_id,
         reason=body.reason,
         actor=actor,
-        campaign=context.campaign,
-        clock=context.clock,
+        context=context.service,
     )
 
 

@@ -12,6 +12,7 @@ from states import Role
 from workflow.actors import Actor
 from workflow.campaign import load_campaign
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.db import make_engine
 from workflow.engine import fire, load_firm
 from workflow.settings import DEFAULT_CAMPAIGN
@@ -29,7 +30,7 @@ def main(url: str, first: int, last: int) -> None:
                 firm = load_firm(conn, enterprise_id=firm_id)
             actor = Actor(name="bulk script", role=role, district_code=firm.district_code, enterprise_id=firm.id)
             with Session(engine) as session:
-                fire(session, enterprise_id=firm_id, trigger=trigger, actor=actor, campaign=campaign, clock=clock)
+                fire(session, enterprise_id=firm_id, trigger=trigger, actor=actor, context=Context(campaign, clock))
         print(firm_id, flush=True)
 
 

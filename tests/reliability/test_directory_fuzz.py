@@ -23,6 +23,7 @@ from tests.reliability.conftest import Ledger, backend_of
 from workflow import uscc
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.directory import ImportRejected, import_directory
 from workflow.tables import ENTERPRISES
 
@@ -149,7 +150,7 @@ def test_random_bytes_are_refused_with_a_located_message(
         path = tmp_path / f"random{suffix}"
         path.write_bytes(data)
         with pytest.raises(ImportRejected) as caught:
-            import_directory(engine, path, campaign=campaign, clock=CLOCK)
+            import_directory(engine, path, context=Context(campaign, CLOCK))
         located(caught.value, lines=max(1, data.count(b"\n") + 1))
         tally.rejected += 1
 
@@ -176,7 +177,7 @@ def test_hostile_cells_import_whole_or_not_at_all_and_exports_stay_inert(
         before = firms(engine)
         path = write(tmp_path / "directory", rows, how)
         try:
-            report = import_directory(engine, path, campaign=campaign, clock=CLOCK)
+            report = import_directory(engine, path, context=Context(campaign, CLOCK))
         except ImportRejected as exc:
             located(exc, lines=len(rows) + sum(c.count("\n") + c.count("\r") for r in rows for c in r))
             assert firms(engine) == before  # nothing written
@@ -224,12 +225,12 @@ def test_control_characters_and_a_zip_named_csv_are_refused_with_their_place(
     for name, principal, where in cases.values():
         path = write(tmp_path / "controls", [[code, name, "武进区", "化工", "", "是", principal, "139", ""]], "utf-8")
         with pytest.raises(ImportRejected) as caught:
-            import_directory(engine, path, campaign=campaign, clock=CLOCK)
+            import_directory(engine, path, context=Context(campaign, CLOCK))
         assert str(caught.value).startswith(where) and "control characters" in str(caught.value)
     zipped = tmp_path / "directory.csv"
     zipped.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
     with pytest.raises(ImportRejected, match=r"line 1: .*not a valid XLSX workbook"):
-        import_directory(engine, zipped, campaign=campaign, clock=CLOCK)
+        import_directory(engine, zipped, context=Context(campaign, CLOCK))
     assert firms(engine) == []
     ledger.record(
         "hostile input",
