@@ -131,6 +131,7 @@ def test_a_district_officer_follows_the_funnel_to_a_firm_and_verifies_its_applic
     assert page.locator("h1").inner_text() == "常州市申请中机械有限公司"
     assert page.locator("#status .badge").first.inner_text() == "已申请"
 
+    page.locator("textarea[name=opinion]").fill("经核实，申请材料齐全，自评情况与企业实际相符")  # 核实意见 is required
     page.get_by_role("button", name="核实申请").click()  # confirmed in the dialog
     page.wait_for_load_state("networkidle")
     assert page.locator(".notice").inner_text() == "操作已完成。"
