@@ -19,6 +19,7 @@ from tests.deadline_helpers import bulk_firms, days, forget_sweeps, snapshot, sw
 from tests.reliability.conftest import Ledger, backend_of
 from workflow.campaign import Campaign
 from workflow.clock import FixedClock
+from workflow.context import Context
 from workflow.db import make_engine
 from workflow.settings import Settings
 
@@ -96,7 +97,7 @@ def test_the_disk_fills_during_a_sweep_and_nothing_is_half_written(
     day = dt.date(2023, 11, 2)
     bulk_firms(engine, 1500, seed=61, key_field=True)
     bulk_firms(engine, 1500, seed=62, key_field=False, notified=True)
-    sweep(engine, campaign=campaign, through=day, clock=FixedClock.on(day, hour=2), again=True)
+    sweep(engine, context=Context(campaign, FixedClock.on(day, hour=2)), through=day, again=True)
     clean = snapshot(engine)
     per_rule = Counter(r[1] for r in clean["escalations"])
     path = db_url.removeprefix("sqlite:///")
@@ -114,7 +115,7 @@ def test_the_disk_fills_during_a_sweep_and_nothing_is_half_written(
             dbapi_conn.execute(f"PRAGMA max_page_count = {limit}")
 
         with pytest.raises(sa.exc.OperationalError, match="full") as refused:
-            sweep(full, campaign=campaign, through=day, clock=FixedClock.on(day, hour=2), again=True)
+            sweep(full, context=Context(campaign, FixedClock.on(day, hour=2)), through=day, again=True)
         full.dispose()
         failures.append(str(refused.value.orig))
         seen = snapshot(engine)
@@ -122,7 +123,7 @@ def test_the_disk_fills_during_a_sweep_and_nothing_is_half_written(
             assert {repr(r) for r in rows} <= {repr(r) for r in clean[table]}, table
         rules = Counter(r[1] for r in seen["escalations"])
         assert all(rules[rule] == per_rule[rule] for rule in rules)  # each rule whole, or absent
-        sweep(engine, campaign=campaign, through=day, clock=FixedClock.on(day, hour=2), again=True)
+        sweep(engine, context=Context(campaign, FixedClock.on(day, hour=2)), through=day, again=True)
         assert snapshot(engine) == clean  # with room again, the sweep ends where a clean one ends
     ledger.record(
         "disk full",
