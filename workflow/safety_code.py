@@ -272,3 +272,25 @@ def district_firms(conn: sa.Connection, *, district: str, actor: Actor) -> Seque
         .where(ENTERPRISES.c.district_code == district, ENTERPRISES.c.state != "closed")
         .order_by(ENTERPRISES.c.name, ENTERPRISES.c.id)
     ).all()
+
+
+@dataclass(frozen=True)
+class DistrictSheet:
+    pdf: bytes
+    filename: str
+
+
+def district_sheet(
+    conn: sa.Connection, *, district_code: str, district_name: str, actor: Actor, base_url: str, clock: Clock
+) -> DistrictSheet:
+    """A district's printable sheet of safety codes (PDF, twelve firms a page) for its bureau or the city — the
+    one sheet the API and the pages both serve."""
+    firms = district_firms(conn, district=district_code, actor=actor)
+    pdf = district_sheet_pdf(
+        firms,
+        key=code_key(conn),
+        base_url=base_url,
+        title=f"{district_name} 企业安全码（常安码）",
+        note=f"扫码查看企业名称与创建状态；辖区监管人员登录后进入企业监管页。{today(clock)}",
+    )
+    return DistrictSheet(pdf=pdf, filename=f"safety-codes-{district_code}.pdf")

@@ -40,8 +40,7 @@ from workflow.guidance import list_guidance
 from workflow.safety_code import (
     code_key,
     code_url,
-    district_firms,
-    district_sheet_pdf,
+    district_sheet,
     firm_code,
     public_status,
     qr_png,
@@ -320,17 +319,16 @@ def safety_code_sheet(
     if district is None:  # `_district_in_scope` has refused an unknown district already
         raise OutOfScope(f"找不到该辖区 / no such district: {code}")
     with read_unit(session) as conn:
-        firms = district_firms(conn, district=code, actor=actor)
-        key = code_key(conn)
-    pdf = district_sheet_pdf(
-        firms,
-        key=key,
-        base_url=context.settings.public_url,
-        title=f"{district.name} 企业安全码（常安码）",
-        note=f"扫码查看企业名称与创建状态；辖区监管人员登录后进入企业监管页。{today(context.clock)}",
-    )
-    headers = {"Content-Disposition": f'attachment; filename="safety-codes-{code}.pdf"'}
-    return Response(pdf, media_type="application/pdf", headers=headers)
+        sheet = district_sheet(
+            conn,
+            district_code=code,
+            district_name=district.name,
+            actor=actor,
+            base_url=context.settings.public_url,
+            clock=context.clock,
+        )
+    headers = {"Content-Disposition": f'attachment; filename="{sheet.filename}"'}
+    return Response(sheet.pdf, media_type="application/pdf", headers=headers)
 
 
 @router.get("/inspections/report.xlsx")

@@ -24,14 +24,12 @@ from deadlines.inspections import (
 from deadlines.supervision import parse_month
 from states import InvalidInput, Role
 from workflow.actors import Actor
-from workflow.clock import today
 from workflow.db import read_unit
 from workflow.evidence import store_evidence
 from workflow.safety_code import (
     code_key,
     code_url,
-    district_firms,
-    district_sheet_pdf,
+    district_sheet,
     firm_code,
     public_status,
     qr_png,
@@ -182,19 +180,17 @@ def safety_code_sheet(
     found = context.campaign.district(_district_of(actor, district))
     if found is None:
         raise InvalidInput(f"没有这个辖区：{district} / no such district: {district}")
-    code, name = found.code, found.name
     with read_unit(session) as conn:
-        firms = district_firms(conn, district=code, actor=actor)
-        key = code_key(conn)
-    pdf = district_sheet_pdf(
-        firms,
-        key=key,
-        base_url=context.settings.public_url,
-        title=f"{name} 企业安全码（常安码）",
-        note=f"扫码查看企业名称与创建状态；辖区监管人员登录后进入企业监管页。{today(context.clock)}",
-    )
-    headers = {"Content-Disposition": f'attachment; filename="safety-codes-{code}.pdf"'}
-    return Response(pdf, media_type="application/pdf", headers=headers)
+        sheet = district_sheet(
+            conn,
+            district_code=found.code,
+            district_name=found.name,
+            actor=actor,
+            base_url=context.settings.public_url,
+            clock=context.clock,
+        )
+    headers = {"Content-Disposition": f'attachment; filename="{sheet.filename}"'}
+    return Response(sheet.pdf, media_type="application/pdf", headers=headers)
 
 
 @router.get("/inspections/worklist")
