@@ -53,7 +53,13 @@ _GROUPS: list[dict[str, Any]] = [
 SAMPLES: dict[str, dict[str, Any]] = {
     "mobilization_notice": {**_FIRM, "trigger": "notify"},
     "application_received": {**_FIRM, "trigger": "submit_application"},
-    "application_returned": {**_FIRM, "trigger": "return_application", "reason": "自评报告缺少第3项要素的佐证材料"},
+    "application_returned": {
+        **_FIRM,
+        "trigger": "return_application",
+        "reason": "自评报告缺少第3项要素的佐证材料",
+        "missing": ["自评报告", "佐证材料"],
+        "missing_en": ["self-assessment report", "supporting material"],
+    },
     "audit_outcome": {
         **_FIRM,
         "trigger": "fail_audit",

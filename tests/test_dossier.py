@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from api.cli import main
+from notifications.render import Renderer
 from tests.api_helpers import World
 from tests.test_pages_access import Browser
 from workflow.audit import verify_chain
-from workflow.tables import APPLICATIONS, ENTERPRISES, EVENTS, HAZARDS
+from workflow.tables import APPLICATIONS, ENTERPRISES, EVENTS, HAZARDS, OUTBOX
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 FIVE = {
@@ -409,6 +410,15 @@ def test_a_return_names_the_missing_dossier_items_and_the_firm_sees_them(world: 
     page = Browser(world, "firm").get(f"/firms/{firm_id}").text
     section = page[page.index('id="application"') :]
     assert "缺少的申请材料" in section and "佐证材料；申请表" in section and "缺少安全生产责任制文件" in section
+    # the firm's mail names the missing items too, in either language
+    with world.engine.connect() as conn:
+        mail = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.kind == "application_returned")).one()
+    renderer = Renderer()
+    chinese = renderer.render(mail.kind, "zh-CN", mail.context, audience=mail.audience)
+    english = renderer.render(mail.kind, "en", mail.context, audience=mail.audience)
+    assert "需补充的材料" in chinese.text and "- 佐证材料" in chinese.text and "- 申请表" in chinese.text
+    assert "<li>申请表</li>" in chinese.html
+    assert "- supporting material" in english.text and "- application form" in english.text
 
 
 # ---- 5. bounds of the firm's record ----------------------------------------------------------------------------

@@ -322,7 +322,11 @@ def _return(ctx: Context) -> Effect:
     app_id = _set_application(
         ctx, status=ApplicationStatus.returned, decided_at=ctx.now, outcome_reason=reason, missing=missing
     )
-    context = {"reason": reason, "missing": [DOSSIER_ITEMS[m][0] for m in missing]}
+    context = {
+        "reason": reason,
+        "missing": [DOSSIER_ITEMS[m][0] for m in missing],
+        "missing_en": [DOSSIER_ITEMS[m][1] for m in missing],
+    }
     return Effect(record={"application_id": app_id}, mails=[Mail("application_returned", context=context)])
 
 
