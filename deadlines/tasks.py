@@ -17,7 +17,7 @@ from states import InvalidInput, Role
 from workflow.actors import Actor, auditable_by, firm_scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock, today
-from workflow.models import ApplicationStatus, ReviewAssignmentStatus
+from workflow.models import ApplicationStatus, ReviewAssignmentStatus, unreached_clause
 from workflow.tables import APPLICATIONS, ENTERPRISES, EVENTS, REVIEW_ASSIGNMENTS, REVIEWS
 
 E, A = ENTERPRISES, APPLICATIONS
@@ -145,8 +145,11 @@ def _firm_filters(filters: TaskFilter) -> list[sa.ColumnElement[bool]]:
     return where
 
 
-def _branch(kind: str, actor: Actor, limit: TimeLimit, dialect: str, clock: Clock, end: dt.date) -> sa.Select[Any]:
-    """One kind's tasks as rows of the same shape: kind, application, firm, since (an instant), due (a date)."""
+def _branch(
+    kind: str, actor: Actor, limit: TimeLimit, dialect: str, clock: Clock, end: dt.date, *, slim: bool
+) -> sa.Select[Any]:
+    """One kind's tasks as rows of the same shape: kind, application, firm, since (an instant), due (a date);
+    `slim`: kind and due only (for counting)."""
     application_id: Any = A.c.id
     source: Any = A.join(E, E.c.id == A.c.enterprise_id)
     match kind:
@@ -175,12 +178,7 @@ def _branch(kind: str, actor: Actor, limit: TimeLimit, dialect: str, clock: Cloc
             ]
         case "undeliverable":
             application_id, source, since = sa.null(), E, E.c.created_at
-            where = [
-                E.c.state == "mobilized",
-                E.c.notified_at.is_(None),
-                sa.or_(E.c.email.is_(None), sa.func.trim(E.c.email) == ""),
-                firm_scope(actor),
-            ]
+            where = [unreached_clause(E), firm_scope(actor)]
     if limit.fixed is not None:
         due: Expr = date_value(dialect, limit.fixed)
     else:
@@ -188,9 +186,13 @@ def _branch(kind: str, actor: Actor, limit: TimeLimit, dialect: str, clock: Cloc
         after = local_date_plus(dialect, since, limit.days, clock.tz, today(clock))
         last = date_value(dialect, end)  # 考评验收阶段 ends: due then at the latest
         due = sa.case((after > last, last), else_=after)
+    label = sa.literal(kind, sa.String).label("kind")
+    if slim:
+        columns: list[Any] = [label, due.label("due")]
+        return sa.select(*columns).select_from(source).where(*where)
     return (
         sa.select(
-            sa.literal(kind, sa.String).label("kind"),
+            label,
             sa.cast(application_id, sa.Integer).label("application_id"),
             E.c.id.label("enterprise_id"),
             E.c.uscc,
@@ -208,15 +210,21 @@ def _branch(kind: str, actor: Actor, limit: TimeLimit, dialect: str, clock: Cloc
 
 
 def _tasks(
-    conn: sa.Connection, actor: Actor, campaign: Campaign, clock: Clock, filters: TaskFilter, kinds: tuple[str, ...]
+    conn: sa.Connection,
+    actor: Actor,
+    campaign: Campaign,
+    clock: Clock,
+    filters: TaskFilter,
+    kinds: tuple[str, ...],
+    *,
+    slim: bool = False,
 ) -> sa.Subquery:
+    """The tasks of `kinds` under the firm filters: one SELECT per kind, joined by UNION ALL."""
     dialect = conn.dialect.name
     limits = time_limits(campaign)
     extra = _firm_filters(filters)
-    branches = [
-        _branch(kind, actor, limits[kind], dialect, clock, campaign.phases.evaluation.end).where(*extra)
-        for kind in kinds
-    ]
+    end = campaign.phases.evaluation.end
+    branches = [_branch(kind, actor, limits[kind], dialect, clock, end, slim=slim).where(*extra) for kind in kinds]
     union = branches[0] if len(branches) == 1 else sa.union_all(*branches)
     return union.subquery("tasks")
 
@@ -240,18 +248,18 @@ def task_list(
     items: list[dict[str, Any]] = []
     if not kinds:
         return _page(kinds, counts, 0, filters, items, campaign)
-    late: Any
-    tasks = _tasks(conn, actor, campaign, clock, filters, kinds)
-    late = tasks.c.due < date_value(dialect, day)
+    counted = _tasks(conn, actor, campaign, clock, filters, kinds, slim=True)
+    late = counted.c.due < date_value(dialect, day)
     rows = conn.execute(
-        sa.select(tasks.c.kind, sa.func.count(), sa.func.sum(sa.case((late, 1), else_=0)))
+        sa.select(counted.c.kind, sa.func.count(), sa.func.sum(sa.case((late, 1), else_=0)))
         .where(late if filters.overdue else sa.true())
-        .group_by(tasks.c.kind)
+        .group_by(counted.c.kind)
     ).all()
     for kind, total, overdue in rows:
         counts[kind] = {"total": int(total), "overdue": int(overdue or 0)}
     shown = [filters.kind] if filters.kind else list(kinds)
     total = sum(counts[k]["total"] for k in shown)
+    tasks = _tasks(conn, actor, campaign, clock, filters, tuple(shown))
     items = _rows(conn, tasks, filters, clock, offset=(filters.page - 1) * filters.page_size, limit=filters.page_size)
     _details(conn, items, campaign, clock)
     return _page(kinds, counts, total, filters, items, campaign)
@@ -391,7 +399,7 @@ def task_after(
     check(filters, kinds=kinds, campaign=campaign)
     if not kinds or position < 0:
         return None
-    tasks = _tasks(conn, actor, campaign, clock, filters, kinds)
+    tasks = _tasks(conn, actor, campaign, clock, filters, (filters.kind,) if filters.kind else kinds)
     rows = _rows(conn, tasks, filters, clock, offset=position, limit=2)
     rows = [r for r in rows if r["enterprise_id"] != enterprise_id]
     if not rows:
