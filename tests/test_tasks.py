@@ -16,7 +16,7 @@ from tests.api_helpers import ELSEWHERE, HOME, World
 from tests.factories import Driver, make_firm
 from tests.test_pages_access import Browser
 from workflow.actors import Actor
-from workflow.tables import APPLICATIONS, ENTERPRISES
+from workflow.tables import APPLICATIONS, ENTERPRISES, REVIEW_ASSIGNMENTS
 
 UTC = dt.UTC
 TODAY = dt.date(2022, 7, 1)  # the test world's clock
@@ -305,3 +305,44 @@ def test_the_page_shows_filters_counts_due_dates_and_the_legend(world: World, qu
     english = Browser(world, "wujin").get("/work?kind=verification&lang=en")
     assert "Overdue" in english.text and "local setting" in english.text
     assert Browser(world, "wujin").get("/work?page_size=7").status_code == 422
+
+
+def test_key_field_audits_are_the_support_centers_and_a_reviewer_sees_only_its_own_sheets(world: World) -> None:
+    application(
+        world,
+        name="常州重点化工有限公司",
+        key_field=True,
+        status="verified",
+        submitted=dt.date(2022, 6, 1),
+        verified=dt.date(2022, 6, 20),
+    )
+    other = application(
+        world,
+        name="常州评审中机械有限公司",
+        status="verified",
+        submitted=dt.date(2022, 6, 1),
+        verified=dt.date(2022, 6, 5),
+        audit_passed=dt.date(2022, 6, 8),
+    )
+    center = listed(world, actor(world, Role.support_center), kind="audit")
+    assert names(center) == ["常州重点化工有限公司"] and center["items"][0]["due"] == "2022-07-05"
+    assert "常州重点化工有限公司" not in names(listed(world, wujin(world), page_size=100))
+    with world.engine.begin() as conn:
+        application_id = conn.execute(
+            sa.select(APPLICATIONS.c.id).where(APPLICATIONS.c.enterprise_id == other)
+        ).scalar_one()
+        conn.execute(
+            sa.insert(REVIEW_ASSIGNMENTS).values(
+                application_id=application_id,
+                reviewer_id=world.users["expert1"],
+                status="active",
+                draw_seed=1,
+                draw_pool=[world.users["expert1"]],
+                assigned_at=at(dt.date(2022, 6, 9)),
+                assigned_by="wujin",
+            )
+        )
+    mine = listed(world, actor(world, Role.reviewer, user="expert1"))
+    assert mine["kinds"] == ["assignment"] and names(mine) == ["常州评审中机械有限公司"]
+    assert mine["items"][0]["due"] == "2022-07-09"  # the review's 30 days (本地设置) from the draw on 06-09
+    assert names(listed(world, actor(world, Role.reviewer, user="expert2"))) == []
