@@ -5,6 +5,7 @@ filters, both sorts, real pages, counts per kind, each office's scope, and the d
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -346,3 +347,47 @@ def test_key_field_audits_are_the_support_centers_and_a_reviewer_sees_only_its_o
     assert mine["kinds"] == ["assignment"] and names(mine) == ["常州评审中机械有限公司"]
     assert mine["items"][0]["due"] == "2022-07-09"  # the review's 30 days (本地设置) from the draw on 06-09
     assert names(listed(world, actor(world, Role.reviewer, user="expert2"))) == []
+
+
+def test_a_batch_names_every_firm_it_could_not_act_on(world: World, queue: dict[str, int]) -> None:
+    district = Browser(world, "wujin")
+    versions = {}
+    with world.engine.connect() as conn:
+        for name, firm in queue.items():
+            versions[name] = conn.execute(sa.select(ENTERPRISES.c.version).where(ENTERPRISES.c.id == firm)).scalar_one()
+    picked = [f"{queue[n]}:{versions[n]}" for n in ("alpha", "zeta", "away")]
+    picked.append(f"{queue['gamma']}:{versions['gamma'] + 1}")  # the list showed another version
+    answer = district.post(
+        "/work/batch",
+        data={
+            "trigger": "return_application",
+            "kind": "verification",
+            "reason": "缺少安全生产责任制文件",
+            "firm": picked,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    rows = re.findall(r'<tr class="(ok-row|refused-row)">(.*?)</tr>', answer.text, re.S)
+    assert [kind for kind, _ in rows] == ["ok-row", "refused-row", "refused-row", "refused-row"]
+    assert "常州天宁精工机械有限公司" in rows[0][1] and "成功" in rows[0][1]
+    assert "常州溧阳建材有限公司" in rows[1][1] and "不能执行“退回申请”" in rows[1][1]  # verified already
+    assert "找不到该企业" in rows[2][1]  # another district's firm is not even named
+    assert "常州新北纺织有限公司" in rows[3][1]
+    assert "成功 1 家，未执行 3 家" in answer.text
+    with world.engine.connect() as conn:
+        states = dict(
+            conn.execute(
+                sa.select(ENTERPRISES.c.id, ENTERPRISES.c.state).where(ENTERPRISES.c.id.in_(list(queue.values())))
+            ).all()
+        )
+    assert states[queue["alpha"]] == "self_assessing" and states[queue["gamma"]] == "applied"
+    assert states[queue["away"]] == "applied"
+    # a verification without its opinion (核实意见) is refused firm by firm, in words
+    refused = district.post(
+        "/work/batch",
+        data={"trigger": "verify", "kind": "verification", "firm": [f"{queue['delta']}:{versions['delta']}"]},
+    )
+    assert "请填写核实意见" in refused.text
+    # nothing ticked, or an action this list does not offer
+    assert district.post("/work/batch", data={"trigger": "verify", "kind": "verification"}).status_code == 422
+    assert district.post("/work/batch", data={"trigger": "certify", "kind": "verification"}).status_code == 422
