@@ -58,7 +58,8 @@ def main() -> None:
     baseline_sql = (
         "SELECT a.id, e.id, e.uscc, e.name, e.district_code, e.sector, e.key_field, e.version, a.submitted_at "
         "FROM applications a JOIN enterprises e ON e.id = a.enterprise_id "
-        "WHERE a.status = 'applied' AND e.district_code = ? ORDER BY a.submitted_at, a.id LIMIT 50"
+        "WHERE a.status = 'applied' AND e.state = 'applied' AND e.district_code = ? "
+        "ORDER BY a.submitted_at, a.id LIMIT 50"
     )
     baseline = statistics.median(timed(lambda: raw.execute(baseline_sql, (DISTRICT,)).fetchall(), args.runs * 3))
 

@@ -149,20 +149,30 @@ def _branch(
     kind: str, actor: Actor, limit: TimeLimit, dialect: str, clock: Clock, end: dt.date, *, slim: bool
 ) -> sa.Select[Any]:
     """One kind's tasks as rows of the same shape: kind, application, firm, since (an instant), due (a date);
-    `slim`: kind and due only (for counting)."""
+    `slim`: kind and due only (for counting). An open application's status is its firm's state (the engine
+    moves both in one transition); saying so lets a district's list start from its firms in that state
+    (district, state index) instead of every open application of the city."""
     application_id: Any = A.c.id
     source: Any = A.join(E, E.c.id == A.c.enterprise_id)
     match kind:
         case "verification":
-            since, where = A.c.submitted_at, [A.c.status == ApplicationStatus.applied, firm_scope(actor)]
+            since, where = A.c.submitted_at, [A.c.status == ApplicationStatus.applied, E.c.state == "applied"]
+            where.append(firm_scope(actor))
         case "audit":
             since = A.c.verified_at
-            where = [A.c.status == ApplicationStatus.verified, A.c.audit_passed_at.is_(None), auditable_by(actor)]
+            where = [A.c.status == ApplicationStatus.verified, E.c.state == "verified", A.c.audit_passed_at.is_(None)]
+            where.append(auditable_by(actor))
         case "review":
             since = A.c.audit_passed_at
-            where = [A.c.status == ApplicationStatus.verified, A.c.audit_passed_at.is_not(None), auditable_by(actor)]
+            where = [
+                A.c.status == ApplicationStatus.verified,
+                E.c.state == "verified",
+                A.c.audit_passed_at.is_not(None),
+            ]
+            where.append(auditable_by(actor))
         case "certification":
-            since, where = A.c.reviewed_at, [A.c.status == ApplicationStatus.reviewed, firm_scope(actor)]
+            since, where = A.c.reviewed_at, [A.c.status == ApplicationStatus.reviewed, E.c.state == "reviewed"]
+            where.append(firm_scope(actor))
         case "assignment":
             R = REVIEW_ASSIGNMENTS
             source = R.join(A, A.c.id == R.c.application_id).join(E, E.c.id == A.c.enterprise_id)
