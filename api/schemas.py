@@ -195,6 +195,51 @@ class UndeliverablePage(BaseModel):
     items: list[UndeliverableItem]
 
 
+class TaskItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="verification, audit, review, certification, undeliverable or assignment")
+    application_id: int | None
+    enterprise_id: int
+    uscc: str
+    name: str
+    district_code: str
+    sector: str
+    key_field: bool
+    version: int
+    position: int = Field(description="the row's place in the whole list under these filters, from 0")
+    since: dt.datetime
+    due: dt.date
+    due_source: str = Field(description="plan: the plan's date; local: a time limit of the campaign file (本地设置)")
+    days_waiting: int
+    days_overdue: int
+    due_today: bool
+
+
+class TaskCount(BaseModel):
+    total: int
+    overdue: int
+
+
+class TaskLimit(BaseModel):
+    days: int | None
+    date: dt.date | None
+    source: str
+    words: str
+
+
+class TaskPage(BaseModel):
+    kinds: list[str]
+    counts: dict[str, TaskCount]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+    items: list[TaskItem]
+    limits: dict[str, TaskLimit]
+    evaluation_end: dt.date
+
+
 class TeamCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

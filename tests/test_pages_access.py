@@ -220,6 +220,7 @@ def form_for(route: APIRoute, method: str, world: World) -> dict[str, Any]:
         "/districts/{district_code}/trainings": {"data": {"kind": "training", "held_on": "2022-06-20"}},
         "/firms/{enterprise_id}/guidance": {"data": {"person": "王工", "kind": "expert", "from_date": "2022-06-01"}},
         "/guidance/{assignment_id}/visits": {"data": {"visited_on": "2022-06-15", "note": "现场指导"}},
+        "/work/batch": {"data": {"trigger": "verify", "kind": "verification"}},  # no firm ticked: refused, 422
     }
     if method == "POST" and route.path not in forms:
         raise AssertionError(f"add a sample form for {method} {route.path} to this test")

@@ -650,6 +650,32 @@ for _set_at in ("submitted_at", "verified_at", "audit_passed_at", "reviewed_at")
 sa.Index("ix_enterprises_notified_at", Enterprise.__table__.c.notified_at)  # type: ignore[attr-defined]
 
 
+def unreached_clause(table: sa.Table) -> sa.ColumnElement[bool]:
+    """Firms the mobilization notice cannot reach (无法送达): still `mobilized`, never notified, no e-mail address.
+    Written with literal values so that the partial index below serves it (SQLite matches an index's WHERE
+    term by term, and never against a bound parameter)."""
+    return sa.and_(
+        table.c.state == sa.literal_column("'mobilized'"),
+        table.c.notified_at.is_(None),
+        sa.or_(table.c.email.is_(None), sa.func.trim(table.c.email) == sa.literal_column("''")),
+    )
+
+
+# The task list's undeliverable notices (of a district), oldest first: few rows once mobilization is over.
+# state and notified_at lead although constant here: SQLite's planner prefers the index that matches the most
+# equality terms, and would otherwise walk every `mobilized` firm of the district by the district index.
+_unreached = unreached_clause(Enterprise.__table__)  # type: ignore[attr-defined]
+sa.Index(
+    "ix_enterprises_unreached",
+    Enterprise.__table__.c.state,  # type: ignore[attr-defined]
+    Enterprise.__table__.c.notified_at,  # type: ignore[attr-defined]
+    Enterprise.__table__.c.district_code,  # type: ignore[attr-defined]
+    Enterprise.__table__.c.created_at,  # type: ignore[attr-defined]
+    sqlite_where=_unreached,
+    postgresql_where=_unreached,
+)
+
+
 class Inspection(SQLModel, table=True):
     """An inspection, online patrol or guidance visit of a district bureau at a firm (线下检查、线上巡查、重点指导),
     with the outline items checked, the findings raised as hazards and any penalty decision."""

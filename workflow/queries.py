@@ -16,7 +16,13 @@ from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.context import Context
 from workflow.engine import allowed_triggers, load_firm
-from workflow.models import ApplicationStatus, EscalationStatus, HazardStatus, ReviewAssignmentStatus
+from workflow.models import (
+    ApplicationStatus,
+    EscalationStatus,
+    HazardStatus,
+    ReviewAssignmentStatus,
+    unreached_clause,
+)
 from workflow.records import OPEN_STATUSES, raising_office
 from workflow.tables import (
     APPLICATIONS,
@@ -339,12 +345,7 @@ def undeliverable_notices(conn: sa.Connection, *, actor: Actor, clock: Clock, li
             e.c.created_at.label("since"),
             tried.label("tried_at"),
         )
-        .where(
-            e.c.state == "mobilized",
-            e.c.notified_at.is_(None),
-            sa.or_(e.c.email.is_(None), sa.func.trim(e.c.email) == ""),
-            firm_scope(actor),
-        )
+        .where(unreached_clause(e), firm_scope(actor))
         .order_by(e.c.created_at, e.c.id)
         .limit(limit)
     ).all()

@@ -1,7 +1,8 @@
 """HTML pages for people, in Chinese and English (`i18n`): signing in (`session`), who may open a page and
 CSRF (`access`), rendering (`render`), the city and district dashboards (`dashboards`), firm lists and the firm
-page with its forms (`firms`), reviewer and application pages (`reviews`), officials' worklists, escalations,
-referrals and outbox (`oversight`), supervision pages and what a safety code opens (`inspections`),
+page with its forms (`firms`), reviewer and application pages (`reviews`), the task list (`work`, with
+`worklink`, the way back to it from a firm), escalations, referrals and outbox (`oversight`), supervision
+pages and what a safety code opens (`inspections`),
 certificates and published lists (`certificates`) and XLSX downloads (`exports`). `install` mounts them,
 their static files and security headers on the app and answers a page's errors with a page."""
 
@@ -16,7 +17,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.pages import certificates, dashboards, firms, inspections, oversight, reviews, session
+from api.pages import certificates, dashboards, firms, inspections, oversight, reviews, session, work
 from api.pages.access import LANG_COOKIE, CsrfRefused, SignInRequired
 from api.pages.i18n import LANGS
 from api.pages.render import STATIC, build_pages, message, query_url, render
@@ -30,6 +31,7 @@ ROUTERS = (
     oversight.router,
     certificates.router,
     inspections.router,
+    work.router,
 )
 NOT_PAGES = ("/api/", "/docs", "/redoc", "/openapi.json", "/healthz", "/metrics", "/static/")
 

@@ -19,6 +19,7 @@ from api.pages.access import FIRM_READERS, OFFICIALS, page
 from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, refusal, render
+from api.pages.worklink import work_suffix
 from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
 from states import TRIGGERS, InvalidInput, Role, State, WorkflowError
@@ -378,7 +379,7 @@ def transition(
         fire_seen(session, context.service, actor, enterprise_id, trigger, payload, version, material=materials)
     except WorkflowError as exc:
         return refused(request, context, session, actor, enterprise_id, exc)
-    return redirect(f"/firms/{enterprise_id}", notice="fired")
+    return redirect(f"/firms/{enterprise_id}" + work_suffix(request), notice="fired")
 
 
 @router.post("/firms/{enterprise_id}/self-assessment")

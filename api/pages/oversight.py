@@ -1,4 +1,4 @@
-"""Officials' oversight pages: the full worklists, escalations, referrals to the local governments (with
+"""Officials' oversight pages: escalations, referrals to the local governments (with
 the city's decisions, the local government's acknowledgement and an XLSX export) and the outbox."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep, SessionDep
 from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
-from api.pages.dashboards import WORKLISTS_OF
 from api.pages.exports import xlsx_response
 from api.pages.firms import refused
 from api.pages.render import message, redirect, refusal, render
@@ -34,7 +33,6 @@ from workflow.db import read_unit
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
 from workflow.models import EscalationStatus
-from workflow.queries import undeliverable_notices, worklist
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=40)]
@@ -46,22 +44,6 @@ def _district_filter(actor: Actor, district: str | None) -> str | None:
     if actor.role in (Role.district_bureau, Role.local_government):
         return actor.district_code
     return district or None
-
-
-@router.get("/work")
-def work(
-    request: Request, context: ContextDep, session: SessionDep, actor: Annotated[Actor, page(*OFFICIALS)]
-) -> Response:
-    """Everything waiting on this official, oldest first."""
-    with read_unit(session) as conn:
-        lists = {
-            name: worklist(conn, actor=actor, name=name, clock=context.clock)["items"]
-            for name in WORKLISTS_OF.get(actor.role, ())
-        }
-        if actor.role in (Role.district_bureau, Role.city_bureau):
-            lists["undeliverable"] = undeliverable_notices(conn, actor=actor, clock=context.clock)["items"]
-    names = {d.code: d for d in context.campaign.districts}
-    return render(request, "work.html", lists=lists, districts=names)
 
 
 def escalation_page(

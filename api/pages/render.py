@@ -20,6 +20,7 @@ from api.deps import AppContext
 from api.errors import status_of
 from api.pages.access import FLASH_COOKIE, LANG_COOKIE, SESSION_COOKIE, csrf_token
 from api.pages.i18n import LANG_NAMES, LANGS, N_, Formats, bilingual, filters, load_translations, pick_lang
+from api.pages.worklink import work_links
 from states import NotAllowed, NotFound, Role, WorkflowError
 from workflow.clock import today
 from workflow.dashboard import HistoryCache
@@ -59,6 +60,7 @@ NOTICES = {
     "inspection": N_("检查记录已保存。"),
     "training": N_("培训记录已保存。"),
     "guidance": N_("派驻与走访记录已保存。"),
+    "no_more_tasks": N_("任务列表中已没有下一项。"),
 }
 
 
@@ -156,7 +158,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
             return [
                 ("/dashboard", N_("全市总览")),
                 ("/firms", N_("企业名录")),
-                ("/work", N_("工作清单")),
+                ("/work", N_("待办")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
                 *([("/guidance", N_("标杆培育"))] if Role(user.role) is Role.city_bureau else []),
@@ -169,7 +171,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
             return [
                 (f"/districts/{user.district_code}", N_("本辖区总览")),
                 ("/firms", N_("企业名录")),
-                ("/work", N_("工作清单")),
+                ("/work", N_("待办")),
                 ("/escalations", N_("督办事项")),
                 ("/referrals", N_("移交属地")),
                 ("/guidance", N_("标杆培育")),
@@ -179,7 +181,7 @@ def _nav(user: Any) -> list[tuple[str, str]]:
         case Role.enterprise:
             return [(f"/firms/{user.enterprise_id}", N_("本企业"))]
         case Role.reviewer:
-            return [("/reviews", N_("评审任务"))]
+            return [("/reviews", N_("评审任务")), ("/work", N_("待办"))]
         case Role.local_government:
             return [("/referrals", N_("移交名单"))]
     return []
@@ -200,6 +202,8 @@ def render(request: Request, template: str, *, status: int = 200, **values: Any)
     session = request.cookies.get(SESSION_COOKIE)
     flash = request.cookies.get(FLASH_COOKIE)
     path = request.url.path
+    work_nav = work_links(request)
+    current = "/work" if work_nav else path  # a firm opened from the task list keeps 待办 lit
 
     def static(name: str) -> str:
         return f"/static/{name}?v={pages.static_versions.get(name, '0')}"
@@ -215,7 +219,10 @@ def render(request: Request, template: str, *, status: int = 200, **values: Any)
         "user": user,
         "role": Role(user.role) if user is not None else None,
         "role_label": gettext_(ROLE_LABELS[Role(user.role)]) if user is not None else "",
-        "nav": [(href, gettext_(label), path == href or path.startswith(href + "/")) for href, label in _nav(user)],
+        "nav": [
+            (href, gettext_(label), current == href or current.startswith(href + "/")) for href, label in _nav(user)
+        ],
+        "work_nav": work_nav,
         "csrf": csrf_token(session) if session and user is not None else "",
         "notice": gettext_(NOTICES[flash]) if flash in NOTICES else None,
         "campaign": context.campaign,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.deps import OFFICIALS, ContextDep, SessionDep, allow
 from api.metrics import TRANSITIONS
@@ -21,6 +21,7 @@ from api.schemas import (
     ReviewerReportCreate,
     ReviewerReportDecision,
     ReviewerScoreCreate,
+    TaskPage,
     TeamCreate,
     TeamRead,
     TeamResultCreate,
@@ -28,6 +29,7 @@ from api.schemas import (
     UndeliverablePage,
     WorklistPage,
 )
+from deadlines.tasks import MAX_QUERY, TaskFilter, task_list
 from states import Role
 from workflow.actors import Actor
 from workflow.db import read_unit
@@ -51,6 +53,39 @@ from workflow.queries import application_in_scope, review_assignments_of, undeli
 router = APIRouter(prefix="/api", tags=["work"])
 Organiser = Annotated[Actor, allow(Role.support_center, Role.district_bureau, scope="application")]
 PoolKeeper = Annotated[Actor, allow(Role.support_center, Role.city_bureau, scope="reviewer")]
+
+
+@router.get("/work", response_model=TaskPage)
+def tasks(
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(*OFFICIALS, Role.reviewer)],
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    q: Annotated[str | None, Query(max_length=MAX_QUERY)] = None,
+    district: Annotated[str | None, Query(max_length=20)] = None,
+    sector: Annotated[str | None, Query(max_length=40)] = None,
+    key_field: bool | None = None,
+    overdue: bool = False,
+    sort: Annotated[str, Query(max_length=20)] = "waiting",
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: int = 50,
+) -> Any:
+    """Everything waiting on the caller's office (a reviewer: its scoring sheets), longest waiting first:
+    search on several words (each in the firm's name or starting its credit code), district, sector, key
+    field, kind of task, overdue only; sorted by waiting time or due date; counts per kind; one page."""
+    filters = TaskFilter(
+        kind=kind or None,
+        q=q or None,
+        district=district or None,
+        sector=sector or None,
+        key_field=key_field,
+        overdue=overdue,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+    )
+    with read_unit(session) as conn:
+        return task_list(conn, actor=actor, campaign=context.campaign, clock=context.clock, filters=filters)
 
 
 @router.get("/worklists/verification", response_model=WorklistPage)
