@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
 from api.pages.dashboards import WORKLISTS_OF
 from api.pages.exports import xlsx_response
@@ -50,7 +50,7 @@ def _district_filter(actor: Actor, district: str | None) -> str | None:
 
 @router.get("/work")
 def work(
-    request: Request, context: ContextDep, session: SessionDep, actor: Annotated[Actor, page(*OFFICIALS)]
+    request: Request, context: ContextDep, session: ReadSessionDep, actor: Annotated[Actor, page(*OFFICIALS)]
 ) -> Response:
     """Everything waiting on this official, oldest first."""
     with read_unit(session) as conn:
@@ -104,7 +104,7 @@ def escalation_page(
 @router.get("/escalations")
 def escalations(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*OFFICIALS)],
     district: Text = None,
     status: Text = "open",
@@ -186,7 +186,7 @@ def referral_page(
 def referrals(
     request: Request,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
@@ -224,7 +224,7 @@ def propose(
 @router.get("/referrals.xlsx")
 def referral_export(
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
