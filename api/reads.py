@@ -42,7 +42,7 @@ class Writers:
         self._at[who] = at
         if len(self._at) > MARKERS_KEPT:
             for stale in list(self._at)[: len(self._at) - MARKERS_KEPT]:
-                del self._at[stale]
+                self._at.pop(stale, None)  # (another thread may have let it go already)
 
     def at(self, who: str | None) -> float | None:
         return self._at.get(who) if who else None

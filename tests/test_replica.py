@@ -138,6 +138,8 @@ def test_lists_read_the_standby_and_say_how_fresh_it_is_when_it_lags(pair: Pair)
     assert "常州副本前机械有限公司" in names_in(first)
     assert first.headers.get(AS_OF_HEADER), "a page read from the standby carries X-Data-As-Of"
     assert shown_times(first.text) == [], "a standby that keeps up is not said to lag"
+    health = pair.world.client.get("/api/ops/health", headers=api).json()
+    assert health["replica"]["read"] is True and health["replica"]["lag_seconds"] < NOTICE, health
     with pair.replay_paused():
         ((replayed,),) = pair.replica_sql("SELECT pg_last_xact_replay_timestamp()")  # the standby's own word
         make_firm(pair.engine, district=HOME, name="常州副本后机械有限公司")
@@ -235,6 +237,8 @@ def test_a_stopped_standby_falls_back_to_the_primary_without_errors(pair: Pair) 
         for path in ("/api/enterprises", "/api/escalations", "/api/worklists/certification"):
             statuses.append(pair.world.client.get(path, headers=api).status_code)
         assert statuses == [200] * 7
+        health = pair.world.client.get("/api/ops/health", headers=api).json()
+        assert health["replica"]["read"] is False and health["replica"]["reason"], health
         assert pair.reads.failures == tripped, "while the circuit is open nobody tries the standby"
     finally:
         pair.standby.start()
