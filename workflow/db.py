@@ -255,7 +255,9 @@ class Reads:
         return Freshness(usable=True, as_of=replayed, lag_seconds=lag)
 
     def _trip(self) -> None:
+        """Open the circuit; when it closes, the next measurement (not a request) tries the standby first."""
         self.failures += 1
+        self._freshness = Freshness(usable=False, reason="the standby does not answer")
         self._open_until = time.monotonic() + self.retry_seconds
 
     @contextmanager
