@@ -11,10 +11,11 @@ from fastapi import FastAPI, Request, Response
 from api import errors, pages
 from api.deps import AppContext
 from api.metrics import OUTBOX_COLLECTOR, REQUESTS, method_label
+from api.reads import NoteWrites
 from api.routes import auth, bulk, certificates, enterprises, inspections, ops, oversight, work
 from workflow.campaign import Campaign, load_campaign
 from workflow.clock import Clock, SystemClock
-from workflow.db import make_engine
+from workflow.db import Reads, make_engine
 from workflow.settings import Settings, get_settings
 
 ROUTERS = (
@@ -44,9 +45,12 @@ def create_app(
         description="Safety-production compliance campaign: firms, transitions, worklists, evaluator pool.",
         version="0.1.0",
     )
+    reads = Reads.of(engine, settings)
     app.state.context = AppContext(
-        settings=settings, campaign=campaign, engine=engine, clock=clock or SystemClock(settings.tz)
+        settings=settings, campaign=campaign, engine=engine, clock=clock or SystemClock(settings.tz), reads=reads
     )
+    if reads is not None:
+        app.add_middleware(NoteWrites, reads=reads, writers=app.state.context.writers, secure=settings.cookie_secure)
     OUTBOX_COLLECTOR.engine_of = lambda: engine
     errors.install(app)
     for router in ROUTERS:

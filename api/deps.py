@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -13,13 +13,14 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
+from api.reads import Writers, wrote_at
 from states import NotAllowed, Role
 from workflow.accounts import actor_of, user_for_token
 from workflow.actors import Actor
 from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.context import Context
-from workflow.db import read_unit
+from workflow.db import Reads, read_unit
 from workflow.settings import Settings
 
 
@@ -30,6 +31,8 @@ class AppContext:
     engine: sa.Engine
     clock: Clock
     scheduler_running: Callable[[], bool] | None = None  # set when `dabiao serve` runs the scheduler in-process
+    reads: Reads | None = None  # the hot standby (DABIAO_READ_DATABASE_URL), when there is one
+    writers: Writers = field(default_factory=Writers)  # who wrote a moment ago (reads them from the primary)
 
     @property
     def service(self) -> Context:
@@ -74,6 +77,25 @@ def get_session(context: ContextDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_read_session(request: Request, context: ContextDep) -> Iterator[Session]:
+    """A session for what only reads and may be a moment old — dashboards, lists, exports, task lists: on
+    the hot standby when there is one that answers and keeps up (see `workflow.db.Reads`), and not for a
+    caller who wrote since the standby's data was taken; else on the primary, as `get_session`. Sign-in,
+    tokens and anything that writes stay on `SessionDep` (the primary)."""
+    if context.reads is None:
+        with Session(context.engine) as session:
+            yield session
+        return
+    with context.reads.reading(wrote_at=wrote_at(request, context.writers)) as read:
+        if read.replica:
+            request.state.read_from = read
+        with Session(read.bind) as session:
+            yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 

@@ -354,9 +354,19 @@ class UpRead(BaseModel):
     status: str  # up / down
 
 
+class ReplicaRead(BaseModel):
+    """The hot standby as this process last measured it (DABIAO_READ_DATABASE_URL)."""
+
+    read: bool  # reads go there now
+    as_of: dt.datetime | None
+    lag_seconds: float | None
+    reason: str  # why not, when not
+
+
 class HealthRead(BaseModel):
     status: str
     database: bool
     scheduler_leader: bool | None
     outbox_pending: int | None
     outbox_failed: int | None
+    replica: ReplicaRead | None = None  # None: no standby configured

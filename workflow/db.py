@@ -12,20 +12,27 @@ Units of work — how a transaction is opened, one way per need:
   `workflow.bulk` (many fires on one held connection) — a test keeps everyone else out. They run at the
   driver (`workflow.driver.Raw`) without the Session's bookkeeping, which costs more than a fire's own
   statements; a session already in a transaction, or bound to a connection, gets an ordinary `write_unit`.
+- `Reads.reading(...)`: where a read-only request reads — the PostgreSQL hot standby
+  (`DABIAO_READ_DATABASE_URL`) when it answers and keeps up, else the primary (see `Reads`). Routes do not
+  call it: they take the read session of `api.deps` instead of the ordinary one.
 - Migrations and scripts use `engine.begin()` / `engine.connect()` as SQLAlchemy gives them;
   `database_answers(engine)` is the health check's one query.
 
 Module state: `_WRITERS`, a weak cache of each engine's writer variant (`sqlite_begin="IMMEDIATE"`), which
-goes with its engine.
+goes with its engine. A `Reads` keeps its own state (the standby's last measured freshness, the open circuit).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -34,6 +41,9 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from workflow.driver import Raw
+
+if TYPE_CHECKING:
+    from workflow.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -113,6 +123,160 @@ def read_unit(session: Session) -> Iterator[sa.Connection]:
         yield session.connection()
     finally:
         session.rollback()
+
+
+# ---- reads from a hot standby ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What the last measurement found of the standby.
+
+    `as_of`: the standby holds every transaction the primary committed up to this moment (the primary's
+    clock); `lag_seconds`: how far that lies behind the primary's clock at the measurement (0 when the
+    standby had replayed all the primary had written); `usable`: reads may go there; `reason`: why not."""
+
+    usable: bool
+    as_of: dt.datetime | None = None
+    lag_seconds: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Read:
+    """Where one request reads: `bind` (the primary engine, or a connection of the standby held for the
+    request), and, on the standby, how fresh it was (`as_of`, `lag_seconds`)."""
+
+    bind: sa.Engine | sa.Connection
+    replica: bool = False
+    as_of: dt.datetime | None = None
+    lag_seconds: float | None = None
+
+
+NOT_MEASURED = Freshness(usable=False, reason="not measured yet")
+
+# The standby's measurement: has it replayed everything the primary had written when asked (the primary's
+# WAL position, read first), and else the commit time of the last transaction it replayed.
+_PRIMARY_POSITION = sa.text("SELECT pg_current_wal_lsn()::text, clock_timestamp()")
+_STANDBY_POSITION = sa.text(
+    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), pg_last_xact_replay_timestamp()"
+)
+
+
+class Reads:
+    """Reads for the dashboards, lists, exports and task lists: on the hot standby when it answers and is at
+    most `max_lag_seconds` behind, else on the primary — never an error of the standby's making.
+
+    - The standby's lag is measured at most every `check_seconds`, in the background: a request never waits
+      for the measurement; it uses the last one (before the first, the primary).
+    - A circuit breaker: when the standby fails (cannot connect within the short connect timeout, or fails
+      the measurement), reads go to the primary for `retry_seconds` without trying it; then the next
+      measurement tries again.
+    - A caller that wrote at `wrote_at` (epoch seconds) reads the standby only once it holds that moment
+      (read your own writes); before, the primary.
+    """
+
+    def __init__(
+        self,
+        primary: sa.Engine,
+        replica: sa.Engine,
+        *,
+        max_lag_seconds: float,
+        check_seconds: float = 1.0,
+        retry_seconds: float = 15.0,
+    ) -> None:
+        self.primary, self.replica = primary, replica
+        self.max_lag_seconds, self.check_seconds, self.retry_seconds = max_lag_seconds, check_seconds, retry_seconds
+        self.failures = 0  # times the standby failed (each opens the circuit)
+        self._freshness = NOT_MEASURED
+        self._measured = float("-inf")  # time.monotonic() of the last measurement
+        self._open_until = float("-inf")  # the circuit is open (primary only) until then
+        self._measuring = threading.Lock()
+
+    @classmethod
+    def of(cls, primary: sa.Engine, settings: Settings) -> Reads | None:
+        """The reads of the app's settings (`DABIAO_READ_DATABASE_URL` and its `replica_*` local settings),
+        or None when no standby is configured."""
+        if not settings.read_database_url:
+            return None
+        replica = make_engine(
+            settings.read_database_url, connect_args={"connect_timeout": settings.replica_connect_timeout_seconds}
+        )
+        return cls(
+            primary,
+            replica,
+            max_lag_seconds=settings.replica_max_lag_seconds,
+            check_seconds=settings.replica_check_seconds,
+            retry_seconds=settings.replica_retry_seconds,
+        )
+
+    @property
+    def freshness(self) -> Freshness:
+        """The last measurement (a measurement is started in the background when it has grown old)."""
+        now = time.monotonic()
+        if now - self._measured >= self.check_seconds and now >= self._open_until and not self._measuring.locked():
+            threading.Thread(target=self.measure, name="dabiao-replica-check", daemon=True).start()
+        if now < self._open_until:
+            return Freshness(usable=False, reason="circuit open after a failure")
+        return self._freshness
+
+    def measure(self) -> Freshness:
+        """Measure the standby's lag now (one measurement at a time; the others keep the last)."""
+        if not self._measuring.acquire(blocking=False):
+            return self._freshness
+        try:
+            self._freshness = self._measure()
+            self._measured = time.monotonic()
+            return self._freshness
+        finally:
+            self._measuring.release()
+
+    def _measure(self) -> Freshness:
+        try:
+            with self.primary.connect() as conn:
+                lsn, now = conn.execute(_PRIMARY_POSITION).one()
+        except sa.exc.SQLAlchemyError:
+            return Freshness(usable=False, reason="the primary does not answer")
+        try:
+            with self.replica.connect() as conn:
+                standby, caught_up, replayed = conn.execute(_STANDBY_POSITION, {"lsn": lsn}).one()
+        except sa.exc.SQLAlchemyError:
+            self._trip()
+            return Freshness(usable=False, reason="the standby does not answer")
+        if not standby:
+            return Freshness(usable=False, reason="not a standby (not in recovery)")
+        if caught_up:
+            return Freshness(usable=True, as_of=now, lag_seconds=0.0)
+        if replayed is None:
+            return Freshness(usable=False, reason="nothing replayed yet")
+        lag = max(0.0, (now - replayed).total_seconds())
+        if lag > self.max_lag_seconds:
+            return Freshness(usable=False, as_of=replayed, lag_seconds=lag, reason="too far behind")
+        return Freshness(usable=True, as_of=replayed, lag_seconds=lag)
+
+    def _trip(self) -> None:
+        """Open the circuit; when it closes, the next measurement (not a request) tries the standby first."""
+        self.failures += 1
+        self._freshness = Freshness(usable=False, reason="the standby does not answer")
+        self._open_until = time.monotonic() + self.retry_seconds
+
+    @contextmanager
+    def reading(self, *, wrote_at: float | None = None) -> Iterator[Read]:
+        """Where to read now: a standby connection held for the block, or else the primary engine."""
+        fresh = self.freshness
+        if fresh.usable and fresh.as_of is not None and (wrote_at is None or fresh.as_of.timestamp() > wrote_at):
+            try:
+                conn = self.replica.connect()
+            except sa.exc.SQLAlchemyError:
+                self._trip()
+            else:
+                with conn:
+                    yield Read(conn, replica=True, as_of=fresh.as_of, lag_seconds=fresh.lag_seconds)
+                return
+        yield Read(self.primary)
+
+    def dispose(self) -> None:
+        self.replica.dispose()
 
 
 # ---- the engine's fast path (private to workflow.engine and workflow.bulk) ------------------------------

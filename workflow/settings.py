@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CAMPAIGN = Path(__file__).parent / "campaigns" / "changzhou-2022.toml"
@@ -17,6 +17,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DABIAO_", extra="ignore")
 
     database_url: str = "sqlite:///./dabiao.db"
+    # a PostgreSQL hot standby of database_url for dashboards, lists, exports and task lists (None: all on
+    # the primary). The thresholds below are local settings: the plan says nothing about replicas.
+    read_database_url: str | None = None
+    replica_lag_notice_seconds: float = Field(default=10, ge=0)  # "lags": pages then say 数据截至 HH:MM:SS
+    replica_max_lag_seconds: float = Field(default=60, gt=0)  # further behind: reads go to the primary
+    replica_check_seconds: float = Field(default=1, gt=0, le=60)  # how often the standby's lag is measured
+    replica_retry_seconds: float = Field(default=15, gt=0, le=3600)  # after a failure: primary only, then try again
+    replica_connect_timeout_seconds: int = Field(default=2, ge=2, le=60)  # libpq's least is 2 s
     campaign_file: Path = DEFAULT_CAMPAIGN
     data_dir: Path = Path("./data")
     timezone: str = "Asia/Shanghai"
@@ -78,6 +86,23 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://"):
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
         return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _standby(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("postgresql://", "postgresql+psycopg://")):
+            raise ValueError("DABIAO_READ_DATABASE_URL must be a PostgreSQL standby (postgresql+psycopg://)")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _standby_of_postgres(self) -> Settings:
+        if self.read_database_url and not self.database_url.startswith("postgresql"):
+            raise ValueError("DABIAO_READ_DATABASE_URL needs DABIAO_DATABASE_URL on PostgreSQL (a standby of it)")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -13,12 +13,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from api.deps import Access, ContextDep, SessionDep, rule
+from api.reads import SESSION_COOKIE as SESSION_COOKIE  # named here for the pages
 from states import Role
 from workflow.accounts import user_for_token
 from workflow.actors import Actor
 from workflow.db import read_unit
 
-SESSION_COOKIE = "dabiao_session"
 LOGIN_COOKIE = "dabiao_login"  # a nonce for the sign-in form's CSRF token, before there is a session
 LANG_COOKIE = "dabiao_lang"
 FLASH_COOKIE = "dabiao_flash"

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.errors import status_of
 from api.pages.access import FIRM_READERS, page
 from api.pages.exports import LIST_TITLES, published_list_response
@@ -110,7 +110,7 @@ def prior_certificate(
 def lists(
     request: Request,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(Role.city_bureau)],
     kind: Annotated[str, Query(max_length=20)] = "certified",
 ) -> Response:
@@ -127,7 +127,7 @@ def lists(
 @router.get("/lists.xlsx")
 def list_export(
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(Role.city_bureau)],
     kind: Annotated[str, Query(max_length=20)] = "certified",
 ) -> Response:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep
 from api.pages.access import CITY, OFFICIALS, page
 from api.pages.exports import xlsx_response
 from api.pages.i18n import N_, Formats
@@ -184,7 +184,7 @@ def _dashboard(request: Request, context: Any, session: Any, actor: Actor, distr
 
 @router.get("/dashboard")
 def city_dashboard(
-    request: Request, context: ContextDep, session: SessionDep, actor: Annotated[Actor, page(*CITY)]
+    request: Request, context: ContextDep, session: ReadSessionDep, actor: Annotated[Actor, page(*CITY)]
 ) -> Response:
     """The whole city, for the city bureau and the support center."""
     return _dashboard(request, context, session, actor, None)
@@ -204,7 +204,7 @@ def district_dashboard(
     district_code: str,
     request: Request,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*OFFICIALS, scope="district")],
 ) -> Response:
     """One district: its bureau sees only its own; the city bureau and the support center any."""
@@ -215,7 +215,7 @@ def district_dashboard(
 def inspection_plan_export(
     district_code: str,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*INSPECTORS, scope="district")],
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from sqlmodel import Session
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.errors import status_of
 from api.pages.access import FIRM_READERS, OFFICIALS, page
 from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
@@ -130,7 +130,7 @@ Text = Annotated[str | None, Query(max_length=100)]
 @router.get("/firms")
 def firm_list(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*FIRM_READERS)],
     district: Text = None,
     key_field: Text = None,
@@ -177,7 +177,7 @@ def firm_list(
 def firm_export(
     request: Request,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*OFFICIALS)],
     district: Text = None,
     key_field: Text = None,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.errors import status_of
 from api.pages.access import FIRM_READERS, OFFICIALS, PUBLIC_PAGE, UserDep, page
 from api.pages.dashboards import _district_in_scope
@@ -257,7 +257,7 @@ def district_supervision(
     district_code: str,
     request: Request,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*OFFICIALS, scope="district")],
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
@@ -334,7 +334,7 @@ def safety_code_sheet(
 @router.get("/inspections/report.xlsx")
 def report_export(
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*OFFICIALS)],
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:

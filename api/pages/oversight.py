@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
 from api.pages.exports import xlsx_response
 from api.pages.firms import refused
@@ -86,7 +86,7 @@ def escalation_page(
 @router.get("/escalations")
 def escalations(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*OFFICIALS)],
     district: Text = None,
     status: Text = "open",
@@ -168,7 +168,7 @@ def referral_page(
 def referrals(
     request: Request,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
@@ -206,7 +206,7 @@ def propose(
 @router.get("/referrals.xlsx")
 def referral_export(
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,

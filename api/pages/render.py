@@ -21,6 +21,7 @@ from api.errors import status_of
 from api.pages.access import FLASH_COOKIE, LANG_COOKIE, SESSION_COOKIE, csrf_token
 from api.pages.i18n import LANG_NAMES, LANGS, N_, Formats, bilingual, filters, load_translations, pick_lang
 from api.pages.worklink import work_links
+from api.reads import read_from
 from states import NotAllowed, NotFound, Role, WorkflowError
 from workflow.clock import today
 from workflow.dashboard import HistoryCache
@@ -212,8 +213,13 @@ def render(request: Request, template: str, *, status: int = 200, **values: Any)
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", target)]
         return path + "?" + urlencode(params)
 
+    read = read_from(request)
+    lagging = read is not None and (read.lag_seconds or 0) > context.settings.replica_lag_notice_seconds
     common = {
         "request_path": path,
+        # read from the standby while it lags: the page says up to when its data goes (a local setting says
+        # how far behind counts as lagging: DABIAO_REPLICA_LAG_NOTICE_SECONDS)
+        "data_as_of": read.as_of.astimezone(context.clock.tz) if lagging and read and read.as_of else None,
         "lang": lang,
         "langs": [(code, LANG_NAMES[code], lang_url(code)) for code in LANGS if code != lang],
         "user": user,

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.pages.access import OFFICIALS, page
 from api.pages.firms import APPLICATION_STATUSES, EVIDENCE_KINDS, findings_from
 from api.pages.render import redirect, refusal, render
@@ -50,7 +50,7 @@ Organiser = Annotated[Actor, page(Role.support_center, Role.district_bureau, sco
 
 @router.get("/reviews")
 def my_reviews(
-    request: Request, context: ContextDep, session: SessionDep, actor: Annotated[Actor, page(Role.reviewer)]
+    request: Request, context: ContextDep, session: ReadSessionDep, actor: Annotated[Actor, page(Role.reviewer)]
 ) -> Response:
     """The reviewer's open assignments, oldest first."""
     with read_unit(session) as conn:
@@ -291,7 +291,7 @@ def reports_page(
 
 
 @router.get("/reviewer-reports")
-def reviewer_reports(request: Request, session: SessionDep, actor: Bureau) -> Response:
+def reviewer_reports(request: Request, session: ReadSessionDep, actor: Bureau) -> Response:
     """Reports of suspected reviewer misconduct: filed by the districts, reviewed by the support center."""
     return reports_page(request, session, actor)
 

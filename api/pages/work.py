@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.pages.access import OFFICIALS, page
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, refusal, render
@@ -164,7 +164,7 @@ def task_page(
 def work(
     request: Request,
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, page(*TASK_READERS)],
     kind: Text = None,
     q: Search = None,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import FIRM_READERS, ContextDep, SessionDep, allow
+from api.deps import FIRM_READERS, ContextDep, ReadSessionDep, SessionDep, allow
 from api.pages.exports import published_list_response
 from states import Role
 from workflow.actors import Actor
@@ -99,7 +99,7 @@ def certificate(
 @router.get("/lists/export", response_class=FileResponse)
 def list_export(
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: City,
     kind: Annotated[Literal["certified", "benchmark"], Query()] = "certified",
 ) -> FileResponse:

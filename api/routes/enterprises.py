@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, File, Form, Header, Query, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
-from api.deps import FIRM_READERS, OFFICIALS, ContextDep, SessionDep, allow
+from api.deps import FIRM_READERS, OFFICIALS, ContextDep, ReadSessionDep, SessionDep, allow
 from api.metrics import TRANSITIONS
 from api.schemas import (
     EnterpriseDetail,
@@ -52,7 +52,7 @@ Firm = Annotated[Actor, allow(Role.enterprise, scope="enterprise")]
 
 @router.get("/enterprises", response_model=EnterprisePage)
 def enterprises(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, allow(*FIRM_READERS)],
     district: str | None = None,
     key_field: bool | None = None,

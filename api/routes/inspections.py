@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import FIRM_READERS, OFFICIALS, PUBLIC, ContextDep, SessionDep, allow
+from api.deps import FIRM_READERS, OFFICIALS, PUBLIC, ContextDep, ReadSessionDep, SessionDep, allow
 from deadlines.inspections import (
     KINDS,
     RECORDERS,
@@ -195,7 +195,7 @@ def safety_code_sheet(
 
 @router.get("/inspections/worklist")
 def worklist(
-    context: ContextDep, session: SessionDep, actor: Bureau, month: Month, district: str | None = None
+    context: ContextDep, session: ReadSessionDep, actor: Bureau, month: Month, district: str | None = None
 ) -> dict[str, Any]:
     """The month's plan as a worklist: done (when, how, by whom), planned, or overdue after the month."""
     code = _district_of(actor, district)
@@ -216,7 +216,7 @@ def worklist(
 
 @router.get("/inspections/report")
 def report(
-    context: ContextDep, session: SessionDep, actor: Bureau, month: Month, district: str | None = None
+    context: ContextDep, session: ReadSessionDep, actor: Bureau, month: Month, district: str | None = None
 ) -> dict[str, Any]:
     """Planned against done for a month, per district and grade (a district bureau: its own)."""
     with read_unit(session) as conn:
@@ -231,7 +231,9 @@ def report(
 
 
 @router.get("/inspections/due")
-def due(context: ContextDep, session: SessionDep, actor: Bureau, district: str | None = None) -> list[dict[str, Any]]:
+def due(
+    context: ContextDep, session: ReadSessionDep, actor: Bureau, district: str | None = None
+) -> list[dict[str, Any]]:
     """Firms graded for more inspections that were not inspected within their period (the task list)."""
     code = _district_of(actor, district)
     with read_unit(session) as conn:
@@ -259,7 +261,7 @@ def create_training(
 
 
 @router.get("/trainings")
-def trainings(session: SessionDep, actor: Bureau, district: str | None = None) -> list[dict[str, Any]]:
+def trainings(session: ReadSessionDep, actor: Bureau, district: str | None = None) -> list[dict[str, Any]]:
     """Training sessions and briefings (a district bureau: its own; the city: all or one district)."""
     with read_unit(session) as conn:
         return list_trainings(conn, actor=actor, district=district)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import PUBLIC, ContextDep, allow
-from api.schemas import HealthRead, UpRead
+from api.schemas import HealthRead, ReplicaRead, UpRead
 from deadlines.scheduler import leader_held
 from notifications.outbox import counts_of
 from states import Role
@@ -56,7 +56,15 @@ def health(context: ContextDep, actor: Annotated[Actor, allow(*CITY)]) -> Any:
         scheduler_leader=scheduler_leader(context),
         outbox_pending=counts.get("pending", 0),
         outbox_failed=counts.get("failed", 0),
+        replica=replica_of(context),
     )
+
+
+def replica_of(context: ContextDep) -> ReplicaRead | None:
+    if context.reads is None:
+        return None
+    fresh = context.reads.freshness
+    return ReplicaRead(read=fresh.usable, as_of=fresh.as_of, lag_seconds=fresh.lag_seconds, reason=fresh.reason)
 
 
 def scheduler_leader(context: ContextDep) -> bool | None:

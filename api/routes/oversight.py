@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ContextDep, SessionDep, allow
+from api.deps import ContextDep, ReadSessionDep, SessionDep, allow
 from deadlines.escalations import acknowledge_escalation, list_escalations
 from deadlines.referrals import (
     list_referrals,
@@ -44,7 +44,7 @@ class DecisionCreate(BaseModel):
 
 @router.get("/escalations")
 def escalations(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau)],
     status: str | None = None,
     step: str | None = None,
@@ -70,7 +70,7 @@ def acknowledge(
 
 @router.get("/referrals")
 def referrals(
-    context: ContextDep, session: SessionDep, actor: Overseer, status: str | None = None
+    context: ContextDep, session: ReadSessionDep, actor: Overseer, status: str | None = None
 ) -> list[dict[str, Any]]:
     """Referrals of key-field firms with no hope of compliance, in the caller's area."""
     with read_unit(session) as conn:
@@ -79,7 +79,7 @@ def referrals(
 
 @router.get("/referrals/suggestions")
 def suggestions(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau)],
     status: Annotated[str | None, Query(max_length=12)] = "open",
     district: Annotated[str | None, Query(max_length=12)] = None,
@@ -91,7 +91,7 @@ def suggestions(
 
 
 @router.get("/worklists/referrals")
-def referral_queue(context: ContextDep, session: SessionDep, actor: Overseer) -> list[dict[str, Any]]:
+def referral_queue(context: ContextDep, session: ReadSessionDep, actor: Overseer) -> list[dict[str, Any]]:
     """What waits on the caller: a district bureau weighs the sweep's suggestions (propose or not), the city
     bureau decides proposals, a local government acknowledges confirmed referrals."""
     day = today(context.clock)
@@ -189,7 +189,7 @@ def acknowledge_receipt(
 @router.get("/inspections/plan")
 def plan(
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau)],
     month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
     district: str | None = None,
@@ -233,7 +233,7 @@ class VisitCreate(BaseModel):
 
 @router.get("/guidance")
 def guidance(
-    session: SessionDep, actor: Guide, district: str | None = None, enterprise_id: int | None = None
+    session: ReadSessionDep, actor: Guide, district: str | None = None, enterprise_id: int | None = None
 ) -> list[dict[str, Any]]:
     """Experts and officers sent to benchmark candidates, with their visits (a district bureau: its own)."""
     with read_unit(session) as conn:

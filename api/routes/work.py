@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import OFFICIALS, ContextDep, SessionDep, allow
+from api.deps import OFFICIALS, ContextDep, ReadSessionDep, SessionDep, allow
 from api.metrics import TRANSITIONS
 from api.routes.enterprises import _result
 from api.schemas import (
@@ -58,7 +58,7 @@ PoolKeeper = Annotated[Actor, allow(Role.support_center, Role.city_bureau, scope
 @router.get("/work", response_model=TaskPage)
 def tasks(
     context: ContextDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, allow(*OFFICIALS, Role.reviewer)],
     kind: Annotated[str | None, Query(max_length=20)] = None,
     q: Annotated[str | None, Query(max_length=MAX_QUERY)] = None,
@@ -90,7 +90,7 @@ def tasks(
 
 @router.get("/worklists/verification", response_model=WorklistPage)
 def verification_queue(
-    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.district_bureau, Role.city_bureau)]
+    context: ContextDep, session: ReadSessionDep, actor: Annotated[Actor, allow(Role.district_bureau, Role.city_bureau)]
 ) -> Any:
     """Applications waiting for the district bureau's verification (核实), oldest first."""
     with read_unit(session) as conn:
@@ -99,7 +99,9 @@ def verification_queue(
 
 @router.get("/worklists/audit", response_model=WorklistPage)
 def audit_queue(
-    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.support_center, Role.district_bureau)]
+    context: ContextDep,
+    session: ReadSessionDep,
+    actor: Annotated[Actor, allow(Role.support_center, Role.district_bureau)],
 ) -> Any:
     """Verified applications waiting for the online audit: key-field firms at the support center, the others
     at their district bureau."""
@@ -109,7 +111,9 @@ def audit_queue(
 
 @router.get("/worklists/review", response_model=WorklistPage)
 def review_queue(
-    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.support_center, Role.district_bureau)]
+    context: ContextDep,
+    session: ReadSessionDep,
+    actor: Annotated[Actor, allow(Role.support_center, Role.district_bureau)],
 ) -> Any:
     """Audited applications: team to form, scores coming in, team result to record."""
     with read_unit(session) as conn:
@@ -118,7 +122,7 @@ def review_queue(
 
 @router.get("/worklists/undeliverable", response_model=UndeliverablePage)
 def undeliverable_queue(
-    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.district_bureau, Role.city_bureau)]
+    context: ContextDep, session: ReadSessionDep, actor: Annotated[Actor, allow(Role.district_bureau, Role.city_bureau)]
 ) -> Any:
     """Firms the mobilization notice cannot reach (无法送达: no e-mail address for the principal), oldest first:
     fix the address, or notify otherwise (`notify` with `{"channel": "phone"}` and the like)."""
@@ -128,7 +132,7 @@ def undeliverable_queue(
 
 @router.get("/worklists/certification", response_model=WorklistPage)
 def certification_queue(
-    context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.city_bureau)]
+    context: ContextDep, session: ReadSessionDep, actor: Annotated[Actor, allow(Role.city_bureau)]
 ) -> Any:
     """Reviewed applications waiting for the city bureau's decision."""
     with read_unit(session) as conn:
@@ -136,7 +140,7 @@ def certification_queue(
 
 
 @router.get("/worklists/assignments", response_model=WorklistPage)
-def my_assignments(context: ContextDep, session: SessionDep, actor: Annotated[Actor, allow(Role.reviewer)]) -> Any:
+def my_assignments(context: ContextDep, session: ReadSessionDep, actor: Annotated[Actor, allow(Role.reviewer)]) -> Any:
     """The reviewer's open review assignments, oldest first."""
     with read_unit(session) as conn:
         return review_assignments_of(conn, actor=actor, clock=context.clock)
@@ -328,7 +332,7 @@ def new_report(
 
 @router.get("/reviewer-reports")
 def reports(
-    session: SessionDep,
+    session: ReadSessionDep,
     actor: Annotated[Actor, allow(Role.district_bureau, Role.support_center, Role.city_bureau)],
     status: str | None = None,
 ) -> Any:
