@@ -11,12 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from states import TRIGGERS, InvalidInput, NotFound, State
-from workflow.actors import Actor, require
+from states import TRIGGERS, InvalidInput
+from workflow.actors import Actor
 from workflow.context import Context
 from workflow.db import read_unit
 from workflow.engine import FireResult, fire
 from workflow.queries import evidence_named
+from workflow.tables import ENTERPRISES
 
 
 def fire_seen(
@@ -34,14 +35,20 @@ def fire_seen(
 ) -> FireResult:
     """Fire `trigger` on the firm as `fire` does, refused if its version is no longer `version`; `material`
     (ids of the firm's evidence) becomes the payload's `materials`. A destructive trigger needs the firm's
-    name in `confirm_name` (`confirm_destructive`). Raises as `fire`, `evidence_named` and
-    `confirm_destructive`."""
-    confirm_destructive(session, actor=actor, enterprise_id=enterprise_id, trigger=trigger, confirm_name=confirm_name)
+    name in `confirm_name` (`name_confirmed`). Raises as `fire`, `evidence_named` and `name_confirmed`."""
     data = payload
     if material:
         data = dict(payload or {})
         with read_unit(session) as conn:
             data["materials"] = evidence_named(conn, enterprise_id=enterprise_id, ids=material)
+    then = also
+    if TRIGGERS.get(trigger) is not None and TRIGGERS[trigger].destructive:
+
+        def then(conn: sa.Connection, result: FireResult) -> None:
+            name_confirmed(conn, enterprise_id=enterprise_id, trigger=trigger, confirm_name=confirm_name)
+            if also is not None:
+                also(conn, result)
+
     return fire(
         session,
         enterprise_id=enterprise_id,
@@ -50,7 +57,7 @@ def fire_seen(
         context=context,
         payload=data,
         expected_version=version,
-        also=also,
+        also=then,
     )
 
 
@@ -64,12 +71,11 @@ def same_name(typed: str | None, name: str) -> bool:
     return typed is not None and plain(typed) != "" and plain(typed) == plain(name)
 
 
-def confirm_destructive(
-    session: Session, *, actor: Actor, enterprise_id: int, trigger: str, confirm_name: str | None
-) -> None:
-    """A person at a door closes a firm, revokes its certificate or fails its audit or review only after
-    typing the firm's name. Asked only of a caller who may fire the trigger on this firm now (the firm in
-    scope, the role allowed, the state right): anyone else gets `fire`'s own refusal, never the firm's name.
+def name_confirmed(conn: sa.Connection, *, enterprise_id: int, trigger: str, confirm_name: str | None) -> None:
+    """A person at a door closes a firm, revokes its certificate or fails its audit or review only with the
+    firm's name typed to confirm it. Judged inside the fire's own transaction once everything else has passed
+    (scope, role, state, guards, version), so nobody who may not fire the trigger learns the firm's name and
+    a missing reason is named first; the refusal undoes the fire.
 
     Raises:
         InvalidInput: the name is missing or is not the firm's.
@@ -77,21 +83,15 @@ def confirm_destructive(
     spec = TRIGGERS.get(trigger)
     if spec is None or not spec.destructive:
         return
-    with read_unit(session) as conn:
-        try:
-            firm = require(conn, actor, "firm", enterprise_id)
-        except NotFound:  # no such firm, or out of scope: `fire` answers it
-            return
-    if actor.role not in spec.roles_for(key_field=bool(firm.key_field)) or State(firm.state) not in spec.sources:
-        return
-    if same_name(confirm_name, firm.name):
+    name = str(conn.execute(sa.select(ENTERPRISES.c.name).where(ENTERPRISES.c.id == enterprise_id)).scalar_one())
+    if same_name(confirm_name, name):
         return
     if not (confirm_name or "").strip():
         raise InvalidInput(
-            f"“{spec.label_zh}”不可轻易撤回：请输入企业全称“{firm.name}”确认 / "
-            f"“{spec.label_en}” cannot easily be undone: type the firm's full name “{firm.name}” to confirm"
+            f"“{spec.label_zh}”不可轻易撤回：请输入企业全称“{name}”确认 / "
+            f"“{spec.label_en}” cannot easily be undone: type the firm's full name “{name}” to confirm"
         )
     raise InvalidInput(
-        f"输入的企业名称“{confirm_name}”与“{firm.name}”不符，未执行“{spec.label_zh}” / the name typed "
-        f"(“{confirm_name}”) is not the firm's (“{firm.name}”): “{spec.label_en}” was not done"
+        f"输入的企业名称“{confirm_name}”与“{name}”不符，未执行“{spec.label_zh}” / the name typed "
+        f"(“{confirm_name}”) is not the firm's (“{name}”): “{spec.label_en}” was not done"
     )
