@@ -22,6 +22,7 @@ from notifications.labels import (
     label,
     normalize_lang,
 )
+from states.numbers import score_text
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI
 
@@ -233,9 +234,10 @@ class Renderer:
 
 
 def _score(value: Any) -> str:
+    """Scores in mail as everywhere: one decimal (states.numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
-    return f"{value:.1f}".removesuffix(".0")
+    return score_text(value)
 
 
 def _bound(table: Mapping[str, tuple[str, str]]) -> Callable[[jinja2.runtime.Context, object], str]:

@@ -26,6 +26,7 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 from states import STATE_LABELS, TRIGGERS, State
+from states.numbers import score_value
 from workflow.labels import RECORD_KINDS, translated
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,6 +136,10 @@ class Formats:
         except (ArithmeticError, ValueError, TypeError):  # a stored value Babel cannot format (1e26, nan): as is
             return str(value)
 
+    def score(self, value: float | None) -> str:
+        """A score, the one way (states.numbers): one decimal, half up."""
+        return "–" if value is None else self.number(float(score_value(value)), 1)
+
     def percent(self, value: float | None) -> str:
         if value is None:
             return "–"
@@ -162,6 +167,7 @@ def filters(formats: Formats, gettext_: Callable[[str], str]) -> dict[str, Calla
         "month": formats.month,
         "datetime": formats.datetime,
         "number": formats.number,
+        "score": formats.score,
         "percent": formats.percent,
         "state": formats.state,
         "trigger": formats.trigger,
