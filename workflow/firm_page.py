@@ -249,40 +249,39 @@ def returned_application(
 ) -> ReturnedApplication | None:
     """The return a firm still has to answer: its latest application was returned (the caller has checked
     the scope). Each dossier item the district named is supplied by a self-assessment (对照创建大纲的自评) or
-    an upload of that kind after the return."""
+    an upload of that kind later in the firm's chain than the return."""
     if application is None or application["status"] != "returned":
         return None
     event = conn.execute(
-        sa.select(EVENTS.c.at, EVENTS.c.actor, EVENTS.c.role, EVENTS.c.payload)
+        sa.select(EVENTS.c.seq, EVENTS.c.at, EVENTS.c.actor, EVENTS.c.role)
         .where(EVENTS.c.enterprise_id == enterprise_id, EVENTS.c.trigger == "return_application")
         .order_by(EVENTS.c.seq.desc())
         .limit(1)
     ).first()
     if event is None:
         return None
-    returned_at = event.at
-    if returned_at.tzinfo is None:
-        returned_at = returned_at.replace(tzinfo=dt.UTC)
-    assessed = conn.execute(
-        sa.select(sa.func.min(SELF_ASSESSMENTS.c.recorded_at)).where(
-            SELF_ASSESSMENTS.c.enterprise_id == enterprise_id, SELF_ASSESSMENTS.c.recorded_at > returned_at
+    # what the firm did since, in its chain: self-assessments and uploads (with their kind)
+    since = conn.execute(
+        sa.select(EVENTS.c.trigger, EVENTS.c.at, EVENTS.c.payload)
+        .where(
+            EVENTS.c.enterprise_id == enterprise_id,
+            EVENTS.c.seq > event.seq,
+            EVENTS.c.trigger.in_(("self_assessment_recorded", "evidence_uploaded")),
         )
-    ).scalar()
-    uploads = dict(
-        conn.execute(
-            sa.select(EVIDENCE_FILES.c.kind, sa.func.min(EVIDENCE_FILES.c.uploaded_at))
-            .where(EVIDENCE_FILES.c.enterprise_id == enterprise_id, EVIDENCE_FILES.c.uploaded_at > returned_at)
-            .group_by(EVIDENCE_FILES.c.kind)
-        ).all()
+        .order_by(EVENTS.c.seq)
     )
+    first: dict[str, dt.datetime] = {}
+    for e in since:
+        payload = e.payload if isinstance(e.payload, dict) else {}
+        code = "self_assessment" if e.trigger == "self_assessment_recorded" else str(payload.get("kind"))
+        first.setdefault(code, e.at)
     items = []
     for code in application["missing"]:
         zh, en = DOSSIER_ITEMS.get(code, (code, code))
-        supplied = assessed if code == "self_assessment" else uploads.get(code)
-        items.append(MissingItem(code, Label(zh, en), supplied))
+        items.append(MissingItem(code, Label(zh, en), first.get(code)))
     return ReturnedApplication(
         application_id=int(application["id"]),
-        returned_at=returned_at,
+        returned_at=event.at,
         actor=event.actor,
         role=event.role,
         reason=application["outcome_reason"] or "",
