@@ -106,6 +106,22 @@ def retry_message(engine: sa.Engine, *, outbox_id: int, now: dt.datetime) -> str
         return str(row.status)
 
 
+def _firm_mail(actor: Actor, enterprise_id: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """Messages to the firm itself (not those to the offices about it), if the actor may see its records."""
+    return (
+        OUTBOX.c.enterprise_id == enterprise_id,
+        OUTBOX.c.audience == "enterprise",
+        firm_records(actor, OUTBOX.c.enterprise_id),
+    )
+
+
+def firm_message_count(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> int:
+    """How many messages were sent to a firm (the 消息 tab's count). Raises NotFound / OutOfScope."""
+    require(conn, actor, "firm", enterprise_id)
+    query = sa.select(sa.func.count()).select_from(OUTBOX).where(*_firm_mail(actor, enterprise_id))
+    return int(conn.execute(query).scalar_one())
+
+
 @dataclass(frozen=True)
 class FirmMessage:
     id: int
@@ -127,13 +143,8 @@ def firm_messages(
     Raises:
         NotFound / OutOfScope: no such firm, or not the actor's to see.
     """
-    require(conn, actor, "firm", enterprise_id)
-    where = (
-        OUTBOX.c.enterprise_id == enterprise_id,
-        OUTBOX.c.audience == "enterprise",
-        firm_records(actor, OUTBOX.c.enterprise_id),
-    )
-    total = int(conn.execute(sa.select(sa.func.count()).select_from(OUTBOX).where(*where)).scalar_one())
+    total = firm_message_count(conn, actor=actor, enterprise_id=enterprise_id)
+    where = _firm_mail(actor, enterprise_id)
     rows = conn.execute(
         sa.select(
             OUTBOX.c.id,

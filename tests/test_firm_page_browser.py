@@ -158,7 +158,9 @@ def test_an_officer_closes_a_firm_only_after_typing_its_name(page: Any, site: Si
     shot(page, "close-wrong-name-refused")
 
     panel = page.locator("#action-close")
-    panel.get_by_label("关闭（停产、搬迁）的理由（必填）").fill("企业已整体搬迁出本市")
+    reason = panel.get_by_label("关闭（停产、搬迁）的理由（必填）")
+    assert reason.input_value() == "企业已整体搬迁出本市"  # kept from the refused form
+    assert panel.locator("input[name=confirm_name]").input_value() == ""  # the name is typed again
     panel.locator("input[name=confirm_name]").fill(name)
     panel.locator("button.danger").click()
     page.wait_for_load_state("networkidle")

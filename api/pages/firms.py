@@ -22,7 +22,7 @@ from api.pages.i18n import N_
 from api.pages.render import message, redirect, refusal, render
 from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
-from notifications.outbox import firm_messages
+from notifications.outbox import firm_message_count, firm_messages
 from notifications.render import Renderer
 from states import TRIGGERS, InvalidInput, Role, State, WorkflowError
 from states.machine import TEAM_ONLY_MESSAGE
@@ -209,7 +209,10 @@ def firm_page(
     *,
     error: str | None = None,
     status: int = 200,
+    kept: dict[str, str] | None = None,
 ) -> Response:
+    """The firm page; after a refused action form, `kept` holds what was typed into it (its trigger, reason and
+    opinion) so the officer does not type it again."""
     campaign, clock = context.campaign, context.clock
     with read_unit(session) as conn:
         detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, context=context.service)
@@ -239,9 +242,7 @@ def firm_page(
         returned = returned_application(conn, enterprise_id=enterprise_id, application=detail["application"])
         ahead = next_steps(conn, firm=firm, context=context.service)
         done = _done(request)
-        messages_total, _ = firm_messages(
-            conn, actor=actor, enterprise_id=enterprise_id, renderer=_renderer(context), limit=0
-        )
+        messages_total = firm_message_count(conn, actor=actor, enterprise_id=enterprise_id)
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -322,6 +323,7 @@ def firm_page(
         done=done,
         messages_total=messages_total,
         tab="record",
+        kept=kept or {},
     )
 
 
@@ -385,7 +387,14 @@ def firm(
 
 
 def refused(
-    request: Request, context: Any, session: Session, actor: Actor, enterprise_id: int, exc: WorkflowError
+    request: Request,
+    context: Any,
+    session: Session,
+    actor: Actor,
+    enterprise_id: int,
+    exc: WorkflowError,
+    *,
+    kept: dict[str, str] | None = None,
 ) -> Response:
     """A form the service refused: the firm page again, with the service's own message. Records that do not
     exist (or lie outside the scope) and roles that may not act are the error pages' business; a review
@@ -394,7 +403,7 @@ def refused(
         error, status = message(request, str(exc)), status_of(exc)
     else:
         error, status = refusal(request, exc)
-    return firm_page(request, context, session, actor, enterprise_id, error=error, status=status)
+    return firm_page(request, context, session, actor, enterprise_id, error=error, status=status, kept=kept)
 
 
 def findings_from(general: str, major: str) -> list[dict[str, str]]:
@@ -458,7 +467,8 @@ def transition(
             confirm_name=confirm_name,
         )
     except WorkflowError as exc:
-        return refused(request, context, session, actor, enterprise_id, exc)
+        kept = {"trigger": trigger, "reason": reason, "opinion": opinion}
+        return refused(request, context, session, actor, enterprise_id, exc, kept=kept)
     return redirect(f"/firms/{enterprise_id}", notice=f"done:{trigger}")
 
 
