@@ -77,6 +77,12 @@ class TransitionRequest(BaseModel):
 
     version: int = Field(ge=1, description="the firm's version the caller saw; another one is a conflict (409)")
     data: dict[str, Any] | None = Field(default=None, description="reason, score, findings, materials …")
+    confirm_name: str | None = Field(
+        default=None,
+        max_length=400,
+        description="the firm's full name, required to close a firm, revoke its certificate or fail its audit or "
+        "review (422 without it or with another name)",
+    )
 
 
 class TransitionResult(BaseModel):

@@ -120,6 +120,9 @@ class Replay:
         self.reviewers: dict[int, Actor] = {}
         self.stats: dict[str, int] = {}
         self.clock = FixedClock.on(START)
+        # the time of day of each step: in office hours, the same for the same seed, apart from the firms' fates
+        self.time_rng = random.Random(seed + 21)
+        self.stamped: dict[int, dt.datetime] = {}  # each firm's latest step today: its next one comes later
         self.rectified: set[int] = set()  # firms that rectified since their last self-assessment
         self.dossiers: set[int] = set()  # firms that uploaded their self-assessment report and application form
 
@@ -192,6 +195,27 @@ class Replay:
     def enterprise(self, firm: int) -> Actor:
         row = self.firms[firm]
         return Actor(name=f"{row.principal}（{row.name}）", role=Role.enterprise, enterprise_id=firm)
+
+    def working_time(self, day: dt.date, firm: int | None = None, *, afternoon: bool = False) -> dt.datetime:
+        """A moment of office hours on `day` (08:30–11:45 and 13:30–16:00 for the firms' and offices' steps,
+        16:00–17:30 for the offices' rounds after them), drawn from the seed; a firm's steps of one day keep
+        their order."""
+        rng = self.time_rng
+        if afternoon:
+            minute = rng.randint(16 * 60, 17 * 60 + 30)
+        else:
+            minute = rng.choice((rng.randint(8 * 60 + 30, 11 * 60 + 45), rng.randint(13 * 60 + 30, 16 * 60)))
+        at = dt.datetime.combine(day, dt.time(minute // 60, minute % 60, rng.randint(0, 59)), self.clock.tz)
+        if firm is not None:
+            last = self.stamped.get(firm)
+            if last is not None and last.date() == day and at <= last:
+                at = last + dt.timedelta(minutes=rng.randint(3, 25))
+            self.stamped[firm] = at
+        return at
+
+    def office_clock(self, day: dt.date) -> FixedClock:
+        """The clock of an office's round after the day's steps (referrals, guidance)."""
+        return FixedClock(self.working_time(day, afternoon=True), self.clock.tz)
 
     def act(self, step: Step) -> None:
         day, firm = step.day, step.firm
@@ -511,9 +535,11 @@ class Replay:
         supervision = SupervisionOffice(self, self.seed)
         day, last_report = START, time.perf_counter()
         while day <= self.until:
-            self.clock.at = dt.datetime.combine(day, dt.time(10), self.clock.tz)
+            self.clock.at = dt.datetime.combine(day, dt.time(8, 30), self.clock.tz)  # the office day begins
             while self.queue and self.queue[0].day <= day:
-                self.act(heapq.heappop(self.queue))
+                step = heapq.heappop(self.queue)
+                self.clock.at = self.working_time(day, step.firm)
+                self.act(step)
             sweep(self.engine, context=Context(self.campaign, FixedClock.on(day, hour=23), self.settings), through=day)
             self.referral_office(day)
             self.guidance_office(day)
@@ -531,7 +557,7 @@ class Replay:
         suggestions of the past week and proposes most of them; on Thursdays the city decides the proposals
         (a confirmation on grounds that lapsed is refused, and the sweep withdraws the proposal); on Fridays
         the local governments acknowledge what was confirmed."""
-        at = FixedClock.on(day, hour=17)
+        at = self.office_clock(day)
         weekday = day.weekday()
         if weekday == 0:
             for code in (d.code for d in self.campaign.districts):
@@ -590,7 +616,7 @@ class Replay:
         each district sends an expert to one of its firms in the evaluation and records visits mid-month."""
         if day < dt.date(2022, 10, 1) or day.day not in (1, 15):
             return
-        at = FixedClock.on(day, hour=16)
+        at = self.office_clock(day)
         for d in self.campaign.districts:
             office = self.district_of(d.code)
             if day.day == 1:
@@ -726,6 +752,10 @@ def write_mail(*, url: str, settings: Settings, campaign: Campaign, until: dt.da
     return sent, no_recipient
 
 
+# The offices' officers as the demo's accounts name them (synthetic names; the history shows "office · person").
+OFFICERS = ("王建国", "李静", "张卫东", "刘芳", "陈志强", "杨丽", "赵文斌", "黄敏", "周立新", "吴海燕")
+
+
 def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
     logins = Logins()
     clock = FixedClock.on(START)
@@ -745,15 +775,16 @@ def _accounts(engine: sa.Engine, campaign: Campaign, replay: Replay) -> Logins:
                 clock=clock,
             )
 
-    uid = add("city", Role.city_bureau, "市应急管理局")
+    people = itertools.cycle(OFFICERS)
+    uid = add("city", Role.city_bureau, next(people))
     replay.officials["city"] = Actor("city", Role.city_bureau, user_id=uid)
     logins.add("city_bureau 市应急管理局", "city", "city dashboard, certification queue")
-    uid = add("center", Role.support_center, "市应急保障中心")
+    uid = add("center", Role.support_center, next(people))
     replay.officials["center"] = Actor("center", Role.support_center, user_id=uid)
     logins.add("support_center 市应急保障中心", "center", "online audits of key-field firms, review teams")
     for d in campaign.districts:
         short = SHORT_NAMES.get(d.code, d.code)
-        uid = add(short, Role.district_bureau, f"{d.name}应急管理局", district_code=d.code)
+        uid = add(short, Role.district_bureau, next(people), district_code=d.code)
         replay.officials[f"district:{d.code}"] = Actor(short, Role.district_bureau, district_code=d.code, user_id=uid)
         uid = add(f"gov-{short}", Role.local_government, d.local_government, district_code=d.code)
         replay.officials[f"government:{d.code}"] = Actor(

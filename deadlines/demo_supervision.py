@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from deadlines.inspections import Finding, plan_worklist, record_inspection
 from states import WorkflowError
-from workflow.clock import FixedClock
+from workflow.clock import SHANGHAI, FixedClock
 from workflow.records import FiveImplementations, decide_rectification, rectify_hazard, update_hazard
 from workflow.tables import ENTERPRISES, HAZARDS
 from workflow.trainings import record_training
@@ -42,12 +42,19 @@ class SupervisionOffice:
     def __init__(self, replay: Any, seed: int) -> None:  # deadlines.demo.Replay
         self.replay = replay
         self.rng = random.Random(seed + 18)
+        self.time_rng = random.Random(seed + 19)  # the minutes of its visits, apart from its choices
         self.visits: dict[dt.date, list[tuple[int, str]]] = defaultdict(list)
         self.answers: dict[dt.date, list[int]] = defaultdict(list)
         self.stats = replay.stats
         # the last months before the demo's day (what the dashboards show), to keep the replay quick
         last = replay.until.replace(day=1)
         self.first_month = max(dt.date(2022, 3, 1), (last - dt.timedelta(days=MONTHS_CARRIED_OUT * 31)).replace(day=1))
+
+    def clock_at(self, day: dt.date, hour: int) -> FixedClock:
+        """A clock at some minute of `hour` on `day` (drawn from the seed): the office's visits are not all on
+        the hour."""
+        minute, second = self.time_rng.randint(0, 59), self.time_rng.randint(0, 59)
+        return FixedClock(dt.datetime.combine(day, dt.time(hour, minute, second), SHANGHAI))
 
     def count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
@@ -116,7 +123,7 @@ class SupervisionOffice:
                     summary="现场检查安全管理台账与作业现场" if onsite else "通过“常安码”线上巡查企业创建进度",
                     actor=office,
                     campaign=r.campaign,
-                    clock=FixedClock.on(day, hour=15),
+                    clock=self.clock_at(day, 15),
                     **penalty,
                 )
             except WorkflowError:
@@ -135,7 +142,7 @@ class SupervisionOffice:
         if hazard is None or hazard.status != "open":
             return
         firm = r.enterprise(hazard.enterprise_id)
-        clock = FixedClock.on(day, hour=11)
+        clock = self.clock_at(day, 11)
         deadline = day + dt.timedelta(days=20)
         five = FiveImplementations("安全科长", "按检查意见整改", 8000.0, deadline, "企业综合应急预案")
         try:
@@ -155,7 +162,7 @@ class SupervisionOffice:
                     accept=True,
                     note="经复查，整改到位",
                     actor=r.district(hazard.enterprise_id),
-                    clock=FixedClock.on(day, hour=17),
+                    clock=self.clock_at(day, 17),
                 )
             self.count("finding_accepted")
         except WorkflowError:
@@ -185,6 +192,6 @@ class SupervisionOffice:
                     attendees={f: self.rng.randint(1, 3) for f in chosen},
                     actor=r.district_of(d.code),
                     campaign=r.campaign,
-                    clock=FixedClock.on(day, hour=16),
+                    clock=self.clock_at(day, 16),
                 )
             self.count(f"{kind}_held")

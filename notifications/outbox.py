@@ -1,13 +1,17 @@
-"""Reading and repairing the outbox: what is waiting or failed, and putting a message back in the queue."""
+"""Reading and repairing the outbox: what is waiting or failed, putting a message back in the queue, and the
+messages a firm was sent (its page's 消息 tab)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from notifications.render import Renderer, RenderError, UnknownKind
+from workflow.actors import Actor, firm_records, require
 from workflow.db import begin_write
 from workflow.models import OutboxStatus
 from workflow.tables import OUTBOX
@@ -100,3 +104,67 @@ def retry_message(engine: sa.Engine, *, outbox_id: int, now: dt.datetime) -> str
         )
         session.commit()
         return str(row.status)
+
+
+def _firm_mail(actor: Actor, enterprise_id: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """Messages to the firm itself (not those to the offices about it), if the actor may see its records."""
+    return (
+        OUTBOX.c.enterprise_id == enterprise_id,
+        OUTBOX.c.audience == "enterprise",
+        firm_records(actor, OUTBOX.c.enterprise_id),
+    )
+
+
+def firm_message_count(conn: sa.Connection, *, actor: Actor, enterprise_id: int) -> int:
+    """How many messages were sent to a firm (the 消息 tab's count). Raises NotFound / OutOfScope."""
+    require(conn, actor, "firm", enterprise_id)
+    query = sa.select(sa.func.count()).select_from(OUTBOX).where(*_firm_mail(actor, enterprise_id))
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class FirmMessage:
+    id: int
+    kind: str
+    subject: str  # as the firm was (or will be) sent it, in the message's language
+    to_address: str | None
+    status: str  # an OutboxStatus
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+def firm_messages(
+    conn: sa.Connection, *, actor: Actor, enterprise_id: int, renderer: Renderer, limit: int = 200
+) -> tuple[int, list[FirmMessage]]:
+    """The messages sent to a firm (addressed to the firm itself, never those to the offices about it),
+    newest first, with their subjects: for the firm itself and the offices whose scope it is in. Returns
+    (how many there are, the newest `limit`).
+
+    Raises:
+        NotFound / OutOfScope: no such firm, or not the actor's to see.
+    """
+    total = firm_message_count(conn, actor=actor, enterprise_id=enterprise_id)
+    where = _firm_mail(actor, enterprise_id)
+    rows = conn.execute(
+        sa.select(
+            OUTBOX.c.id,
+            OUTBOX.c.kind,
+            OUTBOX.c.lang,
+            OUTBOX.c.context,
+            OUTBOX.c.to_address,
+            OUTBOX.c.status,
+            OUTBOX.c.created_at,
+            OUTBOX.c.sent_at,
+        )
+        .where(*where)
+        .order_by(OUTBOX.c.id.desc())
+        .limit(limit)
+    )
+    out = []
+    for r in rows:
+        try:
+            subject = renderer.subject(r.kind, r.lang, r.context or {}, audience="enterprise")
+        except (UnknownKind, RenderError):
+            subject = r.kind  # a message its template cannot render is shown by its kind
+        out.append(FirmMessage(int(r.id), r.kind, subject, r.to_address, r.status, r.created_at, r.sent_at))
+    return total, out

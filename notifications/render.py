@@ -22,6 +22,7 @@ from notifications.labels import (
     label,
     normalize_lang,
 )
+from states.numbers import score_text
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI
 
@@ -165,6 +166,26 @@ class Renderer:
             raise RenderError(f"{kind}/{lang}: {exc}") from None
         return Rendered(subject=subject, text=_BLANK_LINES.sub("\n\n", text).strip() + "\n", html=html)
 
+    def subject(self, kind: str, lang: str | None, context: Mapping[str, Any], *, audience: str | None = None) -> str:
+        """Only a message's subject (a list of messages shows no bodies). Raises as `render`."""
+        if kind not in KINDS:
+            raise UnknownKind(kind)
+        lang = normalize_lang(lang)
+        values = {
+            **self._localized(context, lang),
+            "lang": lang,
+            "kind": kind,
+            "audience": audience or context.get("audience", "enterprise"),
+            "public_url": self.public_url,
+            "campaign_name": self._campaign_name(lang),
+        }
+        try:
+            return " ".join(self._text.get_template(template_files(kind, lang)[0]).render(values).split())
+        except jinja2.TemplateNotFound as exc:
+            raise UnknownKind(f"{kind} ({exc.name} missing)") from None
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:
+            raise RenderError(f"{kind}/{lang}: {exc}") from None
+
     def _localized(self, context: Mapping[str, Any], lang: str) -> dict[str, Any]:
         """English mail names the district in English (the engine stores its Chinese name)."""
         values = dict(context)
@@ -213,9 +234,10 @@ class Renderer:
 
 
 def _score(value: Any) -> str:
+    """Scores in mail as everywhere: one decimal (states.numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
-    return f"{value:.1f}".removesuffix(".0")
+    return score_text(value)
 
 
 def _bound(table: Mapping[str, tuple[str, str]]) -> Callable[[jinja2.runtime.Context, object], str]:

@@ -1,7 +1,7 @@
 """The campaign's formal state machine, pure Python with no I/O: the states, triggers and who may fire them
 (`definition`), the guards over a firm's facts (`guards`), the one shared `transitions` machine (`machine`),
-its Markdown/Mermaid diagram (`diagram`) and the typed errors every layer raises and `api/errors.py` maps
-(`errors`)."""
+its Markdown/Mermaid diagram (`diagram`), the typed errors every layer raises and `api/errors.py` maps
+(`errors`), and how a score is written everywhere (`numbers`)."""
 
 from states.definition import OPEN_STATES, STATE_LABELS, TRIGGERS, Role, State, TriggerSpec
 from states.errors import (

@@ -58,6 +58,19 @@ class TriggerSpec:
     # Fired only by the evaluator pool's service with the team's combined result, never by a person at a
     # door (评定人员库成员方可参加…审核工作; 组织评审组…进行线上和线下现场评审; 严禁…评审走过场).
     team_only: bool = False
+    # Undoes a firm's progress or ends it (关闭、撤销、不通过): a person confirms it with the firm's name.
+    destructive: bool = False
+    # A turn off the campaign's way forward (reporting hazards, returning an application): never "the next step".
+    detour: bool = False
+    # The step as a task still to do ("线上审核"), when the trigger's name reads as an outcome; else its name.
+    task_zh: str = ""
+    task_en: str = ""
+
+    def task(self, lang: str | None = None) -> str:
+        """The step as a task, in a language (English for `en…`)."""
+        if lang and lang.lower().startswith("en"):
+            return self.task_en or self.label_en
+        return self.task_zh or self.label_zh
 
     def roles_for(self, *, key_field: bool) -> frozenset[Role]:
         return self.roles | (self.key_field_roles if key_field else self.non_key_roles)
@@ -101,6 +114,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "上报隐患、进入整改",
             "Report hazards and rectify",
             roles=frozenset({_R.enterprise}),
+            detour=True,
         ),
         TriggerSpec(
             "finish_rectification",
@@ -110,6 +124,8 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "整改完成",
             "Finish rectification",
             roles=frozenset({_R.enterprise}),
+            task_zh="整改隐患、完成整改",
+            task_en="Rectify the hazards and finish rectification",
         ),
         TriggerSpec(
             "submit_application",
@@ -135,6 +151,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "退回申请",
             "Return the application",
             roles=frozenset({_R.district_bureau}),
+            detour=True,
         ),
         TriggerSpec(
             "verify",
@@ -154,6 +171,8 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "Pass the online audit",
             key_field_roles=_AUDITORS_KEY,
             non_key_roles=_AUDITORS_OTHER,
+            task_zh="线上审核",
+            task_en="Online audit",
         ),
         TriggerSpec(
             "fail_audit",
@@ -164,6 +183,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "Fail the online audit",
             key_field_roles=_AUDITORS_KEY,
             non_key_roles=_AUDITORS_OTHER,
+            destructive=True,
         ),
         TriggerSpec(
             "record_review",
@@ -175,6 +195,8 @@ TRIGGERS: dict[str, TriggerSpec] = {
             key_field_roles=_AUDITORS_KEY,
             non_key_roles=_AUDITORS_OTHER,
             team_only=True,
+            task_zh="组织评审组线上及现场评审",
+            task_en="Online and on-site review by a team",
         ),
         TriggerSpec(
             "certify",
@@ -195,6 +217,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             roles=frozenset({_R.city_bureau}),
             key_field_roles=_AUDITORS_KEY,
             non_key_roles=_AUDITORS_OTHER,
+            destructive=True,
         ),
         TriggerSpec(
             "revoke",
@@ -204,6 +227,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "撤销达标认定",
             "Revoke the certificate",
             roles=frozenset({_R.city_bureau}),
+            destructive=True,
         ),
         TriggerSpec(
             "close",
@@ -213,6 +237,7 @@ TRIGGERS: dict[str, TriggerSpec] = {
             "关闭（停产、搬迁）",
             "Close (shut down or relocated)",
             roles=frozenset({_R.district_bureau, _R.city_bureau}),
+            destructive=True,
         ),
     ]
 }

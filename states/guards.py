@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from states.numbers import score_text
+
 
 class Facts(Protocol):
     """What a guard may know about a firm. The engine provides it (lazily, from the database)."""
@@ -204,13 +206,19 @@ GUARDS: dict[str, Guard] = {
             "review_passed",
             "the review score reaches the compliant threshold",
             lambda f: f.review_score is not None and f.review_score >= f.pass_score,
-            lambda f: f"评审得分 {f.review_score} 未达到 {f.pass_score} 分 / review score below {f.pass_score}",
+            lambda f: (
+                f"评审得分 {score_text(f.review_score)} 未达到 {f.pass_score:g} 分 / review score "
+                f"{score_text(f.review_score)} below {f.pass_score:g}"
+            ),
         ),
         Guard(
             "review_failed",
             "the review score is below the compliant threshold",
             lambda f: f.review_score is not None and f.review_score < f.pass_score,
-            lambda f: f"评审得分 {f.review_score} 已达标，不能判为不通过 / review score is not below the threshold",
+            lambda f: (
+                f"评审得分 {score_text(f.review_score)} 已达标，不能判为不通过 / review score "
+                f"{score_text(f.review_score)} is not below the threshold"
+            ),
         ),
     ]
 }

@@ -147,6 +147,17 @@ class CampaignMachine:
             if not spec.team_only and not any(self._failing(spec, facts))
         ]
 
+    def next_steps(self, *, state: State, facts: Facts) -> list[tuple[TriggerSpec, frozenset[Role]]]:
+        """The campaign's way on from this state, whoever takes it: the triggers that move a firm forward
+        (neither a detour such as a return, nor destructive such as closing it), with the roles that fire
+        them for this firm. Those whose guards on the firm's record already pass come alone when there are
+        any (after the online audit the review is next, not the audit again)."""
+        ahead = [
+            spec for spec in TRIGGERS.values() if state in spec.sources and not spec.destructive and not spec.detour
+        ]
+        ready = [spec for spec in ahead if not any(self._failing(spec, facts))]
+        return [(spec, spec.roles_for(key_field=facts.key_field)) for spec in (ready or ahead)]
+
     def blocked(self, *, state: State, role: Role, facts: Facts) -> dict[str, list[str]]:
         """Why a trigger is blocked: the triggers this role could fire from this state but for guards on the
         firm's record, each with its failing guards' reasons ("中文 / English") — what is still to be done."""

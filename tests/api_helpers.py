@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from api.app import create_app
-from states import Role
+from states import TRIGGERS, Role
 from tests.factories import make_firm
 from workflow.accounts import NewUser, create_user
 from workflow.campaign import Campaign
@@ -63,10 +63,17 @@ class World:
         return body
 
     def fire(self, firm_id: int, trigger: str, username: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
-        version = self.firm(firm_id, "city")["version"]
+        """Fire through the API as `username`; a destructive trigger is confirmed with the firm's name unless
+        `confirm_name` is given (None: left out)."""
+        seen = self.firm(firm_id, "city")
+        body: dict[str, Any] = {"version": seen["version"], "data": data}
+        destructive = trigger in TRIGGERS and TRIGGERS[trigger].destructive
+        confirm = kw.pop("confirm_name", seen["name"] if destructive else None)
+        if confirm is not None:
+            body["confirm_name"] = confirm
         return self.client.post(
             f"/api/enterprises/{firm_id}/transitions/{trigger}",
-            json={"version": version, "data": data},
+            json=body,
             headers=self.as_(username) | kw.pop("headers", {}),
             **kw,
         )

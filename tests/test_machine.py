@@ -114,7 +114,7 @@ BREAKERS: dict[str, tuple[dict[str, Any], str]] = {
     "score_in_range": ({"payload": {"reason": "x", "score": 100.1}}, "from 0 to 100"),
     "not_yet_audited": ({"audit_passed": True}, "already passed"),
     "audit_passed": ({"audit_passed": False}, "has not passed yet"),
-    "review_passed": ({"review_score": 59.9}, "below 60.0"),
+    "review_passed": ({"review_score": 59.9}, "59.9 below 60"),
     "review_failed": ({"review_score": 60.0}, "not below the threshold"),
 }
 

@@ -64,7 +64,7 @@ def test_a_firm_works_through_its_page_and_the_district_verifies(world: World) -
     done(fire(firm, world, firm_id, "start_self_assessment"), f"/firms/{firm_id}")
 
     page = firm.get(f"/firms/{firm_id}")
-    assert page.status_code == 200 and "操作已完成" in page.text  # the notice the form left
+    assert page.status_code == 200 and "“启动创建、开始自评”已完成" in page.text  # the notice the form left
     assert "暂不能“提交达标申请”" in page.text and "尚未完成自评" in page.text  # why it cannot apply yet
     done(firm.post(f"/firms/{firm_id}/self-assessment", data=scores(world)), f"/firms/{firm_id}")
     done(

@@ -157,6 +157,50 @@ AUDIENCES: dict[str, Label] = {
     "user": Label("用户", "user"),
 }
 
+# Records of a firm's hash chain that are not transitions (`workflow.engine.record_event` kinds), as its
+# history names them. Kinds built from a code: `review_draw_<ReviewDrawKind>`, `<training kind>_attended`,
+# `inspection_<kind>` and `guidance_visit` (workflow/supervision_records.py).
+RECORD_KINDS: dict[str, Label] = {
+    "self_assessment_recorded": Label("自评已保存", "Self-assessment saved"),
+    "hazard_reported": Label("登记隐患", "Hazard reported"),
+    "hazard_updated": Label("修改隐患“五落实”", "Hazard's five implementations changed"),
+    "hazard_rectified": Label("隐患整改完成", "Hazard rectified"),
+    "hazard_rectification_submitted": Label("提交隐患整改，待验收", "Hazard rectification submitted for acceptance"),
+    "rectification_accepted": Label("整改验收通过", "Rectification accepted"),
+    "rectification_rejected": Label("整改被退回", "Rectification rejected"),
+    "evidence_uploaded": Label("上传文件", "Uploaded a file"),
+    "review_draw_team": Label("已随机抽取评审组", "Review team drawn"),
+    "review_draw_redraw": Label("已重新抽取评审组", "Review team drawn again"),
+    "review_draw_replacement": Label("替补抽取评定人员", "Replacement reviewer drawn"),
+    "reviewer_recused": Label("评定人员回避", "Reviewer stepped aside"),
+    "reviewer_removed_conflict": Label("评定人员因利害关系退出评审组", "Reviewer removed for a conflict of interest"),
+    "reviewer_disqualified": Label("评定人员被取消资格", "Reviewer disqualified"),
+    "review_scored": Label("评定人员提交评分", "Reviewer's scores submitted"),
+    "training_attended": Label("参加专项培训", "Attended a training session"),
+    "briefing_attended": Label("参加企业宣讲", "Attended a briefing"),
+    "inspection_onsite": Label("现场检查", "On-site inspection"),
+    "inspection_online": Label("线上检查", "Online inspection"),
+    "guidance_assigned": Label("派驻专家或监管人员（标杆培育）", "Expert or officer assigned (benchmark guidance)"),
+    "guidance_visit": Label("帮扶走访", "Guidance visit"),
+    "prior_certificate_recorded": Label("已录入原标准化证书情况", "Earlier certificate recorded"),
+    "benchmark_named": Label("已列入标杆企业名单", "Named a benchmark enterprise"),
+    "benchmark_withdrawn": Label("已移出标杆企业名单", "Taken off the benchmark list"),
+    "referral_proposed": Label("已提出移交属地政府", "Referral to the local government proposed"),
+    "referral_confirmed": Label("确认移交属地政府", "Referral confirmed"),
+    "referral_declined": Label("未予确认移交", "Referral declined"),
+    "referral_acknowledged": Label("属地政府签收移交", "Referral acknowledged by the local government"),
+    "referral_withdrawn": Label("撤回移交", "Referral withdrawn"),
+}
+
+# Where a message to a firm stands (the outbox's statuses), in words for the firm and the offices.
+MAIL_STATUSES: dict[str, Label] = {
+    "pending": Label("待发送", "Pending"),
+    "sending": Label("发送中", "Sending"),
+    "sent": Label("已发送", "Sent"),
+    "failed": Label("发送失败，未送达", "Not delivered (sending failed)"),
+    "no_recipient": Label("无法送达（没有电子邮箱）", "Undeliverable (no e-mail address)"),
+}
+
 STATES: dict[str, Label] = {state.value: Label(*pair) for state, pair in STATE_LABELS.items()}
 TRIGGER_NAMES: dict[str, Label] = {name: Label(spec.label_zh, spec.label_en) for name, spec in TRIGGERS.items()}
 
@@ -177,6 +221,8 @@ PAGE_TABLES: tuple[dict[str, Label], ...] = (
     UPLOAD_KINDS,
     REPORT_STATUSES,
     DRAW_KINDS,
+    RECORD_KINDS,
+    MAIL_STATUSES,
 )
 
 

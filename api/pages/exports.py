@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 
 from deadlines.export import write_titled_xlsx, write_xlsx
 from states import STATE_LABELS, State
+from states.numbers import score_value
 from workflow.campaign import Campaign
 from workflow.clock import SHANGHAI
 
@@ -111,7 +112,7 @@ def write_published_list(
                 r.district,
                 sector.name if sector else r.sector,
                 "是" if r.key_field else "否",
-                round(r.score, 1),
+                float(score_value(r.score)),
                 r.certified_on,
                 r.valid_until,
                 r.benchmark_on,

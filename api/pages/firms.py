@@ -1,6 +1,7 @@
-"""Firm lists (with the API's filters) and their XLSX export; the firm page (state, next deadline, what to do
-next, self-assessment, hazard register, application and uploads, history) and its forms, which go through
-the same service functions as the API."""
+"""Firm lists (with the API's filters) and their XLSX export; the firm page (the viewer's current task and
+each action in its own panel, state, contacts, next deadline, self-assessment, hazard register, application
+and uploads, history) with its 消息 tab (the notices sent to the firm), and its forms, which go through the
+same service functions as the API."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from sqlmodel import Session
 
 from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.errors import status_of
-from api.pages.access import FIRM_READERS, OFFICIALS, page
+from api.pages.access import FIRM_READERS, FLASH_COOKIE, OFFICIALS, page
 from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, refusal, render
 from api.pages.worklink import work_suffix
 from deadlines.referrals import GROUNDS_LABELS
 from deadlines.supervision import firm_grade
+from notifications.outbox import firm_message_count, firm_messages
+from notifications.render import Renderer
 from states import TRIGGERS, InvalidInput, Role, State, WorkflowError
 from states.machine import TEAM_ONLY_MESSAGE
 from workflow import labels
@@ -34,10 +37,18 @@ from workflow.effects import ALLOWED_KEYS
 from workflow.engine import load_firm
 from workflow.evidence import Upload, open_evidence, store_upload
 from workflow.firing import fire_seen
-from workflow.firm_page import blocked_triggers, evidence_of, firm_export_rows, latest_self_assessment
+from workflow.firm_page import (
+    blocked_triggers,
+    evidence_of,
+    firm_export_rows,
+    latest_self_assessment,
+    name_actors,
+    next_steps,
+    returned_application,
+)
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
-from workflow.labels import RULES, UPLOAD_KINDS, zh
+from workflow.labels import MAIL_STATUSES, RULES, UPLOAD_KINDS, zh
 from workflow.limits import TEXT_LIMITS
 from workflow.models import HazardStatus
 from workflow.queries import FirmFilter, firm_detail, hazard_firm_id, hazards_of, list_firms
@@ -79,17 +90,6 @@ DEADLINE_RULES = zh(
         for r in ("key_field_started", "above_size_started", "creation_end", "evaluation_end", "hazard_deadline")
     }
 )
-# records in a firm's chain that are not transitions
-RECORD_LABELS = {
-    "self_assessment_recorded": N_("保存自评"),
-    "hazard_reported": N_("登记隐患"),
-    "hazard_updated": N_("修改隐患“五落实”"),
-    "hazard_rectified": N_("隐患整改完成"),
-    "hazard_rectification_submitted": N_("提交隐患整改，待验收"),
-    "rectification_accepted": N_("整改验收通过"),
-    "rectification_rejected": N_("整改被退回"),
-    "evidence_uploaded": N_("上传文件"),
-}
 CERT_LEVELS = {"compliant": N_("达标"), "benchmark": N_("标杆")}
 # Recording the team's review score is done on the application page, from the reviewers' scores.
 NOT_ON_FIRM_PAGE = ("record_review",)
@@ -210,7 +210,10 @@ def firm_page(
     *,
     error: str | None = None,
     status: int = 200,
+    kept: dict[str, str] | None = None,
 ) -> Response:
+    """The firm page; after a refused action form, `kept` holds what was typed into it (its trigger, reason and
+    opinion) so the officer does not type it again."""
     campaign, clock = context.campaign, context.clock
     with read_unit(session) as conn:
         detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, context=context.service)
@@ -229,6 +232,18 @@ def firm_page(
         guidance = None
         if actor.role in (Role.city_bureau, Role.district_bureau):
             guidance = list_guidance(conn, actor=actor, enterprise_id=enterprise_id)
+        name_actors(
+            conn,
+            history=detail["history"],
+            firm_name=firm.name,
+            district_code=firm.district_code,
+            campaign=campaign,
+            reveal_reviewers=actor.role is not Role.enterprise,
+        )
+        returned = returned_application(conn, enterprise_id=enterprise_id, application=detail["application"])
+        ahead = next_steps(conn, firm=firm, context=context.service)
+        done = _done(request)
+        messages_total = firm_message_count(conn, actor=actor, enterprise_id=enterprise_id)
     evidence_by_sha = {f.sha256: f for f in evidence}
     application = detail["application"]
     materials = []
@@ -246,6 +261,7 @@ def firm_page(
     actions = [
         {
             "trigger": name,
+            "destructive": TRIGGERS[name].destructive,
             "needs_reason": "reason" in ALLOWED_KEYS.get(name, ()),
             "takes_findings": "findings" in ALLOWED_KEYS.get(name, ()),
             "takes_materials": "materials" in ALLOWED_KEYS.get(name, ()),
@@ -285,7 +301,6 @@ def firm_page(
         dossier_items=DOSSIER_LABELS,
         dossier_kinds=DOSSIER_KINDS,
         limits=TEXT_LIMITS,
-        record_labels=RECORD_LABELS,
         is_firm=actor.role is Role.enterprise,
         outline=campaign.outline,
         evidence_kinds=EVIDENCE_KINDS,
@@ -300,6 +315,63 @@ def firm_page(
         certs=certs,
         grade=grade,
         channels=NOTIFY_CHANNEL_LABELS,
+        returned=returned,
+        returned_by=next(
+            (h["who"] for h in reversed(detail["history"]) if h.get("trigger") == "return_application"), None
+        ),
+        ahead=ahead,
+        mine={step.trigger for step in ahead if actor.role in step.roles},
+        done=done,
+        messages_total=messages_total,
+        tab="record",
+        kept=kept or {},
+    )
+
+
+def _done(request: Request) -> str | None:
+    """The trigger a form of this page just fired (the notice "done:<trigger>"), for the success message."""
+    flash = request.cookies.get(FLASH_COOKIE) or ""
+    trigger = flash.removeprefix("done:")
+    return trigger if flash.startswith("done:") and trigger in TRIGGERS else None
+
+
+_renderers: dict[int, Renderer] = {}
+
+
+def _renderer(context: Any) -> Renderer:
+    """The mail renderer (for the subjects of the firm's messages), one per campaign."""
+    key = id(context.campaign)
+    renderer = _renderers.get(key)
+    if renderer is None or renderer.campaign is not context.campaign:
+        settings = context.settings
+        renderer = Renderer(tz=settings.tz, public_url=settings.public_url, campaign=context.campaign)
+        _renderers[key] = renderer
+    return renderer
+
+
+@router.get("/firms/{enterprise_id}/messages")
+def messages(
+    enterprise_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(*FIRM_READERS, scope="enterprise")],
+) -> Response:
+    """The 消息 tab: every notice sent to the firm (subject, date, whether it went out), newest first — for the
+    firm itself and the offices whose scope it is in."""
+    with read_unit(session) as conn:
+        detail = firm_detail(conn, actor=actor, enterprise_id=enterprise_id, context=context.service)
+        total, items = firm_messages(conn, actor=actor, enterprise_id=enterprise_id, renderer=_renderer(context))
+    return render(
+        request,
+        "firm_messages.html",
+        firm=detail,
+        sector=context.campaign.sector(detail["sector"]),
+        items=items,
+        messages_total=total,
+        mail_statuses=zh(MAIL_STATUSES),
+        is_firm=actor.role is Role.enterprise,
+        tab="messages",
     )
 
 
@@ -316,7 +388,14 @@ def firm(
 
 
 def refused(
-    request: Request, context: Any, session: Session, actor: Actor, enterprise_id: int, exc: WorkflowError
+    request: Request,
+    context: Any,
+    session: Session,
+    actor: Actor,
+    enterprise_id: int,
+    exc: WorkflowError,
+    *,
+    kept: dict[str, str] | None = None,
 ) -> Response:
     """A form the service refused: the firm page again, with the service's own message. Records that do not
     exist (or lie outside the scope) and roles that may not act are the error pages' business; a review
@@ -325,7 +404,7 @@ def refused(
         error, status = message(request, str(exc)), status_of(exc)
     else:
         error, status = refusal(request, exc)
-    return firm_page(request, context, session, actor, enterprise_id, error=error, status=status)
+    return firm_page(request, context, session, actor, enterprise_id, error=error, status=status, kept=kept)
 
 
 def findings_from(general: str, major: str) -> list[dict[str, str]]:
@@ -354,9 +433,10 @@ def transition(
     checklist: Annotated[list[str] | None, Form()] = None,
     missing: Annotated[list[str] | None, Form()] = None,
     channel: Annotated[str, Form(max_length=20)] = "",
+    confirm_name: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
     """Fire a trigger from the firm page, with the version the page was drawn at (a change meanwhile is
-    refused, as in the API)."""
+    refused, as in the API); a destructive one with the firm's name typed to confirm it."""
     allowed = ALLOWED_KEYS.get(trigger, frozenset())
     payload: dict[str, Any] = {}
     if "reason" in allowed:
@@ -376,10 +456,21 @@ def transition(
         payload["missing"] = list(missing or [])
     try:
         materials = material if "materials" in allowed else None
-        fire_seen(session, context.service, actor, enterprise_id, trigger, payload, version, material=materials)
+        fire_seen(
+            session,
+            context.service,
+            actor,
+            enterprise_id,
+            trigger,
+            payload,
+            version,
+            material=materials,
+            confirm_name=confirm_name,
+        )
     except WorkflowError as exc:
-        return refused(request, context, session, actor, enterprise_id, exc)
-    return redirect(f"/firms/{enterprise_id}" + work_suffix(request), notice="fired")
+        kept = {"trigger": trigger, "reason": reason, "opinion": opinion}
+        return refused(request, context, session, actor, enterprise_id, exc, kept=kept)
+    return redirect(f"/firms/{enterprise_id}" + work_suffix(request), notice=f"done:{trigger}")
 
 
 @router.post("/firms/{enterprise_id}/self-assessment")

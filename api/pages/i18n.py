@@ -26,7 +26,8 @@ from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
 from states import STATE_LABELS, TRIGGERS, State
-from workflow.labels import translated
+from states.numbers import score_value
+from workflow.labels import RECORD_KINDS, translated
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
@@ -94,14 +95,6 @@ def bilingual(message: str, lang: str) -> str:
     return zh if lang == "zh-CN" else en
 
 
-# Events of the firm's chain that are not transitions (engine.record_event kinds), as the history names them.
-RECORD_LABELS = {
-    "benchmark_named": ("列入标杆企业名单", "Named a benchmark enterprise"),
-    "benchmark_withdrawn": ("移出标杆企业名单", "Taken off the benchmark list"),
-    "prior_certificate_recorded": ("录入原标准化证书情况", "Earlier certificate recorded"),
-}
-
-
 @dataclass(frozen=True)
 class Formats:
     """Formatting for one language (used as Jinja filters and in page code)."""
@@ -143,6 +136,10 @@ class Formats:
         except (ArithmeticError, ValueError, TypeError):  # a stored value Babel cannot format (1e26, nan): as is
             return str(value)
 
+    def score(self, value: float | None) -> str:
+        """A score, the one way (states.numbers): one decimal, half up."""
+        return "–" if value is None else self.number(float(score_value(value)), 1)
+
     def percent(self, value: float | None) -> str:
         if value is None:
             return "–"
@@ -155,8 +152,8 @@ class Formats:
     def trigger(self, value: str) -> str:
         spec = TRIGGERS.get(value)
         if spec is None:
-            zh, en = RECORD_LABELS.get(value, (value, value))  # records in the chain that are not transitions
-            return zh if self.lang == "zh-CN" else en
+            label = RECORD_KINDS.get(value)  # records in the chain that are not transitions
+            return value if label is None else label.pick(self.lang)
         return spec.label_zh if self.lang == "zh-CN" else spec.label_en
 
     def named(self, zh: str, en: str) -> str:
@@ -170,6 +167,7 @@ def filters(formats: Formats, gettext_: Callable[[str], str]) -> dict[str, Calla
         "month": formats.month,
         "datetime": formats.datetime,
         "number": formats.number,
+        "score": formats.score,
         "percent": formats.percent,
         "state": formats.state,
         "trigger": formats.trigger,

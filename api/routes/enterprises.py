@@ -129,7 +129,15 @@ def transition(
 
     try:
         result = fire_seen(
-            session, context.service, actor, enterprise_id, trigger, body.data, body.version, also=keep if key else None
+            session,
+            context.service,
+            actor,
+            enterprise_id,
+            trigger,
+            body.data,
+            body.version,
+            confirm_name=body.confirm_name,
+            also=keep if key else None,
         )
     except (VersionConflict, sa.exc.IntegrityError):
         # the same request may have won a race against itself: then its answer is the answer
