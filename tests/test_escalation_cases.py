@@ -106,7 +106,11 @@ def test_cases_sort_by_days_overdue_firm_district_and_rule(world: World) -> None
     def order(**params: Any) -> list[tuple[int, str]]:
         return [(c["enterprise_id"], c["rule"]) for c in cases(world, "wujin", **params)]
 
-    by_days = [(f["home_other"], "sla_verification"), (f["home_key"], "hazard_deadline"), (f["home_key"], "sla_verification")]
+    by_days = [
+        (f["home_other"], "sla_verification"),
+        (f["home_key"], "hazard_deadline"),
+        (f["home_key"], "sla_verification"),
+    ]
     assert order() == by_days  # most overdue first: 61, 11, 3 days
     assert [c["days_overdue"] for c in cases(world, "wujin")] == [61, 11, 3]
     assert order(desc="true") == by_days[::-1]
@@ -142,9 +146,7 @@ def test_batch_acknowledgement_answers_per_case(world: World) -> None:
     with world.engine.connect() as conn:
         steps = dict(
             conn.execute(
-                sa.select(ESCALATIONS.c.step, ESCALATIONS.c.status).where(
-                    ESCALATIONS.c.enterprise_id == f["home_key"]
-                )
+                sa.select(ESCALATIONS.c.step, ESCALATIONS.c.status).where(ESCALATIONS.c.enterprise_id == f["home_key"])
             ).all()
         )
     assert steps == {"firm": "acknowledged", "district": "acknowledged", "city": "open"}

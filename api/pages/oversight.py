@@ -36,18 +36,26 @@ from deadlines.referrals import (
     referral_cells,
     take_referral_step,
 )
+from notifications.outbox import WATCHED as OUTBOX_STATUSES
+from notifications.outbox import OutboxError, outbox_lines, retry_messages, watched_counts
 from states import InvalidInput, Role, WorkflowError
 from workflow.actors import Actor
 from workflow.clock import today
-from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.labels import AUDIENCES, MAIL_ERRORS, MAIL_KINDS, MAIL_STATUSES, zh
 from workflow.queries import undeliverable_notices, worklist
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=40)]
 LIST_LIMIT = 500
+MAIL_KINDS_ZH, MAIL_STATUSES_ZH, MAIL_ERRORS_ZH, AUDIENCES_ZH = (
+    zh(MAIL_KINDS),
+    zh(MAIL_STATUSES),
+    zh(MAIL_ERRORS),
+    zh(AUDIENCES),
+)
 
 
 def _district_filter(actor: Actor, district: str | None) -> str | None:
@@ -430,6 +438,43 @@ def _day(text: str) -> Any:
         raise InvalidInput(f"日期格式应为 YYYY-MM-DD：{text} / a date is written YYYY-MM-DD: {text}") from None
 
 
+def outbox_page(
+    request: Request,
+    context: Any,
+    session: Any,
+    actor: Actor,
+    status: str | None,
+    district: str | None,
+    *,
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    if status and status not in OUTBOX_STATUSES:
+        status = None
+    scope = _district_filter(actor, district)
+    with read_unit(session) as conn:
+        rows = outbox_lines(conn, campaign=context.campaign, status=status, district=scope, limit=LIST_LIMIT)
+        counts = watched_counts(conn, district=scope)
+    districts = {d.code: d for d in context.campaign.districts}
+    return render(
+        request,
+        "outbox.html",
+        status=code,
+        error=error,
+        rows=rows,
+        counts=counts,
+        params={"status": status, "district": district or None},
+        statuses=OUTBOX_STATUSES,
+        kinds=MAIL_KINDS_ZH,
+        status_names=MAIL_STATUSES_ZH,
+        reasons=MAIL_ERRORS_ZH,
+        audiences=AUDIENCES_ZH,
+        districts=districts,
+        city=actor.role in CITY,
+        can_retry=actor.role is Role.city_bureau,
+    )
+
+
 @router.get("/outbox")
 def outbox(
     request: Request,
@@ -439,16 +484,23 @@ def outbox(
     status: Text = None,
     district: Text = None,
 ) -> Response:
-    """Mail waiting to go out or failed, oldest first (a district bureau sees its district's)."""
-    if status and status not in OUTBOX_WATCHED:
-        status = None
-    with read_unit(session) as conn:
-        rows = outbox_messages(conn, status=status, district=_district_filter(actor, district), limit=LIST_LIMIT)
-    return render(
-        request,
-        "outbox.html",
-        rows=rows,
-        params={"status": status, "district": district or None},
-        statuses=OUTBOX_WATCHED,
-        city=actor.role in CITY,
-    )
+    """Mail waiting to go out, failed or undeliverable, oldest first, in words: what kind, to whom, why it
+    did not go out (a district bureau sees its district's)."""
+    return outbox_page(request, context, session, actor, status, district)
+
+
+@router.post("/outbox/{outbox_id}/retry")
+def outbox_retry(
+    outbox_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau)],
+) -> Response:
+    """重新发送: the city bureau puts a failed or undeliverable message back in the queue (recorded with its
+    name; the same service as `dabiao outbox retry`)."""
+    try:
+        retry_messages(session, ids=[outbox_id], by=actor.name, now=context.clock.now())
+    except OutboxError as exc:
+        return outbox_page(request, context, session, actor, None, None, error=message(request, str(exc)), code=409)
+    return redirect("/outbox", notice="mail_retried")
