@@ -416,8 +416,14 @@ def _outcome(key: tuple[int, str], row: Any) -> CaseOutcome:
         )
     name = row.name
     if row.n_open:
+        steps = int(row.n_open)
         return CaseOutcome(
-            enterprise_id, rule, name, "acknowledged", int(row.n_open), f"已签收 / acknowledged ({row.n_open})"
+            enterprise_id,
+            rule,
+            name,
+            "acknowledged",
+            steps,
+            f"已签收 {steps} 个督办层级 / acknowledged at {steps} step{'s' if steps > 1 else ''}",
         )
     if row.n_ack:
         return CaseOutcome(enterprise_id, rule, name, "already", 0, "此前已签收 / already acknowledged")
