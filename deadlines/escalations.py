@@ -106,10 +106,11 @@ def list_escalations(
     ]
 
 
-def _not_for(step: str) -> NotAllowed:
+def _not_for(step: str) -> InvalidTransition:
+    """An escalation at a step another office acknowledges (the caller may acknowledge, just not this one)."""
     office = {"firm": "辖市（区）应急管理局", "district": "辖市（区）应急管理局", "center": "市应急保障中心"}
     office_en = {"firm": "the district bureau", "district": "the district bureau", "center": "the support center"}
-    return NotAllowed(
+    return InvalidTransition(
         f"“{STEP_LABELS.get(step, step)}”的督办事项由{office.get(step, '市应急管理局')}签收"
         f" / {office_en.get(step, 'the city bureau')} acknowledges this step ({step})"
     )
