@@ -228,6 +228,18 @@ def _day(value: Any) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
+def _top_step(enterprise_id: Any, rule: Any) -> sa.ColumnElement[Any]:
+    """The rank in LEVELS of the highest step a case has reached: of its unresolved rows, of all when every
+    one is resolved (a probe of the firm's escalations)."""
+    reached = X.alias("reached")
+    same_case = [reached.c.enterprise_id == enterprise_id, reached.c.rule == rule]
+    rank = sa.case({step: n for n, step in enumerate(LEVELS)}, value=reached.c.step, else_=0)
+    return sa.func.coalesce(
+        sa.select(sa.func.max(rank)).where(*same_case, reached.c.status != EscalationStatus.resolved).scalar_subquery(),
+        sa.select(sa.func.max(rank)).where(*same_case).scalar_subquery(),
+    )
+
+
 def list_cases(
     conn: sa.Connection,
     *,
@@ -256,42 +268,38 @@ def list_cases(
         raise NotAllowed("无权查看督办事项 / this role may not see escalations")
     if not levels:
         return CasePage(0, [])
-    mine = X.c.step.in_(levels)
+    # The office's own rows decide which cases it sees, their status, deadline and subjects; only the page's
+    # cases then look up the highest step reached (one probe of the firm's escalations each).
     live = X.c.status != EscalationStatus.resolved
-    where: list[sa.ColumnElement[bool]] = [_scope(actor)]
+    where: list[sa.ColumnElement[bool]] = [_scope(actor), X.c.step.in_(levels)]
     for column, value in ((X.c.district_code, district), (X.c.rule, rule)):
         if value is not None:
             where.append(column == value)
-    if status in (EscalationStatus.open, EscalationStatus.acknowledged):
-        where.append(X.c.status.in_(tuple(s for s in STATUSES if s != EscalationStatus.resolved)))
-    n_open = _count(sa.and_(mine, X.c.status == EscalationStatus.open))
-    n_ack = _count(sa.and_(mine, X.c.status == EscalationStatus.acknowledged))
-    top = sa.func.coalesce(sa.func.max(sa.case((live, _RANK))), sa.func.max(_RANK))
+    if status == EscalationStatus.open:
+        where.append(X.c.status == EscalationStatus.open)
+    elif status == EscalationStatus.acknowledged:
+        where.append(live)
+    n_open = _count(X.c.status == EscalationStatus.open)
+    n_ack = _count(X.c.status == EscalationStatus.acknowledged)
+    # Open cases are read from the covering index ix_escalations_cases alone (nobody has signed them yet).
+    signed = sa.null() if status == EscalationStatus.open else sa.func.max(X.c.acknowledged_by)
     grouped = (
         sa.select(
             X.c.enterprise_id,
             X.c.rule,
-            top.label("top"),
             sa.func.min(X.c.deadline).label("deadline"),
-            sa.func.count(sa.distinct(X.c.subject_id)).label("subjects"),
             n_open.label("n_open"),
             n_ack.label("n_ack"),
-            sa.func.max(sa.case((mine, X.c.acknowledged_by))).label("acknowledged_by"),
+            signed.label("acknowledged_by"),
         )
         .where(*where)
         .group_by(X.c.enterprise_id, X.c.rule)
-        .having(_count(mine) > 0)
     )
-    if status == EscalationStatus.open:
-        grouped = grouped.having(n_open > 0)
-    elif status == EscalationStatus.acknowledged:
-        grouped = grouped.having(sa.and_(n_open == 0, n_ack > 0))
+    if status == EscalationStatus.acknowledged:
+        grouped = grouped.having(n_open == 0)
     elif status == EscalationStatus.resolved:
         grouped = grouped.having(_count(live) == 0)
-    if level is not None:
-        grouped = grouped.having(top == LEVELS.index(level))
     g = grouped.subquery("cases")
-    total = int(conn.execute(sa.select(sa.func.count()).select_from(g)).scalar_one())
     order: dict[str, list[Any]] = {
         "days": [g.c.deadline],
         "firm": [ENTERPRISES.c.name],
@@ -299,9 +307,11 @@ def list_cases(
         "rule": [g.c.rule, g.c.deadline],
     }
     keys = [k.desc() if descending else k.asc() for k in order[sort]] + [g.c.enterprise_id, g.c.rule]
-    query = (
+    cases = (
         sa.select(
             g,
+            sa.func.row_number().over(order_by=keys).label("n"),
+            sa.func.count().over().label("total"),  # before LIMIT: the number of cases on every page
             ENTERPRISES.c.uscc,
             ENTERPRISES.c.name.label("enterprise_name"),
             ENTERPRISES.c.district_code,
@@ -312,12 +322,44 @@ def list_cases(
                 DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code
             )
         )
-        .order_by(*keys)
-        .limit(limit)
-        .offset(offset)
+        .subquery("listed")
     )
+
+    def subjects(case: Any) -> sa.ColumnElement[Any]:
+        """The hazards or applications behind a case (of the rows the listing reads)."""
+        same = [X.c.enterprise_id == case.c.enterprise_id, X.c.rule == case.c.rule]
+        return sa.select(sa.func.count(sa.distinct(X.c.subject_id))).where(*same, *where).scalar_subquery()
+
+    top = _top_step(cases.c.enterprise_id, cases.c.rule)
+    if level is None:  # the highest step and the subjects are looked up for the page's cases only
+        paged = sa.select(cases).order_by(cases.c.n).limit(limit).offset(offset).subquery("paged")
+        query = sa.select(
+            paged,
+            _top_step(paged.c.enterprise_id, paged.c.rule).label("top"),
+            subjects(paged).label("subjects"),
+        ).order_by(paged.c.n)
+    else:  # a filter on the highest step reads it for every case
+        filtered = (
+            sa.select(cases, top.label("top"), subjects(cases).label("subjects"))
+            .where(top == LEVELS.index(level))
+            .subquery("filtered")
+        )
+        query = (
+            sa.select(filtered, sa.func.count().over().label("shown"))
+            .order_by(filtered.c.n)
+            .limit(limit)
+            .offset(offset)
+        )
+    rows = conn.execute(query).all()
+    if rows:
+        total = int(rows[0].shown if level is not None else rows[0].total)
+    elif level is None:  # past the last page: count without reading
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(g)).scalar_one())
+    else:
+        counted = sa.select(sa.func.count()).select_from(cases).where(top == LEVELS.index(level))
+        total = int(conn.execute(counted).scalar_one())
     items = []
-    for r in conn.execute(query):
+    for r in rows:
         deadline = _day(r.deadline)
         items.append(
             Case(

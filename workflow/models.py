@@ -498,6 +498,8 @@ class Escalation(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_escalations_district_status", "district_code", "status"),
         sa.Index("ix_escalations_status_created", "status", "created_at"),
+        # the offices' cases (deadlines/escalations.py list_cases): the open ones from this index alone
+        sa.Index("ix_escalations_cases", "step", "status", "district_code", "enterprise_id", "rule", "deadline"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

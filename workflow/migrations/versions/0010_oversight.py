@@ -1,6 +1,7 @@
-"""outbox_retries: every message put back in the queue by hand, by whom and when (append-only)
+"""oversight: the offices' escalation cases read from one covering index; outbox_retries, every message put
+back in the queue by hand, by whom and when (append-only)
 
-Revision ID: 0010_outbox_retries
+Revision ID: 0010_oversight
 Revises: 0009_supervision
 Create Date: 2026-12-02
 """
@@ -13,13 +14,19 @@ from alembic import op
 
 import workflow.models
 
-revision: str = "0010_outbox_retries"
+revision: str = "0010_oversight"
 down_revision: str | None = "0009_supervision"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_escalations_cases",
+        "escalations",
+        ["step", "status", "district_code", "enterprise_id", "rule", "deadline"],
+        unique=False,
+    )
     op.create_table(
         "outbox_retries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -55,3 +62,4 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS dabiao_outbox_retries_append_only()")
     op.drop_index(op.f("ix_outbox_retries_outbox_id"), table_name="outbox_retries")
     op.drop_table("outbox_retries")
+    op.drop_index("ix_escalations_cases", table_name="escalations")
