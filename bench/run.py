@@ -29,6 +29,11 @@ SUITES: dict[str, tuple[str, list[str], list[str]]] = {
     "sweep": ("bench_sweep.py", ["--firms", "10000"], ["--firms", "100000,1000000"]),  # SQLite and PostgreSQL
     "dashboard": ("bench_dashboard.py", ["--firms", "10000", "--runs", "10"], ["--firms", "1000000", "--runs", "30"]),
     "tasks": ("bench_tasks.py", ["--firms", "10000", "--runs", "5"], ["--firms", "1000000", "--runs", "10"]),
+    "escalations": (
+        "bench_escalations.py",
+        ["--firms", "10000", "--runs", "5"],
+        ["--firms", "1000000", "--runs", "10"],
+    ),
     "mail": ("bench_mail.py", ["--messages", "2000"], ["--messages", "10000"]),
     "import": ("bench_import.py", ["--rows", "10000"], ["--rows", "60000"]),
     "http": ("bench_http.py", ["--requests", "1000", "--firms", "200"], ["--requests", "10000", "--firms", "2000"]),

@@ -1,20 +1,25 @@
-"""Reading and repairing the outbox: what is waiting or failed, putting a message back in the queue, and the
-messages a firm was sent (its page's 消息 tab)."""
+"""Reading and repairing the outbox: what is waiting or failed (in words, for the outbox page), putting a
+message back in the queue (the page's 重新发送 and `dabiao outbox retry`, each retry recorded), and the messages
+a firm was sent (its page's 消息 tab)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from notifications.recipients import resolve
 from notifications.render import Renderer, RenderError, UnknownKind
 from workflow.actors import Actor, firm_records, require
+from workflow.campaign import Campaign
 from workflow.db import begin_write
 from workflow.models import OutboxStatus
-from workflow.tables import OUTBOX
+from workflow.tables import ENTERPRISES, OUTBOX, OUTBOX_RETRIES
 
 STATUSES = tuple(s.value for s in OutboxStatus)
 RETRYABLE = (OutboxStatus.failed, OutboxStatus.no_recipient, OutboxStatus.pending)
@@ -78,32 +83,199 @@ def failed_ids(conn: sa.Connection) -> list[int]:
     return [int(i) for i in conn.execute(query).scalars()]
 
 
-def retry_message(engine: sa.Engine, *, outbox_id: int, now: dt.datetime) -> str:
-    """Put a failed (or recipient-less, or waiting) message back in the queue, due now, with fresh attempts.
-    Returns the status it had.
+@dataclass(frozen=True)
+class Retried:
+    """A message put back in the queue: the status it had."""
+
+    outbox_id: int
+    was: str
+
+
+def retry_messages(session: Session, *, ids: Sequence[int], by: str, now: dt.datetime) -> list[Retried]:
+    """Put failed (or recipient-less, or waiting) messages back in the queue, due now, with fresh attempts, in
+    one transaction; each one is recorded in `outbox_retries` (who, when, where it stood).
 
     Raises:
-        OutboxError: no such message, or it was sent or is being sent.
+        OutboxError: a message does not exist, was sent or is being sent (then nothing changes).
     """
-    with Session(engine) as session:
-        begin_write(session)
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    if not wanted:
+        return []
+    begin_write(session)
+    try:
         conn = session.connection()
-        row = conn.execute(
-            sa.select(OUTBOX.c.status, OUTBOX.c.sent_at, OUTBOX.c.claimed_until).where(OUTBOX.c.id == outbox_id)
-        ).first()
-        if row is None:
-            raise OutboxError(f"没有编号为 {outbox_id} 的邮件 / no message with id {outbox_id}")
-        if row.status == OutboxStatus.sent:
-            raise OutboxError(f"邮件 {outbox_id} 已发送 / message {outbox_id} was sent at {row.sent_at:%Y-%m-%d %H:%M}")
-        if row.status == OutboxStatus.sending:
-            raise OutboxError(f"邮件 {outbox_id} 正在发送 / message {outbox_id} is being sent right now")
+        rows = {
+            r.id: r
+            for r in conn.execute(
+                sa.select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.sent_at, OUTBOX.c.last_error).where(
+                    OUTBOX.c.id.in_(wanted)
+                )
+            )
+        }
+        for outbox_id in wanted:
+            row = rows.get(outbox_id)
+            if row is None:
+                raise OutboxError(f"没有编号为 {outbox_id} 的邮件 / no message with id {outbox_id}")
+            if row.status == OutboxStatus.sent:
+                raise OutboxError(
+                    f"邮件 {outbox_id} 已于 {row.sent_at:%Y-%m-%d %H:%M} 发出 / message {outbox_id} was sent at "
+                    f"{row.sent_at:%Y-%m-%d %H:%M}"
+                )
+            if row.status == OutboxStatus.sending:
+                raise OutboxError(f"邮件 {outbox_id} 正在发送 / message {outbox_id} is being sent right now")
         conn.execute(
             sa.update(OUTBOX)
-            .where(OUTBOX.c.id == outbox_id, OUTBOX.c.status.in_(RETRYABLE))
+            .where(OUTBOX.c.id.in_(wanted), OUTBOX.c.status.in_(RETRYABLE))
             .values(status=OutboxStatus.pending, attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
         )
+        conn.execute(
+            sa.insert(OUTBOX_RETRIES),
+            [
+                {
+                    "outbox_id": i,
+                    "retried_by": by[:80],
+                    "retried_at": now,
+                    "was_status": str(rows[i].status),
+                    "was_error": rows[i].last_error,
+                }
+                for i in wanted
+            ],
+        )
         session.commit()
-        return str(row.status)
+    except BaseException:
+        session.rollback()
+        raise
+    return [Retried(i, str(rows[i].status)) for i in wanted]
+
+
+def retry_message(engine: sa.Engine, *, outbox_id: int, now: dt.datetime, by: str = "cli") -> str:
+    """One message back in the queue (see `retry_messages`); returns the status it had."""
+    with Session(engine) as session:
+        return retry_messages(session, ids=[outbox_id], by=by, now=now)[0].was
+
+
+# ---- the outbox page: mail not yet out, in words ----------------------------------------------------
+
+# The statuses the page lists and counts: everything but `sent` (the bulk of the table, never counted here).
+WATCHED = (OutboxStatus.pending, OutboxStatus.sending, OutboxStatus.failed, OutboxStatus.no_recipient)
+# the SMTP reply code at the start of a refusal ("550 5.1.1 no such user")
+_SMTP_CODE = re.compile(r"^([245])\d\d\b")
+
+
+def error_reason(status: str, last_error: str | None, audience: str) -> str | None:
+    """Why a message did not go out, as a code of workflow/labels.py MAIL_ERRORS (None when nothing failed)."""
+    if status == OutboxStatus.no_recipient:
+        if audience == "enterprise":
+            return "no_firm_address"
+        return "no_office_address" if audience in ("district_bureau", "local_government") else "no_address"
+    if not last_error or status == OutboxStatus.sent:
+        return None
+    text = last_error.strip()
+    code = _SMTP_CODE.match(text)
+    if code:
+        if code.group(1) == "5":
+            return "rejected"
+        return "deferred_gave_up" if status == OutboxStatus.failed else "deferred"
+    for start, reason in (
+        ("invalid recipient address", "bad_address"),
+        ("unusable address", "bad_address"),
+        ("cannot reach", "unreachable"),
+        ("login refused", "login"),
+        ("connection lost", "connection_lost"),
+        ("cannot write", "mail_folder"),
+        ("no templates", "template"),
+        ("cannot render", "template"),
+        ("gave up after", "unconfirmed"),
+        ("not supported by the server", "rejected"),
+    ):
+        if text.startswith(start):
+            return reason
+    return "other"
+
+
+@dataclass(frozen=True)
+class OutboxLine:
+    """One message as the outbox page shows it."""
+
+    id: int
+    kind: str
+    status: str
+    audience: str
+    recipient: str | None  # the office's or the firm's name
+    address: str | None
+    enterprise_id: int | None
+    created_at: dt.datetime
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    reason: str | None  # a MAIL_ERRORS code
+    retryable: bool
+
+
+def outbox_lines(
+    conn: sa.Connection, *, campaign: Campaign, status: str | None = None, district: str | None = None, limit: int = 500
+) -> list[OutboxLine]:
+    """Mail not yet out (or of one watched status), oldest first, for the city or one district, with the
+    recipient named (the firm, the district bureau, the local government, the reviewer)."""
+    statuses = (status,) if status in WATCHED else WATCHED
+    query = (
+        sa.select(
+            OUTBOX.c.id,
+            OUTBOX.c.kind,
+            OUTBOX.c.status,
+            OUTBOX.c.audience,
+            OUTBOX.c.enterprise_id,
+            OUTBOX.c.district_code,
+            OUTBOX.c.to_address,
+            OUTBOX.c.lang,
+            OUTBOX.c.context,
+            OUTBOX.c.attempts,
+            OUTBOX.c.next_attempt_at,
+            OUTBOX.c.last_error,
+            OUTBOX.c.created_at,
+            ENTERPRISES.c.name.label("enterprise_name"),
+        )
+        .select_from(OUTBOX.outerjoin(ENTERPRISES, ENTERPRISES.c.id == OUTBOX.c.enterprise_id))
+        .where(OUTBOX.c.status.in_(statuses))
+        .order_by(OUTBOX.c.created_at, OUTBOX.c.id)
+        .limit(limit)
+    )
+    if district is not None:
+        query = query.where(OUTBOX.c.district_code == district)
+    rows = conn.execute(query).all()
+    recipients = resolve(conn, rows, campaign=campaign)  # type: ignore[arg-type]
+    lines = []
+    for r in rows:
+        found = recipients.get(r.id)
+        name = r.enterprise_name if r.audience == "enterprise" else (found.name if found else None)
+        lines.append(
+            OutboxLine(
+                id=r.id,
+                kind=r.kind,
+                status=r.status,
+                audience=r.audience,
+                recipient=name,
+                address=r.to_address or (found.address if found else None),
+                enterprise_id=r.enterprise_id,
+                created_at=r.created_at,
+                attempts=r.attempts,
+                next_attempt_at=r.next_attempt_at,
+                reason=error_reason(r.status, r.last_error, r.audience),
+                retryable=r.status in (OutboxStatus.failed, OutboxStatus.no_recipient),
+            )
+        )
+    return lines
+
+
+def watched_counts(conn: sa.Connection, *, district: str | None = None) -> dict[str, int]:
+    """How many messages stand in each watched status: a message nobody can receive is 无法送达, never sent."""
+    where: list[sa.ColumnElement[bool]] = [OUTBOX.c.status.in_(WATCHED)]
+    if district is not None:
+        where.append(OUTBOX.c.district_code == district)
+    rows = conn.execute(sa.select(OUTBOX.c.status, sa.func.count()).where(*where).group_by(OUTBOX.c.status))
+    return dict.fromkeys(WATCHED, 0) | {str(status): int(n) for status, n in rows}
+
+
+# ---- a firm's messages (its page's 消息 tab) ------------------------------------------------------------
 
 
 def _firm_mail(actor: Actor, enterprise_id: int) -> tuple[sa.ColumnElement[bool], ...]:

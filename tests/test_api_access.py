@@ -296,6 +296,9 @@ def request_for(route: APIRoute, method: str, username: str, world: World) -> di
         ("POST", "/api/reviewers/{reviewer_id}/disqualify"): {"json": {"reason": "替企业代写材料"}},
         ("POST", "/api/auth/logout"): {},
         ("POST", "/api/escalations/{escalation_id}/acknowledge"): {},
+        ("POST", "/api/escalations/cases/acknowledge"): {
+            "json": {"cases": [{"enterprise_id": world.firms["home_other"], "rule": "creation_end"}]}
+        },
         ("POST", "/api/referrals"): {
             "json": {"enterprise_id": world.firms["home_key"], "grounds": "non_participating"}
         },

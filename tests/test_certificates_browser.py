@@ -49,7 +49,7 @@ def test_the_city_names_a_benchmark_publishes_the_lists_and_opens_a_certificate(
     assert "常州市标杆示范化工有限公司" in page.content() and "标杆企业名单 (1)" in page.content()
     shot(page, "lists")
     with page.expect_download() as download:
-        page.get_by_text("导出 XLSX（供公布）").click()
+        page.get_by_text("下载标杆企业名单（XLSX，供公布）").click()
     saved = download.value.path()
     with open(saved, "rb") as handle:
         sheet = openpyxl.load_workbook(io.BytesIO(handle.read())).worksheets[0]

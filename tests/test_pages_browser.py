@@ -2,7 +2,7 @@
 loopback port, a SQLite file): a district officer sees the funnel drawn with the database's counts, opens a
 firm from the chart, verifies its application through the form and sees the state change; a firm sees only
 itself; pages fit a 1366×768 screen and a phone, run no inline script and call no outside host.
-A failing test leaves a screenshot in test-artifacts/."""
+A failing test leaves a screenshot in tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def site(tmp_path: Path, campaign: Campaign, sqlite_template: Path) -> Iterator[
 
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh browser tab at 1366×768; on failure its screenshot goes to test-artifacts/."""
+    """A fresh browser tab at 1366×768; on failure its screenshot goes to tests/artifacts/."""
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     tab = context.new_page()
     tab.set_default_timeout(10_000)

@@ -293,8 +293,8 @@ def test_a_district_acknowledges_its_escalations_and_proposes_referrals(world: W
     ids = add_escalations(world)
     district = Browser(world, "wujin")
     listing = district.get("/escalations")
-    assert f"/escalations/{ids['home_key']}/acknowledge" in listing.text
-    assert f"/escalations/{ids['away_key']}/acknowledge" not in listing.text  # another district's
+    assert f'value="{world.firms["home_key"]}:key_field_started"' in listing.text
+    assert f'value="{world.firms["away_key"]}:key_field_started"' not in listing.text  # another district's
     done(district.post(f"/escalations/{ids['home_key']}/acknowledge"), "/escalations")
     assert "督办事项已签收" in district.get("/escalations?status=acknowledged").text
     twice = district.post(f"/escalations/{ids['home_key']}/acknowledge")

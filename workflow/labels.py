@@ -192,13 +192,55 @@ RECORD_KINDS: dict[str, Label] = {
     "referral_withdrawn": Label("撤回移交", "Referral withdrawn"),
 }
 
-# Where a message to a firm stands (the outbox's statuses), in words for the firm and the offices.
+# Where a message stands in the outbox, in words for the firm (its 消息 tab) and the offices (the outbox page).
 MAIL_STATUSES: dict[str, Label] = {
     "pending": Label("待发送", "Pending"),
     "sending": Label("发送中", "Sending"),
     "sent": Label("已发送", "Sent"),
     "failed": Label("发送失败，未送达", "Not delivered (sending failed)"),
     "no_recipient": Label("无法送达（没有电子邮箱）", "Undeliverable (no e-mail address)"),
+}
+
+# the kinds of mail in the outbox (notifications/templates/<kind>/)
+MAIL_KINDS: dict[str, Label] = {
+    "mobilization_notice": Label("动员通知", "Mobilization notice"),
+    "application_received": Label("达标申请已提交", "Application received"),
+    "application_returned": Label("达标申请已退回", "Application returned"),
+    "audit_outcome": Label("线上审核结果", "Online audit outcome"),
+    "review_outcome": Label("评审结果", "Review outcome"),
+    "certification": Label("达标认定通知", "Certification notice"),
+    "certificate_revoked": Label("撤销认定通知", "Certificate revoked"),
+    "deadline_reminder": Label("到期提醒", "Deadline reminder"),
+    "creation_reminder": Label("创建提升阶段结束提示", "End of the creation phase"),
+    "deadline_overdue": Label("逾期通知", "Overdue notice"),
+    "referral": Label("提请属地政府处置", "Referral to the local government"),
+    "referral_withdrawn": Label("移交提议撤回", "Referral withdrawn"),
+    "reviewer_assignment": Label("评审任务通知", "Review assignment"),
+    "reviewer_disqualified": Label("评定资格取消通知", "Reviewer disqualified"),
+    "district_digest": Label("辖区每日汇总", "District daily digest"),
+    "city_digest": Label("全市每日汇总", "City daily digest"),
+}
+
+# why a message did not go out, in the words of the person who reads the outbox page
+MAIL_ERRORS: dict[str, Label] = {
+    "no_firm_address": Label(
+        "无法送达：企业名录中没有该企业的电子邮箱", "Undeliverable: the firm has no e-mail address"
+    ),
+    "no_office_address": Label("无法送达：活动文件中没有该单位的邮箱", "Undeliverable: no mailbox for this office"),
+    "no_address": Label("无法送达：找不到收件人的邮箱", "Undeliverable: no address for the recipient"),
+    "bad_address": Label("收件地址无效", "Invalid recipient address"),
+    "rejected": Label("邮件服务器拒收", "Refused by the mail server"),
+    "deferred": Label("邮件服务器暂时拒收，将自动重试", "Deferred by the mail server; retried automatically"),
+    "deferred_gave_up": Label(
+        "邮件服务器多次暂时拒收，已停止自动重试", "Deferred by the mail server too often; no longer retried"
+    ),
+    "unreachable": Label("无法连接邮件服务器", "Cannot reach the mail server"),
+    "login": Label("邮件服务器拒绝登录（账号或密码有误）", "The mail server refused the login"),
+    "connection_lost": Label("发送中连接中断", "The connection broke while sending"),
+    "mail_folder": Label("无法写入邮件目录", "Cannot write to the mail folder"),
+    "template": Label("邮件内容无法生成", "The message could not be composed"),
+    "unconfirmed": Label("最后一次发送未能确认", "The last attempt is unconfirmed"),
+    "other": Label("发送失败，原因未能识别", "Failed for a reason not recognised"),
 }
 
 STATES: dict[str, Label] = {state.value: Label(*pair) for state, pair in STATE_LABELS.items()}
@@ -222,7 +264,9 @@ PAGE_TABLES: tuple[dict[str, Label], ...] = (
     REPORT_STATUSES,
     DRAW_KINDS,
     RECORD_KINDS,
+    MAIL_KINDS,
     MAIL_STATUSES,
+    MAIL_ERRORS,
 )
 
 

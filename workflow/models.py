@@ -465,6 +465,20 @@ class Outbox(SQLModel, table=True):
     sent_at: dt.datetime | None = _instant(default=None)
 
 
+class OutboxRetry(SQLModel, table=True):
+    """A message put back in the queue by hand (the city bureau's 重新发送, or `dabiao outbox retry`): who, when,
+    and where the message stood. Append-only (database triggers refuse change)."""
+
+    __tablename__ = "outbox_retries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", index=True)
+    retried_by: str = Field(max_length=80)  # a user name, or `cli` for the command line
+    retried_at: dt.datetime = _instant()
+    was_status: str = Field(max_length=12)
+    was_error: str | None = None
+
+
 metadata = SQLModel.metadata
 
 
@@ -484,6 +498,8 @@ class Escalation(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_escalations_district_status", "district_code", "status"),
         sa.Index("ix_escalations_status_created", "status", "created_at"),
+        # the offices' cases (deadlines/escalations.py list_cases): the open ones from this index alone
+        sa.Index("ix_escalations_cases", "step", "status", "district_code", "enterprise_id", "rule", "deadline"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -13,8 +13,17 @@ from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
 from api.pages.exports import xlsx_response
 from api.pages.firms import refused
 from api.pages.render import message, redirect, refusal, render
+from deadlines.escalations import (
+    ACTS_ON,
+    RULE_LABELS,
+    STEP_LABELS,
+    CaseOutcome,
+    CasePage,
+    acknowledge_cases,
+    acknowledge_escalation,
+    list_cases,
+)
 from deadlines.escalations import STATUSES as ESCALATION_STATUSES
-from deadlines.escalations import STEP_LABELS, acknowledge_escalation, list_escalations
 from deadlines.referrals import (
     DELIVERED,
     GROUNDS_LABELS,
@@ -26,17 +35,25 @@ from deadlines.referrals import (
     referral_cells,
     take_referral_step,
 )
+from notifications.outbox import WATCHED as OUTBOX_STATUSES
+from notifications.outbox import OutboxError, outbox_lines, retry_messages, watched_counts
 from states import InvalidInput, Role, WorkflowError
 from workflow.actors import Actor
-from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
+from workflow.clock import today
 from workflow.db import read_unit
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
-from workflow.models import EscalationStatus
+from workflow.labels import AUDIENCES, MAIL_ERRORS, MAIL_KINDS, MAIL_STATUSES, zh
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=40)]
 LIST_LIMIT = 500
+MAIL_KINDS_ZH, MAIL_STATUSES_ZH, MAIL_ERRORS_ZH, AUDIENCES_ZH = (
+    zh(MAIL_KINDS),
+    zh(MAIL_STATUSES),
+    zh(MAIL_ERRORS),
+    zh(AUDIENCES),
+)
 
 
 def _district_filter(actor: Actor, district: str | None) -> str | None:
@@ -46,26 +63,37 @@ def _district_filter(actor: Actor, district: str | None) -> str | None:
     return district or None
 
 
+PAGE_SIZES = (50, 100, 200, 500)
+
+
 def escalation_page(
     request: Request,
+    context: Any,
     session: Any,
     actor: Actor,
-    params: dict[str, str | None],
+    params: dict[str, Any],
     *,
     error: str | None = None,
     code: int = 200,
+    results: list[CaseOutcome] | None = None,
 ) -> Response:
-    rows: list[Any] = []
+    """The escalations as cases (one firm × rule at its highest step), the steps this office acts on."""
+    cases = CasePage(0, [])
+    size = params["size"]
     try:
         with read_unit(session) as conn:
-            rows = list_escalations(
+            cases = list_cases(
                 conn,
                 actor=actor,
+                as_of=today(context.clock),
                 district=_district_filter(actor, params["district"]),
                 status=params["status"],
-                step=params["step"],
+                level=params["level"],
                 rule=params["rule"],
-                limit=LIST_LIMIT + 1,
+                sort=params["sort"],
+                descending=params["desc"],
+                limit=size,
+                offset=(params["page"] - 1) * size,
             )
     except InvalidInput as exc:
         error, code = message(request, str(exc)), 422
@@ -74,28 +102,84 @@ def escalation_page(
         "escalations.html",
         status=code,
         error=error,
-        rows=rows[:LIST_LIMIT],
-        more=len(rows) > LIST_LIMIT,
+        cases=cases.items,
+        total=cases.total,
+        pages=max(1, -(-cases.total // size)),
+        page_sizes=PAGE_SIZES,
         params=params,
         statuses=ESCALATION_STATUSES,
+        levels=ACTS_ON.get(actor.role, ()),
         step_labels=STEP_LABELS,
-        can_acknowledge=actor.role in (Role.city_bureau, Role.district_bureau),
+        rule_labels=RULE_LABELS,
+        can_acknowledge=bool(ACTS_ON.get(actor.role)),
+        results=None if results is None else [r.as_json() | {"text": message(request, r.message)} for r in results],
     )
+
+
+def _escalation_params(
+    district: str | None,
+    status: str | None,
+    level: str | None,
+    rule: str | None,
+    sort: str | None,
+    desc: bool,
+    page: int,
+    size: int,
+) -> dict[str, Any]:
+    return {
+        "district": district or None,
+        "status": status or None,
+        "level": level or None,
+        "rule": rule or None,
+        "sort": sort or "days",
+        "desc": desc,
+        "page": page,
+        "size": size if size in PAGE_SIZES else PAGE_SIZES[1],
+    }
 
 
 @router.get("/escalations")
 def escalations(
     request: Request,
+    context: ContextDep,
     session: ReadSessionDep,
-    actor: Annotated[Actor, page(*OFFICIALS)],
+    actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = "open",
-    step: Text = None,
+    level: Text = None,
     rule: Text = None,
+    sort: Text = None,
+    desc: bool = False,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
-    """Escalations of the caller's scope (open ones by default), by district, step and rule."""
-    params = {"district": district or None, "status": status or None, "step": step or None, "rule": rule or None}
-    return escalation_page(request, session, actor, params)
+    """Escalations of the caller's scope as cases (open ones by default), at the steps the office acts on,
+    sortable by days overdue, firm, district and rule."""
+    params = _escalation_params(district, status, level, rule, sort, desc, page_no, size)
+    return escalation_page(request, context, session, actor, params)
+
+
+@router.post("/escalations/acknowledge")
+def acknowledge_batch(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau, Role.support_center, Role.district_bureau)],
+    ticked: Annotated[list[str] | None, Form(alias="case", max_length=60)] = None,
+) -> Response:
+    """Batch 签收 of the ticked cases ("firm id:rule"); the page answers with each case's result."""
+    picked = []
+    for value in ticked or []:
+        eid, _, rule = str(value).partition(":")
+        if eid.isdigit() and rule:
+            picked.append((int(eid), rule[:40]))
+    params = _escalation_params(None, "open", None, None, None, False, 1, PAGE_SIZES[1])
+    try:
+        results = acknowledge_cases(session, cases=picked, actor=actor, clock=context.clock)
+    except WorkflowError as exc:
+        error, code = refusal(request, exc)
+        return escalation_page(request, context, session, actor, params, error=error, code=code)
+    return escalation_page(request, context, session, actor, params, results=results)
 
 
 @router.post("/escalations/{escalation_id}/acknowledge")
@@ -104,15 +188,15 @@ def acknowledge(
     request: Request,
     context: ContextDep,
     session: SessionDep,
-    actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau, scope="escalation")],
+    actor: Annotated[Actor, page(Role.city_bureau, Role.support_center, Role.district_bureau, scope="escalation")],
 ) -> Response:
-    """The office an escalation reached takes note of it (it resolves when the firm moves on)."""
+    """The office an escalation reached takes note of one step (it resolves when the firm moves on)."""
     try:
         acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
     except WorkflowError as exc:
         error, code = refusal(request, exc)
-        params: dict[str, str | None] = {"district": None, "status": EscalationStatus.open, "step": None, "rule": None}
-        return escalation_page(request, session, actor, params, error=error, code=code)
+        params = _escalation_params(None, "open", None, None, None, False, 1, PAGE_SIZES[1])
+        return escalation_page(request, context, session, actor, params, error=error, code=code)
     return redirect("/escalations", notice="acknowledged")
 
 
@@ -336,6 +420,43 @@ def _day(text: str) -> Any:
         raise InvalidInput(f"日期格式应为 YYYY-MM-DD：{text} / a date is written YYYY-MM-DD: {text}") from None
 
 
+def outbox_page(
+    request: Request,
+    context: Any,
+    session: Any,
+    actor: Actor,
+    status: str | None,
+    district: str | None,
+    *,
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    if status and status not in OUTBOX_STATUSES:
+        status = None
+    scope = _district_filter(actor, district)
+    with read_unit(session) as conn:
+        rows = outbox_lines(conn, campaign=context.campaign, status=status, district=scope, limit=LIST_LIMIT)
+        counts = watched_counts(conn, district=scope)
+    districts = {d.code: d for d in context.campaign.districts}
+    return render(
+        request,
+        "outbox.html",
+        status=code,
+        error=error,
+        rows=rows,
+        counts=counts,
+        params={"status": status, "district": district or None},
+        statuses=OUTBOX_STATUSES,
+        kinds=MAIL_KINDS_ZH,
+        status_names=MAIL_STATUSES_ZH,
+        reasons=MAIL_ERRORS_ZH,
+        audiences=AUDIENCES_ZH,
+        districts=districts,
+        city=actor.role in CITY,
+        can_retry=actor.role is Role.city_bureau,
+    )
+
+
 @router.get("/outbox")
 def outbox(
     request: Request,
@@ -345,16 +466,23 @@ def outbox(
     status: Text = None,
     district: Text = None,
 ) -> Response:
-    """Mail waiting to go out or failed, oldest first (a district bureau sees its district's)."""
-    if status and status not in OUTBOX_WATCHED:
-        status = None
-    with read_unit(session) as conn:
-        rows = outbox_messages(conn, status=status, district=_district_filter(actor, district), limit=LIST_LIMIT)
-    return render(
-        request,
-        "outbox.html",
-        rows=rows,
-        params={"status": status, "district": district or None},
-        statuses=OUTBOX_WATCHED,
-        city=actor.role in CITY,
-    )
+    """Mail waiting to go out, failed or undeliverable, oldest first, in words: what kind, to whom, why it
+    did not go out (a district bureau sees its district's)."""
+    return outbox_page(request, context, session, actor, status, district)
+
+
+@router.post("/outbox/{outbox_id}/retry")
+def outbox_retry(
+    outbox_id: int,
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau)],
+) -> Response:
+    """重新发送: the city bureau puts a failed or undeliverable message back in the queue (recorded with its
+    name; the same service as `dabiao outbox retry`)."""
+    try:
+        retry_messages(session, ids=[outbox_id], by=actor.name, now=context.clock.now())
+    except OutboxError as exc:
+        return outbox_page(request, context, session, actor, None, None, error=message(request, str(exc)), code=409)
+    return redirect("/outbox", notice="mail_retried")

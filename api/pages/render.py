@@ -55,6 +55,7 @@ NOTICES = {
     "report_decided": N_("报告已处理。"),
     "referral": N_("移交记录已更新。"),
     "acknowledged": N_("督办事项已签收。"),
+    "mail_retried": N_("邮件已重新排队，将在下一轮发送时发出。"),
     "account": N_("账号已更新。"),
     "benchmark": N_("标杆企业名单已更新。"),
     "prior_certificate": N_("原标准化证书情况已录入。"),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ContextDep, ReadSessionDep, SessionDep, allow
-from deadlines.escalations import acknowledge_escalation, list_escalations
+from deadlines.escalations import BATCH_LIMIT, acknowledge_cases, acknowledge_escalation, list_cases, list_escalations
 from deadlines.referrals import (
     list_referrals,
     list_suggestions,
@@ -42,6 +42,77 @@ class DecisionCreate(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class CaseKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enterprise_id: int = Field(ge=1)
+    rule: str = Field(min_length=1, max_length=40)
+
+
+class CaseAcknowledge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cases: list[CaseKey] = Field(min_length=1, max_length=BATCH_LIMIT)
+
+
+Short = Annotated[str | None, Query(max_length=40)]
+
+
+@router.get("/escalations/cases")
+def escalation_cases(
+    context: ContextDep,
+    session: ReadSessionDep,
+    actor: Overseer,
+    district: Short = None,
+    status: Short = "open",
+    level: Short = None,
+    rule: Short = None,
+    sort: Annotated[str, Query(max_length=12)] = "days",
+    desc: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Escalations as cases, one per firm × rule at the highest step reached, limited to the steps the caller
+    acts on (a district: firm and district steps of its district; the support center: the steps sent to it;
+    the city: city steps; a local government: none), sorted by days overdue (most first), firm, district or
+    rule. The same service as the escalations page."""
+    if district is not None and not district_in_scope(actor, district):
+        district = actor.district_code
+    with read_unit(session) as conn:
+        found = list_cases(
+            conn,
+            actor=actor,
+            as_of=today(context.clock),
+            district=district if actor.role in (Role.city_bureau, Role.support_center) else None,
+            status=status or None,
+            level=level or None,
+            rule=rule or None,
+            sort=sort,
+            descending=desc,
+            limit=limit,
+            offset=offset,
+        )
+    return {"total": found.total, "items": [c.as_json() for c in found.items]}
+
+
+@router.post("/escalations/cases/acknowledge")
+def acknowledge_escalation_cases(
+    body: CaseAcknowledge,
+    context: ContextDep,
+    session: SessionDep,
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau)],
+) -> dict[str, Any]:
+    """Batch 签收: each case's open steps that the caller acts on; one result per case (a case outside the
+    caller's scope reads as not found)."""
+    results = acknowledge_cases(
+        session, cases=[(c.enterprise_id, c.rule) for c in body.cases], actor=actor, clock=context.clock
+    )
+    return {
+        "acknowledged": sum(1 for r in results if r.outcome == "acknowledged"),
+        "results": [r.as_json() for r in results],
+    }
+
+
 @router.get("/escalations")
 def escalations(
     session: ReadSessionDep,
@@ -61,9 +132,10 @@ def acknowledge(
     escalation_id: int,
     context: ContextDep,
     session: SessionDep,
-    actor: Annotated[Actor, allow(Role.city_bureau, Role.district_bureau, scope="escalation")],
+    actor: Annotated[Actor, allow(Role.city_bureau, Role.support_center, Role.district_bureau, scope="escalation")],
 ) -> dict[str, str]:
-    """Acknowledge an escalation (it stays until the firm moves on, then it is resolved)."""
+    """Acknowledge one escalation at a step the caller acts on (it stays until the firm moves on, then it is
+    resolved)."""
     at = acknowledge_escalation(session, escalation_id=escalation_id, actor=actor, clock=context.clock)
     return {"status": EscalationStatus.acknowledged, "acknowledged_at": at.isoformat()}
 
