@@ -26,6 +26,17 @@ class Role(StrEnum):
     local_government = "local_government"  # 属地政府
 
 
+# The roles as a refusal names them to a person (Chinese, English).
+ROLE_LABELS: dict[Role, tuple[str, str]] = {
+    Role.city_bureau: ("市应急管理局", "city bureau"),
+    Role.support_center: ("市应急保障中心", "city emergency support center"),
+    Role.district_bureau: ("辖市（区）应急管理局", "district bureau"),
+    Role.reviewer: ("评定人员", "reviewer"),
+    Role.enterprise: ("企业", "enterprise"),
+    Role.local_government: ("属地政府", "local government"),
+}
+
+
 STATE_LABELS: dict[State, tuple[str, str]] = {
     State.mobilized: ("已动员", "Mobilized"),
     State.self_assessing: ("自评中", "Self-assessing"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from states.definition import TRIGGERS, Role, State, TriggerSpec
+from states.definition import ROLE_LABELS, STATE_LABELS, TRIGGERS, Role, State, TriggerSpec
 from states.errors import GuardFailed, InvalidTransition, NotAllowed, UnknownTrigger
 from states.guards import GUARDS, Facts
 
@@ -105,10 +105,16 @@ class CampaignMachine:
         """
         spec = self.door(trigger, team=team)
         if role not in spec.roles_for(key_field=facts.key_field):
-            raise NotAllowed(f"角色 {role.value} 无权执行“{spec.label_zh}” / role {role.value} may not {trigger}")
+            who_zh, who_en = ROLE_LABELS[role]
+            raise NotAllowed(
+                f"{who_zh}无权执行“{spec.label_zh}” / the {who_en} may not {spec.label_en.lower()} "
+                f"(role {role.value} may not {trigger})"
+            )
         if state not in spec.sources:
+            now_zh, now_en = STATE_LABELS[state]
             raise InvalidTransition(
-                f"当前状态“{state.value}”下不能执行“{spec.label_zh}” / cannot {trigger} from {state.value}"
+                f"企业当前状态为“{now_zh}”，不能执行“{spec.label_zh}” / the firm is {now_en.lower()}: "
+                f"cannot {trigger} from {state.value}"
             )
         for name in spec.guards:
             guard = GUARDS[name]

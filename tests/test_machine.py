@@ -173,8 +173,19 @@ def test_the_review_result_is_refused_to_every_role_without_the_team(role: Role)
 
 
 def test_a_trigger_from_the_wrong_state_is_refused_with_the_state_named() -> None:
-    with pytest.raises(InvalidTransition, match="cannot certify from mobilized"):
+    with pytest.raises(InvalidTransition, match="cannot certify from mobilized") as refused:
         MACHINE.fire(state=State.mobilized, trigger="certify", role=Role.city_bureau, facts=FakeFacts())
+    # the officer reads the state by its name, not its code
+    assert "企业当前状态为“已动员”" in str(refused.value) and "“mobilized”" not in str(refused.value)
+    with pytest.raises(InvalidTransition) as returned:
+        MACHINE.fire(state=State.verified, trigger="return_application", role=Role.district_bureau, facts=FakeFacts())
+    assert "“已核实”" in str(returned.value) and "the firm is verified" in str(returned.value)
+
+
+def test_a_role_without_the_duty_is_refused_with_the_office_named() -> None:
+    with pytest.raises(NotAllowed) as refused:
+        MACHINE.fire(state=State.mobilized, trigger="certify", role=Role.enterprise, facts=FakeFacts())
+    assert str(refused.value).startswith("企业无权执行“") and "role enterprise" not in str(refused.value)[:20]
 
 
 def test_an_unknown_trigger_is_refused() -> None:
