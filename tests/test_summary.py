@@ -1,0 +1,174 @@
+"""The dashboards' daily summary equals a count over the firms after every kind of write: transitions (one at a
+time and concurrent), bulk actions, directory imports and updates, records that do not move the firm, a
+transition rolled back half-way, and the sweep folding the deltas in; `dabiao dashboard rebuild-summary`
+finds and repairs a summary that was written behind the triggers' back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlmodel import Session
+
+from api.cli import main
+from states import Role
+from tests.factories import IN_EVALUATION, Driver, clock, make_firm
+from tests.test_directory import code, write_csv
+from tests.test_directory import firm as directory_row
+from workflow import summary
+from workflow.actors import Actor
+from workflow.bulk import BulkTarget, fire_many
+from workflow.campaign import Campaign
+from workflow.context import Context
+from workflow.dashboard import overview, read_history
+from workflow.directory import import_directory
+from workflow.engine import fire
+from workflow.tables import ENTERPRISES, SUMMARY_DELTAS, SUMMARY_STATES
+
+HOME, ELSEWHERE = "320412", "320481"  # 武进区, 溧阳市
+DAY = IN_EVALUATION  # every transition below happens on this local day (noon in Changzhou)
+
+# What the sequence of `_mixed_sequence` leaves, counted by hand: (district, key_field, above_size, state) → firms.
+EXPECTED_STATES = {
+    (HOME, False, True, "self_assessing"): 7,  # six started concurrently, one alone
+    (HOME, True, True, "closed"): 1,  # closed in bulk by the city
+    (HOME, True, True, "mobilized"): 1,  # imported as a non-key firm, then made key-field by the second import
+    (ELSEWHERE, False, False, "mobilized"): 1,  # its start was rolled back
+    (ELSEWHERE, True, True, "mobilized"): 1,  # imported
+}
+# (district, key_field, above_size, local day the firm left `mobilized`) → firms.
+EXPECTED_STARTS = {
+    (HOME, False, True, DAY): 7,
+    (HOME, True, True, DAY): 1,  # a firm closed before starting has left `mobilized` too
+}
+
+
+class Crash(Exception):
+    pass
+
+
+def _fire(engine: sa.Engine, campaign: Campaign, firm_id: int, trigger: str, role: Role) -> None:
+    Driver(engine, campaign, firm_id).fire(trigger, role)
+
+
+def _mixed_sequence(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> None:
+    concurrent = [make_firm(engine, district=HOME) for _ in range(6)]
+    alone = make_firm(engine, district=HOME)
+    key = make_firm(engine, district=HOME, key_field=True)
+    rolled_back = make_firm(engine, district=ELSEWHERE, above_size=False)
+
+    def start(firms: list[int]) -> None:
+        for firm_id in firms:
+            _fire(engine, campaign, firm_id, "notify", Role.district_bureau)
+            _fire(engine, campaign, firm_id, "start_self_assessment", Role.enterprise)
+
+    threads = [threading.Thread(target=start, args=(concurrent[i::3],)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    start([alone])
+    Driver(engine, campaign, alone).hazard()  # a record: the firm's event chain grows, its counts do not move
+
+    city = Actor(name="常州市应急管理局", role=Role.city_bureau)
+    with Session(engine) as session:
+        outcomes = fire_many(
+            session,
+            trigger="close",
+            targets=[BulkTarget(key)],
+            actor=city,
+            context=Context(campaign, clock()),
+            payload={"reason": "搬迁"},
+        )
+    assert [o.ok for o in outcomes] == [True]
+
+    def crash(conn: sa.Connection, result: object) -> None:
+        raise Crash  # the process dies after the transition's writes, before the commit
+
+    _fire(engine, campaign, rolled_back, "notify", Role.district_bureau)
+    with pytest.raises(Crash), Session(engine) as session:
+        fire(
+            session,
+            enterprise_id=rolled_back,
+            trigger="start_self_assessment",
+            actor=Actor(name="企业", role=Role.enterprise, district_code=ELSEWHERE, enterprise_id=rolled_back),
+            context=Context(campaign, clock()),
+            also=crash,
+        )
+
+    first = [directory_row(9001), directory_row(9002, uscc=code(9002, ELSEWHERE), district="溧阳市", key_field="是")]
+    import_directory(engine, write_csv(tmp_path / "first.csv", first), context=Context(campaign, clock()))
+    changed = [{**first[0], "key_field": "是"}, first[1]]
+    import_directory(engine, write_csv(tmp_path / "second.csv", changed), context=Context(campaign, clock()))
+
+
+def _figures(engine: sa.Engine) -> tuple[dict[summary.StateKey, int], dict[summary.StartKey, int]]:
+    with engine.connect() as conn:
+        return summary.states(conn), summary.starts(conn)
+
+
+def test_the_summary_equals_a_count_over_the_firms_after_every_kind_of_write(
+    engine: sa.Engine, campaign: Campaign, tmp_path: Path
+) -> None:
+    _mixed_sequence(engine, campaign, tmp_path)
+    states, starts = _figures(engine)
+    assert states == EXPECTED_STATES
+    assert starts == EXPECTED_STARTS
+    with engine.connect() as conn:
+        assert summary.counted_states(conn) == EXPECTED_STATES
+        assert summary.counted_starts(conn) == EXPECTED_STARTS
+
+    with engine.begin() as conn:  # the sweep's folding changes no figure and leaves no delta
+        summary.compact(conn)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SUMMARY_DELTAS)).scalar() == 0
+    assert _figures(engine) == (EXPECTED_STATES, EXPECTED_STARTS)
+
+    added = make_firm(engine, district=ELSEWHERE, above_size=False)  # entered by mistake, then removed
+    assert _figures(engine)[0][(ELSEWHERE, False, False, "mobilized")] == 2
+    with engine.begin() as conn:
+        conn.execute(sa.delete(ENTERPRISES).where(ENTERPRISES.c.id == added))
+    assert _figures(engine) == (EXPECTED_STATES, EXPECTED_STARTS)
+
+
+def test_the_dashboard_reads_the_summary(engine: sa.Engine, campaign: Campaign, tmp_path: Path) -> None:
+    _mixed_sequence(engine, campaign, tmp_path)
+    context = Context(campaign, clock(DAY + dt.timedelta(days=1)))
+    with engine.connect() as conn:
+        view = overview(conn, context=context)
+        history = read_history(conn, before=DAY + dt.timedelta(days=1), tz=context.clock.tz, certified=False)
+    assert view.firms(district=HOME, state="self_assessing") == 7
+    assert view.firms(key_field=True) == 3
+    assert view.firms() == 11
+    assert history.left == {(HOME, "non_key_above_size"): {DAY: 7}, (HOME, "key_field"): {DAY: 1}}
+    with engine.connect() as conn:  # the history before the day of the starts is empty
+        assert read_history(conn, before=DAY, tz=context.clock.tz, certified=False).left == {}
+
+
+def test_rebuild_summary_finds_and_repairs_a_summary_written_behind_the_triggers_back(
+    engine: sa.Engine, campaign: Campaign, tmp_path: Path, db_url: str
+) -> None:
+    _mixed_sequence(engine, campaign, tmp_path)
+    with engine.begin() as conn:
+        summary.compact(conn)
+        conn.execute(  # a restore from an old dump, a hand edit: the summary no longer follows the firms
+            sa.update(SUMMARY_STATES)
+            .where(SUMMARY_STATES.c.district_code == HOME, SUMMARY_STATES.c.state == "self_assessing")
+            .values(firms=3)
+        )
+    runner = CliRunner()
+    args = ["--database-url", db_url, "dashboard", "rebuild-summary"]
+    checked = runner.invoke(main, [*args, "--check"])
+    assert checked.exit_code == 1, checked.output
+    assert "320412 · False · True · self_assessing: 汇总 / summary 3, 企业 / firms 7" in checked.output
+    rebuilt = runner.invoke(main, args)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "recounted 1 differences" in rebuilt.output
+    assert _figures(engine) == (EXPECTED_STATES, EXPECTED_STARTS)
+    again = runner.invoke(main, [*args, "--check"])
+    assert again.exit_code == 0, again.output
+    assert "the summary equals the count over the firms" in again.output
