@@ -163,10 +163,11 @@ def check(conn: sa.Connection) -> Difference:
     """Compare the summary with a count over the firms (a full pass), in the caller's write transaction."""
     _lock(conn)
     rows: list[tuple[str, tuple[Any, ...], int, int]] = []
-    for what, kept, counted in (
-        ("state", states(conn), counted_states(conn)),
-        ("start", starts(conn), counted_starts(conn)),
-    ):
+    pairs: list[tuple[str, dict[Any, int], dict[Any, int]]] = [
+        ("state", dict(states(conn)), dict(counted_states(conn))),
+        ("start", dict(starts(conn)), dict(counted_starts(conn))),
+    ]
+    for what, kept, counted in pairs:
         for key in sorted(set(kept) | set(counted), key=str):
             if kept.get(key, 0) != counted.get(key, 0):
                 rows.append((what, key, kept.get(key, 0), counted.get(key, 0)))
