@@ -172,3 +172,25 @@ def test_rebuild_summary_finds_and_repairs_a_summary_written_behind_the_triggers
     again = runner.invoke(main, [*args, "--check"])
     assert again.exit_code == 0, again.output
     assert "the summary equals the count over the firms" in again.output
+
+
+def test_folding_the_deltas_while_firms_move_loses_none(engine: sa.Engine, campaign: Campaign) -> None:
+    """Transitions commit while the sweep folds the deltas in, over and over: every one is counted once."""
+    firms = [make_firm(engine, district=HOME) for _ in range(8)]
+    done = threading.Event()
+
+    def fold() -> None:
+        while not done.is_set():
+            with engine.begin() as conn:
+                summary.compact(conn)
+
+    folding = threading.Thread(target=fold)
+    folding.start()
+    try:
+        for firm_id in firms:
+            _fire(engine, campaign, firm_id, "notify", Role.district_bureau)
+            _fire(engine, campaign, firm_id, "start_self_assessment", Role.enterprise)
+    finally:
+        done.set()
+        folding.join()
+    assert _figures(engine) == ({(HOME, False, True, "self_assessing"): 8}, {(HOME, False, True, DAY): 8})
