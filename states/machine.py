@@ -77,13 +77,6 @@ class CampaignMachine:
             auto_transitions=False,
             send_event=True,
         )
-        # (trigger, source) → destination, as the machine's own transitions hold them (one per pair)
-        self._steps: dict[tuple[str, State], State] = {
-            (name, State(source)): State(str(t.dest))
-            for name, event in self._machine.events.items()
-            for source, moves in event.transitions.items()
-            for t in moves
-        }
 
     @staticmethod
     def spec(trigger: str) -> TriggerSpec:
@@ -124,19 +117,13 @@ class CampaignMachine:
         return spec
 
     def fire(self, *, state: State, trigger: str, role: Role, facts: Facts, team: bool = False) -> Step:
-        """Check, then take the step the `transitions` machine's table gives for this trigger and state (read
-        from the machine once, in `_steps`: `check` has evaluated the same guards its conditions hold, so
-        running its event — callbacks, logging, the guards once more — would only repeat them)."""
+        """Check, then move a bound subject through `transitions`; return the step taken."""
         spec = self.check(state=state, trigger=trigger, role=role, facts=facts, team=team)
-        return Step(trigger=spec.name, source=state, dest=self._steps[(trigger, state)])
-
-    def move(self, *, state: State, trigger: str, facts: Facts) -> State:
-        """Move a bound subject through the `transitions` machine's event itself (its conditions evaluated
-        again); the state it lands in. `fire` takes the same step from the table; a test holds them equal."""
         subject = _Subject(state)
-        if not self._machine.events[trigger].trigger(subject, facts=facts):
+        moved = self._machine.events[trigger].trigger(subject, facts=facts)
+        if not moved:  # a guard changed its mind between check and fire: facts are not stable
             raise GuardFailed("unstable_facts", "条件在校验过程中发生变化 / conditions changed during the check")
-        return State(subject.state)
+        return Step(trigger=spec.name, source=state, dest=State(subject.state))
 
     @staticmethod
     def _reachable(state: State, role: Role, facts: Facts) -> Iterator[tuple[str, TriggerSpec]]:

@@ -142,17 +142,6 @@ def test_each_guard_both_ways(trigger: str, guard: str) -> None:
     assert message in caught.value.reason
 
 
-@pytest.mark.parametrize(("trigger", "source"), [(t, s) for t, spec in TRIGGERS.items() for s in spec.sources])
-def test_fire_takes_the_step_the_transitions_machine_takes(trigger: str, source: State) -> None:
-    """`fire` reads its step from the `transitions` machine's table; running the machine's event lands on the
-    same state, which is the definition's destination."""
-    spec = TRIGGERS[trigger]
-    role = sorted(spec.roles_for(key_field=False))[0]
-    facts = passing_facts(trigger, False)
-    fired = MACHINE.fire(state=source, trigger=trigger, role=role, facts=facts, team=spec.team_only)
-    assert fired.dest is MACHINE.move(state=source, trigger=trigger, facts=facts) is spec.dest
-
-
 @pytest.mark.parametrize("score", [-1, 100.5, "abc", None, True, float("nan")])
 def test_scores_outside_0_to_100_are_refused(score: Any) -> None:
     facts = FakeFacts(audit_passed=True, payload={"score": score})
