@@ -296,10 +296,12 @@ def _submit(ctx: Context) -> Effect:
     """The application is the dossier: the latest self-assessment report and application form (the guards
     made sure there are), with the supporting materials the firm names (by SHA-256; all of its supporting
     materials when it names none)."""
-    kinds = {f"k{n}": kind for n, kind in enumerate(DOSSIER_KINDS)}
-    required = _files(ctx, f"kind IN ({', '.join(':' + name for name in kinds)})", kinds)
-    latest = {row[3]: row for row in required}  # ordered by id: the last of each kind wins
     named = ctx.payload.get("materials", [])
+    # the dossier's files and, unless the firm names its materials, every supporting material: one query
+    kinds = {f"k{n}": kind for n, kind in enumerate((*DOSSIER_KINDS, *([] if named else ["supporting_material"])))}
+    rows = _files(ctx, f"kind IN ({', '.join(':' + name for name in kinds)})", kinds)
+    required = [row for row in rows if row[3] in DOSSIER_KINDS]
+    latest = {row[3]: row for row in required}  # ordered by id: the last of each kind wins
     if named:
         wanted = {m["sha256"] for m in named}
         hashes = {f"h{n}": sha for n, sha in enumerate(sorted(wanted))}
@@ -310,7 +312,7 @@ def _submit(ctx: Context) -> Effect:
             raise InvalidInput(f"以下材料尚未上传：{names} / these materials were not uploaded for this firm: {names}")
         extra = list({row[1]: row for row in found if row[3] != "rectification"}.values())
     else:
-        extra = _files(ctx, "kind = :kind", {"kind": "supporting_material"})
+        extra = [row for row in rows if row[3] == "supporting_material"]
     chosen = {row[0]: row for row in [*latest.values(), *extra]}
     materials = [
         {"evidence_id": int(row[0]), "sha256": row[1], "name": row[2], "kind": row[3]} for row in chosen.values()
