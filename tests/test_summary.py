@@ -194,3 +194,51 @@ def test_folding_the_deltas_while_firms_move_loses_none(engine: sa.Engine, campa
         done.set()
         folding.join()
     assert _figures(engine) == ({(HOME, False, True, "self_assessing"): 8}, {(HOME, False, True, DAY): 8})
+
+
+def test_the_migration_counts_the_firms_already_there(tmp_path: Path) -> None:
+    """Firms written before migration 0010 are in the summary after it, starts on their local day (a firm
+    that left `mobilized` at 17:00 UTC started the next day in Changzhou); the downgrade takes it away."""
+    from alembic import command
+
+    from workflow.db import alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    config = alembic_config(engine)
+    command.upgrade(config, "0009_supervision")
+    rows = [  # id, district, key_field, above_size, state, left_mobilized_at
+        (1, HOME, 0, 1, "mobilized", None),
+        (2, HOME, 0, 1, "self_assessing", "2022-07-01 17:00:00.000000"),
+        (3, HOME, 0, 1, "certified", "2022-07-01 03:00:00.000000"),
+        (4, ELSEWHERE, 1, 0, "closed", "2022-07-02 01:00:00.000000"),
+    ]
+    with engine.begin() as conn:
+        for code in (HOME, ELSEWHERE):
+            conn.exec_driver_sql(f"INSERT INTO districts (code, name, name_en) VALUES ('{code}', '{code}', '{code}')")
+        for firm_id, district, key, above, state, left in rows:
+            conn.exec_driver_sql(
+                "INSERT INTO enterprises (id, uscc, name, district_code, sector, key_field, above_size, principal, "
+                "phone, lang, state, version, state_since, left_mobilized_at, event_count, chain_head, created_at, "
+                "updated_at) VALUES (?, ?, '常州迁移测试有限公司', ?, 'machinery', ?, ?, '张三', '', 'zh-CN', ?, 1, "
+                "'2022-07-01 00:00:00', ?, 0, ?, '2022-01-01 00:00:00', '2022-07-01 00:00:00')",
+                (firm_id, f"9132{firm_id:014d}", district, key, above, state, left, "0" * 64),
+            )
+    command.upgrade(config, "head")
+    assert _figures(engine) == (
+        {
+            (HOME, False, True, "mobilized"): 1,
+            (HOME, False, True, "self_assessing"): 1,
+            (HOME, False, True, "certified"): 1,
+            (ELSEWHERE, True, False, "closed"): 1,
+        },
+        {
+            (HOME, False, True, dt.date(2022, 7, 2)): 1,
+            (HOME, False, True, dt.date(2022, 7, 1)): 1,
+            (ELSEWHERE, True, False, dt.date(2022, 7, 2)): 1,
+        },
+    )
+    command.downgrade(config, "0009_supervision")
+    with engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("summary_states")
+        conn.exec_driver_sql("UPDATE enterprises SET state = 'rectifying' WHERE id = 2")  # no trigger left behind
+    engine.dispose()
