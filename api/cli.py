@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from api.commands import audit as audit_commands
 from api.commands import campaign as campaign_commands
 from api.commands import certificates as certificate_commands
+from api.commands import dashboard as dashboard_commands
 from api.commands import deadlines as deadline_commands
 from api.commands import demo as demo_commands
 from api.commands import firms as firm_commands
@@ -59,6 +60,7 @@ for command in (
     firm_commands.show,
     firm_commands.stats,
     audit_commands.audit,
+    dashboard_commands.dashboard,
     demo_commands.demo,
     user_commands.users,
     serve_commands.serve,

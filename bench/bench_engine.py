@@ -2,7 +2,9 @@
 step one `fire` (state, version check, hash-chained event, outbox rows for the steps that mail), as ratios
 against baselines measured in the same run on the same machine:
   * raw: the DBAPI driver alone doing, per step, the version-checked UPDATE, the event INSERT and an outbox
-    INSERT in one transaction (sqlite3 / psycopg, on the same schema, its triggers included) — the limit;
+    INSERT in one transaction (sqlite3 / psycopg, on the same schema, its triggers included — those of the
+    sweeps and of the dashboards' summary) — the limit; also measured with the summary's triggers dropped,
+    to show what keeping the summary costs each transition;
   * SpiffWorkflow: a BPMN process with the same seven user tasks, its serialized state written to SQLite
     after each step in its own transaction — the peer.
 Each contestant gets a fresh copy of the same database; the rounds alternate and are repeated, and the
@@ -170,13 +172,15 @@ def _raw_rows(n: int, version: int, step: int) -> tuple[dict[str, Any], str, str
     return {"trigger": trigger, "role": role, "payload": json.dumps(payload or {})}, prev, body
 
 
-def run_raw_sqlite(path: Path, firms: int, *, sweep_triggers: bool = True) -> float:
+def run_raw_sqlite(path: Path, firms: int, *, sweep_triggers: bool = True, summary_triggers: bool = True) -> float:
     """Seconds for raw sqlite3 to do the same writes: UPDATE … WHERE version = ?, event, outbox, one
     transaction per step. Without `sweep_triggers`, the database triggers that record changes for the
-    sweeps (migration 0004) are dropped first: the difference is what they cost each transition."""
+    sweeps (migration 0004) are dropped first; without `summary_triggers`, those that keep the dashboards'
+    summary (migration 0010): the difference is what they cost each transition."""
     conn = sqlite3.connect(path, isolation_level=None)
-    if not sweep_triggers:
-        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%sweep_changes%'")
+    dropped = ([] if sweep_triggers else ["%sweep_changes%"]) + ([] if summary_triggers else ["%summary_%"])
+    for pattern in dropped:
+        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND sql LIKE ?", (pattern,))
         for (name,) in names.fetchall():
             conn.execute(f"DROP TRIGGER {name}")
     conn.execute("PRAGMA journal_mode=WAL")
@@ -226,12 +230,17 @@ def run_raw_sqlite(path: Path, firms: int, *, sweep_triggers: bool = True) -> fl
     return elapsed
 
 
-def run_raw_postgres(url: str, firms: int) -> float:
-    """The same writes through psycopg alone, one connection, one transaction per step."""
+def run_raw_postgres(url: str, firms: int, *, summary_triggers: bool = True) -> float:
+    """The same writes through psycopg alone, one connection, one transaction per step (without
+    `summary_triggers`, those that keep the dashboards' summary are dropped first)."""
     import psycopg
     from psycopg.types.json import Json
 
     conn = psycopg.connect(dbapi_url(url))
+    if not summary_triggers:
+        for name in ("update", "insert", "delete"):
+            conn.execute(f"DROP TRIGGER summary_{name} ON enterprises")
+        conn.commit()
     started = time.perf_counter()
     for n in range(1, firms + 1):
         head = "0" * 64
@@ -367,6 +376,7 @@ def measure_sqlite(firms: int, rounds: int, spiff: bool) -> list[dict[str, float
             contestants: list[tuple[str, Callable[[Path], float]]] = [
                 ("raw", lambda p: run_raw_sqlite(p, firms)),
                 ("raw_untriggered", lambda p: run_raw_sqlite(p, firms, sweep_triggers=False)),
+                ("raw_unsummarised", lambda p: run_raw_sqlite(p, firms, summary_triggers=False)),
                 ("engine", lambda p: run_engine(f"sqlite:///{p}", firms)),
             ]
             if spiff:
@@ -387,12 +397,13 @@ def measure_postgres(firms: int, rounds: int) -> list[dict[str, float]]:
     with postgres_server() as server:
         for r in range(rounds):
             row: dict[str, float] = {}
-            order = ["raw", "engine"] if r % 2 == 0 else ["engine", "raw"]
-            for name in order:
+            order = ["raw", "raw_unsummarised", "engine"]
+            for name in order if r % 2 == 0 else reversed(order):
                 with fresh_pg_database(server) as url:
                     prepare(url, firms)
-                    if name == "raw":
-                        row[name] = firms * len(STEPS) / run_raw_postgres(url, firms)
+                    if name.startswith("raw"):
+                        summarised = name == "raw"
+                        row[name] = firms * len(STEPS) / run_raw_postgres(url, firms, summary_triggers=summarised)
                     else:
                         row[name] = firms * len(STEPS) / run_engine(url, firms)
                         if r == 0:
@@ -418,6 +429,10 @@ def report(backend: str, rows: list[dict[str, float]], firms: int) -> list[str]:
         lines.append(
             f"| raw, sweep_changes triggers dropped | {statistics.median(untriggered):,.0f} | raw = {cost}× this |"
         )
+    if "raw_unsummarised" in rows[0]:
+        unsummarised = [r["raw_unsummarised"] for r in rows]
+        cost = spread([r["raw"] / r["raw_unsummarised"] for r in rows])
+        lines.append(f"| raw, summary triggers dropped | {statistics.median(unsummarised):,.0f} | raw = {cost}× this |")
     lines.append(
         f"| `fire` | {statistics.median(engine):,.0f} | {spread([r['engine'] / r['raw'] for r in rows])} of raw |"
     )

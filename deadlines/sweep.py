@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from deadlines.referrals import PreparedReferrals, follow_firms
 from deadlines.rules import PreparedRule, build_rules, last_escalation_id, unresolved_rules
 from states import InvalidInput, WorkflowError
+from workflow import summary
 from workflow.campaign import Campaign
 from workflow.clock import Clock
 from workflow.context import Context
@@ -272,6 +273,7 @@ def sweep_day(engine: sa.Engine, *, context: Context, as_of: dt.date, owner: str
         counts |= follow_firms(conn, campaign=campaign, as_of=as_of, now=now)
         _add_counts(conn, as_of=as_of, counts={"referrals": counts})
         conn.execute(sa.delete(SWEEP_CHANGES).where(SWEEP_CHANGES.c.claimed_for <= as_of))
+        summary.compact(conn)  # the day's changes to the dashboards' summary, folded in (PostgreSQL)
         conn.execute(
             sa.update(SWEEP_RUNS)
             .where(SWEEP_RUNS.c.as_of == as_of)

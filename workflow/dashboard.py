@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from states import State
+from workflow import summary
 from workflow.actors import Actor, auditable_by, firm_scope
 from workflow.campaign import OFFICIAL_TARGETS, Milestone
 from workflow.clock import today
@@ -78,20 +79,14 @@ def _district(where: list[sa.ColumnElement[bool]], column: Any, district: str | 
 def firm_counts(
     conn: sa.Connection, *, district: str | None = None
 ) -> tuple[list[StageCount], dict[tuple[str, str], int]]:
-    """Firms per district × state × field, and the non-key above-size firms per (district, state), from one
-    pass over the covering (district, state, key_field, above_size) index."""
-    where: list[sa.ColumnElement[bool]] = []
-    _district(where, E.c.district_code, district)
+    """Firms per district × state × field, and the non-key above-size firms per (district, state), read from
+    the daily summary (`workflow.summary`: a few hundred rows, equal to a count over the firms)."""
     stages: dict[tuple[str, bool, str], int] = defaultdict(int)
     above: dict[tuple[str, str], int] = defaultdict(int)
-    for code, state, key_field, above_size, n in conn.execute(
-        sa.select(E.c.district_code, E.c.state, E.c.key_field, E.c.above_size, sa.func.count())
-        .where(*where)
-        .group_by(E.c.district_code, E.c.state, E.c.key_field, E.c.above_size)
-    ):
-        stages[(str(code), bool(key_field), str(state))] += int(n)
+    for (code, key_field, above_size, state), n in summary.states(conn, district=district).items():
+        stages[(code, key_field, state)] += n
         if not key_field and above_size:
-            above[(str(code), str(state))] += int(n)
+            above[(code, state)] += n
     return [StageCount(code, key, state, n) for (code, key, state), n in stages.items()], dict(above)
 
 
@@ -118,7 +113,8 @@ def _as_date(value: Any) -> dt.date:
 @dataclass(frozen=True)
 class History:
     """Day by day before `before`: firms that left `mobilized` (started, or closed before starting) per
-    (district, milestone group), and certifications less revocations per (district, key_field)."""
+    (district, milestone group), and certifications less revocations per (district, key_field) (empty when
+    read without them)."""
 
     before: dt.date
     left: dict[tuple[str, str], dict[dt.date, int]]
@@ -131,9 +127,28 @@ class History:
         return sum(n for day, n in self.certified.get(key, {}).items() if start <= day < end)
 
 
-def read_history(conn: sa.Connection, *, before: dt.date, tz: ZoneInfo, district: str | None = None) -> History:
-    """Two GROUP BYs: the day each started (or closed) firm left `mobilized`, stamped on the firm by the
-    engine, and the certifications and revocations per day."""
+def read_history(
+    conn: sa.Connection, *, before: dt.date, tz: ZoneInfo, district: str | None = None, certified: bool = True
+) -> History:
+    """The day each started (or closed) firm left `mobilized`, from the daily summary's starts when the
+    campaign counts days in its zone (else one GROUP BY over the firms' stamp), and, with `certified`, the
+    certifications and revocations per day (the dashboards do not show them)."""
+    left: dict[tuple[str, str], dict[dt.date, int]] = defaultdict(dict)
+    if tz.key == summary.ZONE:
+        for (code, key_field, above_size, when), n in summary.starts(conn, before=before, district=district).items():
+            if key_field or above_size:
+                per_day = left[(code, "key_field" if key_field else "non_key_above_size")]
+                per_day[when] = per_day.get(when, 0) + n
+    else:
+        left = _left_counted(conn, before=before, tz=tz, district=district)
+    history = History(before=before, left=dict(left), certified={})
+    return _with_certified(conn, history, tz=tz, district=district) if certified else history
+
+
+def _left_counted(
+    conn: sa.Connection, *, before: dt.date, tz: ZoneInfo, district: str | None
+) -> dict[tuple[str, str], dict[dt.date, int]]:
+    """The history of starts counted over the firms' `left_mobilized_at` (a zone the summary is not kept in)."""
     dialect = conn.dialect.name
     cutoff = dt.datetime.combine(before, dt.time(0), tz)
     group = sa.case((E.c.key_field.is_(True), "key_field"), else_="non_key_above_size")
@@ -151,7 +166,13 @@ def read_history(conn: sa.Connection, *, before: dt.date, tz: ZoneInfo, district
         .group_by(E.c.district_code, group, day)
     ):
         left[(str(r[0]), str(r[1]))][_as_date(r[2])] = int(r[3])
+    return left
 
+
+def _with_certified(conn: sa.Connection, history: History, *, tz: ZoneInfo, district: str | None) -> History:
+    """The history with the certifications less revocations per (district, key_field) and day."""
+    dialect, before = conn.dialect.name, history.before
+    cutoff = dt.datetime.combine(before, dt.time(0), tz)
     certified: dict[tuple[str, bool], dict[dt.date, int]] = defaultdict(dict)
     c = CERTIFICATIONS
     for column, sign in ((c.c.certified_at, 1), (c.c.revoked_at, -1)):
@@ -167,12 +188,13 @@ def read_history(conn: sa.Connection, *, before: dt.date, tz: ZoneInfo, district
             per_day = certified[(str(r[0]), bool(r[1]))]
             when = _as_date(r[2])
             per_day[when] = per_day.get(when, 0) + sign * int(r[3])
-    return History(before=before, left=dict(left), certified=dict(certified))
+    return History(before=before, left=history.left, certified=dict(certified))
 
 
 class HistoryCache:
     """The history before today never changes (events are appended with the time they happen), so it is
-    read once a day per scope; today's figures always come live from the firms themselves."""
+    read once a day per scope (from the daily summary: a small read even then); today's figures always come
+    live."""
 
     def __init__(self, size: int = 32) -> None:
         self._size = size
@@ -185,7 +207,7 @@ class HistoryCache:
             hit = self._items.get(key)
         if hit is not None:
             return hit
-        value = read_history(conn, before=before, tz=tz, district=district)
+        value = read_history(conn, before=before, tz=tz, district=district, certified=False)
         with self._lock:
             while len(self._items) >= self._size:
                 self._items.pop(next(iter(self._items)))
@@ -462,7 +484,7 @@ def overview(
     history = (
         cache.get(conn, before=day, tz=clock.tz, district=district)
         if cache is not None
-        else read_history(conn, before=day, tz=clock.tz, district=district)
+        else read_history(conn, before=day, tz=clock.tz, district=district, certified=False)
     )
     pace_from = day - dt.timedelta(days=PACE_DAYS)
 

@@ -153,10 +153,12 @@ def _move_and_append_sql(
     appended: sa.Table,
     append_keys: tuple[str, ...],
     extra: tuple[tuple[sa.Table, tuple[str, ...], str], ...],
+    updates: tuple[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], ...] = (),
 ) -> str:
-    """PostgreSQL: the version-checked UPDATE and the INSERTs that depend on it as data-modifying CTEs of one
-    statement (one round trip); the INSERTs select from the UPDATE's RETURNING, so they write nothing when the
-    UPDATE matched nothing. The selected parameters are cast to their columns' types (a NULL has no type)."""
+    """PostgreSQL: the version-checked UPDATE and the INSERTs and other UPDATEs that depend on it as
+    data-modifying CTEs of one statement (one round trip); the INSERTs select from the UPDATE's RETURNING and
+    the other UPDATEs ask that it returned a row, so they write nothing when the UPDATE matched nothing. The
+    selected parameters are cast to their columns' types (a NULL has no type)."""
 
     def select(target: sa.Table, prefix: str, columns: tuple[str, ...]) -> str:
         names = ", ".join(f'"{k}"' for k in columns)
@@ -171,6 +173,10 @@ def _move_and_append_sql(
     ]
     for n, (target, columns, key) in enumerate(extra):
         parts.append(f'x{n} AS ({select(target, f"x{n}_", columns)} ON CONFLICT ("{key}") DO NOTHING)')
+    for n, (target, columns, match) in enumerate(updates):
+        changes = ", ".join(f'"{k}" = :v{n}_{k}' for k in columns)
+        cond = " AND ".join(f'"{k}" = :m{n}_{k}' for k in match)
+        parts.append(f"v{n} AS (UPDATE {target.name} SET {changes} WHERE {cond} AND EXISTS (SELECT 1 FROM moved))")
     return _for_dialect(f"WITH {', '.join(parts)} SELECT id FROM appended", "postgresql")
 
 
@@ -262,11 +268,12 @@ class Raw:
         where: Mapping[str, Any],
         append: tuple[sa.Table, Mapping[str, Any]],
         extra: Sequence[tuple[sa.Table, Mapping[str, Any], str]] = (),
+        updates: Sequence[tuple[sa.Table, Mapping[str, Any], Mapping[str, Any]]] = (),
     ) -> int | None:
         """UPDATE `table` SET `values` WHERE `where` (a version check) and, only when it matched one row, INSERT
-        the `append` row and the `extra` rows (each skipped when its unique key column is taken). Returns the
-        appended row's id, or None when the UPDATE matched nothing and so nothing was written. In order on
-        SQLite; one statement, one round trip, on PostgreSQL."""
+        the `append` row and the `extra` rows (each skipped when its unique key column is taken) and run the
+        `updates` (table, values, where). Returns the appended row's id, or None when the UPDATE matched
+        nothing and so nothing was written. In order on SQLite; one statement, one round trip, on PostgreSQL."""
         appended, row = append[0], self._row(*append)
         extra = [(target, self._row(target, other), key) for target, other, key in extra]
         if self.sqlite:
@@ -275,15 +282,21 @@ class Raw:
             new_id = self.insert(appended, row)
             for target, other, key in extra:
                 self.insert_ignore(target, other, key=key)
+            for target, changes, match in updates:
+                self.update(target, changes, where=match)
             return new_id
         shape = tuple((target, tuple(other), key) for target, other, key in extra)
-        sql = _move_and_append_sql(table, tuple(values), tuple(where), appended, tuple(row), shape)
+        changed = tuple((target, tuple(changes), tuple(match)) for target, changes, match in updates)
+        sql = _move_and_append_sql(table, tuple(values), tuple(where), appended, tuple(row), shape, changed)
         convert = _converters(table, self.dialect)
         params = {f"u_{k}": convert[k](v) for k, v in values.items()}
         params.update({f"w_{k}": convert[k](v) for k, v in where.items()})
         params.update({f"a_{k}": v for k, v in self._bind(appended, row).items()})
         for n, (target, other, _) in enumerate(extra):
             params.update({f"x{n}_{k}": v for k, v in self._bind(target, other).items()})
+        for n, (target, changes, match) in enumerate(updates):
+            params.update({f"v{n}_{k}": v for k, v in self._bind(target, changes).items()})
+            params.update({f"m{n}_{k}": v for k, v in self._bind(target, match).items()})
         found = self.execute_sql(sql, params).fetchone()
         return None if found is None else int(found[0])
 

@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from states import InvalidInput
 from workflow.campaign import Campaign, Thresholds
 from workflow.dossier import DOSSIER_ITEMS, DOSSIER_KINDS
 from workflow.driver import Raw
 from workflow.facts import DbFacts
 from workflow.models import ApplicationStatus, HazardStatus
-from workflow.tables import APPLICATIONS, CERTIFICATIONS, ENTERPRISES, EVIDENCE_FILES, HAZARDS, REVIEWS
+from workflow.tables import APPLICATIONS, CERTIFICATIONS, EVIDENCE_FILES, HAZARDS, REVIEWS
 
 MAX_TEXT = 2000
 SEVERITIES = ("general", "major")
@@ -44,6 +46,17 @@ class Context:
     campaign: Campaign
     now: dt.datetime
     payload: Mapping[str, Any]
+    # updates whose outcome nothing in the fire reads back: on PostgreSQL they join the engine's one statement
+    # (`Raw.move_and_append`), saving a round trip each; on SQLite they run at once
+    later: list[tuple[sa.Table, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    def update(self, table: sa.Table, values: dict[str, Any], *, where: dict[str, Any]) -> None:
+        """UPDATE table SET values WHERE where, in the fire's transaction, at the latest with the firm's own
+        update (and only if that one matches)."""
+        if self.raw.sqlite:
+            self.raw.update(table, values, where=where)
+        else:
+            self.later.append((table, values, where))
 
 
 # ---- payload validation -------------------------------------------------------------------------
@@ -238,7 +251,7 @@ def _application_id(ctx: Context) -> int:
 
 def _set_application(ctx: Context, **values: Any) -> int:
     app_id = _application_id(ctx)
-    ctx.raw.update(APPLICATIONS, values, where={"id": app_id})
+    ctx.update(APPLICATIONS, values, where={"id": app_id})
     return app_id
 
 
@@ -283,10 +296,12 @@ def _submit(ctx: Context) -> Effect:
     """The application is the dossier: the latest self-assessment report and application form (the guards
     made sure there are), with the supporting materials the firm names (by SHA-256; all of its supporting
     materials when it names none)."""
-    kinds = {f"k{n}": kind for n, kind in enumerate(DOSSIER_KINDS)}
-    required = _files(ctx, f"kind IN ({', '.join(':' + name for name in kinds)})", kinds)
-    latest = {row[3]: row for row in required}  # ordered by id: the last of each kind wins
     named = ctx.payload.get("materials", [])
+    # the dossier's files and, unless the firm names its materials, every supporting material: one query
+    kinds = {f"k{n}": kind for n, kind in enumerate((*DOSSIER_KINDS, *([] if named else ["supporting_material"])))}
+    rows = _files(ctx, f"kind IN ({', '.join(':' + name for name in kinds)})", kinds)
+    required = [row for row in rows if row[3] in DOSSIER_KINDS]
+    latest = {row[3]: row for row in required}  # ordered by id: the last of each kind wins
     if named:
         wanted = {m["sha256"] for m in named}
         hashes = {f"h{n}": sha for n, sha in enumerate(sorted(wanted))}
@@ -297,7 +312,7 @@ def _submit(ctx: Context) -> Effect:
             raise InvalidInput(f"以下材料尚未上传：{names} / these materials were not uploaded for this firm: {names}")
         extra = list({row[1]: row for row in found if row[3] != "rectification"}.values())
     else:
-        extra = _files(ctx, "kind = :kind", {"kind": "supporting_material"})
+        extra = [row for row in rows if row[3] == "supporting_material"]
     chosen = {row[0]: row for row in [*latest.values(), *extra]}
     materials = [
         {"evidence_id": int(row[0]), "sha256": row[1], "name": row[2], "kind": row[3]} for row in chosen.values()
@@ -381,11 +396,7 @@ def _certify(ctx: Context) -> Effect:
     score = float(app.review_score)
     thresholds, rules = ctx.campaign.thresholds, ctx.campaign.certificates
     level = certification_level(score, thresholds)
-    prior = ctx.raw.first(
-        f"SELECT prior_certificate_recorded_at, prior_certificate_level FROM {ENTERPRISES.name} WHERE id = :firm_id",
-        {"firm_id": ctx.firm.id},
-    )
-    assert prior is not None
+    prior = (ctx.firm.prior_certificate_recorded_at, ctx.firm.prior_certificate_level)  # loaded with the firm
     status = prior_certificate_status(recorded=prior[0] is not None, level=prior[1])
     eligible = eligible_level(score, thresholds, prior_status=status)
     _set_application(ctx, status=ApplicationStatus.certified, decided_at=ctx.now)
@@ -402,7 +413,7 @@ def _certify(ctx: Context) -> Effect:
     }
     cert_id = ctx.raw.insert(CERTIFICATIONS, certification)
     number = certificate_number(rules.number_prefix, certified_on.year, cert_id)
-    ctx.raw.update(CERTIFICATIONS, {"certificate_no": number}, where={"id": cert_id})
+    ctx.update(CERTIFICATIONS, {"certificate_no": number}, where={"id": cert_id})
     record = {
         "application_id": int(app.id),
         "level": level,

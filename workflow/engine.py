@@ -58,6 +58,7 @@ class FirmRow(NamedTuple):
     email: str | None
     lang: str
     prior_certificate_level: int | None
+    prior_certificate_recorded_at: Any
     state: str
     version: int
     notified_at: Any
@@ -161,7 +162,8 @@ def transition(
     # The machine decides: its check names the first reason a trigger cannot fire, and the firm then moves
     # through the shared `transitions` machine, which holds the only definition of where a trigger leads.
     step = MACHINE.fire(state=State(firm.state), trigger=trigger, role=actor.role, facts=facts, team=team)
-    effect = EFFECTS[trigger](EffectContext(raw=raw, firm=firm, facts=facts, campaign=campaign, now=now, payload=data))
+    effect_context = EffectContext(raw=raw, firm=firm, facts=facts, campaign=campaign, now=now, payload=data)
+    effect = EFFECTS[trigger](effect_context)
     event: dict[str, Any] = {
         "enterprise_id": firm.id,
         "seq": firm.event_count + 1,
@@ -192,6 +194,7 @@ def transition(
         where={"id": firm.id, "version": firm.version},
         append=(EVENTS, {**event, "prev_hash": firm.chain_head, "hash": digest}),
         extra=_mail_rows(firm, seq=event["seq"], trigger=trigger, now=now, mails=effect.mails),
+        updates=effect_context.later,
     )
     if event_id is None:
         raise VersionConflict("该企业已被他人更新，请刷新后重试 / the firm changed meanwhile; reload and retry")

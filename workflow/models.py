@@ -765,3 +765,46 @@ class SafetyCodeKey(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     secret: str = Field(max_length=64)
     created_at: dt.datetime = _instant()
+
+
+class SummaryState(SQLModel, table=True):
+    """The dashboards' daily summary: firms per district × field × size × state, kept by database triggers on
+    `enterprises` (see `workflow.summary`). On PostgreSQL the triggers append to `summary_deltas` and the
+    sweep folds those in; the live figure is this row plus its deltas."""
+
+    __tablename__ = "summary_states"
+
+    district_code: str = Field(primary_key=True, max_length=12)
+    key_field: bool = Field(primary_key=True)
+    above_size: bool = Field(primary_key=True)
+    state: str = Field(primary_key=True, max_length=20)
+    firms: int = 0
+
+
+class SummaryStart(SQLModel, table=True):
+    """The dashboards' history of starts: firms out of `mobilized` per district × field × size and the local
+    day (Asia/Shanghai) they left it (`enterprises.left_mobilized_at`), kept as `summary_states` is."""
+
+    __tablename__ = "summary_starts"
+
+    district_code: str = Field(primary_key=True, max_length=12)
+    key_field: bool = Field(primary_key=True)
+    above_size: bool = Field(primary_key=True)
+    started_on: dt.date = Field(primary_key=True)
+    firms: int = 0
+
+
+class SummaryDelta(SQLModel, table=True):
+    """A change to the summary not yet folded in (PostgreSQL): appended by the triggers, so that concurrent
+    transitions never wait on one counter row; `n` is +1/−1 (or a statement's count), `started_on` is set
+    when the firm counts in the history of starts."""
+
+    __tablename__ = "summary_deltas"
+
+    id: int | None = Field(default=None, primary_key=True)
+    district_code: str = Field(max_length=12)
+    key_field: bool
+    above_size: bool
+    state: str = Field(max_length=20)
+    started_on: dt.date | None = None
+    n: int
