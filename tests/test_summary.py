@@ -205,7 +205,7 @@ def test_the_migration_counts_the_firms_already_there(tmp_path: Path) -> None:
 
     engine = make_engine(f"sqlite:///{tmp_path}/old.db")
     config = alembic_config(engine)
-    command.upgrade(config, "0009_supervision")
+    command.upgrade(config, "0010_oversight")
     rows = [  # id, district, key_field, above_size, state, left_mobilized_at
         (1, HOME, 0, 1, "mobilized", None),
         (2, HOME, 0, 1, "self_assessing", "2022-07-01 17:00:00.000000"),
@@ -237,7 +237,7 @@ def test_the_migration_counts_the_firms_already_there(tmp_path: Path) -> None:
             (ELSEWHERE, True, False, dt.date(2022, 7, 2)): 1,
         },
     )
-    command.downgrade(config, "0009_supervision")
+    command.downgrade(config, "0010_oversight")
     with engine.connect() as conn:
         assert not sa.inspect(conn).has_table("summary_states")
         conn.exec_driver_sql("UPDATE enterprises SET state = 'rectifying' WHERE id = 2")  # no trigger left behind

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_summary"
-down_revision: str | None = "0009_supervision"
+down_revision: str | None = "0010_oversight"  # after the task list and escalation indexes
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
