@@ -90,12 +90,13 @@ def month_filter(first: dt.date) -> Filter:
     return Filter(f"{first:%Y-%m}", f"{first:%Y-%m}", f"{first:%Y-%m}", "月份", "Month")
 
 
-def firm_filters(f: FirmFilter, campaign: Campaign) -> list[Filter]:
-    """The firm list's filters as the title row and the file name say them."""
+def firm_filters(f: FirmFilter, campaign: Campaign, *, scope: str | None = None) -> list[Filter]:
+    """The firm list's filters as the title row and the file name say them (a district bureau's list names
+    its district, which it sees whatever it asks for)."""
     f.check()
     out: list[Filter] = []
-    if f.district:
-        out.append(district_filter(campaign, f.district))
+    if scope or f.district:
+        out.append(district_filter(campaign, scope or f.district or ""))
     if f.key_field is not None:
         out.append(
             Filter("重点监管领域", "key supervision fields", "key-field")

@@ -193,7 +193,7 @@ def firm_export(
         what_zh="企业名录",
         what_en="Firm directory",
         slug="firms",
-        filters=firm_filters(filters, context.campaign),
+        filters=firm_filters(filters, context.campaign, scope=actor.district_code),
     )
     with read_unit(session) as conn:
         rows = firm_export_rows(conn, actor=actor, filters=filters)
