@@ -117,9 +117,7 @@ def _demo(app: App, firms: int, until: dt.date, seed: int, folder: Path, serve: 
 
     def mail() -> None:
         written, undeliverable = write_mail(url=url, settings=settings, campaign=app.campaign, until=until)
-        click.echo(
-            f"邮件已写入 {written} 封 / {written} messages written to {settings.mail_dir}/ (.eml files)"
-        )
+        click.echo(f"邮件已写入 {written} 封 / {written} messages written to {settings.mail_dir}/ (.eml files)")
         if undeliverable:
             click.echo(
                 f"无法送达 {undeliverable} 封（无收件地址，未写入）/ {undeliverable} undeliverable: no recipient "
