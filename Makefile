@@ -48,8 +48,9 @@ test-reliability: $(STAMP)
 diagram: $(STAMP)
 	$(BIN)/dabiao diagram
 
+# `make demo DEMO_ARGS='--firms 500 --port 8001'`; Ctrl+C stops it (exit status 0).
 demo: $(STAMP)
-	$(BIN)/dabiao demo
+	$(BIN)/dabiao demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dabiao.db dabiao.db-wal dabiao.db-shm

@@ -533,7 +533,9 @@ class Replay:
     def run(self, say: Callable[[str], None]) -> None:
         self.plan()
         supervision = SupervisionOffice(self, self.seed)
-        day, last_report = START, time.perf_counter()
+        day, began = START, time.perf_counter()
+        last_report = began
+        days = (self.until - START).days + 1
         while day <= self.until:
             self.clock.at = dt.datetime.combine(day, dt.time(8, 30), self.clock.tz)  # the office day begins
             while self.queue and self.queue[0].day <= day:
@@ -547,9 +549,12 @@ class Replay:
             if day.weekday() < 4 or day.weekday() == 6:  # digests go out on working-day mornings
                 morning = FixedClock.on(day + dt.timedelta(days=1), hour=8)
                 write_digests(self.engine, context=Context(self.campaign, morning, self.settings))
-            if time.perf_counter() - last_report > 5 or day == self.until:
-                say(f"  {day}  {self.summary()}")
-                last_report = time.perf_counter()
+            now = time.perf_counter()
+            if now - last_report > 3 or day == self.until:
+                done = ((day - START).days + 1) / days
+                left = (now - began) / done * (1 - done)
+                say(f"  [{done:4.0%}] {day}  约还需 / left ~{duration(left)}  {self.summary()}")
+                last_report = now
             day += dt.timedelta(days=1)
 
     def referral_office(self, day: dt.date) -> None:
@@ -673,6 +678,11 @@ class Replay:
         return " ".join(f"{s}={counts.get(s, 0)}" for s in order)
 
 
+def duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
 def build_demo(
     *,
     url: str,
@@ -702,7 +712,7 @@ def build_demo(
     started = time.perf_counter()
     replay.run(say)
     say(
-        f"  回放用时 / replay took {time.perf_counter() - started:.0f} s; actions: "
+        f"  回放用时 / replay took {duration(time.perf_counter() - started)}; actions: "
         + ", ".join(f"{k} {v}" for k, v in sorted(replay.stats.items()))
     )
     _enterprise_logins(engine, logins)

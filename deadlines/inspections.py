@@ -16,8 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from deadlines.export import Column, district_name
 from deadlines.supervision import GRADE_LABELS, GRADES, PlanLine, firm_grade, grade_expression, inspection_plan
 from states import InvalidInput, NotAllowed, NotFound, OutOfScope, Role
+from workflow import labels
 from workflow.actors import Actor, in_scope
 from workflow.campaign import Campaign
 from workflow.clock import Clock, today
@@ -458,7 +460,16 @@ class ReportRow:
         return {**self.__dict__, "grade_label": GRADE_LABELS.get(self.grade, self.grade), "share": self.share}
 
 
-REPORT_HEADERS = ("辖区", "监管等级", "计划检查（家）", "已完成", "逾期未检查", "完成率", "计划外检查（家）")
+REPORT_COLUMNS = (
+    Column("辖区", "District"),
+    Column("监管等级", "Supervision grade"),
+    Column("计划检查（家）", "Planned (firms)", "number"),
+    Column("已完成", "Done", "number"),
+    Column("逾期未检查", "Overdue", "number"),
+    Column("完成率", "Share done", "percent"),
+    Column("计划外检查（家）", "Unplanned (firms)", "number"),
+)
+REPORT_HEADERS = tuple(c.zh for c in REPORT_COLUMNS)
 
 
 @dataclass
@@ -487,6 +498,16 @@ class PlanReport:
                 f"{r.share:.0%}" if r.share is not None else "—",
                 r.unplanned,
             ]
+
+    def sheet_rows(self, campaign: Campaign, lang: str = "zh-CN") -> Iterator[list[Any]]:
+        """The report as spreadsheet rows in one language, the city's (or district's) total last; the share
+        done as a number (the writer formats it as a percentage)."""
+        for r in self.rows:
+            name = district_name(campaign, r.district_code, lang) if r.district_code else r.district_name
+            yield [name, labels.name(labels.GRADES, r.grade, lang), r.planned, r.done, r.overdue, r.share, r.unplanned]
+        total = self.totals()
+        yield ["合计" if lang == "zh-CN" else "Total", "", total.planned, total.done, total.overdue, total.share,
+               total.unplanned]  # fmt: skip
 
     def as_json(self) -> dict[str, Any]:
         total = self.totals()

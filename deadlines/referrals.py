@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from deadlines.export import Column
 from deadlines.sql import concat, insert_statement, json_object, run_insert, text_value
 from states import (
     STATE_LABELS,
@@ -748,49 +749,48 @@ def acknowledge_referral(session: Session, *, referral_id: int, actor: Actor, cl
         raise
 
 
-REFERRAL_HEADERS = (
-    "序号",
-    "统一社会信用代码",
-    "企业名称",
-    "辖区",
-    "属地政府",
-    "移交理由",
-    "状态",
-    "提出时间",
-    "提出人",
-    "决定时间",
-    "决定人",
-    "决定说明",
-    "签收时间",
-    "签收人",
-    "企业当前状态",
-    "当前状态起始",
-    "撤回时间",
-    "撤回原因",
+REFERRAL_COLUMNS = (
+    Column("序号", "No.", "number"),
+    Column("统一社会信用代码", "Unified social credit code"),
+    Column("企业名称", "Firm"),
+    Column("辖区", "District"),
+    Column("属地政府", "Local government"),
+    Column("移交理由", "Grounds"),
+    Column("状态", "Status"),
+    Column("提出时间", "Proposed at", "datetime"),
+    Column("提出人", "Proposed by"),
+    Column("决定时间", "Decided at", "datetime"),
+    Column("决定人", "Decided by"),
+    Column("决定说明", "Decision note"),
+    Column("签收时间", "Acknowledged at", "datetime"),
+    Column("签收人", "Acknowledged by"),
+    Column("企业当前状态", "Firm's current state"),
+    Column("当前状态起始", "In this state since", "datetime"),
+    Column("撤回时间", "Withdrawn at", "datetime"),
+    Column("撤回原因", "Reason for withdrawal"),
 )
+REFERRAL_HEADERS = tuple(c.zh for c in REFERRAL_COLUMNS)
 
 
-def referral_cells(n: int, r: ReferralRead) -> list[Any]:
-    def local(value: dt.datetime | None) -> str:
-        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else ""
-
+def referral_cells(n: int, r: ReferralRead, lang: str = "zh-CN", district_name: str | None = None) -> list[Any]:
+    """One referral as a spreadsheet row in one language (times typed; the writer shows them in local time)."""
     return [
         n,
         r.uscc,
         r.enterprise_name,
-        r.district_name,
+        district_name or r.district_name,
         r.local_government,
-        GROUNDS_LABELS.get(r.grounds, r.grounds),
-        STATUS_LABELS.get(r.status, r.status),
-        local(r.proposed_at),
+        labels.name(labels.GROUNDS, r.grounds, lang),
+        labels.name(labels.REFERRAL_STATUSES, r.status, lang),
+        r.proposed_at,
         r.proposed_by,
-        local(r.decided_at),
+        r.decided_at,
         r.decided_by or "",
         r.decision_note or "",
-        local(r.acknowledged_at),
+        r.acknowledged_at,
         r.acknowledged_by or "",
-        r.state_label,
-        local(r.state_since),
-        local(r.withdrawn_at),
+        STATE_LABELS[State(r.state)][0 if lang == "zh-CN" else 1],
+        r.state_since,
+        r.withdrawn_at,
         r.withdrawal_reason or "",
     ]

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deadlines.export import Column, sector_name, yes_no
 from states import STATE_LABELS, InvalidInput, State
 from workflow import labels
 from workflow.campaign import Campaign
@@ -32,19 +33,20 @@ REFERRED = (
     ReferralStatus.confirmed,
     ReferralStatus.acknowledged,
 )  # confirmed by the city: reported to the local government
-PLAN_HEADERS = (
-    "序号",
-    "统一社会信用代码",
-    "企业名称",
-    "行业",
-    "重点监管领域",
-    "规模以上",
-    "当前状态",
-    "监管等级",
-    "检查频次（次/年）",
-    "处罚尺度",
-    "取值依据",
+PLAN_COLUMNS = (
+    Column("序号", "No.", "number"),
+    Column("统一社会信用代码", "Unified social credit code"),
+    Column("企业名称", "Firm"),
+    Column("行业", "Sector"),
+    Column("重点监管领域", "Key supervision field"),
+    Column("规模以上", "Above size"),
+    Column("当前状态", "Current state"),
+    Column("监管等级", "Supervision grade"),
+    Column("检查频次（次/年）", "Inspections a year", "number"),
+    Column("处罚尺度", "Penalty scale"),
+    Column("取值依据", "Source of the figures"),
 )
+PLAN_HEADERS = tuple(c.zh for c in PLAN_COLUMNS)
 
 
 def parse_month(text: str) -> dt.date:
@@ -106,6 +108,7 @@ class PlanLine:
     penalty_band: str
     penalty_factor: float
     local_setting: bool  # frequencies and penalty scale are the campaign's local settings (本地设置)
+    penalty_band_en: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -114,20 +117,24 @@ class PlanLine:
             "grade_label": GRADE_LABELS[self.grade],
         }
 
-    def cells(self, n: int, campaign: Campaign) -> list[Any]:
-        sector = campaign.sector(self.sector)
+    def cells(self, n: int, campaign: Campaign, lang: str = "zh-CN") -> list[Any]:
+        zh = lang == "zh-CN"
         return [
             n,
             self.uscc,
             self.name,
-            sector.name if sector else self.sector,
-            "是" if self.key_field else "否",
-            "是" if self.above_size else "否",
-            STATE_LABELS[State(self.state)][0],
-            GRADE_LABELS[self.grade],
+            sector_name(campaign, self.sector, lang),
+            yes_no(self.key_field, lang),
+            yes_no(self.above_size, lang),
+            STATE_LABELS[State(self.state)][0 if zh else 1],
+            labels.name(labels.GRADES, self.grade, lang),
             self.per_year,
-            f"{self.penalty_band}（×{self.penalty_factor:g}）",
-            LOCAL_SETTING if self.local_setting else "正式标准",
+            f"{self.penalty_band}（×{self.penalty_factor:g}）"
+            if zh
+            else f"{self.penalty_band_en} (×{self.penalty_factor:g})",
+            (LOCAL_SETTING if zh else "local setting")
+            if self.local_setting
+            else ("正式标准" if zh else "official standard"),
         ]
 
 
@@ -170,6 +177,7 @@ def inspection_plan(
             penalty_band=penalty.band,
             penalty_factor=penalty.factor,
             local_setting=supervision.local,
+            penalty_band_en=penalty.band_en,
         )
 
 

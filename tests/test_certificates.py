@@ -405,7 +405,7 @@ def check_sheet(data: bytes, *, title: str, rows: int) -> Any:
     sheet = book.worksheets[0]
     assert sheet.freeze_panes == "A3"
     assert sheet.auto_filter.ref == f"A2:K{rows + 2}"
-    assert title in sheet["A1"].value and "截至2022年7月1日" in sheet["A1"].value
+    assert title in sheet["A1"].value and "截至 2022-07-01" in sheet["A1"].value
     assert [cell.value for cell in sheet[2]] == LIST_HEADERS
     for row in sheet.iter_rows(min_row=3, values_only=True):
         assert isinstance(row[8], dt.datetime) and row[8].date() == dt.date(2022, 7, 1)  # typed, not text

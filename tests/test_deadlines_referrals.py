@@ -272,8 +272,8 @@ def test_grades_and_the_monthly_inspection_plan(engine: sa.Engine, campaign: Cam
     assert result.exit_code == 0, result.output
     sheet = openpyxl.load_workbook(out).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:3] == ("序号", "统一社会信用代码", "企业名称") and "监管等级" in rows[0]
-    names = [r[2] for r in rows[1:]]
+    assert rows[1][:3] == ("序号", "统一社会信用代码", "企业名称") and "监管等级" in rows[1]
+    names = [r[2] for r in rows[2:]]
     assert '\'=HYPERLINK("http://x")化工' in names  # a formula is written as text
     listed = CliRunner().invoke(
         main,
@@ -318,6 +318,6 @@ def test_the_command_line_sweeps_lists_and_exports(engine: sa.Engine, campaign: 
     out = tmp_path / "referrals.xlsx"
     run("referrals", "export", "-o", str(out))
     rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
-    assert rows[0][:7] == ("序号", "统一社会信用代码", "企业名称", "辖区", "属地政府", "移交理由", "状态")
-    assert rows[1][2] == "'@SUM(1)化工有限公司" and rows[1][5] == "逾期未启动创建" and rows[1][6] == "属地已签收"
-    assert rows[1][11] == "'=1+1"
+    assert rows[1][:7] == ("序号", "统一社会信用代码", "企业名称", "辖区", "属地政府", "移交理由", "状态")
+    assert rows[2][2] == "'@SUM(1)化工有限公司" and rows[2][5] == "逾期未启动创建" and rows[2][6] == "属地已签收"
+    assert rows[2][11] == "'=1+1"

@@ -92,9 +92,23 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
         assert stale == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(DISTRICT_TARGETS)).scalar_one() == 7
         targets = {r.source for r in conn.execute(sa.select(DISTRICT_TARGETS.c.source))}
+        scaled = {
+            r.district_code: (r.key_field_started, r.other_started) for r in conn.execute(sa.select(DISTRICT_TARGETS))
+        }
+        e = ENTERPRISES.c
+        directory = conn.execute(
+            sa.select(
+                e.district_code,
+                sa.func.sum(sa.case((e.key_field.is_(True), 1), else_=0)),
+                sa.func.sum(sa.case((sa.and_(e.key_field.is_(False), e.above_size.is_(True)), 1), else_=0)),
+            ).group_by(e.district_code)
+        ).all()
     assert all(score >= 75 for (score,) in benchmark) and named == len(benchmark)  # the city names 标杆 from 75
     assert prior > 0  # districts recorded earlier certificates (or that there are none)
     assert targets == {"stand-in"}  # scaled to the demo's directory, still marked as a stand-in
+    # 2022年底前，全市重点监管领域企业需全部开展创建工作; 2023年底前…规模以上企业需全部开展创建工作: every firm of
+    # the demo's directory in the group is the target, not the city's stand-in figure
+    assert {code: scaled[code] for code, *_ in directory} == {code: (key, other) for code, key, other in directory}
     assert sum(states.values()) == 120
     # the plan's milestones: a non-key firm's only dated duty is to start by 2023-12-31 (above size only);
     # hazard deadlines are the firm's own (五落实 · 期限) and come after the date they name
@@ -116,7 +130,10 @@ def test_a_small_demo_replays_the_campaign(tmp_path: Path) -> None:
     assert mail.get("sent", 0) > 0 and "failed" not in mail and "pending" not in mail, mail
     _every_certified_firm_has_its_dossier_and_evidence(engine, folder / "data")
     mails = sorted((folder / "mail").glob("*.eml"))
-    assert mails and len(mails) == written, (len(mails), written)  # "N messages written" counts files written
+    assert mails and len(mails) == written == mail["sent"], (len(mails), written)  # counts the files written
+    # a message without an address is written nowhere: counted apart, as undeliverable (无法送达)
+    undeliverable = int(re.search(r"无法送达 (\d+) 封", result.output).group(1))  # type: ignore[union-attr]
+    assert undeliverable == mail["no_recipient"] > 0
     first = email.message_from_bytes(mails[0].read_bytes())
     assert first["Message-ID"] and first["Subject"]
     settings = Settings(database_url=f"sqlite:///{folder / 'dabiao.db'}", mail_dir=folder / "mail", cookie_secure=False)

@@ -487,7 +487,7 @@ def test_the_command_line_records_reports_and_prints_codes(
     written = run.invoke(main, [*base, "inspections", "report", "--month", f"{month:%Y-%m}", "-o", str(xlsx)])
     assert written.exit_code == 0, written.output
     rows = list(openpyxl.load_workbook(xlsx).worksheets[0].iter_rows(values_only=True))
-    assert rows[0][:4] == ("辖区", "监管等级", "计划检查（家）", "已完成")
+    assert rows[1][:4] == ("辖区", "监管等级", "计划检查（家）", "已完成")
     assert rows[-1][0] == "合计" and rows[-1][3] == 1
     sheet = tmp_path / "codes.pdf"
     printed = run.invoke(main, [*base, "codes", "sheet", "--district", "武进区", "-o", str(sheet)])

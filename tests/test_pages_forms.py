@@ -188,21 +188,21 @@ def test_lists_export_to_xlsx_with_chinese_headers_and_neutralised_cells(world: 
     assert book.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     assert "attachment" in book.headers["content-disposition"]
     rows = list(openpyxl.load_workbook(io.BytesIO(book.content)).active.iter_rows(values_only=True))
-    assert rows[0][:4] == ("序号", "统一社会信用代码", "企业名称", "所属辖区")
-    names = {r[2] for r in rows[1:]}
-    assert len(rows) - 1 == 4  # home_key, home_other and the two above
+    assert rows[1][:4] == ("序号", "统一社会信用代码", "企业名称", "所属辖区")  # under the title row
+    names = {r[2] for r in rows[2:]}
+    assert len(rows) - 2 == 4  # home_key, home_other and the two above
     assert '\'=HYPERLINK("http://evil.example","点此")' in names and "'-1+2" in names
     assert HOSTILE in names  # text, as it is
     assert formula and minus
     filtered = city.get(f"/firms.xlsx?district={HOME}&key_field=true")
-    assert len(list(openpyxl.load_workbook(io.BytesIO(filtered.content)).active.iter_rows())) == 2
+    assert len(list(openpyxl.load_workbook(io.BytesIO(filtered.content)).active.iter_rows())) == 3
     add_referrals(world)
     referrals = city.get("/referrals.xlsx")
     sheet = list(openpyxl.load_workbook(io.BytesIO(referrals.content)).active.iter_rows(values_only=True))
-    assert sheet[0][:4] == ("序号", "统一社会信用代码", "企业名称", "辖区") and len(sheet) == 3
+    assert sheet[1][:4] == ("序号", "统一社会信用代码", "企业名称", "辖区") and len(sheet) == 4
     plan = Browser(world, "wujin").get(f"/districts/{HOME}/inspections.xlsx")
     assert plan.status_code == 200
-    header = next(openpyxl.load_workbook(io.BytesIO(plan.content)).active.iter_rows(values_only=True))
+    header = list(openpyxl.load_workbook(io.BytesIO(plan.content)).active.iter_rows(values_only=True))[1]
     assert header[:3] == ("序号", "统一社会信用代码", "企业名称")
     assert Browser(world, "firm").get("/firms.xlsx").status_code == 403
 

@@ -192,15 +192,15 @@ def test_the_local_government_sees_only_confirmed_referrals_through_the_api_page
     for status in ("", "proposed", "declined"):
         export = browser.get("/referrals.xlsx", params={"status": status})
         rows = list(openpyxl.load_workbook(io.BytesIO(export.content)).active.iter_rows(values_only=True))
-        assert {r[2] for r in rows[1:]} <= {"常州确认化工有限公司"}
+        assert {r[2] for r in rows[2:]} <= {"常州确认化工有限公司"}
 
     # the city's export shows each firm's current state and since when
     export = Browser(world, "city").get("/referrals.xlsx")
     rows = list(openpyxl.load_workbook(io.BytesIO(export.content)).active.iter_rows(values_only=True))
-    header = list(rows[0])
+    header = list(rows[1])  # under the title row
     assert "企业当前状态" in header and "当前状态起始" in header
-    assert {r[header.index("企业当前状态")] for r in rows[1:]} == {MOBILIZED}
-    assert len(rows) == 4
+    assert {r[header.index("企业当前状态")] for r in rows[2:]} == {MOBILIZED}
+    assert len(rows) == 5
 
 
 def test_the_district_page_lists_the_sweeps_suggestions_with_the_firms_state(world: World) -> None:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from sqlmodel import Session
 
-from api.pages.exports import write_published_list
+from api.pages.exports import list_export, write_published_list
+from deadlines.export import COMMAND_LINE
 from states import Role, WorkflowError
 from workflow.actors import Actor
 from workflow.certificate_audit import check_certificates
@@ -23,7 +24,6 @@ from workflow.certificates import (
     record_prior_certificate,
     withdraw_benchmark,
 )
-from workflow.clock import today
 from workflow.engine import load_firm
 
 if TYPE_CHECKING:
@@ -178,13 +178,9 @@ def export_cmd(app: App, kind: str, output: Path, as_of: dt.datetime | None) -> 
     app.require_schema()
     clock = app.clock(_as_of(as_of))
     with app.engine.connect() as conn:
+        export = list_export(kind=kind, campaign=app.campaign, as_of=clock.now().astimezone(clock.tz), by=COMMAND_LINE)
         count = write_published_list(
-            output,
-            kind=kind,
-            rows=published_list(conn, kind=kind, clock=clock),
-            campaign=app.campaign,
-            as_of=today(clock),
-            by=CLI_ACTOR,
+            output, export=export, rows=published_list(conn, kind=kind, clock=clock), campaign=app.campaign
         )
     click.echo(f"已写入 / wrote {output}: {count} firm(s)")
 

@@ -349,25 +349,37 @@ def register(main: click.Group) -> None:
     @pass_app
     @friendly_errors
     def referrals_export(app: App, output: Path, district: str | None, status: str | None) -> None:
-        """Write the referral list as XLSX with Chinese headers."""
-        from deadlines.export import write_xlsx
-        from deadlines.referrals import REFERRAL_HEADERS, list_referrals, referral_cells
+        """Write the referral list as XLSX (Chinese; a title row saying the filter, as of when, by whom)."""
+        from api.pages.exports import district_filter
+        from deadlines.export import COMMAND_LINE, Export, Filter, write_xlsx
+        from deadlines.referrals import REFERRAL_COLUMNS, list_referrals, referral_cells
+        from workflow import labels
 
         if output.suffix.lower() != ".xlsx":
             raise click.BadParameter("输出文件须为 .xlsx / the output must end in .xlsx", param_hint="-o")
         app.require_schema()
+        code = _district_code(app, district)
         with app.engine.connect() as conn:
             rows = list_referrals(
                 conn,
                 actor=acting("city_bureau", district=None, name=None),
                 campaign=app.campaign,
-                district=_district_code(app, district),
+                district=code,
                 status=status,
             )
+        filters = [district_filter(app.campaign, code)] if code else []
+        if status:
+            label = labels.REFERRAL_STATUSES[status]
+            filters.append(Filter(label.zh, label.en, status, "状态", "Status"))
+        clock = app.clock(None)
+        export = Export(
+            what_zh="移交属地政府名单", what_en="Referrals to local governments", slug="referrals",
+            as_of=clock.now().astimezone(clock.tz), by=COMMAND_LINE, filters=filters,
+        )  # fmt: skip
         n = write_xlsx(
             output,
-            title="移交属地政府名单",
-            headers=REFERRAL_HEADERS,
+            export=export,
+            columns=REFERRAL_COLUMNS,
             rows=(referral_cells(i, r) for i, r in enumerate(rows, 1)),
         )
         click.echo(f"已写入 {n} 条 / wrote {n} referral(s) to {output}")
@@ -387,8 +399,9 @@ def register(main: click.Group) -> None:
     @friendly_errors
     def inspections_plan(app: App, district: str, month: str, as_json: bool, output: Path | None) -> None:
         """The firms a district bureau inspects in one month, strictest grade first."""
-        from deadlines.export import write_xlsx
-        from deadlines.supervision import PLAN_HEADERS, inspection_plan, parse_month
+        from api.pages.exports import district_filter, month_filter
+        from deadlines.export import COMMAND_LINE, Export, write_xlsx
+        from deadlines.supervision import PLAN_COLUMNS, PLAN_HEADERS, inspection_plan, parse_month
 
         app.require_schema()
         first = parse_month(month)
@@ -399,11 +412,16 @@ def register(main: click.Group) -> None:
         with app.engine.connect() as conn:
             lines = inspection_plan(conn, campaign=app.campaign, district=code, month=first)
             if output is not None:
-                name = app.campaign.district(code).name  # type: ignore[union-attr]
+                clock = app.clock(None)
+                export = Export(
+                    what_zh="检查计划", what_en="Inspection plan", slug="inspection-plan",
+                    as_of=clock.now().astimezone(clock.tz), by=COMMAND_LINE,
+                    filters=[district_filter(app.campaign, code), month_filter(first)],
+                )  # fmt: skip
                 n = write_xlsx(
                     output,
-                    title=f"{name}{first:%Y年%m月}检查计划",
-                    headers=PLAN_HEADERS,
+                    export=export,
+                    columns=PLAN_COLUMNS,
                     rows=(line.cells(i, app.campaign) for i, line in enumerate(lines, 1)),
                 )
                 click.echo(f"已写入 {n} 家企业 / wrote {n} firm(s) to {output}")

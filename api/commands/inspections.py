@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from deadlines.inspections import (
     KINDS,
+    REPORT_COLUMNS,
     REPORT_HEADERS,
     STATUS_LABELS,
     Finding,
@@ -186,7 +187,8 @@ def register(main: click.Group) -> None:
         app: App, month: str, district: str | None, as_of: dt.datetime | None, as_json: bool, output: Path | None
     ) -> None:
         """Planned against done for a month, per district and grade (XLSX with -o)."""
-        from deadlines.export import write_xlsx
+        from api.pages.exports import district_filter, month_filter
+        from deadlines.export import COMMAND_LINE, Export, write_xlsx
 
         app.require_schema()
         if output is not None and output.suffix.lower() != ".xlsx":
@@ -205,12 +207,14 @@ def register(main: click.Group) -> None:
         except WorkflowError as exc:
             raise _refusal(exc) from None
         if output is not None:
-            total = report.totals()
-            rows = [
-                *report.cells(),
-                ["合计", "", total.planned, total.done, total.overdue, _pct(total.share), total.unplanned],
-            ]
-            write_xlsx(output, title=f"{month}检查计划完成情况", headers=REPORT_HEADERS, rows=rows)
+            clock = app.clock(as_of.date() if as_of else None)
+            first = parse_month(month)
+            filters = [district_filter(app.campaign, code), month_filter(first)] if code else [month_filter(first)]
+            export = Export(
+                what_zh="检查计划完成情况", what_en="Inspections planned and done", slug="inspections",
+                as_of=clock.now().astimezone(clock.tz), by=COMMAND_LINE, filters=filters,
+            )  # fmt: skip
+            write_xlsx(output, export=export, columns=REPORT_COLUMNS, rows=report.sheet_rows(app.campaign))
             click.echo(f"已写入 / wrote {output}")
         elif as_json:
             _json(report.as_json())

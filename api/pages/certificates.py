@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.errors import status_of
 from api.pages.access import FIRM_READERS, page
-from api.pages.exports import LIST_TITLES, published_list_response
+from api.pages.exports import LIST_TITLES, made_on_page, published_list_response
+from api.pages.exports import list_export as list_export_of
 from api.pages.firms import refused
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, render
@@ -27,7 +28,6 @@ from workflow.certificates import (
     record_prior_certificate,
     withdraw_benchmark,
 )
-from workflow.clock import today
 from workflow.db import read_unit
 
 router = APIRouter(include_in_schema=False)
@@ -126,6 +126,7 @@ def lists(
 
 @router.get("/lists.xlsx")
 def list_export(
+    request: Request,
     context: ContextDep,
     session: ReadSessionDep,
     actor: Annotated[Actor, page(Role.city_bureau)],
@@ -135,6 +136,5 @@ def list_export(
     kind = kind if kind in LIST_TITLES else "certified"
     with read_unit(session) as conn:
         rows = published_list(conn, kind=kind, clock=context.clock)
-        return published_list_response(
-            kind=kind, rows=rows, campaign=context.campaign, as_of=today(context.clock), by=actor.name
-        )
+        export = list_export_of(kind=kind, campaign=context.campaign, **made_on_page(request, context))
+        return published_list_response(export=export, rows=rows, campaign=context.campaign)

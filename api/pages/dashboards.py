@@ -12,12 +12,12 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep, ReadSessionDep
 from api.pages.access import CITY, OFFICIALS, page
-from api.pages.exports import xlsx_response
+from api.pages.exports import district_filter, month_filter, page_export, xlsx_response
 from api.pages.i18n import N_, Formats
 from api.pages.render import formats_of, gettext_of, pages_of, query_url, render
 from deadlines.inspections import supervision_figures
 from deadlines.referrals import STATUS_LABELS as REFERRAL_STATUS_LABELS
-from deadlines.supervision import GRADE_LABELS, GRADES, PLAN_HEADERS, grade_counts, inspection_plan, parse_month
+from deadlines.supervision import GRADE_LABELS, GRADES, PLAN_COLUMNS, grade_counts, inspection_plan, parse_month
 from states import OutOfScope, Role
 from workflow.actors import Actor, district_in_scope
 from workflow.clock import today
@@ -214,12 +214,13 @@ def district_dashboard(
 @router.get("/districts/{district_code}/inspections.xlsx")
 def inspection_plan_export(
     district_code: str,
+    request: Request,
     context: ContextDep,
     session: ReadSessionDep,
     actor: Annotated[Actor, page(*INSPECTORS, scope="district")],
     month: Annotated[str | None, Query(max_length=7)] = None,
 ) -> Response:
-    """This month's (or `month=YYYY-MM`'s) inspection plan of the district, as XLSX with Chinese headers."""
+    """This month's (or `month=YYYY-MM`'s) inspection plan of the district, as XLSX in the page's language."""
     code = _district_in_scope(actor, district_code, context)
     this_month = today(context.clock).replace(day=1)
     first = parse_month(month) if month else this_month
@@ -232,9 +233,12 @@ def inspection_plan_export(
             month=first,
             as_of=today(context.clock) if first == this_month else None,
         )
+        export = page_export(
+            request, context, what_zh="检查计划", what_en="Inspection plan", slug="inspection-plan",
+            filters=[district_filter(campaign, code), month_filter(first)],
+        )  # fmt: skip
         return xlsx_response(
-            f"inspection-plan-{code}-{first:%Y-%m}.xlsx",
-            title=f"检查计划{first:%Y-%m}",
-            headers=PLAN_HEADERS,
-            rows=(line.cells(n, campaign) for n, line in enumerate(lines, start=1)),
+            export,
+            columns=PLAN_COLUMNS,
+            rows=(line.cells(n, campaign, export.lang) for n, line in enumerate(lines, start=1)),
         )

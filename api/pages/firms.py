@@ -17,7 +17,7 @@ from sqlmodel import Session
 from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.errors import status_of
 from api.pages.access import FIRM_READERS, FLASH_COOKIE, OFFICIALS, page
-from api.pages.exports import FIRM_HEADERS, firm_cells, xlsx_response
+from api.pages.exports import FIRM_COLUMNS, firm_cells, firm_filters, page_export, xlsx_response
 from api.pages.i18n import N_
 from api.pages.render import message, redirect, refusal, render
 from api.pages.worklink import work_suffix
@@ -186,15 +186,20 @@ def firm_export(
     overdue: Text = None,
     q: Text = None,
 ) -> Response:
-    """The whole list (every page) as XLSX with Chinese headers."""
+    """The whole list (every page) as XLSX in the page's language, its title and file name saying the filter."""
     filters = _filters(district, key_field, above_size, state, overdue, q, 1)
+    export = page_export(
+        request,
+        context,
+        what_zh="企业名录",
+        what_en="Firm directory",
+        slug="firms",
+        filters=firm_filters(filters, context.campaign, scope=actor.district_code),
+    )
     with read_unit(session) as conn:
         rows = firm_export_rows(conn, actor=actor, filters=filters)
         return xlsx_response(
-            f"firms-{context.clock.now().astimezone(context.clock.tz):%Y%m%d}.xlsx",
-            title="企业名录",
-            headers=FIRM_HEADERS,
-            rows=firm_cells(rows, campaign=context.campaign),
+            export, columns=FIRM_COLUMNS, rows=firm_cells(rows, campaign=context.campaign, lang=export.lang)
         )
 
 

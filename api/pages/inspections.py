@@ -14,12 +14,12 @@ from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.errors import status_of
 from api.pages.access import FIRM_READERS, OFFICIALS, PUBLIC_PAGE, UserDep, page
 from api.pages.dashboards import _district_in_scope
-from api.pages.exports import xlsx_response
+from api.pages.exports import district_filter, month_filter, page_export, xlsx_response
 from api.pages.render import message, redirect, render
 from deadlines.inspections import (
     KIND_LABELS,
     RECORDERS,
-    REPORT_HEADERS,
+    REPORT_COLUMNS,
     STATUS_LABELS,
     Finding,
     inspections_of,
@@ -333,6 +333,7 @@ def safety_code_sheet(
 
 @router.get("/inspections/report.xlsx")
 def report_export(
+    request: Request,
     context: ContextDep,
     session: ReadSessionDep,
     actor: Annotated[Actor, page(*OFFICIALS)],
@@ -342,9 +343,11 @@ def report_export(
     first = _month(month, context.clock)
     with read_unit(session) as conn:
         report = plan_report(conn, campaign=context.campaign, month=first, actor=actor, clock=context.clock)
-    total = report.totals()
-    share = f"{total.share:.0%}" if total.share is not None else "—"
-    rows = [*report.cells(), ["合计", "", total.planned, total.done, total.overdue, share, total.unplanned]]
-    return xlsx_response(
-        f"inspections-{first:%Y-%m}.xlsx", title=f"{first:%Y-%m}检查计划完成情况", headers=REPORT_HEADERS, rows=rows
-    )
+    filters = [month_filter(first)]
+    if actor.district_code:
+        filters.insert(0, district_filter(context.campaign, actor.district_code))
+    export = page_export(
+        request, context, what_zh="检查计划完成情况", what_en="Inspections planned and done", slug="inspections",
+        filters=filters,
+    )  # fmt: skip
+    return xlsx_response(export, columns=REPORT_COLUMNS, rows=report.sheet_rows(context.campaign, export.lang))

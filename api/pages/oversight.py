@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from api.deps import ContextDep, ReadSessionDep, SessionDep
 from api.pages.access import CITY, OFFICIALS, REFERRAL_READERS, page
-from api.pages.exports import xlsx_response
+from api.pages.exports import referral_export as referral_xlsx
 from api.pages.firms import refused
 from api.pages.render import message, redirect, refusal, render
 from deadlines.escalations import (
@@ -27,12 +27,10 @@ from deadlines.escalations import STATUSES as ESCALATION_STATUSES
 from deadlines.referrals import (
     DELIVERED,
     GROUNDS_LABELS,
-    REFERRAL_HEADERS,
     STATUS_LABELS,
     list_referrals,
     list_suggestions,
     propose_referral,
-    referral_cells,
     take_referral_step,
 )
 from notifications.outbox import WATCHED as OUTBOX_STATUSES
@@ -289,21 +287,17 @@ def propose(
 
 @router.get("/referrals.xlsx")
 def referral_export(
+    request: Request,
     context: ContextDep,
     session: ReadSessionDep,
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
 ) -> Response:
-    """The referral list as XLSX with Chinese headers."""
+    """The referral list as XLSX in the page's language, its title and file name saying the filter."""
     with read_unit(session) as conn:
         rows = _referrals(conn, actor, context.campaign, district, status)
-    return xlsx_response(
-        "referrals.xlsx",
-        title="移交属地政府名单",
-        headers=REFERRAL_HEADERS,
-        rows=(referral_cells(n, r) for n, r in enumerate(rows, start=1)),
-    )
+    return referral_xlsx(request, context, district=_district_filter(actor, district), status=status, rows=rows)
 
 
 def _decided(request: Request, context: Any, session: Any, actor: Actor, exc: WorkflowError) -> Response:

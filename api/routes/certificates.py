@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import FIRM_READERS, ContextDep, ReadSessionDep, SessionDep, allow
+from api.pages.exports import list_export as list_export_of
 from api.pages.exports import published_list_response
 from states import Role
 from workflow.actors import Actor
@@ -22,7 +23,6 @@ from workflow.certificates import (
     record_prior_certificate,
     withdraw_benchmark,
 )
-from workflow.clock import today
 from workflow.db import read_unit
 
 router = APIRouter(prefix="/api", tags=["certificates"])
@@ -106,9 +106,10 @@ def list_export(
     """The 达标企业名单 or 标杆企业名单 the city publishes, as XLSX."""
     with read_unit(session) as conn:
         rows = published_list(conn, kind=kind, clock=context.clock)
-        return published_list_response(
-            kind=kind, rows=rows, campaign=context.campaign, as_of=today(context.clock), by=actor.name
+        export = list_export_of(
+            kind=kind, campaign=context.campaign, as_of=context.clock.now().astimezone(context.clock.tz), by=actor.name
         )
+        return published_list_response(export=export, rows=rows, campaign=context.campaign)
 
 
 @router.get("/audit/certificates")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import io
 import random
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from deadlines.export import FORMULA_STARTS, write_xlsx
+from deadlines.export import FORMULA_STARTS, Column, Export, write_xlsx
 from tests.reliability.conftest import Ledger, backend_of
 from workflow import uscc
 from workflow.campaign import Campaign
@@ -26,6 +27,8 @@ from workflow.clock import FixedClock
 from workflow.context import Context
 from workflow.directory import ImportRejected, import_directory
 from workflow.tables import ENTERPRISES
+
+NOW = dt.datetime(2023, 6, 1, 10, 30, tzinfo=dt.UTC)
 
 HEADER = [
     "统一社会信用代码",
@@ -192,7 +195,8 @@ def test_hostile_cells_import_whole_or_not_at_all_and_exports_stay_inert(
         with engine.connect() as conn:
             cells = conn.execute(sa.select(ENTERPRISES.c.uscc, ENTERPRISES.c.name, ENTERPRISES.c.principal,
                                            ENTERPRISES.c.phone, ENTERPRISES.c.email)).all()  # fmt: skip
-        write_xlsx(book_path, title="企业名录", headers=["a", "b", "c", "d", "e"], rows=cells)
+        export = Export(what_zh="企业名录", what_en="Firm directory", slug="firms", as_of=NOW, by="=cmd|' /C calc'!A0")
+        write_xlsx(book_path, export=export, columns=[Column(h, h) for h in "abcde"], rows=cells)
         for row in openpyxl.load_workbook(book_path).active.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", cell.value

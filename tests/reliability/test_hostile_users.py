@@ -290,9 +290,9 @@ def test_smaller_findings_through_the_api_and_the_pages(world: World, db_url: st
         )
     sheet = Browser(world, "city").get("/firms.xlsx")
     rows = list(openpyxl.load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=False))
-    header = [c.value for c in rows[0]]
+    header = [c.value for c in rows[1]]  # under the title row
     phone, principal = header.index("联系电话"), header.index("主要负责人")
-    mine = next(r for r in rows[1:] if r[phone].value == "+1-555-0100")
+    mine = next(r for r in rows[2:] if r[phone].value == "+1-555-0100")
     assert mine[phone].data_type == "s" and mine[phone].number_format == "@"
     assert mine[principal].value == "'=1+1"
     ledger.record(
