@@ -89,11 +89,19 @@ def current_user(
             read, which the route's `read_unit` continues and ends: one pooled connection, one transaction
             (and one pre-ping) a request instead of two. Under READ COMMITTED every statement reads the
             latest commits, so nothing is staler for it. Otherwise (SQLite, where a read transaction holds a
-            snapshot, and every write) the lookup is a read of its own, ended at once.
+            snapshot, and every write) the lookup is a read of its own, ended at once; on PostgreSQL a
+            single statement in autocommit.
     """
     if token:
-        if reading and session.get_bind().dialect.name == "postgresql":
+        engine = session.get_bind()
+        if reading and engine.dialect.name == "postgresql":
             user = user_for_token(session.connection(), token=token, clock=context.clock)
+        elif engine.dialect.name == "postgresql" and isinstance(engine, sa.Engine):
+            # a write begins its own unit after this: the lookup is one statement outside any transaction
+            # (no BEGIN and ROLLBACK around it), on a connection handed straight back to the pool
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                user = user_for_token(conn, token=token, clock=context.clock)
         else:
             with read_unit(session) as conn:
                 user = user_for_token(conn, token=token, clock=context.clock)

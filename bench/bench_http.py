@@ -147,7 +147,9 @@ async def load(
             latencies.append(time.perf_counter() - started)
             statuses[response.status_code] += 1
 
-    limits = httpx.Limits(max_connections=len(lists), max_keepalive_connections=len(lists))
+    # a connection idle for uvicorn's keep-alive time (5 s) is closed by the server; the client lets it go first
+    # (else a request sent as the server closes it is lost: both servers get the same client)
+    limits = httpx.Limits(max_connections=len(lists), max_keepalive_connections=len(lists), keepalive_expiry=2.0)
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
         await asyncio.gather(*(worker(client, todo) for todo in lists))
