@@ -1,8 +1,8 @@
 """Growth: the directory import, the daily sweep and the city dashboard (warm) timed at several city sizes,
 each by its own benchmark script in its own process; the fitted exponent k of time ∝ firms^k (least squares
-on log-log; k ≤ 1 means at most linear), and the curves drawn to docs/growth.png (matplotlib, Agg).
+on log-log; k ≤ 1 means at most linear), and the curves drawn to docs/growth-sqlite.png (matplotlib, Agg).
 
-    .venv/bin/python bench/bench_growth.py [--sizes 10000,100000,1000000] [--chart docs/growth.png]
+    .venv/bin/python bench/bench_growth.py [--sizes 10000,100000,1000000] [--chart docs/growth-sqlite.png]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def draw(chart: Path, sizes: list[int], results: dict[str, list[float]], *, titl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--chart", default=str(ROOT / "docs" / "growth.png"), help="PNG path, or 'none'")
+    parser.add_argument("--chart", default=str(ROOT / "docs" / "growth-sqlite.png"), help="PNG path, or 'none'")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[str, list[float]] = {}

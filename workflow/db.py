@@ -21,7 +21,6 @@ goes with its engine.
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -71,10 +70,8 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
             Raw.of(conn).execute_sql(f"BEGIN {mode}", ())
 
         return engine
-    ping = kwargs.pop("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", True)
     engine = sa.create_engine(url, **kwargs)
-    if ping:
-        _ping_when_idle(engine)
 
     @event.listens_for(engine, "handle_error")
     def _failed_ping_is_a_disconnect(context: sa.engine.ExceptionContext) -> None:
@@ -86,39 +83,6 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
             context.is_disconnect = True
 
     return engine
-
-
-# A pooled connection back in use within this many seconds is not pinged before use: on a busy server a
-# ping on every checkout was one more round trip per request. One idle for longer (or never used) is.
-PING_AFTER_IDLE_S = 1.0
-
-
-def _ping_when_idle(engine: sa.Engine) -> None:
-    """SQLAlchemy's `pool_pre_ping`, for connections that sat idle: a dead one is replaced before use (the
-    pool retries the checkout with a fresh connection). A connection that dies while busy fails its request
-    (503, `api.errors`), and the disconnect empties the pool, as it does with a ping."""
-
-    @event.listens_for(engine, "checkin")
-    def _returned(_dbapi_conn: Any, record: Any) -> None:
-        if record is not None:
-            record.info["returned_at"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        returned = record.info.get("returned_at")
-        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE_S:
-            return
-        try:
-            autocommit = dbapi_conn.autocommit
-            dbapi_conn.autocommit = True
-            try:
-                cursor = dbapi_conn.cursor()
-                cursor.execute("SELECT 1")
-                cursor.close()
-            finally:
-                dbapi_conn.autocommit = autocommit
-        except Exception as exc:  # any failure of the ping means the connection is gone
-            raise sa.exc.DisconnectionError() from exc
 
 
 def begin_write(session: Session) -> None:
