@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, pages
 from api.deps import AppContext
@@ -28,6 +28,33 @@ ROUTERS = (
     certificates.router,
     inspections.router,
 )
+
+
+class RequestMetrics:
+    """Each request's duration by method, route template and status (`dabiao_http_requests`). Plain ASGI:
+    `BaseHTTPMiddleware` ran every request through an extra task and memory stream."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless an answer starts (an exception that escapes is answered 500 above)
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template, not the raw path
+            REQUESTS.labels(method_label(scope["method"]), route, str(status)).observe(time.perf_counter() - started)
 
 
 def create_app(
@@ -57,14 +84,5 @@ def create_app(
         app.include_router(router)
     pages.install(app)
 
-    @app.middleware("http")
-    async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")  # the template, not the raw path
-        REQUESTS.labels(method_label(request.method), route, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
-
+    app.add_middleware(RequestMetrics)  # outermost: times everything below it
     return app

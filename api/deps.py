@@ -100,13 +100,39 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def current_user(context: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(bearer)]) -> Any:
+def current_user(
+    context: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(bearer)], *, reading: bool = False
+) -> Any:
+    """The active user of a live bearer token (401 otherwise), looked up on every request, so a revoked
+    token or a disabled account is refused at once.
+
+    Args:
+        reading: the request only reads (GET, HEAD). On PostgreSQL the lookup then opens the request's
+            read, which the route's `read_unit` continues and ends: one pooled connection, one transaction
+            (and one pre-ping) a request instead of two. Under READ COMMITTED every statement reads the
+            latest commits, so nothing is staler for it. Otherwise (SQLite, where a read transaction holds a
+            snapshot, and every write) the lookup is a read of its own, ended at once; on PostgreSQL a
+            single statement in autocommit.
+    """
     if token:
-        with read_unit(session) as conn:
-            user = user_for_token(conn, token=token, clock=context.clock)
+        engine = session.get_bind()
+        if reading and engine.dialect.name == "postgresql":
+            user = user_for_token(session.connection(), token=token, clock=context.clock)
+        elif engine.dialect.name == "postgresql" and isinstance(engine, sa.Engine):
+            # a write begins its own unit after this: the lookup is one statement outside any transaction
+            # (no BEGIN and ROLLBACK around it), on a connection handed straight back to the pool
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                user = user_for_token(conn, token=token, clock=context.clock)
+        else:
+            with read_unit(session) as conn:
+                user = user_for_token(conn, token=token, clock=context.clock)
         if user is not None:
             return user
     raise HTTPException(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+READING = frozenset({"GET", "HEAD"})
 
 
 # The scope words of the access rules, and the kind of record of `workflow.actors` each is judged by
@@ -169,9 +195,13 @@ class Allow(Access):
     fails on a route without it)."""
 
     def __call__(
-        self, context: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(bearer)]
+        self,
+        request: Request,
+        context: ContextDep,
+        session: SessionDep,
+        token: Annotated[str | None, Depends(bearer)],
     ) -> Actor:
-        return self.actor(current_user(context, session, token))
+        return self.actor(current_user(context, session, token, reading=request.method in READING))
 
 
 @dataclass(frozen=True)

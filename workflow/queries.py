@@ -150,7 +150,10 @@ def next_deadline(firm: Any, *, campaign: Campaign, open_hazard_deadlines: list[
 def firm_detail(conn: sa.Connection, *, actor: Actor, enterprise_id: int, context: Context) -> dict[str, Any]:
     campaign, clock = context.campaign, context.clock
     firm = firm_in_scope(conn, actor=actor, enterprise_id=enterprise_id)
-    district = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
+    # the districts table is kept equal to the campaign file (`sync_districts`): its name without a query
+    district = next((d.name for d in campaign.districts if d.code == firm.district_code), None)
+    if district is None:  # a district the campaign no longer lists
+        district = conn.execute(sa.select(DISTRICTS.c.name).where(DISTRICTS.c.code == firm.district_code)).scalar()
     hazards = conn.execute(sa.select(HAZARDS).where(HAZARDS.c.enterprise_id == firm.id).order_by(HAZARDS.c.id)).all()
     events = conn.execute(sa.select(EVENTS).where(EVENTS.c.enterprise_id == firm.id).order_by(EVENTS.c.seq)).all()
     application = conn.execute(

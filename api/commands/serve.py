@@ -8,6 +8,8 @@ import click
 
 from api.commands.base import App, friendly_errors, pass_app
 
+WORKER_STARTUP_S = 60  # seconds a worker process may take to come up before the supervisor replaces it
+
 
 def uvicorn_options(settings: Any) -> dict[str, Any]:
     """No `server` header; X-Forwarded-For believed only from DABIAO_TRUSTED_PROXIES (uvicorn would trust
@@ -54,6 +56,9 @@ def serve(app: App, host: str, port: int, workers: int, with_scheduler: bool | N
             host=host,
             port=port,
             workers=workers,
+            # a worker answers the supervisor's health check only once it has imported the app; on a busy
+            # machine that takes longer than uvicorn's 5 s and the workers were killed and restarted forever
+            timeout_worker_healthcheck=WORKER_STARTUP_S,
             log_level="info",
             **uvicorn_options(app.settings),
         )

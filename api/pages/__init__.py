@@ -8,14 +8,16 @@ their static files and security headers on the app and answers a page's errors w
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.pages import certificates, dashboards, firms, inspections, oversight, reviews, session, work
 from api.pages.access import LANG_COOKIE, CsrfRefused, SignInRequired
@@ -46,6 +48,43 @@ def is_page(request: Request) -> bool:
     return not request.url.path.startswith(NOT_PAGES)
 
 
+class PageHeaders:
+    """Security headers on every answer, and on pages the content policy, no framing, no caching and the
+    language cookie when `?lang=` chose one. Plain ASGI (no per-request task or stream as with
+    `BaseHTTPMiddleware`): it only edits the response's start message on its way out."""
+
+    def __init__(self, app: ASGIApp, *, context: Any) -> None:
+        self.app = app
+        self.context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page = not scope["path"].startswith(NOT_PAGES)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if page:
+                    headers["Content-Security-Policy"] = CSP
+                    headers["X-Frame-Options"] = "DENY"
+                    headers.setdefault("Cache-Control", "no-store")
+                    lang = QueryParams(scope.get("query_string", b"")).get("lang")
+                    if lang in LANGS:
+                        secure = self.context.settings.cookie_secure or scope.get("scheme") == "https"
+                        cookie = Response()
+                        cookie.set_cookie(
+                            LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/", secure=secure
+                        )
+                        headers.append("set-cookie", cookie.headers["set-cookie"])
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def error_page(request: Request, status: int, kind: str, detail: str | None = None) -> Response:
     return render(request, "error.html", status=status, kind=kind, detail=detail)
 
@@ -57,20 +96,7 @@ def install(app: FastAPI) -> None:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.middleware("http")
-    async def page_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if is_page(request):
-            response.headers["Content-Security-Policy"] = CSP
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers.setdefault("Cache-Control", "no-store")
-            lang = request.query_params.get("lang")
-            if lang in LANGS:
-                secure = app.state.context.settings.cookie_secure or request.url.scheme == "https"
-                response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/", secure=secure)
-        return response
+    app.add_middleware(PageHeaders, context=app.state.context)
 
     # The API's handlers answer in JSON; a page answers with a page. Wrap them: pages first, else the API's.
     def wrap(kind: type[Exception] | int, page: Callable[[Request, Any], Response]) -> None:
