@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from tests.api_helpers import World
 from tests.test_pages_access import Browser
 from workflow import uscc
-from workflow.tables import ENTERPRISES, ESCALATIONS
+from workflow.tables import ENTERPRISES, ESCALATIONS, REFERRALS
 
 # the states in the order the campaign passes through them (the machine's path, then closed)
 CAMPAIGN_ORDER = [
@@ -200,9 +200,7 @@ def test_page_size_out_of_bounds_is_refused(world: World, size: int) -> None:
 @pytest.mark.parametrize("size", [1, 20, 200])
 def test_page_sizes_within_bounds(world: World, size: int) -> None:
     write_rows(world)
-    body = world.client.get(
-        "/api/enterprises", params={"q": WORD, "page_size": size}, headers=world.as_("city")
-    ).json()
+    body = world.client.get("/api/enterprises", params={"q": WORD, "page_size": size}, headers=world.as_("city")).json()
     assert len(body["items"]) == min(size, len(ROWS)) and body["page_size"] == size
     page = Browser(world, "city").get("/firms", params={"q": WORD, "page_size": size})
     assert len(page_names(page.text)) == min(size, len(ROWS))
@@ -239,3 +237,71 @@ def test_an_unknown_sort_key_is_refused_in_words(world: World) -> None:
     assert page.status_code == 422 and "不能按“principal”排序" in page.text
     too_many = world.client.get("/api/enterprises", params={"q": "a b c d e f"}, headers=world.as_("city"))
     assert too_many.status_code == 422 and "at most 5" in too_many.text
+
+
+# the referral of each firm above (by its row): grounds, status, day proposed
+REFERRED = {
+    0: ("failed_review_twice", "confirmed", dt.date(2023, 2, 3)),
+    1: ("non_participating", "proposed", dt.date(2023, 1, 5)),
+    2: ("major_hazard_overdue", "acknowledged", dt.date(2023, 3, 1)),
+    3: ("non_participating", "declined", dt.date(2023, 1, 5)),
+    5: ("non_participating", "withdrawn", dt.date(2023, 2, 20)),
+    6: ("major_hazard_overdue", "proposed", dt.date(2022, 12, 30)),
+}
+GROUNDS_ORDER = ["non_participating", "failed_review_twice", "major_hazard_overdue"]  # the catalogue's order
+REFERRAL_ORDER = ["proposed", "confirmed", "acknowledged", "declined", "withdrawn"]  # its path, then its ends
+
+
+def write_referrals(world: World, firms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    with world.engine.begin() as conn:
+        for n, (grounds, status, day) in REFERRED.items():
+            firm = firms[n]
+            at = dt.datetime.combine(day, dt.time(4), tzinfo=dt.UTC)
+            referral_id = conn.execute(
+                sa.insert(REFERRALS).values(
+                    dedupe_key=f"referral:{grounds}:enterprise:{firm['id']}",
+                    enterprise_id=firm["id"],
+                    district_code=firm["district"],
+                    grounds=grounds,
+                    status=status,
+                    detail={},
+                    proposed_at=at,
+                    proposed_by="test",
+                )
+            ).inserted_primary_key[0]
+            rows.append(
+                {
+                    **firm,
+                    "id": int(referral_id),
+                    "grounds": GROUNDS_ORDER.index(grounds),
+                    "status": REFERRAL_ORDER.index(status),
+                    "proposed_at": at,
+                }
+            )
+    return rows
+
+
+REFERRAL_SORTS = ["name", "uscc", "district", "grounds", "status", "state", "proposed_at"]
+
+
+def test_the_referral_list_sorts_by_every_column_and_pages(world: World) -> None:
+    referrals = write_referrals(world, write_rows(world))
+    browser = Browser(world, "city")
+    for key in REFERRAL_SORTS:
+        for descending in (False, True):
+            sort = ("-" if descending else "") + key
+            want = expected(referrals, key, descending)
+            page = browser.get("/referrals", params={"sort": sort, "page_size": 200})
+            assert page.status_code == 200
+            assert page_names(page.text) == want, sort
+            api = world.client.get("/api/referrals", params={"sort": sort}, headers=world.as_("city"))
+            assert [r["enterprise_name"] for r in api.json()] == want, sort
+    want = expected(referrals, "proposed_at", True)
+    page = browser.get("/referrals", params={"sort": "-proposed_at", "page_size": 4, "page": 2})
+    assert page_names(page.text) == want[4:] and "共 6 项" in page.text
+    assert "第 2 / 2 页" in page.text
+    refused = browser.get("/referrals", params={"sort": "detail"})
+    assert refused.status_code == 422 and "不能按“detail”排序" in refused.text
+    assert world.client.get("/api/referrals", params={"sort": "x"}, headers=world.as_("city")).status_code == 422
+    assert browser.get("/referrals", params={"page_size": 500}).status_code == 422

@@ -41,9 +41,8 @@ def parse_order(text: str | None, *, allowed: Sequence[str], default: str) -> Or
     descending = text.startswith("-")
     key = text.lstrip("-")
     if key not in allowed:
-        raise InvalidInput(
-            f"不能按“{key}”排序，可排序的列：{'、'.join(allowed)} / cannot sort by {key!r}; sortable: {', '.join(allowed)}"
-        )
+        zh, en = "、".join(allowed), ", ".join(allowed)
+        raise InvalidInput(f"不能按“{key}”排序，可排序的列：{zh} / cannot sort by {key!r}; sortable: {en}")
     return Order(key, descending)
 
 

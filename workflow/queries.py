@@ -16,8 +16,6 @@ from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.context import Context
 from workflow.engine import allowed_triggers, load_firm
-from workflow.models import ApplicationStatus, EscalationStatus, HazardStatus, ReviewAssignmentStatus
-from workflow.records import OPEN_STATUSES, raising_office
 from workflow.listing import (
     DEFAULT_PAGE_SIZE,
     Order,
@@ -29,6 +27,8 @@ from workflow.listing import (
     search_words,
     word_matches,
 )
+from workflow.models import ApplicationStatus, EscalationStatus, HazardStatus, ReviewAssignmentStatus
+from workflow.records import OPEN_STATUSES, raising_office
 from workflow.tables import (
     APPLICATIONS,
     CERTIFICATIONS,
@@ -41,6 +41,7 @@ from workflow.tables import (
     REVIEW_ASSIGNMENTS,
     REVIEWS,
 )
+
 
 def overdue_clause() -> sa.Exists:
     return (

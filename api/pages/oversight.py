@@ -21,10 +21,12 @@ from deadlines.referrals import (
     GROUNDS_LABELS,
     REFERRAL_HEADERS,
     STATUS_LABELS,
+    count_referrals,
     list_referrals,
     list_suggestions,
     propose_referral,
     referral_cells,
+    referral_order,
     take_referral_step,
 )
 from states import InvalidInput, Role, WorkflowError
@@ -33,6 +35,7 @@ from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
 from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.listing import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, PAGE_SIZES, check_paging, page_count
 from workflow.models import EscalationStatus
 from workflow.queries import undeliverable_notices, worklist
 
@@ -134,11 +137,26 @@ def acknowledge(
     return redirect("/escalations", notice="acknowledged")
 
 
-def _referrals(conn: Any, actor: Actor, campaign: Any, district: str | None, status: str | None) -> list[Any]:
+def _referrals(
+    conn: Any,
+    actor: Actor,
+    campaign: Any,
+    district: str | None,
+    status: str | None,
+    sort: str | None = None,
+    **page: int,
+) -> list[Any]:
     if status and status not in STATUS_LABELS:
         raise InvalidInput(f"未知状态 {status} / unknown status: {status}")
+    order = referral_order(sort)
     return list_referrals(
-        conn, actor=actor, campaign=campaign, district=_district_filter(actor, district), status=status or None
+        conn,
+        actor=actor,
+        campaign=campaign,
+        district=_district_filter(actor, district),
+        status=status or None,
+        order=order,
+        **page,
     )
 
 
@@ -150,14 +168,29 @@ def referral_page(
     district: str | None,
     status: str | None,
     *,
+    sort: str | None = None,
+    page_no: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
     error: str | None = None,
     code: int = 200,
 ) -> Response:
     rows: list[Any] = []
     suggestions: list[Any] = []
+    total = 0
     try:
+        check_paging(page_no, page_size)
         with read_unit(session) as conn:
-            rows = _referrals(conn, actor, context.campaign, district, status)
+            rows = _referrals(
+                conn,
+                actor,
+                context.campaign,
+                district,
+                status,
+                sort,
+                limit=page_size,
+                offset=(page_no - 1) * page_size,
+            )
+            total = count_referrals(conn, actor=actor, district=_district_filter(actor, district), status=status)
             if actor.role in OFFICIALS:
                 suggestions = list_suggestions(conn, actor=actor, district=_district_filter(actor, district))
     except InvalidInput as exc:
@@ -170,8 +203,13 @@ def referral_page(
         "referrals.html",
         status=code,
         error=error,
-        rows=rows[:LIST_LIMIT],
-        more=len(rows) > LIST_LIMIT,
+        rows=rows,
+        total=total,
+        page_no=page_no,
+        pages=page_count(total, page_size),
+        page_size=page_size,
+        page_sizes=PAGE_SIZES,
+        sort=sort or "district",
         params={"district": district or None, "status": status or None},
         grounds=GROUNDS_LABELS,
         statuses=statuses,
@@ -190,10 +228,15 @@ def referrals(
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
+    sort: Text = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> Response:
     """Key-field firms referred to their local government: the city and the district see theirs, the local
-    government the referrals of its area."""
-    return referral_page(request, context, session, actor, district, status)
+    government the referrals of its area. Sorted by any column shown, a chosen number a page."""
+    return referral_page(
+        request, context, session, actor, district, status, sort=sort, page_no=page_no, page_size=page_size
+    )
 
 
 @router.post("/firms/{enterprise_id}/referral")
@@ -228,10 +271,11 @@ def referral_export(
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
+    sort: Text = None,
 ) -> Response:
-    """The referral list as XLSX with Chinese headers."""
+    """The referral list as XLSX with Chinese headers, in the order the page shows."""
     with read_unit(session) as conn:
-        rows = _referrals(conn, actor, context.campaign, district, status)
+        rows = _referrals(conn, actor, context.campaign, district, status, sort)
     return xlsx_response(
         "referrals.xlsx",
         title="移交属地政府名单",

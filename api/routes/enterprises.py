@@ -34,8 +34,8 @@ from workflow.dossier import KINDS
 from workflow.engine import FireResult
 from workflow.evidence import Upload, open_evidence, store_upload
 from workflow.firing import fire_seen
-from workflow.listing import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from workflow.idempotency import keep_answer, kept_answer
+from workflow.listing import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE
 from workflow.queries import FirmFilter, firm_detail, hazard_in_scope, hazards_of, list_firms
 from workflow.records import (
     FiveImplementations,
