@@ -108,35 +108,50 @@ def firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
     return where
 
 
-def firm_page_ids(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> list[int]:
-    """The ids of one page of the list, in order. With a neighbour (`after`/`before`) the page is a keyset
-    seek from that firm's sort values: an index range however deep. A page asked by number (a jump) skips
-    (page − 1) × size ids in the sort's index order, reading ids only, never whole rows."""
+def firm_columns() -> list[sa.ColumnElement[Any]]:
+    return [
+        E.c.id,
+        E.c.uscc,
+        E.c.name,
+        E.c.district_code,
+        DISTRICTS.c.name.label("district_name"),
+        E.c.sector,
+        E.c.key_field,
+        E.c.above_size,
+        E.c.state,
+        E.c.state_since,
+        E.c.version,
+        overdue_clause().label("overdue"),
+    ]
+
+
+def firm_page(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> list[sa.Row[Any]]:
+    """One page of the list, in order, in one statement. With a neighbour (`after`/`before`) the page is a
+    keyset seek from that firm's sort values: an index range however deep. A page asked by number (a jump)
+    skips (page − 1) × size entries of the sort's index in a subquery that reads ids only, never whole rows,
+    and the page's rows are read by id."""
     order = filters.order()
     keys = [*FIRM_SORTS[order.key], E.c.id]
     where = firm_where(actor, filters)
+    page = sa.select(*firm_columns()).join(DISTRICTS, DISTRICTS.c.code == E.c.district_code)
     neighbour = filters.after if filters.after is not None else filters.before
     if neighbour is not None:
         values = conn.execute(sa.select(*keys).where(E.c.id == neighbour, *where[:1])).first()
         if values is not None:
             backwards = filters.after is None  # the page before `before`: seek the other way, then turn round
             direction = order.descending != backwards
-            ids = conn.execute(
-                sa.select(E.c.id)
-                .where(*where, keyset_after(keys, list(values), descending=direction))
+            rows = conn.execute(
+                page.where(*where, keyset_after(keys, list(values), descending=direction))
                 .order_by(*order_by(keys, descending=direction))
                 .limit(filters.page_size)
-            ).scalars()
-            found = [int(i) for i in ids]
-            return found[::-1] if backwards else found
-    ids = conn.execute(
-        sa.select(E.c.id)
-        .where(*where)
-        .order_by(*order_by(keys, descending=order.descending))
-        .limit(filters.page_size)
-        .offset((filters.page - 1) * filters.page_size)
-    ).scalars()
-    return [int(i) for i in ids]
+            ).all()
+            return rows[::-1] if backwards else rows
+    ordered = order_by(keys, descending=order.descending)
+    offset = (filters.page - 1) * filters.page_size
+    if offset == 0:
+        return conn.execute(page.where(*where).order_by(*ordered).limit(filters.page_size)).all()
+    ids = sa.select(E.c.id).where(*where).order_by(*ordered).limit(filters.page_size).offset(offset)
+    return conn.execute(page.where(E.c.id.in_(ids.scalar_subquery())).order_by(*ordered)).all()
 
 
 def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dict[str, Any]:
@@ -146,27 +161,7 @@ def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dic
     order = filters.order()
     where = firm_where(actor, filters)
     total = conn.execute(sa.select(sa.func.count()).select_from(ENTERPRISES).where(*where)).scalar_one()
-    ids = firm_page_ids(conn, actor=actor, filters=filters)
-    rows = conn.execute(
-        sa.select(
-            ENTERPRISES.c.id,
-            ENTERPRISES.c.uscc,
-            ENTERPRISES.c.name,
-            ENTERPRISES.c.district_code,
-            DISTRICTS.c.name.label("district_name"),
-            ENTERPRISES.c.sector,
-            ENTERPRISES.c.key_field,
-            ENTERPRISES.c.above_size,
-            ENTERPRISES.c.state,
-            ENTERPRISES.c.state_since,
-            ENTERPRISES.c.version,
-            overdue_clause().label("overdue"),
-        )
-        .join(DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code)
-        .where(ENTERPRISES.c.id.in_(ids))
-    ).all()
-    position = {firm_id: n for n, firm_id in enumerate(ids)}
-    rows = sorted(rows, key=lambda r: position[r.id])
+    rows = firm_page(conn, actor=actor, filters=filters)
     return {
         "items": [
             {**r._asdict(), "state_label": STATE_LABELS[State(r.state)][0], "overdue": bool(r.overdue)} for r in rows
@@ -176,8 +171,8 @@ def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dic
         "page_size": filters.page_size,
         "pages": page_count(int(total), filters.page_size),
         "sort": order.text,
-        "first_id": ids[0] if ids else None,
-        "last_id": ids[-1] if ids else None,
+        "first_id": rows[0].id if rows else None,
+        "last_id": rows[-1].id if rows else None,
     }
 
 
