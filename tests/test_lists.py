@@ -172,7 +172,7 @@ def test_jump_next_and_previous_pages(world: World) -> None:
     page = browser.get("/firms", params={"q": WORD, "sort": "state", "page_size": 20})
     assert 'name="sort" value="state"' in page.text and 'name="page_size"' in page.text
     small = browser.get("/firms", params={"q": WORD, "sort": "-name", "page_size": 20, "page": 1})
-    assert "跳至第" in small.text
+    assert "跳至页码" in small.text
     names_by_page = []
     path = f"/firms?q={WORD}&sort=-name&page_size=2"
     for _ in range(4):
@@ -305,3 +305,28 @@ def test_the_referral_list_sorts_by_every_column_and_pages(world: World) -> None
     assert refused.status_code == 422 and "不能按“detail”排序" in refused.text
     assert world.client.get("/api/referrals", params={"sort": "x"}, headers=world.as_("city")).status_code == 422
     assert browser.get("/referrals", params={"page_size": 500}).status_code == 422
+
+
+def test_every_page_of_every_size_by_jump(world: World) -> None:
+    """A jump reads the page from the start of the list or, in its second half, from its end: the same rows."""
+    want = expected(write_rows(world), "state_since", False)
+    for size in range(1, len(ROWS) + 1):
+        for page in range(1, -(-len(ROWS) // size) + 1):
+            body = world.client.get(
+                "/api/enterprises",
+                params={"q": WORD, "sort": "state_since", "page_size": size, "page": page},
+                headers=world.as_("city"),
+            ).json()
+            assert [i["name"] for i in body["items"]] == want[(page - 1) * size : page * size], (size, page)
+
+
+def test_guidance_and_accounts_sort_by_their_columns(world: World) -> None:
+    browser = Browser(world, "city")
+    page = browser.get("/users", params={"sort": "-username"})
+    assert page.status_code == 200
+    shown = re.findall(r"<tr>\s*<td>([^<]+)</td>", page.text)
+    assert shown == sorted(world.users, reverse=True)
+    assert browser.get("/users", params={"sort": "password_hash"}).status_code == 422
+    assert browser.get("/guidance", params={"sort": "-from_date"}).status_code == 200
+    refused = browser.get("/guidance", params={"sort": "note"})
+    assert refused.status_code == 422 and "不能按“note”排序" in refused.text

@@ -4,6 +4,7 @@ Every query is cut to the caller's scope in SQL, so nothing outside it is ever r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,11 +126,14 @@ def firm_columns() -> list[sa.ColumnElement[Any]]:
     ]
 
 
-def firm_page(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> list[sa.Row[Any]]:
+def firm_page(
+    conn: sa.Connection, *, actor: Actor, filters: FirmFilter, total: int | None = None
+) -> Sequence[sa.Row[Any]]:
     """One page of the list, in order, in one statement. With a neighbour (`after`/`before`) the page is a
     keyset seek from that firm's sort values: an index range however deep. A page asked by number (a jump)
     skips (page − 1) × size entries of the sort's index in a subquery that reads ids only, never whole rows,
-    and the page's rows are read by id."""
+    and the page's rows are read by id; a page in the second half of the list (`total` known) is counted
+    from the end, in the reversed order, so no jump skips more than half the list."""
     order = filters.order()
     keys = [*FIRM_SORTS[order.key], E.c.id]
     where = firm_where(actor, filters)
@@ -150,7 +154,14 @@ def firm_page(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> list
     offset = (filters.page - 1) * filters.page_size
     if offset == 0:
         return conn.execute(page.where(*where).order_by(*ordered).limit(filters.page_size)).all()
-    ids = sa.select(E.c.id).where(*where).order_by(*ordered).limit(filters.page_size).offset(offset)
+    size = filters.page_size
+    if total is not None and total // 2 < offset < total:
+        size = min(size, total - offset)
+        offset = total - offset - size
+        ordered_ids = order_by(keys, descending=not order.descending)
+    else:
+        ordered_ids = ordered
+    ids = sa.select(E.c.id).where(*where).order_by(*ordered_ids).limit(size).offset(offset)
     return conn.execute(page.where(E.c.id.in_(ids.scalar_subquery())).order_by(*ordered)).all()
 
 
@@ -161,7 +172,7 @@ def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dic
     order = filters.order()
     where = firm_where(actor, filters)
     total = conn.execute(sa.select(sa.func.count()).select_from(ENTERPRISES).where(*where)).scalar_one()
-    rows = firm_page(conn, actor=actor, filters=filters)
+    rows = firm_page(conn, actor=actor, filters=filters, total=int(total))
     return {
         "items": [
             {**r._asdict(), "state_label": STATE_LABELS[State(r.state)][0], "overdue": bool(r.overdue)} for r in rows

@@ -34,7 +34,7 @@ from workflow.actors import Actor
 from workflow.dashboard import OUTBOX_WATCHED, outbox_messages
 from workflow.db import read_unit
 from workflow.guidance import KINDS as GUIDE_KINDS
-from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.guidance import assign_guide, guidance_order, list_guidance, record_visit
 from workflow.listing import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, PAGE_SIZES, check_paging, page_count
 from workflow.models import EscalationStatus
 from workflow.queries import undeliverable_notices, worklist
@@ -309,10 +309,22 @@ def decide(
 
 
 def guidance_page(
-    request: Request, session: Any, actor: Actor, district: str | None, *, error: str | None = None, code: int = 200
+    request: Request,
+    session: Any,
+    actor: Actor,
+    district: str | None,
+    *,
+    sort: str | None = None,
+    error: str | None = None,
+    code: int = 200,
 ) -> Response:
-    with read_unit(session) as conn:
-        rows = list_guidance(conn, actor=actor, district=_district_filter(actor, district))
+    rows: list[Any] = []
+    try:
+        order = guidance_order(sort)
+        with read_unit(session) as conn:
+            rows = list_guidance(conn, actor=actor, district=_district_filter(actor, district), order=order)
+    except InvalidInput as exc:
+        error, code = message(request, str(exc)), 422
     return render(
         request,
         "guidance.html",
@@ -320,6 +332,7 @@ def guidance_page(
         error=error,
         rows=rows,
         kinds=GUIDE_KINDS,
+        sort=sort or "",
         params={"district": district or None},
     )
 
@@ -330,10 +343,11 @@ def guidance(
     session: SessionDep,
     actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau)],
     district: Text = None,
+    sort: Text = None,
 ) -> Response:
     """Experts and officers sent to benchmark candidates (派驻专家重点指导、监管人员重点督导) and their visits:
-    a district bureau sees its own firms, the city bureau all."""
-    return guidance_page(request, session, actor, district)
+    a district bureau sees its own firms, the city bureau all; sorted by any column but the visits."""
+    return guidance_page(request, session, actor, district, sort=sort)
 
 
 @router.post("/firms/{enterprise_id}/guidance")
