@@ -12,10 +12,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
+from states import Role
 from tests.api_helpers import World
 from tests.test_pages_access import Browser
 from workflow import uscc
+from workflow.actors import Actor
+from workflow.guidance import assign_guide
 from workflow.tables import ENTERPRISES, ESCALATIONS, REFERRALS
 
 # the states in the order the campaign passes through them (the machine's path, then closed)
@@ -327,6 +331,34 @@ def test_guidance_and_accounts_sort_by_their_columns(world: World) -> None:
     shown = re.findall(r"<tr>\s*<td>([^<]+)</td>", page.text)
     assert shown == sorted(world.users, reverse=True)
     assert browser.get("/users", params={"sort": "password_hash"}).status_code == 422
-    assert browser.get("/guidance", params={"sort": "-from_date"}).status_code == 200
+    firms = write_rows(world)
+    # who was sent where: firm row, person, kind, from
+    sent = [
+        (0, "王工", "expert", dt.date(2022, 9, 1)),
+        (2, "李科长", "officer", dt.date(2022, 8, 1)),
+        (5, "赵工", "expert", dt.date(2022, 10, 1)),
+    ]
+    actor = Actor("city", Role.city_bureau)
+    for n, person, kind, day in sent:
+        with Session(world.engine) as session:
+            assign_guide(
+                session,
+                enterprise_id=firms[n]["id"],
+                person=person,
+                kind=kind,
+                from_date=day,
+                actor=actor,
+                clock=world.clock,
+            )
+    rows = [{**firms[n], "person": p, "kind": ["expert", "officer"].index(k), "from_date": d} for n, p, k, d in sent]
+    for n, row in enumerate(rows):
+        row["id"] = n  # ties by the assignment's id, in the order sent
+    for key in ("name", "state", "person", "kind", "from_date"):
+        for descending in (False, True):
+            sort = ("-" if descending else "") + key
+            page = browser.get("/guidance", params={"sort": sort})
+            assert page.status_code == 200
+            found = re.findall(r'<td><a href="/firms/\d+#guidance">([^<]+)</a></td>', page.text)
+            assert found == expected(rows, key, descending), sort
     refused = browser.get("/guidance", params={"sort": "note"})
     assert refused.status_code == 422 and "不能按“note”排序" in refused.text
