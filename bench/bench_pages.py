@@ -213,7 +213,7 @@ def cases(conn: Any, raw: Any, backend: str) -> list[tuple[str, Callable[[], Any
                 "1=1",
                 "e.name, e.id",
                 limit=PAGE,
-                seek="AND (e.name > ? OR e.name = ? AND e.id > ?)",
+                seek="AND e.name >= ? AND (e.name > ? OR e.id > ?)",
                 args=(name, name, after),
             ),
         )
@@ -364,7 +364,7 @@ def cases(conn: Any, raw: Any, backend: str) -> list[tuple[str, Callable[[], Any
     return out
 
 
-def measure(url: str, runs: int) -> dict[str, Any]:
+def measure(url: str, runs: int, only: str = "") -> dict[str, Any]:
     """In a fresh interpreter: every case `runs` times, the raw SQL and the service interleaved."""
     from workflow.db import make_engine
 
@@ -381,6 +381,8 @@ def measure(url: str, runs: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with engine.connect() as conn:
         for label, service, sql in cases(conn, raw, backend):
+            if only not in label:
+                continue
             statements = [(text.replace("?", mark), args) for text, args in sql.statements]
 
             def bare(statements: list[tuple[str, tuple[Any, ...]]] = statements) -> None:
@@ -418,9 +420,11 @@ def report(backend: str, timings: dict[str, Any]) -> list[str]:
     return lines
 
 
-def child(url: str, runs: int) -> dict[str, Any]:
+def child(url: str, runs: int, only: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, __file__, "--measure", url, "--runs", str(runs)], capture_output=True, text=True
+        [sys.executable, __file__, "--measure", url, "--runs", str(runs), "--only", only],
+        capture_output=True,
+        text=True,
     )
     if done.returncode:
         raise SystemExit(done.stderr[-4000:])
@@ -436,10 +440,11 @@ def main() -> None:
     parser.add_argument(
         "--without-list-indexes", action="store_true", help="drop migration 0010_lists' indexes first (before)"
     )
+    parser.add_argument("--only", default="", help="measure only the cases whose label contains this text")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child's entry: a database URL
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.runs)))
+        print(json.dumps(measure(args.measure, args.runs, args.only)))
         return
     backends = [b for b in args.backends.split(",") if b]
     print(f"{machine()}")
@@ -458,7 +463,7 @@ def main() -> None:
             url = f"sqlite:///{path}"
             if args.without_list_indexes:
                 drop_list_indexes(url)
-            print("\n".join(report("SQLite", child(url, args.runs))))
+            print("\n".join(report("SQLite", child(url, args.runs, args.only))))
         if "postgresql" in backends:
             missing = postgres_missing()
             if missing:
@@ -470,7 +475,7 @@ def main() -> None:
                 print(f"copied to PostgreSQL in {time.perf_counter() - started:.0f} s")
                 if args.without_list_indexes:
                     drop_list_indexes(url)
-                print("\n".join(report("PostgreSQL", child(url, args.runs))))
+                print("\n".join(report("PostgreSQL", child(url, args.runs, args.only))))
 
 
 if __name__ == "__main__":
