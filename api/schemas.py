@@ -56,6 +56,10 @@ class EnterprisePage(BaseModel):
     total: int
     page: int
     page_size: int
+    pages: int
+    sort: str  # the sort applied: a column key, `-key` when descending
+    first_id: int | None  # pass as `before` for the page before this one (a keyset seek)
+    last_id: int | None  # pass as `after` for the page after this one
 
 
 class EnterpriseDetail(BaseModel):

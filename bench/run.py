@@ -44,6 +44,8 @@ SUITES: dict[str, tuple[str, list[str], list[str]]] = {
         ["--firms", "1000000", "--runs", "10"],
     ),
     "export": ("bench_export.py", ["--firms", "20000", "--runs", "3"], ["--firms", "100000", "--runs", "3"]),
+    # every list at the size of a city: SQLite and PostgreSQL
+    "pages": ("bench_pages.py", ["--firms", "20000", "--runs", "5"], ["--firms", "1000000", "--runs", "9"]),
     "mail": ("bench_mail.py", ["--messages", "2000"], ["--messages", "10000"]),
     "import": ("bench_import.py", ["--rows", "10000"], ["--rows", "60000"]),
     "http": ("bench_http.py", ["--requests", "1000", "--firms", "200"], ["--requests", "10000", "--firms", "2000"]),

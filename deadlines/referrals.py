@@ -37,6 +37,7 @@ from workflow.db import begin_write
 from workflow.driver import insert_ignore
 from workflow.engine import load_firm, record_event
 from workflow.labels import zh
+from workflow.listing import Order, order_by, parse_order
 from workflow.models import (
     ApplicationStatus,
     HazardStatus,
@@ -396,6 +397,41 @@ def _visible(actor: Actor) -> sa.ColumnElement[bool]:
             raise NotAllowed("无权查看移交名单 / this role may not see referrals")
 
 
+# a referral's statuses in the order it passes through them, then its ends
+REFERRAL_PATH = ("proposed", "confirmed", "acknowledged", "declined", "withdrawn")
+# the referral list's sortable columns, as shown; ties by id
+REFERRAL_SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+    "name": (E.c.name,),
+    "uscc": (E.c.uscc,),
+    "district": (R.c.district_code,),  # 属地政府: one per district
+    "grounds": (sa.case({g: n for n, g in enumerate(labels.GROUNDS)}, value=R.c.grounds, else_=99),),
+    "status": (sa.case({s: n for n, s in enumerate(REFERRAL_PATH)}, value=R.c.status, else_=99),),
+    "state": (sa.case({s.value: n for n, s in enumerate(State)}, value=E.c.state, else_=99),),
+    "proposed_at": (R.c.proposed_at,),
+}
+
+
+def referral_order(sort: str | None) -> Order:
+    """`column` or `-column` of REFERRAL_SORTS (by district when empty); any other is refused in words."""
+    return parse_order(sort, allowed=list(REFERRAL_SORTS), default="district")
+
+
+def _referral_where(actor: Actor, district: str | None, status: str | None) -> list[sa.ColumnElement[bool]]:
+    where = [_visible(actor)]
+    if district:
+        where.append(R.c.district_code == district)
+    if status:
+        where.append(R.c.status == status)
+    return where
+
+
+def count_referrals(
+    conn: sa.Connection, *, actor: Actor, district: str | None = None, status: str | None = None
+) -> int:
+    query = sa.select(sa.func.count()).select_from(R).join(E, E.c.id == R.c.enterprise_id)
+    return int(conn.execute(query.where(*_referral_where(actor, district, status))).scalar_one())
+
+
 def list_referrals(
     conn: sa.Connection,
     *,
@@ -403,7 +439,13 @@ def list_referrals(
     campaign: Campaign,
     district: str | None = None,
     status: str | None = None,
+    order: Order | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[ReferralRead]:
+    """The referrals the actor may see, by district then proposal unless `order` names a column of
+    REFERRAL_SORTS; `limit`/`offset` give one page."""
+    keys = [R.c.district_code, R.c.id] if order is None else [*REFERRAL_SORTS[order.key], R.c.id]
     query = (
         sa.select(
             R,
@@ -415,13 +457,11 @@ def list_referrals(
         )
         .join(E, E.c.id == R.c.enterprise_id)
         .join(DISTRICTS, DISTRICTS.c.code == R.c.district_code)
-        .where(_visible(actor))
-        .order_by(R.c.district_code, R.c.id)
+        .where(*_referral_where(actor, district, status))
+        .order_by(*order_by(keys, descending=order is not None and order.descending))
+        .limit(limit)
+        .offset(offset or None)
     )
-    if district:
-        query = query.where(R.c.district_code == district)
-    if status:
-        query = query.where(R.c.status == status)
     out = []
     for row in conn.execute(query):
         d = campaign.district(row.district_code)

@@ -22,6 +22,7 @@ from states import InvalidInput, NotFound, Role, WorkflowError
 from workflow.actors import Actor
 from workflow.clock import Clock
 from workflow.db import write_unit
+from workflow.listing import Order, order_by, parse_order
 from workflow.settings import Settings
 from workflow.tables import (
     API_TOKENS,
@@ -523,8 +524,23 @@ def login_nonce_valid(secret: bytes, nonce: str | None, *, now: dt.datetime) -> 
     return 0 <= now.timestamp() - issued <= LOGIN_NONCE_SECONDS
 
 
-def list_users(conn: sa.Connection) -> list[dict[str, Any]]:
-    """Every account with its role, scope and whether it may sign in."""
+# the account list's sortable columns, as shown; ties by id
+USER_SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+    "username": (USERS.c.username,),
+    "display_name": (USERS.c.display_name,),
+    "role": (USERS.c.role,),
+    "active": (USERS.c.active,),
+}
+
+
+def user_order(sort: str | None) -> Order:
+    """`column` or `-column` of USER_SORTS (the order accounts were made in when empty)."""
+    return parse_order(sort, allowed=[*USER_SORTS, "id"], default="id")
+
+
+def list_users(conn: sa.Connection, *, order: Order | None = None) -> list[dict[str, Any]]:
+    """Every account with its role, scope and whether it may sign in, in `order` (by id when None)."""
+    keys = [*USER_SORTS.get(order.key, ()), USERS.c.id] if order else [USERS.c.id]
     rows = conn.execute(
         sa.select(
             USERS.c.id,
@@ -535,6 +551,6 @@ def list_users(conn: sa.Connection) -> list[dict[str, Any]]:
             USERS.c.enterprise_id,
             USERS.c.email,
             USERS.c.active,
-        ).order_by(USERS.c.id)
+        ).order_by(*order_by(keys, descending=order is not None and order.descending))
     ).all()
     return [r._asdict() for r in rows]

@@ -21,6 +21,7 @@ from workflow.clock import Clock
 from workflow.db import begin_write
 from workflow.engine import load_firm, record_event
 from workflow.labels import zh
+from workflow.listing import Order, order_by, parse_order
 from workflow.supervision_records import write_record
 from workflow.tables import ENTERPRISES, GUIDANCE_ASSIGNMENTS, INSPECTIONS
 
@@ -207,10 +208,31 @@ def record_visit(
     return int(record["inspection_id"])
 
 
+# the register's sortable columns, as shown; ties by id
+GUIDANCE_SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+    "name": (E.c.name,),
+    "state": (sa.case({s.value: n for n, s in enumerate(State)}, value=E.c.state, else_=99),),
+    "person": (A.c.person,),
+    "kind": (sa.case({k: n for n, k in enumerate(KINDS)}, value=A.c.kind, else_=99),),
+    "from_date": (A.c.from_date,),
+}
+
+
+def guidance_order(sort: str | None) -> Order | None:
+    """`column` or `-column` of GUIDANCE_SORTS; None (nothing asked) keeps the register's order."""
+    return parse_order(sort, allowed=list(GUIDANCE_SORTS), default="name") if sort else None
+
+
 def list_guidance(
-    conn: sa.Connection, *, actor: Actor, district: str | None = None, enterprise_id: int | None = None
+    conn: sa.Connection,
+    *,
+    actor: Actor,
+    district: str | None = None,
+    enterprise_id: int | None = None,
+    order: Order | None = None,
 ) -> list[AssignmentRead]:
-    """The register: a district bureau sees its own firms, the city bureau all (optionally one district or firm)."""
+    """The register: a district bureau sees its own firms, the city bureau all (optionally one district or firm),
+    by district, firm and date unless `order` names a column."""
     _check_actor(actor)
     where: list[sa.ColumnElement[bool]] = [scope(actor, "guidance")]
     if district:
@@ -221,7 +243,13 @@ def list_guidance(
         sa.select(A, E.c.name.label("enterprise_name"), E.c.uscc, E.c.state.label("firm_state"))
         .join(E, E.c.id == A.c.enterprise_id)
         .where(*where)
-        .order_by(A.c.district_code, A.c.enterprise_id, A.c.from_date, A.c.id)
+        .order_by(
+            *(
+                [A.c.district_code, A.c.enterprise_id, A.c.from_date, A.c.id]
+                if order is None
+                else order_by([*GUIDANCE_SORTS[order.key], A.c.id], descending=order.descending)
+            )
+        )
     ).all()
     visits: dict[int, list[VisitRead]] = {}
     if rows:

@@ -11,6 +11,9 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 GENESIS_HASH = "0" * 64  # the hash every firm's event chain starts from
+# indexes a migration makes on one backend only, which the models cannot declare: the trigram index that
+# lets PostgreSQL find a word inside firm names without reading every name (pg_trgm, migration 0010_lists)
+BACKEND_INDEXES = {"ix_enterprises_name_trgm": "postgresql"}
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -53,6 +56,12 @@ class Enterprise(SQLModel, table=True):
         # covering for the dashboards' one pass of counts (migration 0006 added above_size)
         sa.Index("ix_enterprises_district_state_key_above", "district_code", "state", "key_field", "above_size"),
         sa.Index("ix_enterprises_state_key_above", "state", "key_field", "above_size"),
+        # the firm list's sorts, each ending in the id that breaks ties, so that a page is an index range
+        # (keyset) and a jump skips index entries only (migration 0010_lists)
+        sa.Index("ix_enterprises_name_id", "name", "id"),
+        sa.Index("ix_enterprises_state_since_id", "state_since", "id"),
+        sa.Index("ix_enterprises_district_id", "district_code", "id"),
+        sa.Index("ix_enterprises_district_name_id", "district_code", "name", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -4,6 +4,7 @@ Every query is cut to the caller's scope in SQL, so nothing outside it is ever r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,17 @@ from workflow.certificates import prior_of
 from workflow.clock import Clock, today
 from workflow.context import Context
 from workflow.engine import allowed_triggers, load_firm
+from workflow.listing import (
+    DEFAULT_PAGE_SIZE,
+    Order,
+    check_paging,
+    keyset_after,
+    order_by,
+    page_count,
+    parse_order,
+    search_words,
+    word_matches,
+)
 from workflow.models import (
     ApplicationStatus,
     EscalationStatus,
@@ -37,8 +49,6 @@ from workflow.tables import (
     REVIEWS,
 )
 
-MAX_PAGE_SIZE = 200
-
 
 def overdue_clause() -> sa.Exists:
     return (
@@ -46,6 +56,21 @@ def overdue_clause() -> sa.Exists:
         .where(ESCALATIONS.c.enterprise_id == ENTERPRISES.c.id, ESCALATIONS.c.status == EscalationStatus.open)
         .exists()
     )
+
+
+E = ENTERPRISES
+# the firm list's sortable columns (each as shown on the page) and what they sort by; ties go by id
+FIRM_SORTS: dict[str, tuple[sa.ColumnElement[Any], ...]] = {
+    "id": (),  # the directory's order
+    "name": (E.c.name,),
+    "uscc": (E.c.uscc,),
+    "district": (E.c.district_code,),
+    "field": (E.c.key_field, E.c.above_size),
+    # the campaign's order of states, not the alphabet's
+    "state": (sa.case({s.value: n for n, s in enumerate(State)}, value=E.c.state, else_=len(State)),),
+    "state_since": (E.c.state_since,),
+    "overdue": (sa.case((overdue_clause(), 1), else_=0),),
+}
 
 
 @dataclass(frozen=True)
@@ -56,16 +81,21 @@ class FirmFilter:
     overdue: bool | None = None
     q: str | None = None
     page: int = 1
-    page_size: int = 50
+    page_size: int = DEFAULT_PAGE_SIZE
     above_size: bool | None = None
+    sort: str | None = None  # a key of FIRM_SORTS, `-key` descending
+    after: int | None = None  # keyset: the page that follows this firm (the last row of the page before)
+    before: int | None = None  # keyset: the page that precedes this firm (the first row of the page after)
 
     def check(self) -> None:
         if self.state is not None and self.state not in State.__members__:
             raise InvalidInput(f"未知状态 {self.state} / unknown state: {self.state}")
-        if self.page < 1 or not 1 <= self.page_size <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"页码从1开始，每页1至{MAX_PAGE_SIZE}条 / page from 1, page_size 1–{MAX_PAGE_SIZE}")
-        if self.q is not None and len(self.q) > 100:
-            raise InvalidInput("搜索词最多100字 / the search text is limited to 100 characters")
+        check_paging(self.page, self.page_size)
+        search_words(self.q)
+        self.order()
+
+    def order(self) -> Order:
+        return parse_order(self.sort, allowed=list(FIRM_SORTS), default="id")
 
 
 def firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
@@ -80,38 +110,80 @@ def firm_where(actor: Actor, f: FirmFilter) -> list[sa.ColumnElement[bool]]:
         where.append(ENTERPRISES.c.state == f.state)
     if f.overdue is not None:
         where.append(overdue_clause() if f.overdue else ~overdue_clause())
-    if f.q and f.q.strip():
-        text = f.q.strip()
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(sa.or_(ENTERPRISES.c.name.like(pattern, escape="\\"), ENTERPRISES.c.uscc == text.upper()))
+    # every word must match (the name, or the credit code)
+    where += [word_matches(w, name=E.c.name, code=E.c.uscc) for w in search_words(f.q)]
     return where
 
 
+def firm_columns() -> list[sa.ColumnElement[Any]]:
+    return [
+        E.c.id,
+        E.c.uscc,
+        E.c.name,
+        E.c.district_code,
+        # a lookup, not a join: a join lets the planner drive the page from the districts through the
+        # district index, visiting every firm's row in district order before a sort by another column
+        sa.select(DISTRICTS.c.name)
+        .where(DISTRICTS.c.code == E.c.district_code)
+        .scalar_subquery()
+        .label("district_name"),
+        E.c.sector,
+        E.c.key_field,
+        E.c.above_size,
+        E.c.state,
+        E.c.state_since,
+        E.c.version,
+        overdue_clause().label("overdue"),
+    ]
+
+
+def firm_page(
+    conn: sa.Connection, *, actor: Actor, filters: FirmFilter, total: int | None = None
+) -> Sequence[sa.Row[Any]]:
+    """One page of the list, in order, in one statement. With a neighbour (`after`/`before`) the page is a
+    keyset seek from that firm's sort values: an index range however deep. A page asked by number (a jump)
+    skips (page − 1) × size entries of the sort's index in a subquery that reads ids only, never whole rows,
+    and the page's rows are read by id; a page in the second half of the list (`total` known) is counted
+    from the end, in the reversed order, so no jump skips more than half the list."""
+    order = filters.order()
+    keys = [*FIRM_SORTS[order.key], E.c.id]
+    where = firm_where(actor, filters)
+    page = sa.select(*firm_columns())
+    neighbour = filters.after if filters.after is not None else filters.before
+    if neighbour is not None:
+        values = conn.execute(sa.select(*keys).where(E.c.id == neighbour, *where[:1])).first()
+        if values is not None:
+            backwards = filters.after is None  # the page before `before`: seek the other way, then turn round
+            direction = order.descending != backwards
+            rows = conn.execute(
+                page.where(*where, keyset_after(keys, list(values), descending=direction))
+                .order_by(*order_by(keys, descending=direction))
+                .limit(filters.page_size)
+            ).all()
+            return rows[::-1] if backwards else rows
+    ordered = order_by(keys, descending=order.descending)
+    offset = (filters.page - 1) * filters.page_size
+    if offset == 0:
+        return conn.execute(page.where(*where).order_by(*ordered).limit(filters.page_size)).all()
+    size = filters.page_size
+    if total is not None and total // 2 < offset < total:
+        size = min(size, total - offset)
+        offset = total - offset - size
+        ordered_ids = order_by(keys, descending=not order.descending)
+    else:
+        ordered_ids = ordered
+    ids = sa.select(E.c.id).where(*where).order_by(*ordered_ids).limit(size).offset(offset)
+    return conn.execute(page.where(E.c.id.in_(ids.scalar_subquery())).order_by(*ordered)).all()
+
+
 def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dict[str, Any]:
+    """One page of the firms in the caller's scope: filters, search (every word must match), a sort on any
+    column shown, the total, and the first and last firm of the page (for keyset links to its neighbours)."""
     filters.check()
+    order = filters.order()
     where = firm_where(actor, filters)
     total = conn.execute(sa.select(sa.func.count()).select_from(ENTERPRISES).where(*where)).scalar_one()
-    rows = conn.execute(
-        sa.select(
-            ENTERPRISES.c.id,
-            ENTERPRISES.c.uscc,
-            ENTERPRISES.c.name,
-            ENTERPRISES.c.district_code,
-            DISTRICTS.c.name.label("district_name"),
-            ENTERPRISES.c.sector,
-            ENTERPRISES.c.key_field,
-            ENTERPRISES.c.above_size,
-            ENTERPRISES.c.state,
-            ENTERPRISES.c.state_since,
-            ENTERPRISES.c.version,
-            overdue_clause().label("overdue"),
-        )
-        .join(DISTRICTS, DISTRICTS.c.code == ENTERPRISES.c.district_code)
-        .where(*where)
-        .order_by(ENTERPRISES.c.id)
-        .limit(filters.page_size)
-        .offset((filters.page - 1) * filters.page_size)
-    ).all()
+    rows = firm_page(conn, actor=actor, filters=filters, total=int(total))
     return {
         "items": [
             {**r._asdict(), "state_label": STATE_LABELS[State(r.state)][0], "overdue": bool(r.overdue)} for r in rows
@@ -119,6 +191,10 @@ def list_firms(conn: sa.Connection, *, actor: Actor, filters: FirmFilter) -> dic
         "total": int(total),
         "page": filters.page,
         "page_size": filters.page_size,
+        "pages": page_count(int(total), filters.page_size),
+        "sort": order.text,
+        "first_id": rows[0].id if rows else None,
+        "last_id": rows[-1].id if rows else None,
     }
 
 

@@ -6,7 +6,6 @@ same service functions as the API."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -50,6 +49,7 @@ from workflow.guidance import KINDS as GUIDE_KINDS
 from workflow.guidance import list_guidance
 from workflow.labels import MAIL_STATUSES, RULES, UPLOAD_KINDS, zh
 from workflow.limits import TEXT_LIMITS
+from workflow.listing import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, PAGE_SIZES
 from workflow.models import HazardStatus
 from workflow.queries import FirmFilter, firm_detail, hazard_firm_id, hazards_of, list_firms
 from workflow.records import (
@@ -71,7 +71,7 @@ NOTIFY_CHANNEL_LABELS = {
     "in_person": N_("当面送达（已送达）"),
     "letter": N_("书面函件（已送达）"),
 }
-PAGE_SIZE = 50
+PAGE_SIZE = DEFAULT_PAGE_SIZE
 EVIDENCE_KINDS = zh(UPLOAD_KINDS)
 DOSSIER_LABELS = {
     "self_assessment": N_("对照创建大纲的自评"),
@@ -111,6 +111,10 @@ def _filters(
     overdue: str | None,
     q: str | None,
     page_no: int,
+    page_size: int = PAGE_SIZE,
+    sort: str | None = None,
+    after: int | None = None,
+    before: int | None = None,
 ) -> FirmFilter:
     return FirmFilter(
         district or None,
@@ -119,12 +123,19 @@ def _filters(
         flag(overdue),
         (q or "").strip() or None,
         page_no,
-        PAGE_SIZE,
+        page_size,
         flag(above_size),
+        sort=sort or None,
+        after=after,
+        before=before,
     )
 
 
 Text = Annotated[str | None, Query(max_length=100)]
+PageNo = Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)]
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Sort = Annotated[str | None, Query(max_length=40)]
+Neighbour = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
 @router.get("/firms")
@@ -138,12 +149,16 @@ def firm_list(
     state: Text = None,
     overdue: Text = None,
     q: Text = None,
-    page_no: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+    page_no: PageNo = 1,
+    page_size: PageSize = PAGE_SIZE,
+    sort: Sort = None,
+    after: Neighbour = None,
+    before: Neighbour = None,
 ) -> Response:
-    """Firms in the caller's scope with the API's filters, 50 a page."""
-    filters = _filters(district, key_field, above_size, state, overdue, q, page_no)
+    """Firms in the caller's scope with the API's filters, sorted by any column, a chosen number a page."""
+    filters = _filters(district, key_field, above_size, state, overdue, q, page_no, page_size, sort, after, before)
     error: str | None = None
-    result: dict[str, Any] = {"items": [], "total": 0}
+    result: dict[str, Any] = {"items": [], "total": 0, "pages": 1, "sort": "id", "first_id": None, "last_id": None}
     try:
         with read_unit(session) as conn:
             result = list_firms(conn, actor=actor, filters=filters)
@@ -157,7 +172,6 @@ def firm_list(
         "overdue": filters.overdue,
         "q": filters.q,
     }
-    pages = max(1, math.ceil(result["total"] / PAGE_SIZE))
     return render(
         request,
         "firms.html",
@@ -166,8 +180,13 @@ def firm_list(
         items=result["items"],
         total=result["total"],
         page_no=filters.page,
-        pages=pages,
+        pages=result["pages"],
         params=params,
+        sort=result["sort"],
+        page_size=filters.page_size,
+        page_sizes=PAGE_SIZES,
+        first_id=result["first_id"],
+        last_id=result["last_id"],
         states=list(State),
         can_export=actor.role in OFFICIALS,
     )

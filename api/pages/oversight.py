@@ -28,9 +28,11 @@ from deadlines.referrals import (
     DELIVERED,
     GROUNDS_LABELS,
     STATUS_LABELS,
+    count_referrals,
     list_referrals,
     list_suggestions,
     propose_referral,
+    referral_order,
     take_referral_step,
 )
 from notifications.outbox import WATCHED as OUTBOX_STATUSES
@@ -40,8 +42,10 @@ from workflow.actors import Actor
 from workflow.clock import today
 from workflow.db import read_unit
 from workflow.guidance import KINDS as GUIDE_KINDS
-from workflow.guidance import assign_guide, list_guidance, record_visit
+from workflow.guidance import assign_guide, guidance_order, list_guidance, record_visit
 from workflow.labels import AUDIENCES, MAIL_ERRORS, MAIL_KINDS, MAIL_STATUSES, zh
+from workflow.listing import DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, check_paging, page_count
+from workflow.listing import PAGE_SIZES as LIST_PAGE_SIZES
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str | None, Query(max_length=40)]
@@ -198,11 +202,26 @@ def acknowledge(
     return redirect("/escalations", notice="acknowledged")
 
 
-def _referrals(conn: Any, actor: Actor, campaign: Any, district: str | None, status: str | None) -> list[Any]:
+def _referrals(
+    conn: Any,
+    actor: Actor,
+    campaign: Any,
+    district: str | None,
+    status: str | None,
+    sort: str | None = None,
+    **page: int,
+) -> list[Any]:
     if status and status not in STATUS_LABELS:
         raise InvalidInput(f"未知状态 {status} / unknown status: {status}")
+    order = referral_order(sort)
     return list_referrals(
-        conn, actor=actor, campaign=campaign, district=_district_filter(actor, district), status=status or None
+        conn,
+        actor=actor,
+        campaign=campaign,
+        district=_district_filter(actor, district),
+        status=status or None,
+        order=order,
+        **page,
     )
 
 
@@ -214,14 +233,29 @@ def referral_page(
     district: str | None,
     status: str | None,
     *,
+    sort: str | None = None,
+    page_no: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
     error: str | None = None,
     code: int = 200,
 ) -> Response:
     rows: list[Any] = []
     suggestions: list[Any] = []
+    total = 0
     try:
+        check_paging(page_no, page_size)
         with read_unit(session) as conn:
-            rows = _referrals(conn, actor, context.campaign, district, status)
+            rows = _referrals(
+                conn,
+                actor,
+                context.campaign,
+                district,
+                status,
+                sort,
+                limit=page_size,
+                offset=(page_no - 1) * page_size,
+            )
+            total = count_referrals(conn, actor=actor, district=_district_filter(actor, district), status=status)
             if actor.role in OFFICIALS:
                 suggestions = list_suggestions(conn, actor=actor, district=_district_filter(actor, district))
     except InvalidInput as exc:
@@ -234,8 +268,13 @@ def referral_page(
         "referrals.html",
         status=code,
         error=error,
-        rows=rows[:LIST_LIMIT],
-        more=len(rows) > LIST_LIMIT,
+        rows=rows,
+        total=total,
+        page_no=page_no,
+        pages=page_count(total, page_size),
+        page_size=page_size,
+        page_sizes=LIST_PAGE_SIZES,
+        sort=sort or "district",
         params={"district": district or None, "status": status or None},
         grounds=GROUNDS_LABELS,
         statuses=statuses,
@@ -254,10 +293,15 @@ def referrals(
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
+    sort: Text = None,
+    page_no: Annotated[int, Query(alias="page", ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> Response:
     """Key-field firms referred to their local government: the city and the district see theirs, the local
-    government the referrals of its area."""
-    return referral_page(request, context, session, actor, district, status)
+    government the referrals of its area. Sorted by any column shown, a chosen number a page."""
+    return referral_page(
+        request, context, session, actor, district, status, sort=sort, page_no=page_no, page_size=page_size
+    )
 
 
 @router.post("/firms/{enterprise_id}/referral")
@@ -293,10 +337,12 @@ def referral_export(
     actor: Annotated[Actor, page(*REFERRAL_READERS)],
     district: Text = None,
     status: Text = None,
+    sort: Text = None,
 ) -> Response:
-    """The referral list as XLSX in the page's language, its title and file name saying the filter."""
+    """The referral list as XLSX in the page's language, in the order the page shows, its title and file name
+    saying the filter."""
     with read_unit(session) as conn:
-        rows = _referrals(conn, actor, context.campaign, district, status)
+        rows = _referrals(conn, actor, context.campaign, district, status, sort)
     return referral_xlsx(request, context, district=_district_filter(actor, district), status=status, rows=rows)
 
 
@@ -325,10 +371,22 @@ def decide(
 
 
 def guidance_page(
-    request: Request, session: Any, actor: Actor, district: str | None, *, error: str | None = None, code: int = 200
+    request: Request,
+    session: Any,
+    actor: Actor,
+    district: str | None,
+    *,
+    sort: str | None = None,
+    error: str | None = None,
+    code: int = 200,
 ) -> Response:
-    with read_unit(session) as conn:
-        rows = list_guidance(conn, actor=actor, district=_district_filter(actor, district))
+    rows: list[Any] = []
+    try:
+        order = guidance_order(sort)
+        with read_unit(session) as conn:
+            rows = list_guidance(conn, actor=actor, district=_district_filter(actor, district), order=order)
+    except InvalidInput as exc:
+        error, code = message(request, str(exc)), 422
     return render(
         request,
         "guidance.html",
@@ -336,6 +394,7 @@ def guidance_page(
         error=error,
         rows=rows,
         kinds=GUIDE_KINDS,
+        sort=sort or "",
         params={"district": district or None},
     )
 
@@ -346,10 +405,11 @@ def guidance(
     session: SessionDep,
     actor: Annotated[Actor, page(Role.city_bureau, Role.district_bureau)],
     district: Text = None,
+    sort: Text = None,
 ) -> Response:
     """Experts and officers sent to benchmark candidates (派驻专家重点指导、监管人员重点督导) and their visits:
-    a district bureau sees its own firms, the city bureau all."""
-    return guidance_page(request, session, actor, district)
+    a district bureau sees its own firms, the city bureau all; sorted by any column but the visits."""
+    return guidance_page(request, session, actor, district, sort=sort)
 
 
 @router.post("/firms/{enterprise_id}/guidance")

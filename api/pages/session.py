@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
@@ -38,6 +38,7 @@ from workflow.accounts import (
     revoke_token,
     server_secret,
     set_active,
+    user_order,
 )
 from workflow.actors import Actor
 from workflow.db import read_unit
@@ -156,12 +157,23 @@ def home(user: UserDep, actor: Annotated[Actor, page(scope="self")]) -> Response
 
 @router.get("/users")
 def users_page(
-    request: Request, session: SessionDep, actor: Annotated[Actor, page(Role.city_bureau)], error: str | None = None
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, page(Role.city_bureau)],
+    error: str | None = None,
+    sort: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    """Every account; the city bureau switches accounts off and on, resets passwords, signs accounts out."""
-    with read_unit(session) as conn:
-        rows = list_users(conn)
-    return render(request, "users.html", rows=rows, error=error)
+    """Every account, sorted by any column shown; the city bureau switches accounts off and on, resets
+    passwords, signs accounts out."""
+    rows: list[dict[str, Any]] = []
+    code = 200
+    try:
+        order = user_order(sort)
+        with read_unit(session) as conn:
+            rows = list_users(conn, order=order)
+    except InvalidInput as exc:
+        error, code = message(request, str(exc)), 422
+    return render(request, "users.html", status=code, rows=rows, error=error, sort=sort or "id")
 
 
 @router.post("/users/{username}/{action}")
@@ -189,5 +201,5 @@ def users_action(
     except InvalidInput as exc:
         with read_unit(session) as conn:
             rows = list_users(conn)
-        return render(request, "users.html", status=422, rows=rows, error=message(request, str(exc)))
+        return render(request, "users.html", status=422, rows=rows, error=message(request, str(exc)), sort="id")
     return redirect("/users", notice="account")

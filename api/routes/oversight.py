@@ -14,6 +14,7 @@ from deadlines.referrals import (
     list_referrals,
     list_suggestions,
     propose_referral,
+    referral_order,
     take_referral_step,
 )
 from deadlines.supervision import inspection_plan, parse_month
@@ -142,11 +143,18 @@ def acknowledge(
 
 @router.get("/referrals")
 def referrals(
-    context: ContextDep, session: ReadSessionDep, actor: Overseer, status: str | None = None
+    context: ContextDep,
+    session: ReadSessionDep,
+    actor: Overseer,
+    status: str | None = None,
+    sort: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[dict[str, Any]]:
-    """Referrals of key-field firms with no hope of compliance, in the caller's area."""
+    """Referrals of key-field firms with no hope of compliance, in the caller's area. `sort`: name, uscc,
+    district, grounds, status, state or proposed_at, `-` before it for descending (by district by default)."""
+    order = referral_order(sort)
     with read_unit(session) as conn:
-        return [r.as_json() for r in list_referrals(conn, actor=actor, campaign=context.campaign, status=status)]
+        rows = list_referrals(conn, actor=actor, campaign=context.campaign, status=status, order=order)
+        return [r.as_json() for r in rows]
 
 
 @router.get("/referrals/suggestions")
