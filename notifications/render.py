@@ -145,14 +145,7 @@ class Renderer:
         if kind not in KINDS:
             raise UnknownKind(kind)
         lang = normalize_lang(lang)
-        values = {
-            **self._localized(context, lang),
-            "lang": lang,
-            "kind": kind,
-            "audience": audience or context.get("audience", "enterprise"),
-            "public_url": self.public_url,
-            "campaign_name": self._campaign_name(lang),
-        }
+        values = self._values(kind, lang, context, audience)
         subject_file, text_file, html_file = template_files(kind, lang)
         try:
             # A subject is one header line: newlines in a firm's name must not start a new header.
@@ -166,12 +159,9 @@ class Renderer:
             raise RenderError(f"{kind}/{lang}: {exc}") from None
         return Rendered(subject=subject, text=_BLANK_LINES.sub("\n\n", text).strip() + "\n", html=html)
 
-    def subject(self, kind: str, lang: str | None, context: Mapping[str, Any], *, audience: str | None = None) -> str:
-        """Only a message's subject (a list of messages shows no bodies). Raises as `render`."""
-        if kind not in KINDS:
-            raise UnknownKind(kind)
-        lang = normalize_lang(lang)
-        values = {
+    def _values(self, kind: str, lang: str, context: Mapping[str, Any], audience: str | None) -> dict[str, Any]:
+        """What every template of a message sees: the context in its language, and the message's own names."""
+        return {
             **self._localized(context, lang),
             "lang": lang,
             "kind": kind,
@@ -179,6 +169,13 @@ class Renderer:
             "public_url": self.public_url,
             "campaign_name": self._campaign_name(lang),
         }
+
+    def subject(self, kind: str, lang: str | None, context: Mapping[str, Any], *, audience: str | None = None) -> str:
+        """Only a message's subject (a list of messages shows no bodies). Raises as `render`."""
+        if kind not in KINDS:
+            raise UnknownKind(kind)
+        lang = normalize_lang(lang)
+        values = self._values(kind, lang, context, audience)
         try:
             return " ".join(self._text.get_template(template_files(kind, lang)[0]).render(values).split())
         except jinja2.TemplateNotFound as exc:
