@@ -56,6 +56,20 @@ def city_token(url: str) -> str:
     return token
 
 
+def firm_names(url: str) -> dict[int, str]:
+    """Each firm's name: closing a firm is confirmed with it, as an officer types it on the page."""
+    import sqlalchemy as sa
+
+    from workflow.db import make_engine
+    from workflow.tables import ENTERPRISES
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        names = {int(i): str(n) for i, n in conn.execute(sa.select(ENTERPRISES.c.id, ENTERPRISES.c.name))}
+    engine.dispose()
+    return names
+
+
 def serve(argv: list[str], url: str, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DABIAO_DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
     log = Path(tempfile.gettempdir()) / f"dabiao-bench-http-{port}.log"
@@ -111,7 +125,12 @@ def plans(
 
 
 async def load(
-    base: str, lists: list[list[tuple[str, int]]], token: str | None, limit: float, bare: bool
+    base: str,
+    lists: list[list[tuple[str, int]]],
+    token: str | None,
+    limit: float,
+    bare: bool,
+    names: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     import httpx
 
@@ -134,8 +153,9 @@ async def load(
                     response = await client.get(path, headers=headers)
                 else:
                     body: dict[str, Any] = {"version": versions.get(firm, 1)}
-                    if kind == "close":
+                    if kind == "close":  # destructive: confirmed with the firm's name
                         body["data"] = {"reason": "企业搬迁"}
+                        body["confirm_name"] = (names or {}).get(firm, "")
                     url = f"/api/enterprises/{firm}/transitions/{kind}"
                     response = await client.post(url, json=body, headers=headers)
             except httpx.TransportError:
@@ -222,6 +242,7 @@ def main() -> None:
     out = [f"Machine: {machine()}", ""]
     with postgres_server() as server, fresh_pg_database(server) as url:
         prepare(url, args.firms * args.rounds)
+        names = firm_names(url)
         token = city_token(url)
         bare_port, dabiao_port = _free_port(), _free_port()
         uvicorn = [sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port)]
@@ -239,7 +260,7 @@ def main() -> None:
                     base = f"http://127.0.0.1:{bare_port}"
                     baselines.append(asyncio.run(load(base, reads_only, None, args.time_limit, bare=True)))
                     base = f"http://127.0.0.1:{dabiao_port}"
-                    results.append(asyncio.run(load(base, lists, token, args.time_limit, bare=False)))
+                    results.append(asyncio.run(load(base, lists, token, args.time_limit, bare=False, names=names)))
             finally:
                 stop(dabiao)
         finally:

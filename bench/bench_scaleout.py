@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_engine import prepare
-from bench.bench_http import check, city_token, load, plans, stop
+from bench.bench_http import check, city_token, firm_names, load, plans, stop
 from bench.common import _free_port, fresh_pg_database, machine, postgres_server, primary_and_standby, standby_missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,6 +163,7 @@ def main() -> None:
         no_standby = "DABIAO_BENCH_PG_URL names one server"
     with tempfile.TemporaryDirectory() as tmp, databases(not no_standby) as (url, replica):
         prepare(url, args.firms)
+        names = firm_names(url)
         token, reader = city_token(url), reader_token(url)
         sink_port, deliveries = _free_port(), Path(tmp) / "deliveries.txt"
         deliveries.touch()
@@ -204,7 +205,7 @@ def main() -> None:
                         return list(
                             await asyncio.gather(
                                 *(
-                                    load(base, half, token, args.time_limit, bare=False)
+                                    load(base, half, token, args.time_limit, bare=False, names=names)
                                     for base, half in zip(bases, halves, strict=True)
                                 )
                             )
