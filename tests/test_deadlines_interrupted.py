@@ -52,8 +52,17 @@ class WriteBlock:
 
     def __enter__(self) -> WriteBlock:
         if self.db_url.startswith("sqlite"):
-            self.sqlite = sqlite3.connect(self.db_url.removeprefix("sqlite:///"), timeout=30, isolation_level=None)
-            self.sqlite.execute("BEGIN IMMEDIATE")
+            # Ask for the write lock again at once each time it is busy: SQLite's own busy handler sleeps between
+            # tries, and a fast sweep can take the lock back between its rules every time, finishing the run.
+            self.sqlite = sqlite3.connect(self.db_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+            give_up = time.monotonic() + 30
+            while True:
+                try:
+                    self.sqlite.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError:
+                    if time.monotonic() > give_up:
+                        raise
         else:
             self.pg_engine = make_engine(self.db_url)
             self.pg = self.pg_engine.connect()
