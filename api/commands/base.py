@@ -84,4 +84,9 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
+def refusal(exc: WorkflowError) -> click.ClickException:
+    """A refusal as the command line's one readable line: `[code] reason`."""
+    return click.ClickException(f"[{getattr(exc, 'code', 'refused')}] {exc}")
+
+
 pass_app = click.make_pass_decorator(App)

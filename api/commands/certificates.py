@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from sqlmodel import Session
 
+from api.commands.base import echo_json, refusal
 from api.pages.exports import list_export, write_published_list
 from deadlines.export import COMMAND_LINE
 from states import Role, WorkflowError
@@ -30,14 +31,6 @@ if TYPE_CHECKING:
     from api.commands.base import App
 
 CLI_ACTOR = "admin (command line)"
-
-
-def _json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _refusal(exc: WorkflowError) -> click.ClickException:
-    return click.ClickException(f"[{getattr(exc, 'code', 'refused')}] {exc}")
 
 
 def _firm(app: App, credit_code: str) -> Any:
@@ -78,7 +71,7 @@ def benchmark_cmd(app: App, credit_code: str, reason: str, as_of: dt.datetime | 
                 context=app.context(_as_of(as_of)),
             )
     except WorkflowError as exc:
-        raise _refusal(exc) from None
+        raise refusal(exc) from None
     click.echo(f"已列入标杆企业名单 / named a benchmark firm: {firm.name} ({firm.uscc}), score {result['score']:.1f}")
 
 
@@ -101,7 +94,7 @@ def unbenchmark_cmd(app: App, credit_code: str, reason: str, as_of: dt.datetime 
                 clock=app.clock(_as_of(as_of)),
             )
     except WorkflowError as exc:
-        raise _refusal(exc) from None
+        raise refusal(exc) from None
     click.echo(f"已移出标杆企业名单 / taken off the benchmark list: {firm.name} ({firm.uscc})")
 
 
@@ -137,7 +130,7 @@ def prior_cmd(
                 context=app.context(_as_of(as_of)),
             )
     except WorkflowError as exc:
-        raise _refusal(exc) from None
+        raise refusal(exc) from None
     what = "无 / none" if result["level"] is None else f"{result['level']} {result['number']} {result['date']}"
     changed = "" if result["changed"] else "（未变化 / unchanged）"
     click.echo(f"原标准化证书 / prior certificate of {firm.name} ({firm.uscc}): {what}{changed}")
@@ -159,8 +152,8 @@ def show_cmd(app: App, credit_code: str) -> None:
                 campaign=app.campaign,
             )
     except WorkflowError as exc:
-        raise _refusal(exc) from None
-    _json(cert)
+        raise refusal(exc) from None
+    echo_json(cert)
 
 
 @click.group("lists")

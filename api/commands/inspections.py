@@ -4,13 +4,13 @@ supervision carried out, through the same services as the API and the pages."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from sqlmodel import Session
 
+from api.commands.base import echo_json, refusal
 from deadlines.inspections import (
     KINDS,
     REPORT_COLUMNS,
@@ -38,14 +38,6 @@ CLI_ACTOR = "admin (command line)"
 as_of_option = click.option(
     "--as-of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Act as of this local date."
 )
-
-
-def _json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _refusal(exc: WorkflowError) -> click.ClickException:
-    return click.ClickException(f"[{getattr(exc, 'code', 'refused')}] {exc}")
 
 
 def _firm(app: App, firm: str) -> Any:
@@ -128,9 +120,9 @@ def register(main: click.Group) -> None:
                     clock=app.clock(as_of.date() if as_of else None),
                 )
         except WorkflowError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         if as_json:
-            _json(result)
+            echo_json(result)
             return
         planned = f"，计入{result['plan_month'][:7]}检查计划" if result["plan_month"] else "（计划外）"
         click.echo(
@@ -166,9 +158,9 @@ def register(main: click.Group) -> None:
                     if status is None or i.status == status
                 ]
         except WorkflowError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         if as_json:
-            _json({"district": code, "month": month, "items": [i.as_json() for i in items]})
+            echo_json({"district": code, "month": month, "items": [i.as_json() for i in items]})
             return
         for i in items:
             who = f"  {i.held_on} {'、'.join(i.inspectors)}" if i.status == "done" else ""
@@ -205,7 +197,7 @@ def register(main: click.Group) -> None:
                     district=code,
                 )
         except WorkflowError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         if output is not None:
             clock = app.clock(as_of.date() if as_of else None)
             first = parse_month(month)
@@ -217,7 +209,7 @@ def register(main: click.Group) -> None:
             write_xlsx(output, export=export, columns=REPORT_COLUMNS, rows=report.sheet_rows(app.campaign))
             click.echo(f"已写入 / wrote {output}")
         elif as_json:
-            _json(report.as_json())
+            echo_json(report.as_json())
         else:
             click.echo("  ".join(REPORT_HEADERS))
             for cells in report.cells():
@@ -247,7 +239,7 @@ def register(main: click.Group) -> None:
                 limit=100_000,
             )
         if as_json:
-            _json(rows)
+            echo_json(rows)
             return
         for r in rows:
             click.echo(f"{r['uscc']}  {r['name']}  {r['grade_label']}  上次检查 {r['last_inspected'] or '无'}")
@@ -296,7 +288,7 @@ def register(main: click.Group) -> None:
                     clock=app.clock(as_of.date() if as_of else None),
                 )
         except WorkflowError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         click.echo(f"已记录 #{result['id']}：{result['firms']} 家企业、{result['people']} 人 / recorded")
 
     @trainings.command("list")
@@ -312,7 +304,7 @@ def register(main: click.Group) -> None:
             rows = list_trainings(conn, actor=actor, district=code)
             reach = training_reach(conn, actor=actor, district=code)
         if as_json:
-            _json({"sessions": rows, "trained": reach.trained, "directory": reach.directory})
+            echo_json({"sessions": rows, "trained": reach.trained, "directory": reach.directory})
             return
         for r in rows:
             click.echo(f"{r['held_on']}  {r['kind_label']}  {r['topic']}  {r['firms']} 家 {r['people']} 人")
@@ -334,7 +326,7 @@ def register(main: click.Group) -> None:
             with app.engine.connect() as conn:
                 token = firm_code(conn, enterprise_id=row.id, actor=_bureau(None, None))
         except WorkflowError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         url = code_url(app.settings.public_url, token)
         if output is not None:
             output.write_bytes(qr_png(url))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 import sqlalchemy.exc
 
+from api.commands.base import echo_json
 from notifications.channels import BadSmtpSettings, channel_for
 from notifications.digest import write_digests
 from notifications.dispatch import dispatch_once
@@ -21,10 +21,6 @@ from workflow.models import OutboxStatus
 
 if TYPE_CHECKING:
     from api.commands.base import App
-
-
-def _json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 @click.command("dispatch")
@@ -76,7 +72,7 @@ def outbox_list(app: App, status: str | None, kind: str | None, limit: int, as_j
     with app.engine.connect() as conn:
         messages = list_messages(conn, status=status, kind=kind, limit=limit)
     if as_json:
-        _json(messages)
+        echo_json(messages)
         return
     for m in messages:
         line = f"#{m['id']:<6} {m['status']:<12} {m['kind']:<22} {m['to_address'] or '-':<32} tries {m['attempts']}"

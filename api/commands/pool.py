@@ -5,22 +5,18 @@ disqualification and misconduct reports."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from sqlmodel import Session
 
+from api.commands.base import echo_json
 from states import Role
 
 if TYPE_CHECKING:
     from api.commands.base import App
 
 ADMIN = "admin (command line)"
-
-
-def _json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 def register(main: click.Group) -> None:
@@ -59,7 +55,7 @@ def register(main: click.Group) -> None:
         with app.engine.connect() as conn:
             report = pool.verify_draws(conn, application_id=application_id)
         if as_json:
-            _json(report)
+            echo_json(report)
         else:
             if not report["draws"]:
                 click.echo(f"申请 {application_id} 没有抽取记录 / application {application_id} has no draw")
@@ -93,7 +89,7 @@ def register(main: click.Group) -> None:
                 actor=organiser(app, application_id),
                 context=app.context(day(as_of)),
             )
-        _json(team)
+        echo_json(team)
 
     @pool_group.command("redraw")
     @click.argument("application_id", type=int)
@@ -112,7 +108,7 @@ def register(main: click.Group) -> None:
                 actor=organiser(app, application_id),
                 context=app.context(day(as_of)),
             )
-        _json(team)
+        echo_json(team)
 
     @pool_group.command("recuse")
     @click.argument("application_id", type=int)
@@ -133,7 +129,7 @@ def register(main: click.Group) -> None:
                 actor=organiser(app, application_id),
                 clock=app.clock(day(as_of)),
             )
-        _json(done)
+        echo_json(done)
 
     @pool_group.command("conflict")
     @click.argument("reviewer_id", type=int)
@@ -156,7 +152,7 @@ def register(main: click.Group) -> None:
                 actor=keeper,
                 clock=app.clock(day(as_of)),
             )
-        _json(done)
+        echo_json(done)
 
     @pool_group.command("disqualify")
     @click.argument("reviewer_id", type=int)
@@ -175,7 +171,7 @@ def register(main: click.Group) -> None:
                 actor=keeper,
                 context=app.context(day(as_of)),
             )
-        _json(done)
+        echo_json(done)
 
     @pool_group.command("report")
     @click.argument("reviewer_id", type=int)
@@ -207,7 +203,7 @@ def register(main: click.Group) -> None:
                 actor=Actor.administrator(Role.district_bureau, firm, name=ADMIN),
                 clock=app.clock(day(as_of)),
             )
-        _json(done)
+        echo_json(done)
 
     @pool_group.command("reports")
     @click.option("--status", type=click.Choice(["open", "dismissed", "disqualified"]), default=None)
@@ -217,7 +213,7 @@ def register(main: click.Group) -> None:
         """Misconduct reports, for the support center."""
         app.require_schema()
         with app.engine.connect() as conn:
-            _json(pool.list_reports(conn, actor=keeper, status=status))
+            echo_json(pool.list_reports(conn, actor=keeper, status=status))
 
     @pool_group.command("decide")
     @click.argument("report_id", type=int)
@@ -233,4 +229,4 @@ def register(main: click.Group) -> None:
             done = pool.decide_report(
                 session, report_id=report_id, decision=decision, note=note, actor=keeper, clock=app.clock(day(as_of))
             )
-        _json(done)
+        echo_json(done)
